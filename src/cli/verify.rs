@@ -1,0 +1,284 @@
+//! `rewind verify`: run, invert, reconstruct and report.
+
+use anyhow::Context;
+use clap::ValueEnum;
+use rewind::grid::Dyadic;
+use rewind::model::{Activation, Model};
+use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
+use rewind::sgd::{BackendChoice, NoObserver, Observer};
+use rewind::verify::{model_name, verify, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModelArg {
+    Logistic,
+    LeastSquares,
+    Softmax,
+    Mlp,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Exact,
+    Mpfr,
+    F64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ActivationArg {
+    Gelu,
+    Tanh,
+}
+
+/// Flags of `rewind verify`. With none, logistic regression on the bundled digits (3 vs 8),
+/// b = 20, q = 0.1, p = 32, 3 epochs, MPFR at 128 bits.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `digits` (bundled UCI optical digits), `synthetic`, or a CSV (.csv/.csv.gz) or IDX file.
+    #[arg(long, default_value = "digits")]
+    data: String,
+    /// Examples of `--data synthetic`.
+    #[arg(long, default_value_t = 400)]
+    synthetic_n: usize,
+    /// Feature columns of `--data synthetic` (before the bias column).
+    #[arg(long, default_value_t = 8)]
+    synthetic_features: usize,
+    /// Classes of `--data synthetic`.
+    #[arg(long, default_value_t = 2)]
+    synthetic_classes: u32,
+    #[arg(long, value_enum, default_value = "logistic")]
+    model: ModelArg,
+    /// Gradient backend (exact works for least squares only).
+    #[arg(long, value_enum, default_value = "mpfr")]
+    backend: BackendArg,
+    /// Working precision of the MPFR backend, in bits.
+    #[arg(long, default_value_t = 128)]
+    mpfr_precision: u32,
+    /// Fractional bits p of the grid 2^-p·ℤ.
+    #[arg(long, default_value_t = 32)]
+    frac_bits: u32,
+    /// Step size, a dyadic rational such as 1/1024 or 0.0078125.
+    #[arg(long, conflicts_with = "q")]
+    alpha: Option<String>,
+    /// Choose the largest α with α·L_B ≤ Q for every batch (default 0.1 when --alpha is absent).
+    #[arg(long)]
+    q: Option<String>,
+    /// Batch size b.
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
+    /// Epochs t.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Seed of the permutations, the initial model and random labels.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Classes to keep, mapped to 0, 1, … in this order (binary models need two).
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<u32>>,
+    /// Replace every label by a uniformly random class (the paper's random-label setting).
+    #[arg(long)]
+    random_labels: bool,
+    /// Hidden units of the MLP.
+    #[arg(long, default_value_t = 10)]
+    hidden: usize,
+    #[arg(long, value_enum, default_value = "gelu")]
+    activation: ActivationArg,
+    /// Do not stop when the model classifies every example correctly (line 6 of Algorithm 1).
+    #[arg(long)]
+    no_early_stop: bool,
+    /// Cap on the fixed-point iterations of one inversion.
+    #[arg(long, default_value_t = rewind::invert::DEFAULT_MAX_ITERATIONS)]
+    max_iterations: u32,
+    /// Print the JSON report instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stream the trajectory as JSON lines to this file.
+    #[arg(long)]
+    dump_trajectory: Option<PathBuf>,
+    /// Write the quantised data set as the model sees it to this file (JSON).
+    #[arg(long)]
+    dump_data: Option<PathBuf>,
+}
+
+impl Args {
+    fn config(&self) -> anyhow::Result<VerifyConfig> {
+        let data = match self.data.as_str() {
+            "digits" => DataSource::Digits,
+            "synthetic" => DataSource::Synthetic {
+                n: self.synthetic_n,
+                features: self.synthetic_features,
+                classes: self.synthetic_classes,
+            },
+            path => DataSource::Path(PathBuf::from(path)),
+        };
+        let step_size = match (&self.alpha, &self.q) {
+            (Some(a), _) => StepSize::Alpha(a.parse::<Dyadic>()?),
+            (None, Some(q)) => StepSize::Q(q.clone()),
+            (None, None) => StepSize::Q("0.1".into()),
+        };
+        Ok(VerifyConfig {
+            data,
+            model: match self.model {
+                ModelArg::Logistic => ModelKind::Logistic,
+                ModelArg::LeastSquares => ModelKind::LeastSquares,
+                ModelArg::Softmax => ModelKind::Softmax,
+                ModelArg::Mlp => ModelKind::Mlp,
+            },
+            hidden: self.hidden,
+            activation: match self.activation {
+                ActivationArg::Gelu => Activation::Gelu,
+                ActivationArg::Tanh => Activation::Tanh,
+            },
+            backend: match self.backend {
+                BackendArg::Exact => BackendChoice::Exact,
+                BackendArg::Mpfr => BackendChoice::Mpfr {
+                    precision: self.mpfr_precision,
+                },
+                BackendArg::F64 => BackendChoice::F64,
+            },
+            frac_bits: self.frac_bits,
+            step_size,
+            batch: self.batch,
+            epochs: self.epochs,
+            seed: self.seed,
+            classes: self.classes.clone(),
+            random_labels: self.random_labels,
+            stop_at_full_accuracy: !self.no_early_stop,
+            max_iterations: self.max_iterations,
+        })
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let setup = Setup::new(&args.config()?)?;
+    if let Some(path) = &args.dump_data {
+        write_data(&setup, path)?;
+    }
+    let (report, _) = match &args.dump_trajectory {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = TrajectoryWriter::new(
+                BufWriter::new(file),
+                &path.display().to_string(),
+                &header(&setup),
+            )?;
+            verify(&setup, &mut w as &mut dyn Observer)?
+        }
+        None => verify(&setup, &mut NoObserver)?,
+    };
+    let json = serde_json::to_string_pretty(&report)? + "\n";
+    if let Some(path) = &args.out {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        print!("{json}");
+    } else {
+        print!("{}", summary(&report));
+    }
+    Ok(
+        if report.reconstruction.initial_model_bit_exact
+            && report.reconstruction.all_models_bit_exact
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        },
+    )
+}
+
+fn header(s: &Setup) -> TrajectoryHeader {
+    TrajectoryHeader {
+        format: 1,
+        p: s.data.grid.frac_bits(),
+        alpha_num: s.alpha.num(),
+        alpha_den: 1u64 << s.alpha.shift(),
+        model: model_name(s.config.model).into(),
+        backend: s.config.backend.name().into(),
+        n: s.data.n(),
+        d: s.model.dim(),
+        features: s.data.d(),
+        batch: s.config.batch,
+    }
+}
+
+fn write_data(s: &Setup, path: &PathBuf) -> anyhow::Result<()> {
+    let dump = DataDump {
+        format: 1,
+        frac_bits: s.data.grid.frac_bits(),
+        n: s.data.n(),
+        d: s.data.d(),
+        features: s.data.features.clone(),
+        labels: s
+            .data
+            .labels
+            .iter()
+            .map(|&c| s.model.loss_label(c))
+            .collect(),
+    };
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    serde_json::to_writer(BufWriter::new(file), &dump)?;
+    Ok(())
+}
+
+/// The human-readable summary.
+pub fn summary(r: &VerifyReport) -> String {
+    let c = &r.config;
+    let inv = &r.inversion;
+    let backend = match c.mpfr_precision {
+        Some(p) => format!("mpfr-{p}"),
+        None => c.backend.clone(),
+    };
+    let predicted = inv
+        .predicted_many_to_one
+        .map_or("not computed for this model".to_string(), |p| {
+            format!("{p:.4}")
+        });
+    format!(
+        "rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
+         grid:            p = {p}, backend {backend}, α = {alpha} (α·L_B = {q:.4}, {cert})\n\
+         run:             {steps} steps over {er} epochs, accuracy {a0:.3} → {a1:.3}{stop}\n\
+         inversion:       recovered {rec}, other preimage {oth}, no preimage {nop} ({cyc} cycles, {cap} capped); mean {it:.2} iterations per step, {ge} gradient evaluations in all\n\
+         many-to-one:     {obs:.4} of steps needed a hint (observed); 1 − det(I − αH_B) = {predicted} (predicted)\n\
+         hints:           {hs} steps, {hb} bits\n\
+         initial_model_bit_exact: {ie}\n\
+         all_models_bit_exact:    {ae}\n\
+         final model sha256: {sha}\n",
+        model = c.model,
+        data = c.data,
+        classes = c.classes,
+        n = c.n,
+        nl = c.n_loaded,
+        b = c.batch,
+        ep = c.epochs,
+        seed = c.seed,
+        p = c.frac_bits,
+        alpha = c.alpha,
+        q = c.q,
+        cert = if c.smoothness.certified { "certified bound" } else { "estimated L, not a certificate" },
+        steps = r.steps,
+        er = r.run.epochs_run,
+        a0 = r.run.initial_accuracy,
+        a1 = r.run.final_accuracy,
+        stop = if r.run.stopped_at_full_accuracy { ", stopped at full accuracy" } else { "" },
+        rec = inv.recovered,
+        oth = inv.other_preimage,
+        nop = inv.no_preimage,
+        cyc = inv.cycles,
+        cap = inv.caps,
+        it = inv.mean_iterations,
+        ge = inv.gradient_evaluations,
+        obs = inv.observed_many_to_one,
+        hs = r.hints.steps,
+        hb = r.hints.bits,
+        ie = r.reconstruction.initial_model_bit_exact,
+        ae = r.reconstruction.all_models_bit_exact,
+        sha = r.reconstruction.final_model_sha256,
+    )
+}

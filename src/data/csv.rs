@@ -1,0 +1,389 @@
+//! The CSV loader: one example per line, features then the label, plain or gzip-compressed.
+//!
+//! Format: every non-empty line holds comma-separated numbers; the last column is the label (a
+//! non-negative integer, written `7` or `7.0`), the others are finite decimal features (`0.25`,
+//! `-3`, `1e-3`). Blank lines are skipped, surrounding spaces and a UTF-8 byte-order mark are
+//! ignored, and line numbers in messages count every physical line from 1. There is no header:
+//! a first line that is not all numbers is rejected with a message saying to remove it, because
+//! guessing would silently drop a data row whenever the guess is wrong.
+
+use super::{read_file, DataError, RawData};
+use std::path::Path;
+
+/// How much of an offending header line to quote in a message.
+const HEADER_QUOTE_CHARS: usize = 60;
+
+/// Loads a CSV file; gzip is detected by its magic bytes `1f 8b`, whatever the file is called.
+pub fn load_csv(path: &Path) -> Result<RawData, DataError> {
+    let bytes = read_file(path)?;
+    parse_csv(path, &bytes)
+}
+
+/// Parses CSV content held in memory (plain or gzip), e.g. a bundled data set; `name` stands
+/// in for the path in messages.
+pub fn load_csv_bytes(bytes: &[u8], name: &str) -> Result<RawData, DataError> {
+    let path = Path::new(name);
+    let bytes = super::gunzip_if_needed(bytes.to_vec(), path)?;
+    parse_csv(path, &bytes)
+}
+
+/// Parses the (already decompressed) content of the CSV file `path`.
+pub(crate) fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawData, DataError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DataError::NotText {
+        path: path.to_path_buf(),
+        line: line_of_offset(bytes, e.valid_up_to()),
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    // (number of columns, line it was taken from) of the first data row.
+    let mut shape: Option<(usize, usize)> = None;
+
+    for (index, raw_line) in text.split('\n').enumerate() {
+        let line = index + 1;
+        // trim() also removes the '\r' of Windows line endings.
+        let content = raw_line.trim();
+        if content.is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = content.split(',').map(str::trim).collect();
+        match shape {
+            None => {
+                if cells.iter().any(|c| c.parse::<f64>().is_err()) {
+                    return Err(DataError::Header {
+                        path: path.to_path_buf(),
+                        line,
+                        text: quote(content),
+                    });
+                }
+                if cells.len() < 2 {
+                    return Err(DataError::TooFewColumns {
+                        path: path.to_path_buf(),
+                        line,
+                        found: cells.len(),
+                    });
+                }
+                shape = Some((cells.len(), line));
+            }
+            Some((expected, first_line)) => {
+                if cells.len() != expected {
+                    return Err(DataError::ColumnCount {
+                        path: path.to_path_buf(),
+                        line,
+                        found: cells.len(),
+                        expected,
+                        first_line,
+                    });
+                }
+            }
+        }
+        let Some((label_cell, feature_cells)) = cells.split_last() else {
+            // Unreachable: split(',') yields at least one cell and we checked for >= 2.
+            continue;
+        };
+        let mut row = Vec::with_capacity(feature_cells.len());
+        for (i, cell) in feature_cells.iter().enumerate() {
+            row.push(parse_feature(path, line, i + 1, cell)?);
+        }
+        labels.push(parse_label(path, line, cells.len(), label_cell)?);
+        features.push(row);
+    }
+
+    if features.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(RawData {
+        features,
+        labels,
+        source: path.display().to_string(),
+    })
+}
+
+fn parse_feature(path: &Path, line: usize, column: usize, cell: &str) -> Result<f64, DataError> {
+    let value: f64 = cell.parse().map_err(|_| DataError::BadCell {
+        path: path.to_path_buf(),
+        line,
+        column,
+        text: cell.to_string(),
+    })?;
+    // Rust's parser accepts "inf", "NaN" and overflowing literals such as "1e999".
+    if !value.is_finite() {
+        return Err(DataError::NonFinite {
+            path: path.to_path_buf(),
+            line,
+            column,
+            text: cell.to_string(),
+        });
+    }
+    Ok(value)
+}
+
+fn parse_label(path: &Path, line: usize, column: usize, cell: &str) -> Result<u32, DataError> {
+    if let Ok(label) = cell.parse::<u32>() {
+        return Ok(label);
+    }
+    let value: f64 = cell.parse().map_err(|_| DataError::BadCell {
+        path: path.to_path_buf(),
+        line,
+        column,
+        text: cell.to_string(),
+    })?;
+    // Exporters such as pandas write integer labels as "7.0"; anything with a fractional part,
+    // a sign or beyond u32 is a real mistake (regression targets, shifted columns).
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= f64::from(u32::MAX) {
+        return Ok(value as u32);
+    }
+    Err(DataError::BadLabel {
+        path: path.to_path_buf(),
+        line,
+        column,
+        text: cell.to_string(),
+    })
+}
+
+/// The 1-based line holding byte `offset`.
+fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn quote(content: &str) -> String {
+    let mut chars = content.chars();
+    let head: String = chars.by_ref().take(HEADER_QUOTE_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/digits.csv.gz");
+
+    fn write(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    fn load_text(content: &str) -> Result<RawData, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "data.csv", content.as_bytes());
+        load_csv(&path)
+    }
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(content).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn digits_fixture_loads() {
+        let raw = load_csv(Path::new(DIGITS)).unwrap();
+        assert_eq!(raw.features.len(), 1797);
+        assert_eq!(raw.labels.len(), 1797);
+        assert!(raw.features.iter().all(|r| r.len() == 64));
+        assert!(raw
+            .features
+            .iter()
+            .flatten()
+            .all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
+        let mut counts = [0usize; 10];
+        for &l in &raw.labels {
+            counts[l as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+        assert_eq!(counts[3], 183);
+        assert_eq!(counts[8], 174);
+        assert_eq!(raw.features[0][2], 5.0);
+        assert_eq!(raw.labels[..3], [0, 1, 2]);
+        assert!(raw.source.ends_with("digits.csv.gz"));
+    }
+
+    #[test]
+    fn gz_and_plain_give_identical_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"0.5,-1,3\n\n2,1e-3,7.0\r\n 4 , 5 ,0\n";
+        // The same path for both, so that even `source` must agree.
+        let path = write(&dir, "data.csv", text);
+        let plain = load_csv(&path).unwrap();
+        write(&dir, "data.csv", &gzip(text));
+        let packed = load_csv(&path).unwrap();
+        assert_eq!(plain, packed);
+        assert_eq!(
+            plain.features,
+            vec![vec![0.5, -1.0], vec![2.0, 1e-3], vec![4.0, 5.0]]
+        );
+        assert_eq!(plain.labels, vec![3, 7, 0]);
+    }
+
+    #[test]
+    fn wrong_column_count_names_line_and_counts() {
+        let err = load_text("1,2,0\n3,4,1\n5,6,7,1\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::ColumnCount {
+                    line: 3,
+                    found: 4,
+                    expected: 3,
+                    first_line: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("line 3") && msg.contains("data.csv"), "{msg}");
+        assert!(
+            msg.contains("4 columns") && msg.contains("3 were expected"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_cell_names_line_and_column() {
+        let err = load_text("1,2,0\n\n3,x,1\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::BadCell {
+                    line: 3,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 3, column 2"), "{err}");
+
+        for cell in ["inf", "NaN", "1e999"] {
+            let err = load_text(&format!("1,2,0\n3,{cell},1\n")).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    DataError::NonFinite {
+                        line: 2,
+                        column: 2,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("line 2"), "{err}");
+        }
+        let err = load_text("1,2,0\n3,,1\n").unwrap_err();
+        assert!(matches!(err, DataError::BadCell { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn header_line_is_rejected_with_advice() {
+        let err = load_text("x1,x2,label\n1,2,0\n").unwrap_err();
+        assert!(matches!(err, DataError::Header { line: 1, .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("line 1") && msg.contains("remove the header"),
+            "{msg}"
+        );
+
+        let err = load_text("\n\npixel0,pixel1,label\n").unwrap_err();
+        assert!(matches!(err, DataError::Header { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn labels_must_be_non_negative_integers() {
+        let err = load_text("1,2,0\n3,4,-1\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::BadLabel {
+                    line: 2,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 2"), "{err}");
+        for label in ["1.5", "inf", "4294967296", "-2.0"] {
+            let err = load_text(&format!("1,2,0\n3,4,{label}\n")).unwrap_err();
+            assert!(
+                matches!(err, DataError::BadLabel { line: 2, .. }),
+                "{label}: {err}"
+            );
+        }
+        let err = load_text("1,2,0\n3,4,cat\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::BadCell {
+                    line: 2,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let raw = load_text("1,2,7.0\n3,4,4294967295\n5,6,+2\n").unwrap();
+        assert_eq!(raw.labels, vec![7, u32::MAX, 2]);
+    }
+
+    #[test]
+    fn empty_and_missing_files_are_errors() {
+        for content in ["", "\n\n  \n"] {
+            let err = load_text(content).unwrap_err();
+            assert!(matches!(err, DataError::Empty { .. }), "{err}");
+            assert!(err.to_string().contains("data.csv"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.csv");
+        let err = load_csv(&missing).unwrap_err();
+        assert!(matches!(err, DataError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("missing.csv"), "{err}");
+    }
+
+    #[test]
+    fn single_column_is_rejected() {
+        let err = load_text("\n5\n6\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::TooFewColumns {
+                    line: 2,
+                    found: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_content_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "bin.csv", b"1,2,0\n3,4,1\n\xff\xfe,0\n");
+        let err = load_csv(&path).unwrap_err();
+        assert!(matches!(err, DataError::NotText { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_long_header_are_handled() {
+        let raw = load_text("\u{feff}1,2,0\n").unwrap();
+        assert_eq!(raw.labels, vec![0]);
+        let long = format!("{},label\n", vec!["pixel"; 40].join(","));
+        let err = load_text(&long).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains('…') && msg.len() < 300, "{msg}");
+    }
+}

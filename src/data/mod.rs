@@ -1,0 +1,332 @@
+//! Data sets: loaders (CSV, IDX), synthetic generators, and quantisation onto the grid.
+//!
+//! This module owns everything between a file (or a seed) and the integer matrix the trainers
+//! see. A loader produces [`RawData`] (features as `f64`, labels as read); [`prepare()`] turns it
+//! into a [`Dataset`] of raw grid integers, with the class selection, optional random labels and
+//! the quantisation rule documented in [`prepare`](mod@prepare).
+//!
+//! Every failure is a [`DataError`] whose message is one line naming the file (and the 1-based
+//! line where one applies), the problem and the fix. No input, however malformed, makes this
+//! module panic.
+
+pub mod csv;
+pub mod idx;
+pub mod prepare;
+pub mod synthetic;
+
+pub use prepare::{prepare, Dataset, PrepareOptions};
+
+use crate::grid::GridError;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The two bytes every gzip stream starts with (RFC 1952, ID1 ID2).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Features as read, before quantisation: row-major, every row the same length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawData {
+    pub features: Vec<Vec<f64>>,
+    pub labels: Vec<u32>,
+    /// Where the data came from (a path or a generator description), for messages and reports.
+    pub source: String,
+}
+
+/// Everything that can go wrong while loading or preparing a data set.
+///
+/// Fields holding the data set's description are called `data`, not `source`, because
+/// `thiserror` treats a field named `source` as the underlying error.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{} does not exist; check the file name and directory", .path.display())]
+    NotFound { path: PathBuf },
+
+    #[error("cannot read {}: {source}; check that it is a readable file", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{} starts like a gzip file but does not decompress ({source}); download or compress it again", .path.display())]
+    Decompress {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("line {line} of {} is not valid UTF-8 text; give a plain-text CSV of numbers or an IDX file", .path.display())]
+    NotText { path: PathBuf, line: usize },
+
+    #[error("{} contains no data rows; give one row per example (the features, then the label)", .path.display())]
+    Empty { path: PathBuf },
+
+    #[error("line {line} of {} looks like a header ('{text}'); remove the header line so that every line holds only numbers", .path.display())]
+    Header {
+        path: PathBuf,
+        line: usize,
+        text: String,
+    },
+
+    #[error("line {line} of {} has {found} column(s) but at least 2 are needed; write the features, then the label, separated by commas", .path.display())]
+    TooFewColumns {
+        path: PathBuf,
+        line: usize,
+        found: usize,
+    },
+
+    #[error("line {line} of {} has {found} columns but {expected} were expected (as on line {first_line}); give every row the same number of columns", .path.display())]
+    ColumnCount {
+        path: PathBuf,
+        line: usize,
+        found: usize,
+        expected: usize,
+        first_line: usize,
+    },
+
+    #[error("line {line}, column {column} of {}: '{text}' is not a number; write every cell as a decimal number such as 3 or 0.25", .path.display())]
+    BadCell {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        text: String,
+    },
+
+    #[error("line {line}, column {column} of {}: '{text}' is not a finite number; replace it, since NaN and infinity cannot be put on the grid", .path.display())]
+    NonFinite {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        text: String,
+    },
+
+    #[error("line {line}, column {column} of {}: label '{text}' is not a non-negative integer; write labels (the last column) as 0, 1, 2, … (7 and 7.0 are both fine)", .path.display())]
+    BadLabel {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        text: String,
+    },
+
+    #[error("{} is not an IDX {what} file: it starts with 0x{found:08x}, not 0x{expected:08x}; pass an MNIST-style {what} file (raw or .gz)", .path.display())]
+    IdxMagic {
+        path: PathBuf,
+        what: &'static str,
+        found: u32,
+        expected: u32,
+    },
+
+    #[error("{} is {actual} bytes (after decompression) but its IDX header calls for {expected}: {problem}; download the file again", .path.display())]
+    IdxSize {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+        problem: String,
+    },
+
+    #[error("{} has an unusable IDX header: {why}; download the file again", .path.display())]
+    IdxHeader { path: PathBuf, why: String },
+
+    #[error("{} holds {n_images} images but {} holds {n_labels} labels; pass the labels file that belongs to these images", .images.display(), .labels.display())]
+    IdxCountMismatch {
+        images: PathBuf,
+        labels: PathBuf,
+        n_images: u64,
+        n_labels: u64,
+    },
+
+    #[error("{} is an IDX image file but its labels file was not found ({looked_for}); put the labels file next to it under that name", .images.display())]
+    IdxLabelsNotFound { images: PathBuf, looked_for: String },
+
+    #[error("{} is an IDX labels file; pass the images file (e.g. train-images-idx3-ubyte) and its labels are found next to it", .path.display())]
+    IdxLabelsGiven { path: PathBuf },
+
+    #[error(
+        "{data} has {features} feature rows but {labels} labels; give exactly one label per row"
+    )]
+    LabelCount {
+        data: String,
+        features: usize,
+        labels: usize,
+    },
+
+    #[error("row {row} of {data} has {found} features but row 1 has {expected}; give every row the same number of features")]
+    RaggedRows {
+        data: String,
+        row: usize,
+        found: usize,
+        expected: usize,
+    },
+
+    #[error("row {row}, feature {column} of {data} is {value}, not a finite number; replace it, since NaN and infinity cannot be put on the grid")]
+    NonFiniteFeature {
+        data: String,
+        row: usize,
+        column: usize,
+        value: f64,
+    },
+
+    #[error("{data} has no feature columns; give at least one feature before the label")]
+    NoFeatures { data: String },
+
+    #[error("{data} has no rows; give a data set with at least one example of each class")]
+    NoRows { data: String },
+
+    #[error("the class list has {got} entr{}; list at least 2 distinct classes", if *.got == 1 { "y" } else { "ies" })]
+    ClassListTooShort { got: usize },
+
+    #[error("class {class} is listed twice; list each class once")]
+    DuplicateClass { class: u32 },
+
+    #[error("class {class} does not occur in {data} (classes present: {present}); choose classes from those present")]
+    ClassAbsent {
+        class: u32,
+        data: String,
+        present: String,
+    },
+
+    #[error("{data} has only one class ({present}); a classifier needs at least 2, so use data with more than one label")]
+    TooFewClasses { data: String, present: String },
+
+    #[error("{data} has {count} classes, more than a u32 can index; select fewer classes")]
+    TooManyClasses { data: String, count: usize },
+
+    #[error(transparent)]
+    Grid(#[from] GridError),
+}
+
+/// Loads a data set from one path: an IDX image file (its labels file is found beside it with
+/// [`idx::labels_path_for`]) if the content starts, after gunzip, with the IDX images magic
+/// `00 00 08 03`, otherwise a CSV file (see [`csv::load_csv`]).
+pub fn load_path(path: &Path) -> Result<RawData, DataError> {
+    let bytes = read_file(path)?;
+    if bytes.starts_with(&idx::IMAGES_MAGIC.to_be_bytes()) {
+        let Some(labels) = idx::labels_path_for(path) else {
+            return Err(DataError::IdxLabelsNotFound {
+                images: path.to_path_buf(),
+                looked_for: idx::describe_label_candidates(path),
+            });
+        };
+        let label_bytes = read_file(&labels)?;
+        return idx::parse_pair(path, &bytes, &labels, &label_bytes);
+    }
+    // A text file cannot start with a NUL byte, so this only catches the labels half of a pair
+    // passed by mistake, which would otherwise get a confusing "not UTF-8" message.
+    if bytes.starts_with(&idx::LABELS_MAGIC.to_be_bytes()) {
+        return Err(DataError::IdxLabelsGiven {
+            path: path.to_path_buf(),
+        });
+    }
+    csv::parse_csv(path, &bytes)
+}
+
+/// The whole content of `path`, gunzipped if it starts with the gzip magic bytes.
+///
+/// Detection goes by content rather than by the `.gz` extension, because downloads are often
+/// renamed or transparently decompressed by browsers while keeping their name.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            DataError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    gunzip_if_needed(bytes, path)
+}
+
+/// The bytes themselves, or their decompression when they start with the gzip magic.
+pub(crate) fn gunzip_if_needed(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
+    if !bytes.starts_with(&GZIP_MAGIC) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    // MultiGzDecoder, because `cat a.gz b.gz` and some compressors produce several members and
+    // the plain decoder would silently stop after the first one.
+    flate2::read::MultiGzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|source| DataError::Decompress {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn load_path_reads_csv_and_idx_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv_path = dir.path().join("data.txt");
+        std::fs::write(&csv_path, "1,2,0\n3,4,1\n").unwrap();
+        let raw = load_path(&csv_path).unwrap();
+        assert_eq!(raw.features, vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert_eq!(raw.labels, vec![0, 1]);
+
+        let images = dir.path().join("train-images-idx3-ubyte");
+        let labels = dir.path().join("train-labels-idx1-ubyte");
+        idx::write_idx(&images, &labels, 1, 2, &[vec![5, 6], vec![7, 8]], &[3, 4]).unwrap();
+        let raw = load_path(&images).unwrap();
+        assert_eq!(raw.features, vec![vec![5.0, 6.0], vec![7.0, 8.0]]);
+        assert_eq!(raw.labels, vec![3, 4]);
+
+        let err = load_path(&labels).unwrap_err();
+        assert!(matches!(err, DataError::IdxLabelsGiven { .. }), "{err}");
+    }
+
+    #[test]
+    fn load_path_names_the_missing_labels_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("t10k-images-idx3-ubyte");
+        let labels = dir.path().join("t10k-labels-idx1-ubyte");
+        idx::write_idx(&images, &labels, 1, 1, &[vec![1]], &[0]).unwrap();
+        std::fs::remove_file(&labels).unwrap();
+        let err = load_path(&images).unwrap_err();
+        assert!(matches!(err, DataError::IdxLabelsNotFound { .. }), "{err}");
+        assert!(err.to_string().contains("t10k-labels-idx1-ubyte"), "{err}");
+
+        let odd = dir.path().join("pixels.bin");
+        std::fs::copy(&images, &odd).unwrap();
+        let err = load_path(&odd).unwrap_err();
+        assert!(matches!(err, DataError::IdxLabelsNotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn corrupt_gzip_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.csv.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"1,2,0\n3,4,1\n").unwrap();
+        let mut bytes = enc.finish().unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&path, bytes).unwrap();
+        let err = load_path(&path).unwrap_err();
+        assert!(matches!(err, DataError::Decompress { .. }), "{err}");
+        assert!(err.to_string().contains("broken.csv.gz"), "{err}");
+    }
+
+    #[test]
+    fn every_message_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_path(&dir.path().join("nope.csv")).unwrap_err();
+        assert!(matches!(err, DataError::NotFound { .. }), "{err}");
+        let err = load_path(dir.path()).unwrap_err();
+        assert!(matches!(err, DataError::Io { .. }), "{err}");
+        for err in [
+            err,
+            DataError::ClassListTooShort { got: 1 },
+            DataError::ClassListTooShort { got: 0 },
+        ] {
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
+        assert!(DataError::ClassListTooShort { got: 1 }
+            .to_string()
+            .contains("1 entry;"));
+    }
+}

@@ -1,0 +1,49 @@
+//! `rewind` runs SGD exactly on a fixed-point grid, rewinds it bit for bit, and measures what
+//! that costs. It makes executable the argument of "SGD through the lens of Kolmogorov
+//! complexity": a gradient step with α < 1/L is invertible, so the final model and the data
+//! determine the whole run.
+//!
+//! The pipeline in five lines:
+//! 1. [`data`] loads a data set and quantises it onto the [`grid`] 𝔽 = 2^-p·ℤ;
+//! 2. [`sgd`] runs Algorithm 1 with one exact step function over a [`model`] and a backend;
+//! 3. [`invert`] inverts each step by the contraction fixed-point iteration (Lemma 2.1);
+//! 4. [`reconstruct`] walks back from the final model to W₁,₁ with hints where the grid loses
+//!    information (Theorem 2.2, made honest about finite precision);
+//! 5. [`verify`] ties it together and [`report`] writes the versioned result.
+//!
+//! Supporting modules: [`rng`] (named ChaCha streams) and [`codec`] (exact ranks and code
+//! lengths).
+
+pub mod codec;
+pub mod data;
+pub mod grid;
+pub mod invert;
+pub mod model;
+pub mod reconstruct;
+pub mod report;
+pub mod rng;
+pub mod sgd;
+pub mod verify;
+
+/// Every error of the library. Each message is one line that names the problem and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Grid(#[from] grid::GridError),
+    #[error(transparent)]
+    Backend(#[from] model::backend::BackendError),
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error(transparent)]
+    Rank(#[from] codec::RankError),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reconstruction failed at step {step}: no preimage was found and no hint was given; the hints do not belong to this run")]
+    Reconstruction { step: usize },
+}

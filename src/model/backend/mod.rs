@@ -1,0 +1,126 @@
+//! Gradient backends: the three deterministic ways a model's gradient is evaluated.
+//!
+//! A [`Backend`] supplies a number type ([`Real`]) and the one conversion that matters,
+//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of DESIGN §2.
+//! Models write their gradient once, generically, and each backend runs it:
+//!
+//! - [`Exact`]: rationals on big integers. Only polynomial gradients (least squares) can be
+//!   evaluated; there is no rounding at all before the final round-half-even.
+//! - [`Mpfr`]: MPFR through `rug` at a stated working precision, correctly rounded `exp`,
+//!   `tanh`, `erf` — bit-identical on every platform.
+//! - [`F64`]: IEEE double in a fixed evaluation order with the pure-Rust `libm` functions —
+//!   never the platform's libm, never a parallel reduction inside one gradient.
+//!
+//! Determinism is the contract: the same inputs give the same bits, run after run.
+
+mod exact;
+mod float;
+mod mpfr;
+
+pub use exact::Exact;
+pub use float::F64;
+pub use mpfr::Mpfr;
+
+use crate::grid::{Dyadic, GridError};
+
+/// Errors a backend can raise while evaluating a gradient.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("the exact backend cannot evaluate {function} (only polynomial gradients, i.e. least squares, are exact); use --backend mpfr")]
+    NotPolynomial { function: &'static str },
+    #[error(transparent)]
+    Grid(#[from] GridError),
+}
+
+/// A number type a model's gradient can be written in.
+///
+/// Methods rather than operators keep the bounds simple for the three very different types
+/// (`f64`, MPFR floats, big rationals).
+pub trait Real: Clone + Send + Sync + std::fmt::Debug {
+    fn add(&self, o: &Self) -> Self;
+    fn sub(&self, o: &Self) -> Self;
+    fn mul(&self, o: &Self) -> Self;
+    fn div(&self, o: &Self) -> Self;
+    fn neg(&self) -> Self;
+    /// Division by a positive integer (the 1/|B| of a batch mean).
+    fn div_int(&self, n: u64) -> Self;
+    fn exp(&self) -> Result<Self, BackendError>;
+    fn tanh(&self) -> Result<Self, BackendError>;
+    fn erf(&self) -> Result<Self, BackendError>;
+    fn sqrt(&self) -> Result<Self, BackendError>;
+    /// `self > 0`.
+    fn is_positive(&self) -> bool;
+    /// `self > o`.
+    fn gt(&self, o: &Self) -> bool;
+    /// The value rounded to f64, for display and estimates only.
+    fn to_f64(&self) -> f64;
+}
+
+/// A deterministic evaluator: makes numbers and rounds a scaled gradient onto the grid.
+pub trait Backend: Send + Sync {
+    type R: Real;
+    /// The name used on the command line and in reports.
+    fn name(&self) -> &'static str;
+    /// The grid value `raw·2^-frac_bits` (exact in every backend with at least 64 bits).
+    fn raw(&self, raw: i64, frac_bits: u32) -> Self::R;
+    /// A small integer constant.
+    fn int(&self, v: i64) -> Self::R;
+    /// π at the backend's precision (needed by GELU).
+    fn pi(&self) -> Result<Self::R, BackendError>;
+    /// `round_half_even(v · α · 2^frac_bits)`, checked to fit in `i64`.
+    fn round_step(&self, v: &Self::R, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_round_step<B: Backend>(be: &B) {
+        let alpha = Dyadic::new(1, 2).unwrap(); // 1/4
+                                                // v = 10 ulps at p = 3 scaled by α = 1/4 → 2.5 → 2 (ties to even)
+        let v = be.raw(10, 3);
+        assert_eq!(be.round_step(&v, alpha, 3).unwrap(), 2, "{}", be.name());
+        let v = be.raw(-10, 3);
+        assert_eq!(be.round_step(&v, alpha, 3).unwrap(), -2, "{}", be.name());
+        let v = be.raw(14, 3); // 3.5 → 4
+        assert_eq!(be.round_step(&v, alpha, 3).unwrap(), 4, "{}", be.name());
+        let v = be.raw(13, 3); // 3.25 → 3
+        assert_eq!(be.round_step(&v, alpha, 3).unwrap(), 3, "{}", be.name());
+        let huge = be.int(1 << 40).mul(&be.int(1 << 40));
+        assert!(be.round_step(&huge, Dyadic::new(1, 0).unwrap(), 8).is_err());
+    }
+
+    #[test]
+    fn every_backend_rounds_half_even_and_checks_range() {
+        check_round_step(&Exact);
+        check_round_step(&Mpfr::new(128));
+        check_round_step(&F64);
+    }
+
+    #[test]
+    fn exact_backend_refuses_transcendental_functions() {
+        let x = Exact.int(1);
+        assert!(matches!(x.exp(), Err(BackendError::NotPolynomial { .. })));
+        assert!(Exact.pi().is_err());
+    }
+
+    #[test]
+    fn mpfr_and_f64_agree_on_transcendentals_to_double_precision() {
+        let m = Mpfr::new(128);
+        for k in [-300i64, -7, 0, 5, 123] {
+            let xm = m.raw(k, 6);
+            let xf = F64.raw(k, 6);
+            for (a, b) in [
+                (xm.exp().unwrap().to_f64(), xf.exp().unwrap()),
+                (xm.tanh().unwrap().to_f64(), xf.tanh().unwrap()),
+                (xm.erf().unwrap().to_f64(), xf.erf().unwrap()),
+            ] {
+                assert!(
+                    (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(1e-300),
+                    "{a} vs {b}"
+                );
+            }
+        }
+        assert_eq!(m.pi().unwrap().to_f64(), std::f64::consts::PI);
+    }
+}

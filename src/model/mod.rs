@@ -1,0 +1,257 @@
+//! Models: the per-example losses f_x whose batch gradients drive SGD (paper Section 2).
+//!
+//! One trait, [`Model`], per mathematical concept as in argmin's `Gradient`: a model knows its
+//! dimension, its batch gradient ĝ_B (written once, generically over a [`Backend`]), whether
+//! it classifies an example correctly (`acc(W, x)`), its smoothness bound L_B, and — where it
+//! is cheap and exact — its batch Hessian, from which the predicted share of many-to-one steps
+//! 1 − det(I − αH_B) is computed (DESIGN §2, "The finite-precision fact").
+//!
+//! Smoothness bounds (all on the batch mean of the per-example losses, for every batch of
+//! `b` examples of the data set, so one α serves the whole run):
+//! - least squares: L_B = λ_max((1/b)Σ xxᵀ) ≤ min(max_B (1/b)Σ‖x‖², max_B max_k (1/b)Σ|x_k|‖x‖₁)
+//!   — the trace bound and the Gershgorin (∞-norm) bound, both certified;
+//! - logistic regression: the same times 1/4 (σ' ≤ 1/4);
+//! - softmax regression: the same times 1/2 (λ_max(diag p − ppᵀ) ≤ max_c 2p_c(1−p_c) ≤ 1/2);
+//! - MLP: no global bound; a local estimate by power iteration, labelled as an estimate.
+
+pub mod backend;
+mod least_squares;
+mod logistic;
+mod mlp;
+mod softmax;
+
+pub use least_squares::LeastSquares;
+pub use logistic::Logistic;
+pub use mlp::{Activation, Mlp};
+pub use softmax::Softmax;
+
+use crate::data::Dataset;
+use backend::{Backend, BackendError};
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{One, ToPrimitive};
+use rand_core::RngCore;
+
+/// A smoothness constant of the batch loss, with its status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Smoothness {
+    /// A proven upper bound on L_B for every batch of the run.
+    Certified { bound: BigRational, how: String },
+    /// A numerical estimate: not a certificate.
+    Estimate { value: f64, how: String },
+}
+
+impl Smoothness {
+    pub fn to_f64(&self) -> f64 {
+        match self {
+            Smoothness::Certified { bound, .. } => {
+                ToPrimitive::to_f64(bound).unwrap_or(f64::INFINITY)
+            }
+            Smoothness::Estimate { value, .. } => *value,
+        }
+    }
+
+    pub fn is_certified(&self) -> bool {
+        matches!(self, Smoothness::Certified { .. })
+    }
+
+    pub fn how(&self) -> &str {
+        match self {
+            Smoothness::Certified { how, .. } | Smoothness::Estimate { how, .. } => how,
+        }
+    }
+}
+
+/// A smooth per-example loss with a classification rule.
+pub trait Model: Send + Sync {
+    /// The name used on the command line and in reports.
+    fn name(&self) -> &'static str;
+    /// Number of parameters d.
+    fn dim(&self) -> usize;
+    /// ĝ_B(W) = (1/|B|) Σ_{x∈B} ∇f_x(W) in the backend's arithmetic, summing over the batch in
+    /// its given order and over coordinates in index order (no reordering, no parallelism).
+    fn batch_gradient<B: Backend>(
+        &self,
+        be: &B,
+        w: &[B::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<B::R>, BackendError>;
+    /// acc(W, x) for example `i`: true when it is classified correctly.
+    fn correct<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        i: usize,
+    ) -> Result<bool, BackendError>;
+    /// A bound (or an estimate) on L_B valid for every batch of `batch` examples of `data`.
+    fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness;
+    /// The batch Hessian at `w` in f64, row-major d×d, where it has a closed form.
+    fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>>;
+    /// The label as the loss uses it (±1 for least squares, the class index otherwise).
+    fn loss_label(&self, class: u32) -> i64 {
+        class as i64
+    }
+    /// A random initial model W₁,₁ on the grid of `data`.
+    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64>;
+}
+
+/// The models of the command line, behind one enum so that runs can pick one at run time.
+#[derive(Debug, Clone)]
+pub enum AnyModel {
+    LeastSquares(LeastSquares),
+    Logistic(Logistic),
+    Softmax(Softmax),
+    Mlp(Mlp),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $m:ident => $e:expr) => {
+        match $self {
+            AnyModel::LeastSquares($m) => $e,
+            AnyModel::Logistic($m) => $e,
+            AnyModel::Softmax($m) => $e,
+            AnyModel::Mlp($m) => $e,
+        }
+    };
+}
+
+impl Model for AnyModel {
+    fn name(&self) -> &'static str {
+        dispatch!(self, m => m.name())
+    }
+    fn dim(&self) -> usize {
+        dispatch!(self, m => m.dim())
+    }
+    fn batch_gradient<B: Backend>(
+        &self,
+        be: &B,
+        w: &[B::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<B::R>, BackendError> {
+        dispatch!(self, m => m.batch_gradient(be, w, data, batch))
+    }
+    fn correct<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        i: usize,
+    ) -> Result<bool, BackendError> {
+        dispatch!(self, m => m.correct(be, w, data, i))
+    }
+    fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
+        dispatch!(self, m => m.smoothness(data, batch, w))
+    }
+    fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
+        dispatch!(self, m => m.hessian(w, data, batch))
+    }
+    fn loss_label(&self, class: u32) -> i64 {
+        dispatch!(self, m => m.loss_label(class))
+    }
+    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
+        dispatch!(self, m => m.init(rng, data))
+    }
+}
+
+/// The exact integer ⟨x, w⟩ of two raw vectors (a value of scale 2^-2p).
+pub(crate) fn dot_exact(x: &[i64], w: &[i64]) -> BigInt {
+    let mut acc: i128 = 0;
+    for (&a, &b) in x.iter().zip(w) {
+        match acc.checked_add(a as i128 * b as i128) {
+            Some(v) => acc = v,
+            None => return dot_big(x, w),
+        }
+    }
+    BigInt::from(acc)
+}
+
+fn dot_big(x: &[i64], w: &[i64]) -> BigInt {
+    x.iter()
+        .zip(w)
+        .map(|(&a, &b)| BigInt::from(a) * BigInt::from(b))
+        .sum()
+}
+
+/// The certified bound c·min(trace bound, Gershgorin bound) of a model whose batch Hessian is
+/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (DESIGN §2 models).
+pub(crate) fn certified_linear_bound(
+    data: &Dataset,
+    batch: usize,
+    factor: BigRational,
+) -> Smoothness {
+    let sq: Vec<BigInt> = data.features.iter().map(|x| dot_exact(x, x)).collect();
+    let trace = per_batch(data, batch, top_sum(sq, batch));
+    let gersh = certified_linf_bound(data, batch, &BigRational::one());
+    let (best, which) = if gersh < trace {
+        (gersh, "Gershgorin row-sum bound")
+    } else {
+        (trace, "trace bound (1/b)Σ‖x‖²")
+    };
+    Smoothness::Certified {
+        bound: best * factor.clone(),
+        how: format!("{which} × {factor}, maximised over all batches of {batch} examples"),
+    }
+}
+
+/// The certified ∞-norm bound L_∞ = c·max_B max_k (1/b)Σ_{x∈B}|x_k|‖x‖₁ on the row sums of
+/// |H_B| (the Gershgorin bound), for the models of [`certified_linear_bound`].
+pub(crate) fn certified_linf_bound(
+    data: &Dataset,
+    batch: usize,
+    factor: &BigRational,
+) -> BigRational {
+    let l1: Vec<BigInt> = data
+        .features
+        .iter()
+        .map(|x| x.iter().map(|&v| BigInt::from(v.unsigned_abs())).sum())
+        .collect();
+    let best = (0..data.d())
+        .map(|k| {
+            let col: Vec<BigInt> = data
+                .features
+                .iter()
+                .zip(&l1)
+                .map(|(x, s)| BigInt::from(x[k].unsigned_abs()) * s)
+                .collect();
+            top_sum(col, batch)
+        })
+        .max()
+        .unwrap_or_default();
+    per_batch(data, batch, best) * factor
+}
+
+/// A sum of `batch` products of raw features as a batch mean in real units.
+fn per_batch(data: &Dataset, batch: usize, sum: BigInt) -> BigRational {
+    let p2 = BigInt::one() << (2 * data.grid.frac_bits());
+    BigRational::new(sum, p2 * BigInt::from(batch as u64))
+}
+
+/// The sum of the `k` largest values: the worst batch of `k` examples.
+fn top_sum(mut v: Vec<BigInt>, k: usize) -> BigInt {
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v.into_iter().take(k).sum()
+}
+
+/// Uniform initial weights in ±2^p/⌈√fan_in⌉ raw units, row by row.
+pub(crate) fn uniform_init(
+    rng: &mut dyn RngCore,
+    data: &Dataset,
+    fan_in: usize,
+    count: usize,
+) -> Vec<i64> {
+    let root = (1..).find(|r: &i64| r * r >= fan_in as i64).unwrap_or(1);
+    let bound = data.grid.one() / root;
+    (0..count)
+        .map(|_| crate::rng::uniform_in(rng, -bound, bound))
+        .collect()
+}
+
+/// The f64 value of raw grid integers.
+pub(crate) fn raw_to_f64(raw: &[i64], frac_bits: u32) -> Vec<f64> {
+    raw.iter()
+        .map(|&k| libm::ldexp(k as f64, -(frac_bits as i32)))
+        .collect()
+}

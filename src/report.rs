@@ -1,0 +1,227 @@
+//! The versioned report of a run (`"format": 1`), as written by `rewind verify --json`.
+//!
+//! Like ndarray's serialised arrays, a report names its format version; readers reject
+//! versions they do not know ([`check_format`]). Reports hold no timings, so the same command
+//! gives byte-identical reports.
+
+use serde::{Deserialize, Serialize};
+
+/// The report format this crate writes.
+pub const FORMAT: u32 = 1;
+
+/// Rejects a report whose `format` this version does not read.
+pub fn check_format(value: &serde_json::Value) -> Result<(), crate::Error> {
+    match value.get("format").and_then(|f| f.as_u64()) {
+        Some(f) if f == FORMAT as u64 => Ok(()),
+        Some(f) => Err(crate::Error::Config(format!(
+            "report format {f} is not supported (this rewind reads format {FORMAT}); regenerate it with this version"
+        ))),
+        None => Err(crate::Error::Config(
+            "not a rewind report: no \"format\" field; pass a file written by `rewind verify --json`".into(),
+        )),
+    }
+}
+
+/// The report of `rewind verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub format: u32,
+    pub config: ConfigReport,
+    pub run: RunReport,
+    pub steps: usize,
+    pub inversion: InversionReport,
+    pub hints: HintReport,
+    pub reconstruction: ReconstructionReport,
+}
+
+/// The run's parameters, resolved (α exact, n after the tail is dropped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigReport {
+    pub data: String,
+    pub model: String,
+    pub hidden: Option<usize>,
+    pub activation: Option<String>,
+    pub backend: String,
+    pub mpfr_precision: Option<u32>,
+    pub frac_bits: u32,
+    /// α = alpha_num / alpha_den exactly (alpha_den a power of two).
+    pub alpha: String,
+    pub alpha_num: u64,
+    pub alpha_den: u64,
+    /// α·L_B with the bound or estimate below.
+    pub q: f64,
+    pub smoothness: SmoothnessReport,
+    pub batch: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    /// Examples the run uses (⌊n_loaded/b⌋·b).
+    pub n: usize,
+    pub n_loaded: usize,
+    /// Feature columns, bias included.
+    pub features: usize,
+    /// Model parameters.
+    pub d: usize,
+    pub classes: Vec<u32>,
+    pub random_labels: bool,
+    pub stop_at_full_accuracy: bool,
+    pub max_iterations: u32,
+}
+
+/// L_B and whether it is a certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmoothnessReport {
+    pub certified: bool,
+    pub value: f64,
+    pub how: String,
+}
+
+/// What Algorithm 1 did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub epochs_run: usize,
+    pub stopped_at_full_accuracy: bool,
+    pub initial_accuracy: f64,
+    pub final_accuracy: f64,
+}
+
+/// Counts of inversion outcomes over all steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InversionReport {
+    pub recovered: usize,
+    pub other_preimage: usize,
+    pub no_preimage: usize,
+    pub cycles: usize,
+    pub caps: usize,
+    pub mean_iterations: f64,
+    pub gradient_evaluations: u64,
+    /// Mean over steps of 1 − det(I − αH_B); null where the Hessian is not computed.
+    pub predicted_many_to_one: Option<f64>,
+    /// Share of steps whose inversion did not return the logged model.
+    pub observed_many_to_one: f64,
+}
+
+/// What the corrections cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HintReport {
+    pub steps: usize,
+    pub bits: u64,
+    pub coding: String,
+}
+
+/// The bit-for-bit check of the walk back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconstructionReport {
+    pub initial_model_bit_exact: bool,
+    pub all_models_bit_exact: bool,
+    pub final_model_sha256: String,
+    pub initial_model_sha256: String,
+}
+
+/// SHA-256 of a model's raw integers, little-endian, as lowercase hex.
+pub fn model_sha256(w: &[i64]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in w {
+        h.update(v.to_le_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_formats_are_rejected() {
+        assert!(check_format(&serde_json::json!({"format": 1})).is_ok());
+        assert!(check_format(&serde_json::json!({"format": 2})).is_err());
+        assert!(check_format(&serde_json::json!({"steps": 2})).is_err());
+    }
+
+    #[test]
+    fn model_hash_is_pinned() {
+        // SHA-256 of the 16 bytes 01 00.. ff ff..: pins byte order and hex format.
+        assert_eq!(
+            model_sha256(&[1, -1]),
+            "db0550d553e2a146e34164d19cd55f006c38d700d8f9a4e3ba2c889a1d7c26b2"
+        );
+    }
+}
+
+/// Streams a run as JSON lines (`--dump-trajectory`): a header with the run's parameters, one
+/// line per step `{"epoch", "step", "batch", "w"}` (w is the model *before* the step), and a
+/// last line `{"final": [...]}`. With the data from `--dump-data`, an outside program can
+/// recompute every step exactly.
+pub struct TrajectoryWriter<W: std::io::Write> {
+    out: W,
+    path: String,
+}
+
+/// The first line of a trajectory file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryHeader {
+    pub format: u32,
+    pub p: u32,
+    pub alpha_num: u64,
+    pub alpha_den: u64,
+    pub model: String,
+    pub backend: String,
+    pub n: usize,
+    /// Model parameters.
+    pub d: usize,
+    pub features: usize,
+    pub batch: usize,
+}
+
+impl<W: std::io::Write> TrajectoryWriter<W> {
+    pub fn new(mut out: W, path: &str, header: &TrajectoryHeader) -> Result<Self, crate::Error> {
+        write_line(&mut out, path, header)?;
+        Ok(TrajectoryWriter {
+            out,
+            path: path.to_string(),
+        })
+    }
+}
+
+fn write_line<W: std::io::Write, T: Serialize>(
+    out: &mut W,
+    path: &str,
+    v: &T,
+) -> Result<(), crate::Error> {
+    let io = |source| crate::Error::Io {
+        path: path.to_string(),
+        source,
+    };
+    serde_json::to_writer(&mut *out, v).map_err(|e| io(e.into()))?;
+    out.write_all(b"\n").map_err(io)
+}
+
+impl<W: std::io::Write> crate::sgd::Observer for TrajectoryWriter<W> {
+    fn on_step(&mut self, step: &crate::sgd::LoggedStep) -> Result<(), crate::Error> {
+        write_line(&mut self.out, &self.path, step)
+    }
+
+    fn on_final(&mut self, w: &[i64]) -> Result<(), crate::Error> {
+        write_line(
+            &mut self.out,
+            &self.path,
+            &serde_json::json!({ "final": w }),
+        )?;
+        self.out.flush().map_err(|source| crate::Error::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// The data set exactly as the model sees it (`--dump-data`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataDump {
+    pub format: u32,
+    pub frac_bits: u32,
+    pub n: usize,
+    pub d: usize,
+    pub features: Vec<Vec<i64>>,
+    /// Labels as the loss uses them: ±1 for least squares, the class index otherwise.
+    pub labels: Vec<i64>,
+}

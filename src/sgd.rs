@@ -1,0 +1,258 @@
+//! Algorithm 1 of the paper, exactly on the grid: the one step function, per-epoch
+//! permutations, batches, the optional stop at full accuracy, and the logged [`Trajectory`].
+//!
+//! The step (DESIGN §2) is `W' = W − s_B(W)` with `s_B(W) = round_half_even(α·ĝ_B(W)·2^p)`.
+//! [`StepFunction::increment`] computes s_B and [`StepFunction::step`] applies it; forward runs,
+//! inversion and every check in the crate go through these two functions and nothing else.
+
+use crate::data::Dataset;
+use crate::grid::{checked_sub, Dyadic};
+use crate::model::backend::{Backend, Exact, Mpfr, F64};
+use crate::model::{AnyModel, Model};
+use crate::rng::{permutation, stream, Stream};
+use crate::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which backend evaluates the gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    Exact,
+    Mpfr { precision: u32 },
+    F64,
+}
+
+impl BackendChoice {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BackendChoice::Exact => "exact",
+            BackendChoice::Mpfr { .. } => "mpfr",
+            BackendChoice::F64 => "f64",
+        }
+    }
+}
+
+/// s_B and the step W ↦ W − s_B(W) for one model, data set, step size and backend.
+#[derive(Debug)]
+pub struct StepFunction<'a> {
+    model: &'a AnyModel,
+    data: &'a Dataset,
+    alpha: Dyadic,
+    backend: BackendChoice,
+    evaluations: AtomicU64,
+}
+
+impl<'a> StepFunction<'a> {
+    pub fn new(
+        model: &'a AnyModel,
+        data: &'a Dataset,
+        alpha: Dyadic,
+        backend: BackendChoice,
+    ) -> Self {
+        StepFunction {
+            model,
+            data,
+            alpha,
+            backend,
+            evaluations: AtomicU64::new(0),
+        }
+    }
+
+    pub fn model(&self) -> &AnyModel {
+        self.model
+    }
+
+    pub fn data(&self) -> &Dataset {
+        self.data
+    }
+
+    pub fn alpha(&self) -> Dyadic {
+        self.alpha
+    }
+
+    pub fn backend(&self) -> BackendChoice {
+        self.backend
+    }
+
+    pub fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// Gradient evaluations so far (one per call of [`increment`](Self::increment)).
+    pub fn gradient_evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
+    }
+
+    /// The step increment s_B(W) = round_half_even(α·ĝ_B(W)·2^p), as raw integers.
+    pub fn increment(&self, w: &[i64], batch: &[usize]) -> Result<Vec<i64>, Error> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        match self.backend {
+            BackendChoice::Exact => self.increment_with(&Exact, w, batch),
+            BackendChoice::Mpfr { precision } => {
+                self.increment_with(&Mpfr::new(precision), w, batch)
+            }
+            BackendChoice::F64 => self.increment_with(&F64, w, batch),
+        }
+    }
+
+    fn increment_with<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        batch: &[usize],
+    ) -> Result<Vec<i64>, Error> {
+        let p = self.data.grid.frac_bits();
+        let wr: Vec<B::R> = w.iter().map(|&k| be.raw(k, p)).collect();
+        let g = self.model.batch_gradient(be, &wr, self.data, batch)?;
+        g.iter()
+            .map(|gk| be.round_step(gk, self.alpha, p).map_err(Error::from))
+            .collect()
+    }
+
+    /// One SGD step W' = W − s_B(W), with every subtraction checked.
+    pub fn step(&self, w: &[i64], batch: &[usize]) -> Result<Vec<i64>, Error> {
+        let s = self.increment(w, batch)?;
+        Self::apply(w, &s)
+    }
+
+    /// W − s for an increment already computed: the second half of [`step`](Self::step).
+    pub fn apply(w: &[i64], s: &[i64]) -> Result<Vec<i64>, Error> {
+        Ok(checked_sub(w, s, "a model after a step")?)
+    }
+
+    /// acc(W, x_i).
+    pub fn correct(&self, w: &[i64], i: usize) -> Result<bool, Error> {
+        let r = match self.backend {
+            BackendChoice::Exact => self.model.correct(&Exact, w, self.data, i),
+            BackendChoice::Mpfr { precision } => {
+                self.model.correct(&Mpfr::new(precision), w, self.data, i)
+            }
+            BackendChoice::F64 => self.model.correct(&F64, w, self.data, i),
+        };
+        Ok(r?)
+    }
+
+    /// The number of correctly classified examples among `indices`.
+    pub fn count_correct(
+        &self,
+        w: &[i64],
+        indices: impl IntoIterator<Item = usize>,
+    ) -> Result<usize, Error> {
+        let mut c = 0;
+        for i in indices {
+            c += self.correct(w, i)? as usize;
+        }
+        Ok(c)
+    }
+}
+
+/// The parameters of Algorithm 1 itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SgdConfig {
+    /// Batch size b.
+    pub batch: usize,
+    /// Number of epochs t.
+    pub epochs: usize,
+    /// Seed of the permutation stream.
+    pub seed: u64,
+    /// Line 6 of Algorithm 1: return as soon as acc(W, X) = 1.
+    pub stop_at_full_accuracy: bool,
+    /// Examples used: the first ⌊n/b⌋·b of the data set (the tail is dropped so that every
+    /// batch has b examples, as the paper assumes b | n).
+    pub n_used: usize,
+}
+
+/// One logged step: the batch in order and the model before the step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedStep {
+    /// Epoch i, from 1.
+    pub epoch: usize,
+    /// Step j within the epoch, from 1.
+    pub step: usize,
+    /// B_i,j: example indices in the order of the permutation.
+    pub batch: Vec<usize>,
+    /// W_i,j: the model before the step, raw grid integers.
+    pub w: Vec<i64>,
+}
+
+/// Everything Algorithm 1 did: every model, batch and permutation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trajectory {
+    pub steps: Vec<LoggedStep>,
+    /// The model after the last step (W_{t+1,1}, or the model returned by the early stop).
+    pub final_model: Vec<i64>,
+    /// The permutation of each epoch that was started.
+    pub permutations: Vec<Vec<usize>>,
+    /// `Some((epoch, step))` when the run stopped because acc(W, X) = 1 before that step.
+    pub stopped_at: Option<(usize, usize)>,
+}
+
+impl Trajectory {
+    /// W₁,₁.
+    pub fn initial_model(&self) -> &[i64] {
+        self.steps.first().map_or(&self.final_model, |s| &s.w)
+    }
+
+    /// The model after step `k` (0-based over the whole run).
+    pub fn model_after(&self, k: usize) -> &[i64] {
+        self.steps.get(k + 1).map_or(&self.final_model, |s| &s.w)
+    }
+}
+
+/// Receives the run as it happens (e.g. to stream it to a file).
+pub trait Observer {
+    fn on_step(&mut self, step: &LoggedStep) -> Result<(), Error>;
+    fn on_final(&mut self, w: &[i64]) -> Result<(), Error>;
+}
+
+/// An observer that does nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn on_step(&mut self, _: &LoggedStep) -> Result<(), Error> {
+        Ok(())
+    }
+    fn on_final(&mut self, _: &[i64]) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Runs Algorithm 1 from `init` and logs every step.
+pub fn run(
+    f: &StepFunction,
+    cfg: &SgdConfig,
+    init: Vec<i64>,
+    observer: &mut dyn Observer,
+) -> Result<Trajectory, Error> {
+    let mut rng = stream(cfg.seed, Stream::Permutation);
+    let mut w = init;
+    let mut traj = Trajectory {
+        steps: Vec::new(),
+        final_model: Vec::new(),
+        permutations: Vec::new(),
+        stopped_at: None,
+    };
+    'epochs: for epoch in 1..=cfg.epochs {
+        let perm = permutation(&mut rng, cfg.n_used);
+        for (j, batch) in perm.chunks(cfg.batch).enumerate() {
+            if cfg.stop_at_full_accuracy && f.count_correct(&w, 0..cfg.n_used)? == cfg.n_used {
+                traj.stopped_at = Some((epoch, j + 1));
+                traj.permutations.push(perm.clone());
+                break 'epochs;
+            }
+            let next = f.step(&w, batch)?;
+            let logged = LoggedStep {
+                epoch,
+                step: j + 1,
+                batch: batch.to_vec(),
+                w,
+            };
+            observer.on_step(&logged)?;
+            traj.steps.push(logged);
+            w = next;
+        }
+        traj.permutations.push(perm);
+    }
+    observer.on_final(&w)?;
+    traj.final_model = w;
+    Ok(traj)
+}

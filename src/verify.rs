@@ -1,0 +1,426 @@
+//! The whole pipeline of `rewind verify`: resolve the configuration (data, model, α), run
+//! Algorithm 1, invert every step, walk back from the final model with hints, and report.
+//!
+//! This is Theorem 2.2 checked on a real run: the report says whether W₁,₁ came back bit for
+//! bit, how many steps needed hints (the grid's many-to-one steps) and what they cost, beside
+//! the predicted share 1 − det(I − αH_B).
+
+use crate::data::{self, Dataset, PrepareOptions, RawData};
+use crate::grid::{parse_rational, Dyadic, Grid};
+use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
+use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
+use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
+use crate::report::{
+    model_sha256, ConfigReport, HintReport, InversionReport, ReconstructionReport, RunReport,
+    SmoothnessReport, VerifyReport, FORMAT,
+};
+use crate::rng::{stream, Stream};
+use crate::sgd::{run, BackendChoice, NoObserver, Observer, SgdConfig, StepFunction, Trajectory};
+use crate::Error;
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive};
+use std::path::PathBuf;
+
+/// The UCI optical digits, bundled so that the default run needs no file.
+pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../fixtures/digits.csv.gz");
+
+/// Where the examples come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSource {
+    /// The bundled UCI optical digits.
+    Digits,
+    /// A CSV (plain or gz) or IDX file.
+    Path(PathBuf),
+    /// Seeded Gaussian features with labels from a random linear teacher.
+    Synthetic {
+        n: usize,
+        features: usize,
+        classes: u32,
+    },
+}
+
+/// The model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    LeastSquares,
+    Logistic,
+    Softmax,
+    Mlp,
+}
+
+impl ModelKind {
+    fn binary(self) -> bool {
+        matches!(self, ModelKind::LeastSquares | ModelKind::Logistic)
+    }
+}
+
+/// How α is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepSize {
+    /// A given dyadic α.
+    Alpha(Dyadic),
+    /// The largest 16-bit dyadic α with α·L_B ≤ q (q given as a decimal or fraction).
+    Q(String),
+}
+
+/// Everything `rewind verify` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyConfig {
+    pub data: DataSource,
+    pub model: ModelKind,
+    pub hidden: usize,
+    pub activation: Activation,
+    pub backend: BackendChoice,
+    pub frac_bits: u32,
+    pub step_size: StepSize,
+    pub batch: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    pub classes: Option<Vec<u32>>,
+    pub random_labels: bool,
+    pub stop_at_full_accuracy: bool,
+    pub max_iterations: u32,
+}
+
+impl Default for VerifyConfig {
+    /// Logistic regression, digits 3 vs 8, b = 20, q = 0.1, p = 32, 3 epochs, MPFR backend.
+    fn default() -> Self {
+        VerifyConfig {
+            data: DataSource::Digits,
+            model: ModelKind::Logistic,
+            hidden: 10,
+            activation: Activation::Gelu,
+            backend: BackendChoice::Mpfr { precision: 128 },
+            frac_bits: 32,
+            step_size: StepSize::Q("0.1".into()),
+            batch: 20,
+            epochs: 3,
+            seed: 0,
+            classes: None,
+            random_labels: false,
+            stop_at_full_accuracy: true,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+        }
+    }
+}
+
+/// A configuration resolved against its data: the data set as the model sees it, the model
+/// and α.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub config: VerifyConfig,
+    pub data: Dataset,
+    pub n_loaded: usize,
+    pub model: AnyModel,
+    pub alpha: Dyadic,
+    pub smoothness: Smoothness,
+    pub init: Vec<i64>,
+}
+
+impl Setup {
+    /// Loads and checks everything; every problem is a one-line [`Error`].
+    pub fn new(config: &VerifyConfig) -> Result<Self, Error> {
+        check_shape(config)?;
+        let grid = Grid::new(config.frac_bits)?;
+        let raw = load(&config.data, config.seed)?;
+        let classes = match (&config.classes, config.model.binary()) {
+            (Some(c), true) if c.len() != 2 => {
+                return Err(Error::Config(format!(
+                    "--model {} needs exactly two classes, got --classes with {}; pass two, e.g. --classes 3,8",
+                    model_name(config.model),
+                    c.len()
+                )))
+            }
+            (Some(c), _) => Some(c.clone()),
+            (None, true) if config.data == DataSource::Digits => Some(vec![3, 8]),
+            (None, _) => None,
+        };
+        let mut data = data::prepare(
+            &raw,
+            &PrepareOptions {
+                grid,
+                classes,
+                random_labels: config.random_labels,
+                seed: config.seed,
+                bias: true,
+            },
+        )?;
+        if config.model.binary() && data.classes != 2 {
+            return Err(Error::Config(format!(
+                "--model {} is binary but the data has {} classes; choose two with --classes A,B",
+                model_name(config.model),
+                data.classes
+            )));
+        }
+        let n_loaded = data.n();
+        if config.batch > n_loaded {
+            return Err(Error::Config(format!(
+                "--batch {} is larger than the {} examples of the data set; use --batch {} or less",
+                config.batch, n_loaded, n_loaded
+            )));
+        }
+        let n_used = n_loaded / config.batch * config.batch;
+        data.features.truncate(n_used);
+        data.labels.truncate(n_used);
+        let model = build_model(config, &data);
+        let init = model.init(&mut stream(config.seed, Stream::Init), &data);
+        let smoothness = model.smoothness(&data, config.batch, &init);
+        let alpha = resolve_alpha(&config.step_size, &smoothness)?;
+        Ok(Setup {
+            config: config.clone(),
+            data,
+            n_loaded,
+            model,
+            alpha,
+            smoothness,
+            init,
+        })
+    }
+
+    /// The step function of this setup.
+    pub fn step_function(&self) -> StepFunction<'_> {
+        StepFunction::new(&self.model, &self.data, self.alpha, self.config.backend)
+    }
+
+    /// Algorithm 1's own parameters.
+    pub fn sgd_config(&self) -> SgdConfig {
+        SgdConfig {
+            batch: self.config.batch,
+            epochs: self.config.epochs,
+            seed: self.config.seed,
+            stop_at_full_accuracy: self.config.stop_at_full_accuracy,
+            n_used: self.data.n(),
+        }
+    }
+
+    /// α·L_B.
+    pub fn q(&self) -> f64 {
+        self.alpha.to_f64() * self.smoothness.to_f64()
+    }
+}
+
+fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
+    if c.batch == 0 {
+        return Err(Error::Config("--batch must be at least 1".into()));
+    }
+    if c.epochs == 0 {
+        return Err(Error::Config("--epochs must be at least 1".into()));
+    }
+    if c.model == ModelKind::Mlp && c.hidden == 0 {
+        return Err(Error::Config("--hidden must be at least 1".into()));
+    }
+    if c.backend == BackendChoice::Exact && c.model != ModelKind::LeastSquares {
+        return Err(Error::Config(format!(
+            "--backend exact evaluates only polynomial gradients (least squares), not {}; use --backend mpfr or f64",
+            model_name(c.model)
+        )));
+    }
+    if let BackendChoice::Mpfr { precision } = c.backend {
+        if !(64..=4096).contains(&precision) {
+            return Err(Error::Config(format!(
+                "--mpfr-precision {precision} is out of range; use 64 to 4096 bits"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The command-line name of a model.
+pub fn model_name(m: ModelKind) -> &'static str {
+    match m {
+        ModelKind::LeastSquares => "least-squares",
+        ModelKind::Logistic => "logistic",
+        ModelKind::Softmax => "softmax",
+        ModelKind::Mlp => "mlp",
+    }
+}
+
+fn load(source: &DataSource, seed: u64) -> Result<RawData, Error> {
+    Ok(match source {
+        DataSource::Digits => data::csv::load_csv_bytes(DIGITS_CSV_GZ, "digits (bundled)")?,
+        DataSource::Path(p) => data::load_path(p)?,
+        DataSource::Synthetic {
+            n,
+            features,
+            classes,
+        } => data::synthetic::generate(*n, *features, *classes, seed),
+    })
+}
+
+fn build_model(c: &VerifyConfig, data: &Dataset) -> AnyModel {
+    match c.model {
+        ModelKind::LeastSquares => AnyModel::LeastSquares(LeastSquares::new(data)),
+        ModelKind::Logistic => AnyModel::Logistic(Logistic::new(data)),
+        ModelKind::Softmax => AnyModel::Softmax(Softmax::new(data)),
+        ModelKind::Mlp => AnyModel::Mlp(Mlp::new(data, c.hidden, c.activation)),
+    }
+}
+
+/// α from `--alpha` (checked against a certified bound) or from `--q`.
+fn resolve_alpha(step: &StepSize, l: &Smoothness) -> Result<Dyadic, Error> {
+    let alpha = match step {
+        StepSize::Alpha(a) => *a,
+        StepSize::Q(q) => {
+            let qv = parse_rational(q.trim())
+                .filter(|v| v.is_positive() && *v < BigRational::one())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "--q {q} must be a number strictly between 0 and 1, e.g. --q 0.1"
+                    ))
+                })?;
+            let bound = match l {
+                Smoothness::Certified { bound, .. } => bound.clone(),
+                Smoothness::Estimate { value, .. } => BigRational::from_float(*value)
+                    .filter(|v| v.is_positive())
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "the smoothness estimate {value} is not a positive number; pass --alpha instead of --q"
+                        ))
+                    })?,
+            };
+            Dyadic::largest_at_most(&(qv / bound)).ok_or_else(|| {
+                Error::Config(format!(
+                    "--q {q} gives no usable α; pass --alpha explicitly"
+                ))
+            })?
+        }
+    };
+    if alpha.shift() >= 63 {
+        return Err(Error::Config(format!(
+            "α = {alpha} is below 2^-62; use a larger --alpha or --q, or rescale the data"
+        )));
+    }
+    if let Smoothness::Certified { bound, how } = l {
+        let q = alpha.to_rational() * bound;
+        if q >= BigRational::one() {
+            return Err(Error::Config(format!(
+                "α·L_B = {:.4} ≥ 1 with the certified bound L_B = {:.6} ({how}): the step is not provably invertible; lower --alpha below {:.6} or use --q 0.1",
+                q.to_f64().unwrap_or(f64::INFINITY),
+                bound.to_f64().unwrap_or(f64::INFINITY),
+                (BigRational::one() / bound).to_f64().unwrap_or(0.0)
+            )));
+        }
+    }
+    Ok(alpha)
+}
+
+/// Runs the whole verification and returns the report and the trajectory.
+pub fn verify(
+    setup: &Setup,
+    observer: &mut dyn Observer,
+) -> Result<(VerifyReport, Trajectory), Error> {
+    let f = setup.step_function();
+    let traj = run(&f, &setup.sgd_config(), setup.init.clone(), observer)?;
+    let forward_evaluations = f.gradient_evaluations();
+    let max_it = setup.config.max_iterations;
+    let records = analyse(&f, &traj, max_it)?;
+    let hints = hints_of(&records);
+    let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
+    let models = rewind(&f, &traj.final_model, &batches, &hints, max_it)?;
+    let all_exact = models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w);
+    let initial_exact = models
+        .first()
+        .map_or(traj.steps.is_empty(), |m| m == traj.initial_model());
+    let steps = traj.steps.len();
+    let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
+    let hinted = hints.hints.len();
+    let inversion = InversionReport {
+        recovered: count(Outcome::Recovered),
+        other_preimage: count(Outcome::OtherPreimage),
+        no_preimage: count(Outcome::NoPreimage),
+        cycles: records
+            .iter()
+            .filter(|r| matches!(r.termination, Termination::Cycle { .. }))
+            .count(),
+        caps: records
+            .iter()
+            .filter(|r| r.termination == Termination::Cap)
+            .count(),
+        mean_iterations: mean(records.iter().map(|r| r.iterations as f64)),
+        gradient_evaluations: f.gradient_evaluations() - forward_evaluations,
+        predicted_many_to_one: predicted_many_to_one(&f, &traj),
+        observed_many_to_one: if steps == 0 {
+            0.0
+        } else {
+            hinted as f64 / steps as f64
+        },
+    };
+    let acc = |w: &[i64]| -> Result<f64, Error> {
+        Ok(f.count_correct(w, 0..setup.data.n())? as f64 / setup.data.n() as f64)
+    };
+    let report = VerifyReport {
+        format: FORMAT,
+        config: config_report(setup),
+        run: RunReport {
+            epochs_run: traj.permutations.len(),
+            stopped_at_full_accuracy: traj.stopped_at.is_some(),
+            initial_accuracy: acc(traj.initial_model())?,
+            final_accuracy: acc(&traj.final_model)?,
+        },
+        steps,
+        inversion,
+        hints: HintReport {
+            steps: hinted,
+            bits: hints.bits(steps, f.dim()),
+            coding: "count and subset rank of hinted steps; per hint nnz−1, positions as a subset rank, values as sign + Elias-γ".into(),
+        },
+        reconstruction: ReconstructionReport {
+            initial_model_bit_exact: initial_exact,
+            all_models_bit_exact: all_exact,
+            final_model_sha256: model_sha256(&traj.final_model),
+            initial_model_sha256: model_sha256(traj.initial_model()),
+        },
+    };
+    Ok((report, traj))
+}
+
+/// Runs the verification without observing the run.
+pub fn verify_quiet(setup: &Setup) -> Result<(VerifyReport, Trajectory), Error> {
+    verify(setup, &mut NoObserver)
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 {
+        0.0
+    } else {
+        s / n as f64
+    }
+}
+
+fn config_report(s: &Setup) -> ConfigReport {
+    let c = &s.config;
+    let is_mlp = c.model == ModelKind::Mlp;
+    ConfigReport {
+        data: s.data.source.clone(),
+        model: model_name(c.model).into(),
+        hidden: is_mlp.then_some(c.hidden),
+        activation: is_mlp.then(|| c.activation.name().to_string()),
+        backend: c.backend.name().into(),
+        mpfr_precision: match c.backend {
+            BackendChoice::Mpfr { precision } => Some(precision),
+            _ => None,
+        },
+        frac_bits: c.frac_bits,
+        alpha: s.alpha.to_string(),
+        alpha_num: s.alpha.num(),
+        alpha_den: 1u64 << s.alpha.shift(),
+        q: s.q(),
+        smoothness: SmoothnessReport {
+            certified: s.smoothness.is_certified(),
+            value: s.smoothness.to_f64(),
+            how: s.smoothness.how().to_string(),
+        },
+        batch: c.batch,
+        epochs: c.epochs,
+        seed: c.seed,
+        n: s.data.n(),
+        n_loaded: s.n_loaded,
+        features: s.data.d(),
+        d: s.model.dim(),
+        classes: s.data.class_names.clone(),
+        random_labels: c.random_labels,
+        stop_at_full_accuracy: c.stop_at_full_accuracy,
+        max_iterations: c.max_iterations,
+    }
+}
