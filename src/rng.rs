@@ -9,6 +9,7 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use std::num::NonZeroU64;
 
 /// Version of the random streams' definition.
 pub const FORMAT: u32 = 1;
@@ -33,15 +34,20 @@ pub fn stream(seed: u64, stream: Stream) -> ChaCha20Rng {
     rng
 }
 
-/// A uniform integer in `[0, n)`, unbiased: draws of `next_u64` at or above the largest
-/// multiple of `n` are rejected. `n` must be positive.
-pub fn below<R: RngCore + ?Sized>(rng: &mut R, n: u64) -> u64 {
-    assert!(n > 0, "below(0) has no value");
-    let zone = u64::MAX - (u64::MAX % n + 1) % n;
+/// A uniform integer in `0..bound`, without modulo bias.
+///
+/// Rejection sampling: of the 2^64 values of `next_u64`, the lowest `2^64 mod bound` are
+/// rejected and redrawn. The remaining range holds a whole multiple of `bound` consecutive
+/// values, so `x mod bound` is exactly uniform. At most half of the range is ever rejected
+/// (`2^64 mod bound < bound ≤ 2^63` or `< 2^64 − bound`), so the expected number of draws is
+/// below 2, and for small bounds it is 1 with overwhelming probability.
+pub fn uniform_below<R: RngCore + ?Sized>(rng: &mut R, bound: NonZeroU64) -> u64 {
+    // 2^64 mod bound, computed in u64 as (2^64 − bound) mod bound.
+    let reject_below = bound.get().wrapping_neg() % bound;
     loop {
-        let v = rng.next_u64();
-        if v <= zone {
-            return v % n;
+        let x = rng.next_u64();
+        if x >= reject_below {
+            return x % bound;
         }
     }
 }
@@ -53,14 +59,16 @@ pub fn uniform_in<R: RngCore + ?Sized>(rng: &mut R, lo: i64, hi: i64) -> i64 {
     if span > u64::MAX as u128 {
         return rng.next_u64() as i64;
     }
-    (lo as i128 + below(rng, span as u64) as i128) as i64
+    let span = NonZeroU64::new(span as u64).unwrap_or(NonZeroU64::MIN);
+    (lo as i128 + uniform_below(rng, span) as i128) as i64
 }
 
 /// A uniformly random permutation of `0..n` (Fisher–Yates, from the top down).
 pub fn permutation<R: RngCore + ?Sized>(rng: &mut R, n: usize) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        let j = below(rng, i as u64 + 1) as usize;
+        let bound = NonZeroU64::new(i as u64 + 1).unwrap_or(NonZeroU64::MIN);
+        let j = uniform_below(rng, bound) as usize;
         p.swap(i, j);
     }
     p
@@ -73,15 +81,18 @@ mod tests {
     #[test]
     fn permutation_stream_is_value_stable() {
         let mut rng = stream(42, Stream::Permutation);
-        assert_eq!(permutation(&mut rng, 10), vec![PINNED_PERM]);
-        assert_eq!(permutation(&mut rng, 5), vec![PINNED_PERM2]);
+        assert_eq!(
+            permutation(&mut rng, 10),
+            vec![5, 8, 7, 6, 4, 3, 0, 9, 1, 2]
+        );
+        assert_eq!(permutation(&mut rng, 5), vec![2, 4, 0, 3, 1]);
     }
 
     #[test]
     fn init_stream_is_value_stable() {
         let mut rng = stream(7, Stream::Init);
         let v: Vec<i64> = (0..6).map(|_| uniform_in(&mut rng, -1000, 1000)).collect();
-        assert_eq!(v, vec![PINNED_INIT]);
+        assert_eq!(v, vec![-777, 831, 960, -1, 82, 470]);
     }
 
     #[test]
@@ -94,18 +105,51 @@ mod tests {
     }
 
     #[test]
-    fn below_is_uniform_enough_and_in_range() {
+    fn bounded_draws_are_uniform_enough_and_in_range() {
         let mut rng = stream(3, Stream::Permutation);
+        let six = NonZeroU64::new(6).unwrap();
         let mut counts = [0u32; 6];
         for _ in 0..60_000 {
-            counts[below(&mut rng, 6) as usize] += 1;
+            counts[uniform_below(&mut rng, six) as usize] += 1;
         }
         for c in counts {
             assert!((9_500..10_500).contains(&c), "{counts:?}");
         }
-        assert_eq!(below(&mut rng, 1), 0);
-        let big = below(&mut rng, u64::MAX);
-        assert!(big < u64::MAX);
+    }
+
+    /// An RngCore that replays fixed values, to test the rejection rule itself.
+    struct Replay(Vec<u64>);
+
+    impl RngCore for Replay {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0.remove(0)
+        }
+        fn fill_bytes(&mut self, _: &mut [u8]) {
+            unimplemented!()
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand_core::Error> {
+            unimplemented!()
+        }
+    }
+
+    #[test]
+    fn bounded_draw_rejects_exactly_the_biased_values() {
+        let three = NonZeroU64::new(3).unwrap();
+        // 2^64 mod 3 = 1, so only 0 is rejected.
+        assert_eq!(uniform_below(&mut Replay(vec![0, 5]), three), 2);
+        assert_eq!(uniform_below(&mut Replay(vec![1]), three), 1);
+        assert_eq!(uniform_below(&mut Replay(vec![u64::MAX]), three), 0);
+        let big = NonZeroU64::new((1 << 63) + 1).unwrap();
+        // 2^64 mod (2^63 + 1) = 2^63 − 1: everything below is rejected.
+        let mut rng = Replay(vec![0, (1 << 63) - 2, (1 << 63) - 1]);
+        assert_eq!(uniform_below(&mut rng, big), (1 << 63) - 1);
+        let one = NonZeroU64::new(1).unwrap();
+        assert_eq!(uniform_below(&mut Replay(vec![0]), one), 0);
+        let max = NonZeroU64::new(u64::MAX).unwrap();
+        assert_eq!(uniform_below(&mut Replay(vec![0, 7]), max), 7);
     }
 
     #[test]

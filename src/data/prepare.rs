@@ -11,8 +11,8 @@
 //!
 //! With `random_labels`, every kept row gets a class index drawn uniformly from `0..classes`,
 //! independently of its features (the memorisation experiment). The draws come from ChaCha20
-//! seeded with `seed_from_u64(seed)` on stream [`RANDOM_LABEL_STREAM`], one bounded draw per row
-//! in row order, each by the rejection rule of [`uniform_below`].
+//! seeded with `seed_from_u64(seed)` on stream [`Stream::RandomLabels`](crate::rng::Stream), one bounded draw per row
+//! in row order, each by the rejection rule of [`uniform_below`](crate::rng::uniform_below).
 //!
 //! # Quantisation (a public promise)
 //!
@@ -27,13 +27,9 @@
 
 use super::{DataError, RawData};
 use crate::grid::Grid;
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use crate::rng::{stream, uniform_below, Stream};
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
-
-/// ChaCha20 stream number of the random-label draws.
-pub const RANDOM_LABEL_STREAM: u64 = 5;
 
 /// How many class names to quote in a message before eliding the rest.
 const MAX_CLASSES_QUOTED: usize = 20;
@@ -228,8 +224,7 @@ fn all_classes(raw: &RawData) -> Result<Selection<'_>, DataError> {
 
 /// `n` uniform class indices in `0..classes` from the random-label stream of `seed`.
 fn random_labels(n: usize, classes: u32, seed: u64) -> Vec<u32> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    rng.set_stream(RANDOM_LABEL_STREAM);
+    let mut rng = stream(seed, Stream::RandomLabels);
     let Some(bound) = NonZeroU64::new(u64::from(classes)) else {
         return vec![0; n];
     };
@@ -237,24 +232,6 @@ fn random_labels(n: usize, classes: u32, seed: u64) -> Vec<u32> {
         // The draw is below `classes`, a u32, so the conversion never fails.
         .map(|_| u32::try_from(uniform_below(&mut rng, bound)).unwrap_or_default())
         .collect()
-}
-
-/// A uniform integer in `0..bound`, without modulo bias.
-///
-/// Rejection sampling: of the 2^64 values of `next_u64`, the lowest `2^64 mod bound` are
-/// rejected and redrawn. The remaining range holds a whole multiple of `bound` consecutive
-/// values, so `x mod bound` is exactly uniform. At most half of the range is ever rejected
-/// (`2^64 mod bound < bound ≤ 2^63` or `< 2^64 − bound`), so the expected number of draws is
-/// below 2, and for small bounds it is 1 with overwhelming probability.
-pub fn uniform_below(rng: &mut impl RngCore, bound: NonZeroU64) -> u64 {
-    // 2^64 mod bound, computed in u64 as (2^64 − bound) mod bound.
-    let reject_below = bound.get().wrapping_neg() % bound;
-    loop {
-        let x = rng.next_u64();
-        if x >= reject_below {
-            return x % bound;
-        }
-    }
 }
 
 /// The smallest `e ≥ 0` with `max_abs ≤ 2^e`; `max_abs` must be finite.
@@ -459,41 +436,6 @@ mod tests {
             let count = a.labels.iter().filter(|&&l| l == c).count();
             assert!((116..=244).contains(&count), "class {c}: {count}");
         }
-    }
-
-    /// An RngCore that replays fixed values, to test the rejection rule itself.
-    struct Replay(Vec<u64>);
-
-    impl RngCore for Replay {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0.remove(0)
-        }
-        fn fill_bytes(&mut self, _: &mut [u8]) {
-            unimplemented!()
-        }
-        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand_core::Error> {
-            unimplemented!()
-        }
-    }
-
-    #[test]
-    fn bounded_draw_rejects_exactly_the_biased_values() {
-        let three = NonZeroU64::new(3).unwrap();
-        // 2^64 mod 3 = 1, so only 0 is rejected.
-        assert_eq!(uniform_below(&mut Replay(vec![0, 5]), three), 2);
-        assert_eq!(uniform_below(&mut Replay(vec![1]), three), 1);
-        assert_eq!(uniform_below(&mut Replay(vec![u64::MAX]), three), 0);
-        let big = NonZeroU64::new((1 << 63) + 1).unwrap();
-        // 2^64 mod (2^63 + 1) = 2^63 − 1: everything below is rejected.
-        let mut rng = Replay(vec![0, (1 << 63) - 2, (1 << 63) - 1]);
-        assert_eq!(uniform_below(&mut rng, big), (1 << 63) - 1);
-        let one = NonZeroU64::new(1).unwrap();
-        assert_eq!(uniform_below(&mut Replay(vec![0]), one), 0);
-        let max = NonZeroU64::new(u64::MAX).unwrap();
-        assert_eq!(uniform_below(&mut Replay(vec![0, 7]), max), 7);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Synthetic data: Gaussian features labelled by a random linear teacher, bit-identical on
 //! every platform.
 //!
-//! The stream is ChaCha20 seeded with `seed_from_u64(seed)` on stream [`STREAM`], so it never
+//! The stream is ChaCha20 seeded with `seed_from_u64(seed)` on stream [`Stream::Synthetic`](crate::rng::Stream), so it never
 //! overlaps the crate's other random streams drawn from the same seed. Normals come from our
 //! own Box–Muller transform evaluated with the pure-Rust `libm` crate, because `f64::ln` and
 //! friends call the platform's C library, whose last-bit results differ between systems; the
@@ -12,11 +12,8 @@
 //! first, `generate(n, …)` is a prefix of `generate(m, …)` for `n ≤ m`.
 
 use super::RawData;
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
-
-/// ChaCha20 stream number of the synthetic generator.
-pub const STREAM: u64 = 7;
+use crate::rng::{stream, Stream};
+use rand_core::RngCore;
 
 /// 2^-53, the spacing of the 53-bit uniforms below.
 const TWO_POW_MINUS_53: f64 = 1.0 / (1u64 << 53) as f64;
@@ -25,8 +22,7 @@ const TWO_POW_MINUS_53: f64 = 1.0 / (1u64 << 53) as f64;
 /// ⟨w_c, x⟩ over `classes` random Gaussian weight vectors (ties go to the lower class), so a
 /// linear model can learn the task. `classes` of 0 or 1 gives every row label 0.
 pub fn generate(n: usize, d: usize, classes: u32, seed: u64) -> RawData {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    rng.set_stream(STREAM);
+    let mut rng = stream(seed, Stream::Synthetic);
     let teacher: Vec<Vec<f64>> = (0..classes.max(1)).map(|_| normals(&mut rng, d)).collect();
     let mut features = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
@@ -121,7 +117,7 @@ mod tests {
 
     #[test]
     fn normals_look_standard() {
-        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut rng = stream(3, Stream::Synthetic);
         let xs: Vec<f64> = (0..20_000).map(|_| standard_normal(&mut rng)).collect();
         let n = xs.len() as f64;
         let mean = xs.iter().sum::<f64>() / n;

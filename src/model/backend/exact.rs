@@ -73,7 +73,7 @@ impl Backend for Exact {
 
     fn round_step(&self, v: &BigRational, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError> {
         // v·α·2^p = v.num·α.num·2^p / (v.den·2^α.shift): one exact integer division.
-        let num = v.numer() * BigInt::from(alpha.num()) << frac_bits;
+        let num = (v.numer() * BigInt::from(alpha.num())) << frac_bits;
         let den = v.denom() << alpha.shift();
         if num.is_zero() {
             return Ok(0);
