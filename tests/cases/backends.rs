@@ -1,0 +1,68 @@
+//! The three backends against each other: least squares, where the exact backend is the truth.
+
+use rewind::sgd::{BackendChoice, StepFunction};
+use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+
+fn digits_least_squares(p: u32) -> Setup {
+    Setup::new(&VerifyConfig {
+        data: DataSource::Digits,
+        model: ModelKind::LeastSquares,
+        backend: BackendChoice::Exact,
+        frac_bits: p,
+        step_size: StepSize::Q("0.1".into()),
+        ..VerifyConfig::default()
+    })
+    .unwrap()
+}
+
+/// Increments s_B of the three backends at `samples` random models and batches; returns the
+/// number of coordinates where mpfr and f64 differ from exact.
+fn disagreements(p: u32, samples: u64) -> (usize, usize) {
+    let s = digits_least_squares(p);
+    let exact = StepFunction::new(&s.model, &s.data, s.alpha, BackendChoice::Exact);
+    let mpfr = StepFunction::new(&s.model, &s.data, s.alpha, BackendChoice::Mpfr { precision: 128 });
+    let f64b = StepFunction::new(&s.model, &s.data, s.alpha, BackendChoice::F64);
+    let (mut dm, mut df) = (0, 0);
+    for k in 0..samples {
+        let mut rng = rewind::rng::stream(k, rewind::rng::Stream::Init);
+        let bound = s.data.grid.one();
+        let w: Vec<i64> = (0..exact.dim())
+            .map(|_| rewind::rng::uniform_in(&mut rng, -bound, bound))
+            .collect();
+        let perm = rewind::rng::permutation(&mut rng, s.data.n());
+        let batch = &perm[..20];
+        let e = exact.increment(&w, batch).unwrap();
+        let m = mpfr.increment(&w, batch).unwrap();
+        let f = f64b.increment(&w, batch).unwrap();
+        dm += e.iter().zip(&m).filter(|(a, b)| a != b).count();
+        df += e.iter().zip(&f).filter(|(a, b)| a != b).count();
+    }
+    (dm, df)
+}
+
+#[test]
+fn all_three_backends_agree_on_the_increment_at_p_32() {
+    let (dm, df) = disagreements(32, 40);
+    assert_eq!(dm, 0, "mpfr differs from exact in {dm} coordinates");
+    assert_eq!(df, 0, "f64 differs from exact in {df} coordinates");
+}
+
+#[test]
+fn mpfr_agrees_with_exact_where_f64_stops_agreeing() {
+    // f64 carries 53 bits, so once s_B needs more than that relative precision it must start
+    // to differ; MPFR at 128 bits must not. Report where f64 stops agreeing.
+    let mut first_f64_disagreement = None;
+    for p in (36..=52).step_by(4) {
+        let (dm, df) = disagreements(p, 10);
+        assert_eq!(dm, 0, "mpfr differs from exact at p = {p}");
+        eprintln!("p = {p}: f64 differs from exact in {df} of {} coordinates", 10 * 65);
+        if df > 0 && first_f64_disagreement.is_none() {
+            first_f64_disagreement = Some(p);
+        }
+    }
+    eprintln!("f64 first disagrees with exact at p = {first_f64_disagreement:?}");
+    assert!(
+        first_f64_disagreement.is_some(),
+        "f64 agreed everywhere up to p = 52, which its 53-bit significand cannot do"
+    );
+}
