@@ -232,7 +232,8 @@ impl FromStr for Dyadic {
             input: input.to_string(),
             why: why.to_string(),
         };
-        let value = parse_rational(input.trim()).ok_or_else(|| bad("it is not a number"))?;
+        let value = parse_rational(input.trim())
+            .ok_or_else(|| bad("it is not a number, or its exponent exceeds 4096"))?;
         if !value.is_positive() {
             return Err(bad("it must be positive"));
         }
@@ -256,7 +257,7 @@ pub fn parse_rational(s: &str) -> Option<BigRational> {
         let num = BigInt::from_str(a.trim()).ok()?;
         let b = b.trim();
         let den = if let Some(exp) = b.strip_prefix("2^") {
-            BigInt::one() << exp.parse::<u32>().ok()?.min(4096)
+            BigInt::one() << exp.parse::<u32>().ok().filter(|&e| e <= 4096)?
         } else {
             BigInt::from_str(b).ok()?
         };

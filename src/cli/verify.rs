@@ -162,8 +162,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (report, _) = match &args.dump_trajectory {
         Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = File::create(path).with_context(|| {
+                format!(
+                    "cannot create {}; check that its directory exists and is writable",
+                    path.display()
+                )
+            })?;
             let mut w = TrajectoryWriter::new(
                 BufWriter::new(file),
                 &path.display().to_string(),
@@ -175,7 +179,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let json = serde_json::to_string_pretty(&report)? + "\n";
     if let Some(path) = &args.out {
-        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, &json).with_context(|| {
+            format!(
+                "cannot write {}; check that its directory exists and is writable",
+                path.display()
+            )
+        })?;
     }
     if args.json {
         print!("{json}");
@@ -222,7 +231,12 @@ fn write_data(s: &Setup, path: &PathBuf) -> anyhow::Result<()> {
             .map(|&c| s.model.loss_label(c))
             .collect(),
     };
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file = File::create(path).with_context(|| {
+        format!(
+            "cannot create {}; check that its directory exists and is writable",
+            path.display()
+        )
+    })?;
     serde_json::to_writer(BufWriter::new(file), &dump)?;
     Ok(())
 }

@@ -20,7 +20,12 @@ fn digits_least_squares(p: u32) -> Setup {
 fn disagreements(p: u32, samples: u64) -> (usize, usize) {
     let s = digits_least_squares(p);
     let exact = StepFunction::new(&s.model, &s.data, s.alpha, BackendChoice::Exact);
-    let mpfr = StepFunction::new(&s.model, &s.data, s.alpha, BackendChoice::Mpfr { precision: 128 });
+    let mpfr = StepFunction::new(
+        &s.model,
+        &s.data,
+        s.alpha,
+        BackendChoice::Mpfr { precision: 128 },
+    );
     let f64b = StepFunction::new(&s.model, &s.data, s.alpha, BackendChoice::F64);
     let (mut dm, mut df) = (0, 0);
     for k in 0..samples {
@@ -55,7 +60,10 @@ fn mpfr_agrees_with_exact_where_f64_stops_agreeing() {
     for p in (36..=52).step_by(4) {
         let (dm, df) = disagreements(p, 10);
         assert_eq!(dm, 0, "mpfr differs from exact at p = {p}");
-        eprintln!("p = {p}: f64 differs from exact in {df} of {} coordinates", 10 * 65);
+        eprintln!(
+            "p = {p}: f64 differs from exact in {df} of {} coordinates",
+            10 * 65
+        );
         if df > 0 && first_f64_disagreement.is_none() {
             first_f64_disagreement = Some(p);
         }

@@ -63,9 +63,15 @@ fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
         // Without the hint the walk back silently lands on the wrong model; with it, on 2.
         let batches = vec![batch.to_vec()];
         let hints = hints_of(&records);
-        assert_eq!(rewind(&f, &[1], &batches, &hints, 100).unwrap(), vec![vec![2]]);
+        assert_eq!(
+            rewind(&f, &[1], &batches, &hints, 100).unwrap(),
+            vec![vec![2]]
+        );
         let no_hints = Default::default();
-        assert_eq!(rewind(&f, &[1], &batches, &no_hints, 100).unwrap(), vec![vec![1]]);
+        assert_eq!(
+            rewind(&f, &[1], &batches, &no_hints, 100).unwrap(),
+            vec![vec![1]]
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 mod common;
 
+mod backends;
 mod cli_errors;
 mod cli_runs;
 mod inversion;
 mod reconstruction;
-mod backends;

@@ -6,7 +6,14 @@ use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{run, BackendChoice, NoObserver};
 use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
-fn config(model: ModelKind, backend: BackendChoice, q: &str, p: u32, seed: u64, batch: usize) -> VerifyConfig {
+fn config(
+    model: ModelKind,
+    backend: BackendChoice,
+    q: &str,
+    p: u32,
+    seed: u64,
+    batch: usize,
+) -> VerifyConfig {
     VerifyConfig {
         data: DataSource::Synthetic {
             n: 16,
@@ -56,7 +63,15 @@ proptest! {
 #[test]
 fn coarse_grids_and_strong_contraction_need_hints_and_still_reconstruct() {
     // Not a vacuous property: on a coarse grid with q = 0.9 many steps are many-to-one.
-    let setup = Setup::new(&config(ModelKind::LeastSquares, BackendChoice::Exact, "0.9", 6, 1, 2)).unwrap();
+    let setup = Setup::new(&config(
+        ModelKind::LeastSquares,
+        BackendChoice::Exact,
+        "0.9",
+        6,
+        1,
+        2,
+    ))
+    .unwrap();
     let (report, _) = verify_quiet(&setup).unwrap();
     assert!(report.hints.steps > 0, "{report:?}");
     assert!(report.reconstruction.initial_model_bit_exact);
@@ -64,7 +79,14 @@ fn coarse_grids_and_strong_contraction_need_hints_and_still_reconstruct() {
 
 #[test]
 fn tiny_exact_least_squares_trajectory_snapshot() {
-    let mut cfg = config(ModelKind::LeastSquares, BackendChoice::Exact, "0.45", 8, 7, 2);
+    let mut cfg = config(
+        ModelKind::LeastSquares,
+        BackendChoice::Exact,
+        "0.45",
+        8,
+        7,
+        2,
+    );
     cfg.data = DataSource::Synthetic {
         n: 6,
         features: 2,
@@ -103,5 +125,6 @@ fn tiny_exact_least_squares_trajectory_snapshot() {
         "steps": steps,
         "final": traj.final_model,
     });
-    super::common::snapshots().bind(|| insta::assert_json_snapshot!("tiny_exact_least_squares_trajectory", snapshot));
+    super::common::snapshots()
+        .bind(|| insta::assert_json_snapshot!("tiny_exact_least_squares_trajectory", snapshot));
 }
