@@ -14,6 +14,7 @@
 //! Supporting modules: [`rng`] (named ChaCha streams) and [`codec`] (exact ranks and code
 //! lengths).
 
+pub mod certify;
 pub mod codec;
 pub mod data;
 pub mod grid;

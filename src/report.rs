@@ -32,6 +32,33 @@ pub struct VerifyReport {
     pub inversion: InversionReport,
     pub hints: HintReport,
     pub reconstruction: ReconstructionReport,
+    /// Present with `--certify`: what is proven about every step.
+    pub certification: Option<CertificationReport>,
+}
+
+/// The certified classification of every step (`rewind verify --certify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificationReport {
+    /// Steps proven to have exactly one preimage, the logged model.
+    pub unique: usize,
+    /// Steps proven to have several preimages.
+    pub ambiguous: usize,
+    /// Steps that could not be certified, by reason.
+    pub unknown: usize,
+    pub unknown_non_contractive: usize,
+    pub unknown_budget: usize,
+    pub unknown_no_certified_bound: usize,
+    pub unknown_radius_too_large: usize,
+    /// Σ ⌈log₂ k⌉ over ambiguous steps: the hint cost when the preimages are enumerated.
+    pub optimal_hint_bits: u64,
+    /// Gradient evaluations spent on certification.
+    pub gradient_evaluations: u64,
+    pub budget: u64,
+    pub mean_free_coordinates: f64,
+    pub max_free_coordinates: usize,
+    pub max_preimages: usize,
+    /// How the backend's evaluation error was bounded.
+    pub evaluation_error: String,
 }
 
 /// The run's parameters, resolved (α exact, n after the tail is dropped).

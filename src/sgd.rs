@@ -84,6 +84,16 @@ impl<'a> StepFunction<'a> {
 
     /// The step increment s_B(W) = round_half_even(α·ĝ_B(W)·2^p), as raw integers.
     pub fn increment(&self, w: &[i64], batch: &[usize]) -> Result<Vec<i64>, Error> {
+        Ok(self.increment_with_residual(w, batch)?.0)
+    }
+
+    /// s_B(W) and, per coordinate, the residual a − s ∈ [−½, ½] of the unrounded
+    /// a = α·ĝ_B(W)·2^p: how close each coordinate came to rounding the other way.
+    pub fn increment_with_residual(
+        &self,
+        w: &[i64],
+        batch: &[usize],
+    ) -> Result<(Vec<i64>, Vec<f64>), Error> {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         match self.backend {
             BackendChoice::Exact => self.increment_with(&Exact, w, batch),
@@ -94,18 +104,32 @@ impl<'a> StepFunction<'a> {
         }
     }
 
+    /// The unit roundoff of the backend's arithmetic (0 for exact).
+    pub fn unit_roundoff(&self) -> f64 {
+        match self.backend {
+            BackendChoice::Exact => Exact.unit_roundoff(),
+            BackendChoice::Mpfr { precision } => Mpfr::new(precision).unit_roundoff(),
+            BackendChoice::F64 => F64.unit_roundoff(),
+        }
+    }
+
     fn increment_with<B: Backend>(
         &self,
         be: &B,
         w: &[i64],
         batch: &[usize],
-    ) -> Result<Vec<i64>, Error> {
+    ) -> Result<(Vec<i64>, Vec<f64>), Error> {
         let p = self.data.grid.frac_bits();
         let wr: Vec<B::R> = w.iter().map(|&k| be.raw(k, p)).collect();
         let g = self.model.batch_gradient(be, &wr, self.data, batch)?;
-        g.iter()
-            .map(|gk| be.round_step(gk, self.alpha, p).map_err(Error::from))
-            .collect()
+        let mut s = Vec::with_capacity(g.len());
+        let mut residual = Vec::with_capacity(g.len());
+        for gk in &g {
+            let (sk, rk) = be.round_step_residual(gk, self.alpha, p)?;
+            s.push(sk);
+            residual.push(rk);
+        }
+        Ok((s, residual))
     }
 
     /// One SGD step W' = W − s_B(W), with every subtraction checked.

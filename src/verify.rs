@@ -5,14 +5,15 @@
 //! bit, how many steps needed hints (the grid's many-to-one steps) and what they cost, beside
 //! the predicted share 1 − det(I − αH_B).
 
+use crate::certify::{certify, Certificate, Enumerated, UnknownReason};
 use crate::data::{self, Dataset, PrepareOptions, RawData};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
 use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
 use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
 use crate::report::{
-    model_sha256, ConfigReport, HintReport, InversionReport, ReconstructionReport, RunReport,
-    SmoothnessReport, VerifyReport, FORMAT,
+    model_sha256, CertificationReport, ConfigReport, HintReport, InversionReport,
+    ReconstructionReport, RunReport, SmoothnessReport, VerifyReport, FORMAT,
 };
 use crate::rng::{stream, Stream};
 use crate::sgd::{run, BackendChoice, NoObserver, Observer, SgdConfig, StepFunction, Trajectory};
@@ -80,6 +81,8 @@ pub struct VerifyConfig {
     pub random_labels: bool,
     pub stop_at_full_accuracy: bool,
     pub max_iterations: u32,
+    /// Certify every step with this budget of gradient evaluations per step.
+    pub certify: Option<u64>,
 }
 
 impl Default for VerifyConfig {
@@ -100,6 +103,7 @@ impl Default for VerifyConfig {
             random_labels: false,
             stop_at_full_accuracy: true,
             max_iterations: DEFAULT_MAX_ITERATIONS,
+            certify: None,
         }
     }
 }
@@ -345,6 +349,10 @@ pub fn verify(
             hinted as f64 / steps as f64
         },
     };
+    let certification = match setup.config.certify {
+        Some(budget) => Some(certify_all(&f, &traj, &records, budget)?),
+        None => None,
+    };
     let acc = |w: &[i64]| -> Result<f64, Error> {
         Ok(f.count_correct(w, 0..setup.data.n())? as f64 / setup.data.n() as f64)
     };
@@ -370,6 +378,7 @@ pub fn verify(
             final_model_sha256: model_sha256(&traj.final_model),
             initial_model_sha256: model_sha256(traj.initial_model()),
         },
+        certification,
     };
     Ok((report, traj))
 }
@@ -422,5 +431,80 @@ fn config_report(s: &Setup) -> ConfigReport {
         random_labels: c.random_labels,
         stop_at_full_accuracy: c.stop_at_full_accuracy,
         max_iterations: c.max_iterations,
+    }
+}
+
+/// Certifies every logged step (in parallel; the result does not depend on the thread count)
+/// and checks the certificates against what the inverter found.
+fn certify_all(
+    f: &StepFunction,
+    traj: &Trajectory,
+    records: &[crate::reconstruct::StepRecord],
+    budget: u64,
+) -> Result<CertificationReport, Error> {
+    use rayon::prelude::*;
+    let results: Vec<(Certificate, Enumerated)> = (0..traj.steps.len())
+        .into_par_iter()
+        .map(|k| {
+            let s = &traj.steps[k];
+            certify(f, traj.model_after(k), &s.batch, &s.w, budget)
+        })
+        .collect::<Result<_, _>>()?;
+    for (k, ((cert, _), rec)) in results.iter().zip(records).enumerate() {
+        let contradiction = match cert {
+            Certificate::Unique => rec.outcome == Outcome::OtherPreimage,
+            Certificate::Ambiguous {
+                index_of_logged, ..
+            } => *index_of_logged == usize::MAX,
+            Certificate::Unknown(_) => false,
+        };
+        if contradiction {
+            return Err(Error::Config(format!(
+                "certificate of step {} contradicts the inverter's preimage: a bound is wrong; please report this run",
+                k + 1
+            )));
+        }
+    }
+    let count =
+        |pred: &dyn Fn(&Certificate) -> bool| results.iter().filter(|(c, _)| pred(c)).count();
+    let reason =
+        |r: fn(&UnknownReason) -> bool| count(&|c| matches!(c, Certificate::Unknown(u) if r(u)));
+    let free: Vec<usize> = results
+        .iter()
+        .filter_map(|(_, e)| e.result.as_ref().ok().map(|en| en.free))
+        .collect();
+    Ok(CertificationReport {
+        unique: count(&|c| *c == Certificate::Unique),
+        ambiguous: count(&|c| matches!(c, Certificate::Ambiguous { .. })),
+        unknown: count(&|c| matches!(c, Certificate::Unknown(_))),
+        unknown_non_contractive: reason(|u| {
+            matches!(u, UnknownReason::NonContractiveInfNorm { .. })
+        }),
+        unknown_budget: reason(|u| matches!(u, UnknownReason::Budget { .. })),
+        unknown_no_certified_bound: reason(|u| matches!(u, UnknownReason::NoCertifiedBound)),
+        unknown_radius_too_large: reason(|u| matches!(u, UnknownReason::RadiusTooLarge { .. })),
+        optimal_hint_bits: results.iter().map(|(c, _)| c.optimal_hint_bits()).sum(),
+        gradient_evaluations: results.iter().map(|(_, e)| e.evaluations).sum(),
+        budget,
+        mean_free_coordinates: mean(free.iter().map(|&v| v as f64)),
+        max_free_coordinates: free.iter().copied().max().unwrap_or(0),
+        max_preimages: results
+            .iter()
+            .filter_map(|(_, e)| e.result.as_ref().ok().map(|en| en.preimages.len()))
+            .max()
+            .unwrap_or(0),
+        evaluation_error: evaluation_error_note(f.backend()),
+    })
+}
+
+fn evaluation_error_note(b: BackendChoice) -> String {
+    match b {
+        BackendChoice::Exact => "exact: no evaluation error".into(),
+        BackendChoice::Mpfr { precision } => format!(
+            "mpfr: forward-error bound with unit roundoff 2^-{precision}, propagated through the gradient"
+        ),
+        BackendChoice::F64 => {
+            "f64: forward-error bound with unit roundoff 2^-53 (libm exp within 2u), propagated through the gradient".into()
+        }
     }
 }

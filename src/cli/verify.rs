@@ -92,6 +92,12 @@ pub struct Args {
     /// Cap on the fixed-point iterations of one inversion.
     #[arg(long, default_value_t = rewind::invert::DEFAULT_MAX_ITERATIONS)]
     max_iterations: u32,
+    /// Certify every step: prove it unique, ambiguous (k preimages) or unknown.
+    #[arg(long)]
+    certify: bool,
+    /// Gradient evaluations allowed per certified step.
+    #[arg(long, default_value_t = rewind::certify::DEFAULT_BUDGET)]
+    certify_budget: u64,
     /// Print the JSON report instead of the summary.
     #[arg(long)]
     json: bool,
@@ -151,6 +157,7 @@ impl Args {
             random_labels: self.random_labels,
             stop_at_full_accuracy: !self.no_early_stop,
             max_iterations: self.max_iterations,
+            certify: self.certify.then_some(self.certify_budget),
         })
     }
 }
@@ -254,6 +261,12 @@ pub fn summary(r: &VerifyReport) -> String {
         .map_or("not computed for this model".to_string(), |p| {
             format!("{p:.4}")
         });
+    let certification = r.certification.as_ref().map_or(String::new(), |c| {
+        format!(
+            "certification:   unique {}, ambiguous {} (at most {} preimages), unknown {}; optimal hint bits {}; {:.2} free coordinates per step on average; {} gradient evaluations\n",
+            c.unique, c.ambiguous, c.max_preimages, c.unknown, c.optimal_hint_bits, c.mean_free_coordinates, c.gradient_evaluations
+        )
+    });
     format!(
         "rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
          grid:            p = {p}, backend {backend}, α = {alpha} (α·L_B = {q:.4}, {cert})\n\
@@ -261,6 +274,7 @@ pub fn summary(r: &VerifyReport) -> String {
          inversion:       recovered {rec}, other preimage {oth}, no preimage {nop} ({cyc} cycles, {cap} capped); mean {it:.2} iterations per step, {ge} gradient evaluations in all\n\
          many-to-one:     {obs:.4} of steps needed a hint (observed); 1 − det(I − αH_B) = {predicted} (predicted)\n\
          hints:           {hs} steps, {hb} bits\n\
+         {certification}\
          initial_model_bit_exact: {ie}\n\
          all_models_bit_exact:    {ae}\n\
          final model sha256: {sha}\n",

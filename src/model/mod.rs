@@ -95,6 +95,29 @@ pub trait Model: Send + Sync {
     }
     /// A random initial model W₁,₁ on the grid of `data`.
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64>;
+    /// Certified bounds, for each coordinate k, on Σ_j |H_kj(U)|·radius_j over every U (the
+    /// batch Hessian's weighted row sums), or `None` when the model has no certified bound.
+    fn hessian_row_bounds(
+        &self,
+        _data: &Dataset,
+        _batch: &[usize],
+        _radius: &[i64],
+    ) -> Option<Vec<f64>> {
+        None
+    }
+    /// A rigorous bound, per coordinate and in real units, on |ĝ_k(U) − ∇f_B(U)_k| for a backend
+    /// with unit roundoff `u`, valid for every U within `slack` ulps of `w`; `None` when the
+    /// model has no such bound.
+    fn evaluation_error(
+        &self,
+        _data: &Dataset,
+        _batch: &[usize],
+        _w: &[i64],
+        _slack: i64,
+        _u: f64,
+    ) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// The models of the command line, behind one enum so that runs can pick one at run time.
@@ -153,6 +176,24 @@ impl Model for AnyModel {
     }
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         dispatch!(self, m => m.init(rng, data))
+    }
+    fn hessian_row_bounds(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        radius: &[i64],
+    ) -> Option<Vec<f64>> {
+        dispatch!(self, m => m.hessian_row_bounds(data, batch, radius))
+    }
+    fn evaluation_error(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>> {
+        dispatch!(self, m => m.evaluation_error(data, batch, w, slack, u))
     }
 }
 
@@ -253,5 +294,110 @@ pub(crate) fn uniform_init(
 pub(crate) fn raw_to_f64(raw: &[i64], frac_bits: u32) -> Vec<f64> {
     raw.iter()
         .map(|&k| libm::ldexp(k as f64, -(frac_bits as i32)))
+        .collect()
+}
+
+/// Relative slack added to bounds computed in f64, far above their own rounding error.
+const BOUND_SLACK: f64 = 1.0 + 1e-9;
+
+/// Row bounds for models whose batch Hessian is (1/b)Σ_x A_x ⊗ xxᵀ with every row of A_x
+/// summing in absolute value to at most `factor` (DESIGN §2): the weights are `blocks` rows of
+/// d feature weights, and Σ_j |H_kj| r_j ≤ factor·(1/b)Σ_x |x_k|·max_block Σ_k' |x_k'| r_(block,k').
+pub(crate) fn linear_row_bounds(
+    data: &Dataset,
+    batch: &[usize],
+    radius: &[i64],
+    factor: f64,
+) -> Vec<f64> {
+    let d = data.d();
+    let p = data.grid.frac_bits();
+    let mut row = vec![0.0; d];
+    for &i in batch {
+        let x = raw_to_f64(&data.features[i], p);
+        let t = radius
+            .chunks(d)
+            .map(|r| {
+                x.iter()
+                    .zip(r)
+                    .map(|(a, &rj)| a.abs() * rj as f64)
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        for (k, xk) in x.iter().enumerate() {
+            row[k] += xk.abs() * t;
+        }
+    }
+    let scale = factor / batch.len() as f64 * BOUND_SLACK;
+    let row: Vec<f64> = row.iter().map(|v| v * scale).collect();
+    let blocks = radius.len() / d.max(1);
+    row.iter().copied().cycle().take(blocks * d).collect()
+}
+
+/// How the per-example residual r = ∂f_x/∂z depends on the logits z.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Link {
+    /// r = z − y (least squares).
+    Identity,
+    /// r = σ(z) − y, σ 1/4-Lipschitz (logistic).
+    Sigmoid,
+    /// r_c = softmax(z)_c − [c = y], ∞-Lipschitz constant 1/2 (softmax).
+    Softmax,
+}
+
+/// Forward-error bound of ĝ for the linear models: ⟨x, w⟩ summed in order with both factors converted (γ_{d+4}), the link
+/// (with libm's or MPFR's exp within 2u), products, the batch sum (γ_b) and the division,
+/// following the standard model |fl(a∘b) − a∘b| ≤ u|a∘b|. Inflated by 1% for the box.
+pub(crate) fn linear_eval_error(
+    data: &Dataset,
+    batch: &[usize],
+    w: &[i64],
+    slack: i64,
+    u: f64,
+    link: Link,
+) -> Vec<f64> {
+    let d = data.d();
+    if u == 0.0 {
+        return vec![0.0; w.len()];
+    }
+    let p = data.grid.frac_bits();
+    let gamma = |n: usize| n as f64 * u / (1.0 - n as f64 * u);
+    let wabs: Vec<f64> = raw_to_f64(w, p)
+        .iter()
+        .map(|v| v.abs() + libm::ldexp(slack as f64, -(p as i32)))
+        .collect();
+    let classes = w.len() / d.max(1);
+    let b = batch.len();
+    let mut eps = vec![0.0; d];
+    for &i in batch {
+        let x = raw_to_f64(&data.features[i], p);
+        let sums: Vec<f64> = wabs
+            .chunks(d)
+            .map(|wc| x.iter().zip(wc).map(|(a, c)| a.abs() * c).sum::<f64>())
+            .collect();
+        let s_max = sums.iter().copied().fold(0.0, f64::max);
+        let e_z = gamma(d + 4) * s_max;
+        let (e_r, r_mag) = match link {
+            Link::Identity => {
+                let e = e_z + 2.0 * u * (s_max + 1.0 + e_z);
+                (e, s_max + 1.0 + e)
+            }
+            Link::Sigmoid => {
+                let e = 0.25 * e_z + 8.0 * u;
+                (e, 1.0 + e)
+            }
+            Link::Softmax => {
+                let e = 0.5 * e_z + (classes as f64 + 8.0) * u;
+                (e, 1.0 + e)
+            }
+        };
+        for (k, xk) in x.iter().enumerate() {
+            eps[k] += xk.abs() * (e_r + (b as f64 + 3.0) * u * r_mag);
+        }
+    }
+    let scale = 1.01 / b as f64;
+    eps.iter()
+        .map(|v| v * scale)
+        .cycle()
+        .take(w.len())
         .collect()
 }

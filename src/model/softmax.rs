@@ -145,6 +145,33 @@ impl Model for Softmax {
         Some(h)
     }
 
+    fn hessian_row_bounds(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        radius: &[i64],
+    ) -> Option<Vec<f64>> {
+        Some(super::linear_row_bounds(data, batch, radius, 0.5))
+    }
+
+    fn evaluation_error(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>> {
+        Some(super::linear_eval_error(
+            data,
+            batch,
+            w,
+            slack,
+            u,
+            super::Link::Softmax,
+        ))
+    }
+
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         uniform_init(rng, data, self.d, self.dim())
     }

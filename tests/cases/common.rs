@@ -17,3 +17,14 @@ pub fn snapshots() -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s
 }
+
+/// Property-test settings: a fixed seed, so that CI runs the same cases every time, and no
+/// regression files written into the source tree.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5EED_2026),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

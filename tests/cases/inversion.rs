@@ -122,7 +122,7 @@ fn model_and_backend() -> impl Strategy<Value = (ModelKind, BackendChoice)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(super::common::proptest_config(64))]
 
     #[test]
     fn a_fixed_point_of_the_inverter_is_always_a_verified_preimage(

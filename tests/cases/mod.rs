@@ -1,6 +1,7 @@
 mod common;
 
 mod backends;
+mod certification;
 mod cli_errors;
 mod cli_runs;
 mod inversion;

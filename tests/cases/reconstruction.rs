@@ -33,7 +33,7 @@ fn config(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(40))]
+    #![proptest_config(super::common::proptest_config(40))]
 
     #[test]
     fn reconstruction_with_hints_always_returns_the_first_model_bit_for_bit(

@@ -71,13 +71,27 @@ impl Backend for Exact {
         Err(BackendError::NotPolynomial { function: "pi" })
     }
 
-    fn round_step(&self, v: &BigRational, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError> {
+    fn round_step_residual(
+        &self,
+        v: &BigRational,
+        alpha: Dyadic,
+        frac_bits: u32,
+    ) -> Result<(i64, f64), GridError> {
         // v·α·2^p = v.num·α.num·2^p / (v.den·2^α.shift): one exact integer division.
         let num = (v.numer() * BigInt::from(alpha.num())) << frac_bits;
         let den = v.denom() << alpha.shift();
         if num.is_zero() {
-            return Ok(0);
+            return Ok((0, 0.0));
         }
-        bigint_to_i64(&round_half_even_ratio(&num, &den), "a step increment")
+        let s = round_half_even_ratio(&num, &den);
+        let residual = BigRational::new(&num - &s * &den, den);
+        Ok((
+            bigint_to_i64(&s, "a step increment")?,
+            ToPrimitive::to_f64(&residual).unwrap_or(0.0),
+        ))
+    }
+
+    fn unit_roundoff(&self) -> f64 {
+        0.0
     }
 }

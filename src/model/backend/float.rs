@@ -71,11 +71,21 @@ impl Backend for F64 {
         Ok(std::f64::consts::PI)
     }
 
-    fn round_step(&self, v: &f64, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError> {
+    fn round_step_residual(
+        &self,
+        v: &f64,
+        alpha: Dyadic,
+        frac_bits: u32,
+    ) -> Result<(i64, f64), GridError> {
         let scaled = libm::ldexp(
             v * alpha.num() as f64,
             frac_bits as i32 - alpha.shift() as i32,
         );
-        round_half_even_f64(scaled, "a step increment")
+        let s = round_half_even_f64(scaled, "a step increment")?;
+        Ok((s, scaled - s as f64))
+    }
+
+    fn unit_roundoff(&self) -> f64 {
+        f64::EPSILON / 2.0
     }
 }

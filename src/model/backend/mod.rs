@@ -68,7 +68,21 @@ pub trait Backend: Send + Sync {
     /// π at the backend's precision (needed by GELU).
     fn pi(&self) -> Result<Self::R, BackendError>;
     /// `round_half_even(v · α · 2^frac_bits)`, checked to fit in `i64`.
-    fn round_step(&self, v: &Self::R, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError>;
+    fn round_step(&self, v: &Self::R, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError> {
+        self.round_step_residual(v, alpha, frac_bits)
+            .map(|(s, _)| s)
+    }
+    /// The rounded step and the residual a − s ∈ [−½, ½] of a = v·α·2^p, as f64: how far the
+    /// unrounded value sits from its rounding boundaries (what certification needs).
+    fn round_step_residual(
+        &self,
+        v: &Self::R,
+        alpha: Dyadic,
+        frac_bits: u32,
+    ) -> Result<(i64, f64), GridError>;
+    /// The unit roundoff u of one arithmetic operation (0 for exact arithmetic), used by the
+    /// models' evaluation-error bounds.
+    fn unit_roundoff(&self) -> f64;
 }
 
 #[cfg(test)]

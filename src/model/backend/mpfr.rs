@@ -101,7 +101,12 @@ impl Backend for Mpfr {
         Ok(MpFloat(Float::with_val(self.precision, Constant::Pi)))
     }
 
-    fn round_step(&self, v: &MpFloat, alpha: Dyadic, frac_bits: u32) -> Result<i64, GridError> {
+    fn round_step_residual(
+        &self,
+        v: &MpFloat,
+        alpha: Dyadic,
+        frac_bits: u32,
+    ) -> Result<(i64, f64), GridError> {
         if !v.0.is_finite() {
             return Err(GridError::NotFinite {
                 what: "a gradient coordinate",
@@ -119,9 +124,15 @@ impl Backend for Mpfr {
             .ok_or(GridError::NotFinite {
                 what: "a step increment",
             })?;
-        int.to_i64().ok_or_else(|| GridError::Overflow {
+        let residual = Float::with_val(v.prec(), &scaled - &int).to_f64();
+        let s = int.to_i64().ok_or_else(|| GridError::Overflow {
             what: "a step increment",
             approx: format!("{:.3e}", scaled.to_f64()),
-        })
+        })?;
+        Ok((s, residual))
+    }
+
+    fn unit_roundoff(&self) -> f64 {
+        libm::ldexp(1.0, -(self.precision as i32))
     }
 }

@@ -1,0 +1,342 @@
+//! Certified preimage enumeration: every inverted step is proven `Unique`, `Ambiguous` (with
+//! its k preimages) or `Unknown` (with the reason) — DESIGN §2, "The finite-precision fact".
+//!
+//! Lemma 2.1 says a step with αL < 1 is injective over ℝ; on the grid it often is not, and the
+//! fixed-point iteration cannot tell. Given W', the batch B and one verified preimage V, this
+//! module finds *all* grid preimages and proves there are no others:
+//!
+//! 1. **Radius.** For preimages U, V: U − V = s(U) − s(V), and |s_k(U) − s_k(V)| ≤
+//!    ⌊|a_k(U) − a_k(V)|⌋ + 1 with a = α·ĝ·2^p unrounded. With q_∞ = α·max_k Σ_j sup|H_kj| (a
+//!    certified row-sum bound of the batch Hessian, [`Model::hessian_row_bounds`]) and E a
+//!    rigorous bound on the backend's evaluation error in ulps ([`Model::evaluation_error`]),
+//!    m = ‖U − V‖_∞ satisfies m ≤ q_∞·m + 2E + 1, so every preimage lies within
+//!    R = ⌊(1 + 2E)/(1 − q_∞)⌋ ulps of V. With q_∞ ≥ 1 there is no such radius: `Unknown`.
+//! 2. **Pinning.** Over the box, a_k moves by at most δ_k = α·Σ_j sup|H_kj|·r_j + 2E_k. If a_k(V)
+//!    is farther than δ_k from every rounding boundary, s_k is constant on the box and U_k = V_k
+//!    for every preimage: coordinate k is pinned (r_k = 0). Pinning shrinks δ and the radius;
+//!    both are re-tightened until nothing changes.
+//! 3. **Enumeration.** Each free coordinate can only take the values W'_k + t for the integers
+//!    t that a_k can round to within δ_k; every combination is checked with one forward step.
+//!    A work budget (gradient evaluations) turns an overrun into `Unknown`.
+//!
+//! Evaluation error, per backend: `exact` has none; `mpfr` and `f64` use the standard
+//! forward-error model |fl(a∘b) − a∘b| ≤ u·|a∘b| with u = 2^-precision or 2^-53, propagated
+//! through the model's gradient (see `linear_eval_error` in [`crate::model`]), plus the rounding
+//! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
+//! its steps are `Unknown(NoCertifiedBound)`.
+
+use crate::model::Model;
+use crate::sgd::StepFunction;
+use crate::Error;
+use serde::Serialize;
+
+/// Default budget of gradient evaluations per certified step.
+pub const DEFAULT_BUDGET: u64 = 4096;
+
+/// Why a step could not be certified.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum UnknownReason {
+    /// q_∞ = α·L_∞ ≥ 1: the ∞-norm radius argument fails.
+    NonContractiveInfNorm { q_inf: f64 },
+    /// The enumeration would need more gradient evaluations than the budget.
+    Budget { candidates: f64 },
+    /// The model has no certified Hessian bound or evaluation-error bound (the MLP).
+    NoCertifiedBound,
+    /// The radius exceeds the box on which the evaluation-error bound was established.
+    RadiusTooLarge { radius: i64 },
+}
+
+/// The box (in ulps around V) on which evaluation errors are bounded.
+const ERROR_SLACK: i64 = 64;
+
+/// What is proven about one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Certificate {
+    /// Exactly one grid preimage, the logged model.
+    Unique,
+    /// `preimages` grid preimages; the logged model is number `index_of_logged` in
+    /// lexicographic order, so picking it costs ⌈log₂ preimages⌉ bits.
+    Ambiguous {
+        preimages: usize,
+        index_of_logged: usize,
+    },
+    Unknown(UnknownReason),
+}
+
+impl Certificate {
+    /// ⌈log₂ k⌉ for an ambiguous step, 0 otherwise.
+    pub fn optimal_hint_bits(&self) -> u64 {
+        match self {
+            Certificate::Ambiguous { preimages, .. } => {
+                crate::codec::ceil_log2(&(*preimages as u64).into())
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// The full preimage set of one step, with what it took to prove it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enumeration {
+    /// Every grid preimage, in lexicographic order.
+    pub preimages: Vec<Vec<i64>>,
+    /// Coordinates left free after pinning.
+    pub free: usize,
+    /// The final ∞-norm radius R in ulps.
+    pub radius: i64,
+    /// q_∞ over the free coordinates.
+    pub q_inf: f64,
+}
+
+/// The outcome of [`enumerate_preimages`] and the gradient evaluations it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enumerated {
+    pub result: Result<Enumeration, UnknownReason>,
+    pub evaluations: u64,
+}
+
+/// Finds every grid preimage of `w_next` under the step with `batch`, given one verified
+/// preimage `v`, or says why it cannot be proven.
+pub fn enumerate_preimages(
+    f: &StepFunction,
+    w_next: &[i64],
+    batch: &[usize],
+    v: &[i64],
+    budget: u64,
+) -> Result<Enumerated, Error> {
+    let (s_v, residual) = f.increment_with_residual(v, batch)?;
+    if StepFunction::apply(v, &s_v)? != w_next {
+        return Err(Error::Config(
+            "certification needs a verified preimage, and the given model is not one".into(),
+        ));
+    }
+    let mut evaluations = 1;
+    let bounds = match Bounds::new(f, batch, v, &s_v, &residual) {
+        Ok(b) => b,
+        Err(reason) => {
+            return Ok(Enumerated {
+                result: Err(reason),
+                evaluations,
+            })
+        }
+    };
+    let (free, radius, q_inf, delta) = match bounds.pin() {
+        Ok(x) => x,
+        Err(reason) => {
+            return Ok(Enumerated {
+                result: Err(reason),
+                evaluations,
+            })
+        }
+    };
+    let options: Vec<(usize, Vec<i64>)> = free
+        .iter()
+        .map(|&k| {
+            (
+                k,
+                candidate_values(w_next[k], s_v[k], residual[k], delta[k], v[k], radius),
+            )
+        })
+        .collect();
+    let candidates: f64 = options.iter().map(|(_, o)| o.len() as f64).product();
+    if candidates > (budget.saturating_sub(evaluations)) as f64 + 1.0 {
+        return Ok(Enumerated {
+            result: Err(UnknownReason::Budget { candidates }),
+            evaluations,
+        });
+    }
+    let mut preimages = vec![v.to_vec()];
+    let mut u = v.to_vec();
+    let mut digits = vec![0usize; options.len()];
+    loop {
+        for (slot, (k, vals)) in options.iter().enumerate() {
+            u[*k] = vals[digits[slot]];
+        }
+        if u != v {
+            evaluations += 1;
+            if f.step(&u, batch)? == w_next {
+                preimages.push(u.clone());
+            }
+        }
+        if !advance(&mut digits, &options) {
+            break;
+        }
+    }
+    preimages.sort();
+    Ok(Enumerated {
+        result: Ok(Enumeration {
+            preimages,
+            free: free.len(),
+            radius,
+            q_inf,
+        }),
+        evaluations,
+    })
+}
+
+/// Odometer step over the candidate values; false after the last combination.
+fn advance(digits: &mut [usize], options: &[(usize, Vec<i64>)]) -> bool {
+    for (d, (_, vals)) in digits.iter_mut().zip(options) {
+        *d += 1;
+        if *d < vals.len() {
+            return true;
+        }
+        *d = 0;
+    }
+    false
+}
+
+/// The values U_k = W'_k + t for every integer t that a_k ∈ [a_k(V) − δ, a_k(V) + δ] can round
+/// to (ties either way), kept within the radius of V_k.
+fn candidate_values(
+    w_next: i64,
+    s: i64,
+    residual: f64,
+    delta: f64,
+    v: i64,
+    radius: i64,
+) -> Vec<i64> {
+    let a = s as f64 + residual;
+    let lo = (a - delta - 0.5).ceil() as i64;
+    let hi = (a + delta + 0.5).floor() as i64;
+    (lo.min(s)..=hi.max(s))
+        .filter_map(|t| w_next.checked_add(t))
+        .filter(|u| (u - v).abs() <= radius)
+        .collect()
+}
+
+/// The certified quantities of one step at V.
+struct Bounds<'a> {
+    f: &'a StepFunction<'a>,
+    batch: &'a [usize],
+    alpha: f64,
+    /// Distance of a_k(V) to its nearest rounding boundary, ½ − |residual|.
+    margin: Vec<f64>,
+    /// 2·E_k: twice the evaluation error in ulps, plus the residual's own rounding.
+    two_e: Vec<f64>,
+}
+
+impl<'a> Bounds<'a> {
+    fn new(
+        f: &'a StepFunction<'a>,
+        batch: &'a [usize],
+        v: &[i64],
+        s_v: &[i64],
+        residual: &[f64],
+    ) -> Result<Self, UnknownReason> {
+        let d = f.dim();
+        let model = f.model();
+        let probe = vec![1i64; d];
+        model
+            .hessian_row_bounds(f.data(), batch, &probe)
+            .ok_or(UnknownReason::NoCertifiedBound)?;
+        let u = f.unit_roundoff();
+        // Slack for the error bound: generous against any radius that certification accepts.
+        let eps = model
+            .evaluation_error(f.data(), batch, v, ERROR_SLACK, u)
+            .ok_or(UnknownReason::NoCertifiedBound)?;
+        let alpha = f.alpha().to_f64();
+        let scale = alpha * libm::ldexp(1.0, f.data().grid.frac_bits() as i32);
+        // Beyond the gradient's error: the rounding of α·ĝ·2^p itself (u·|a|, |a| ≤ |s| + ½) and
+        // of the residual's conversion to f64.
+        let two_e = eps
+            .iter()
+            .zip(s_v)
+            .map(|(e, s)| {
+                let scaling = u * (s.unsigned_abs() as f64 + 0.5) * 2.0;
+                let conversion = if u == 0.0 { 0.0 } else { 1e-12 };
+                2.0 * (e * scale + scaling) * (1.0 + 1e-9) + conversion
+            })
+            .collect();
+        let margin = residual.iter().map(|r| 0.5 - r.abs()).collect();
+        Ok(Bounds {
+            f,
+            batch,
+            alpha,
+            margin,
+            two_e,
+        })
+    }
+
+    /// α·Σ_j sup|H_kj|·r_j for every k.
+    fn spread(&self, r: &[i64]) -> Vec<f64> {
+        let rows = self
+            .f
+            .model()
+            .hessian_row_bounds(self.f.data(), self.batch, r)
+            .unwrap_or_else(|| vec![f64::INFINITY; r.len()]);
+        rows.iter().map(|v| v * self.alpha).collect()
+    }
+
+    /// Pins coordinates and re-tightens the radius until stable; returns the free coordinates,
+    /// the radius, q_∞ over the free set and each coordinate's δ_k.
+    fn pin(&self) -> Result<(Vec<usize>, i64, f64, Vec<f64>), UnknownReason> {
+        let d = self.f.dim();
+        let mut free: Vec<bool> = vec![true; d];
+        let mut radius = i64::MAX;
+        loop {
+            let indicator: Vec<i64> = free.iter().map(|&b| b as i64).collect();
+            let q_inf = self
+                .spread(&indicator)
+                .iter()
+                .zip(&free)
+                .filter(|(_, &b)| b)
+                .map(|(v, _)| *v)
+                .fold(0.0, f64::max);
+            if q_inf >= 1.0 {
+                return Err(UnknownReason::NonContractiveInfNorm { q_inf });
+            }
+            let e_max = self.two_e.iter().copied().fold(0.0, f64::max);
+            let new_radius = ((1.0 + e_max) / (1.0 - q_inf)).floor() as i64;
+            // Exact arithmetic has no evaluation error, hence no box to stay within.
+            if new_radius > ERROR_SLACK && self.two_e.iter().any(|&e| e > 0.0) {
+                return Err(UnknownReason::RadiusTooLarge { radius: new_radius });
+            }
+            let r: Vec<i64> = free
+                .iter()
+                .map(|&b| if b { new_radius } else { 0 })
+                .collect();
+            let delta: Vec<f64> = self
+                .spread(&r)
+                .iter()
+                .zip(&self.two_e)
+                .map(|(s, e)| s + e)
+                .collect();
+            let next: Vec<bool> = (0..d)
+                .map(|k| free[k] && self.margin[k] <= delta[k])
+                .collect();
+            if next == free && new_radius == radius {
+                let list = (0..d).filter(|&k| free[k]).collect();
+                return Ok((list, radius, q_inf, delta));
+            }
+            free = next;
+            radius = new_radius;
+        }
+    }
+}
+
+/// Certifies one step whose logged pre-step model is `logged` (itself a verified preimage).
+pub fn certify(
+    f: &StepFunction,
+    w_next: &[i64],
+    batch: &[usize],
+    logged: &[i64],
+    budget: u64,
+) -> Result<(Certificate, Enumerated), Error> {
+    let e = enumerate_preimages(f, w_next, batch, logged, budget)?;
+    let cert = match &e.result {
+        Err(reason) => Certificate::Unknown(*reason),
+        Ok(en) if en.preimages.len() == 1 => Certificate::Unique,
+        Ok(en) => Certificate::Ambiguous {
+            preimages: en.preimages.len(),
+            index_of_logged: en
+                .preimages
+                .iter()
+                .position(|p| p == logged)
+                .unwrap_or(usize::MAX),
+        },
+    };
+    Ok((cert, e))
+}
