@@ -16,10 +16,12 @@
 
 pub mod certify;
 pub mod codec;
+pub mod collisions;
 pub mod data;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod plot;
 pub mod reconstruct;
 pub mod report;
 pub mod rng;

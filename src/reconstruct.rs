@@ -164,7 +164,7 @@ pub fn predicted_many_to_one(f: &StepFunction, traj: &Trajectory) -> Option<f64>
 }
 
 /// ln det(I − αH) by Cholesky; `None` if the matrix is not positive definite.
-fn log_det_identity_minus(h: &[f64], alpha: f64, d: usize) -> Option<f64> {
+pub(crate) fn log_det_identity_minus(h: &[f64], alpha: f64, d: usize) -> Option<f64> {
     let mut a: Vec<f64> = h.iter().map(|v| -alpha * v).collect();
     for i in 0..d {
         a[i * d + i] += 1.0;

@@ -83,6 +83,8 @@ pub struct VerifyConfig {
     pub max_iterations: u32,
     /// Certify every step with this budget of gradient evaluations per step.
     pub certify: Option<u64>,
+    /// Append a constant-one feature (a bias weight).
+    pub bias: bool,
 }
 
 impl Default for VerifyConfig {
@@ -104,6 +106,7 @@ impl Default for VerifyConfig {
             stop_at_full_accuracy: true,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             certify: None,
+            bias: true,
         }
     }
 }
@@ -146,7 +149,7 @@ impl Setup {
                 classes,
                 random_labels: config.random_labels,
                 seed: config.seed,
-                bias: true,
+                bias: config.bias,
             },
         )?;
         if config.model.binary() && data.classes != 2 {

@@ -1,5 +1,7 @@
 //! Command-line parsing: one file per subcommand.
 
+mod collisions;
+mod run_args;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run SGD on the grid, invert every step, reconstruct W₁,₁ bit for bit and report.
     Verify(verify::Args),
+    /// Scan a window of a two-parameter model's grid for steps that merge points; draw an SVG.
+    Collisions(collisions::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -27,6 +31,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Verify(args) => verify::run(args),
+        Command::Collisions(args) => collisions::run(args),
     }
 }
 

@@ -1,97 +1,22 @@
 //! `rewind verify`: run, invert, reconstruct and report.
 
+use super::run_args::{RunArgs, VERIFY};
 use anyhow::Context;
-use clap::ValueEnum;
-use rewind::grid::Dyadic;
-use rewind::model::{Activation, Model};
+use rewind::model::Model;
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
-use rewind::sgd::{BackendChoice, NoObserver, Observer};
-use rewind::verify::{model_name, verify, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::sgd::{NoObserver, Observer};
+use rewind::verify::{model_name, verify, Setup, VerifyConfig};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModelArg {
-    Logistic,
-    LeastSquares,
-    Softmax,
-    Mlp,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BackendArg {
-    Exact,
-    Mpfr,
-    F64,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ActivationArg {
-    Gelu,
-    Tanh,
-}
-
-/// Flags of `rewind verify`. With none, logistic regression on the bundled digits (3 vs 8),
+/// Flags of `rewind verify`. Defaults: logistic regression on the bundled digits (3 vs 8),
 /// b = 20, q = 0.1, p = 32, 3 epochs, MPFR at 128 bits.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `digits` (bundled UCI optical digits), `synthetic`, or a CSV (.csv/.csv.gz) or IDX file.
-    #[arg(long, default_value = "digits")]
-    data: String,
-    /// Examples of `--data synthetic`.
-    #[arg(long, default_value_t = 400)]
-    synthetic_n: usize,
-    /// Feature columns of `--data synthetic` (before the bias column).
-    #[arg(long, default_value_t = 8)]
-    synthetic_features: usize,
-    /// Classes of `--data synthetic`.
-    #[arg(long, default_value_t = 2)]
-    synthetic_classes: u32,
-    #[arg(long, value_enum, default_value = "logistic")]
-    model: ModelArg,
-    /// Gradient backend (exact works for least squares only).
-    #[arg(long, value_enum, default_value = "mpfr")]
-    backend: BackendArg,
-    /// Working precision of the MPFR backend, in bits.
-    #[arg(long, default_value_t = 128)]
-    mpfr_precision: u32,
-    /// Fractional bits p of the grid 2^-p·ℤ.
-    #[arg(long, default_value_t = 32)]
-    frac_bits: u32,
-    /// Step size, a dyadic rational such as 1/1024 or 0.0078125.
-    #[arg(long, conflicts_with = "q")]
-    alpha: Option<String>,
-    /// Choose the largest α with α·L_B ≤ Q for every batch (default 0.1 when --alpha is absent).
-    #[arg(long)]
-    q: Option<String>,
-    /// Batch size b.
-    #[arg(long, default_value_t = 20)]
-    batch: usize,
-    /// Epochs t.
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
-    /// Seed of the permutations, the initial model and random labels.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Classes to keep, mapped to 0, 1, … in this order (binary models need two).
-    #[arg(long, value_delimiter = ',')]
-    classes: Option<Vec<u32>>,
-    /// Replace every label by a uniformly random class (the paper's random-label setting).
-    #[arg(long)]
-    random_labels: bool,
-    /// Hidden units of the MLP.
-    #[arg(long, default_value_t = 10)]
-    hidden: usize,
-    #[arg(long, value_enum, default_value = "gelu")]
-    activation: ActivationArg,
-    /// Do not stop when the model classifies every example correctly (line 6 of Algorithm 1).
-    #[arg(long)]
-    no_early_stop: bool,
-    /// Cap on the fixed-point iterations of one inversion.
-    #[arg(long, default_value_t = rewind::invert::DEFAULT_MAX_ITERATIONS)]
-    max_iterations: u32,
+    #[command(flatten)]
+    run: RunArgs,
     /// Certify every step: prove it unique, ambiguous (k preimages) or unknown.
     #[arg(long)]
     certify: bool,
@@ -114,51 +39,9 @@ pub struct Args {
 
 impl Args {
     fn config(&self) -> anyhow::Result<VerifyConfig> {
-        let data = match self.data.as_str() {
-            "digits" => DataSource::Digits,
-            "synthetic" => DataSource::Synthetic {
-                n: self.synthetic_n,
-                features: self.synthetic_features,
-                classes: self.synthetic_classes,
-            },
-            path => DataSource::Path(PathBuf::from(path)),
-        };
-        let step_size = match (&self.alpha, &self.q) {
-            (Some(a), _) => StepSize::Alpha(a.parse::<Dyadic>()?),
-            (None, Some(q)) => StepSize::Q(q.clone()),
-            (None, None) => StepSize::Q("0.1".into()),
-        };
-        Ok(VerifyConfig {
-            data,
-            model: match self.model {
-                ModelArg::Logistic => ModelKind::Logistic,
-                ModelArg::LeastSquares => ModelKind::LeastSquares,
-                ModelArg::Softmax => ModelKind::Softmax,
-                ModelArg::Mlp => ModelKind::Mlp,
-            },
-            hidden: self.hidden,
-            activation: match self.activation {
-                ActivationArg::Gelu => Activation::Gelu,
-                ActivationArg::Tanh => Activation::Tanh,
-            },
-            backend: match self.backend {
-                BackendArg::Exact => BackendChoice::Exact,
-                BackendArg::Mpfr => BackendChoice::Mpfr {
-                    precision: self.mpfr_precision,
-                },
-                BackendArg::F64 => BackendChoice::F64,
-            },
-            frac_bits: self.frac_bits,
-            step_size,
-            batch: self.batch,
-            epochs: self.epochs,
-            seed: self.seed,
-            classes: self.classes.clone(),
-            random_labels: self.random_labels,
-            stop_at_full_accuracy: !self.no_early_stop,
-            max_iterations: self.max_iterations,
-            certify: self.certify.then_some(self.certify_budget),
-        })
+        let mut c = self.run.config(&VERIFY)?;
+        c.certify = self.certify.then_some(self.certify_budget);
+        Ok(c)
     }
 }
 

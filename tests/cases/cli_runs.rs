@@ -337,3 +337,35 @@ fn help_exits_zero() {
     let sub = assert_success(&rewind(&["verify", "--help"]));
     assert!(sub.contains("--frac-bits"), "{sub}");
 }
+
+#[test]
+fn collisions_writes_its_map_and_prints_the_shares() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let svg = dir.path().join("map.svg");
+    let out = super::common::rewind(&[
+        "collisions",
+        "--half-width",
+        "40",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let stdout = assert_success(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("many-to-one:"))
+        .expect("a many-to-one line");
+    let numbers: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .filter(|v: &f64| *v < 1.0)
+        .collect();
+    assert!(numbers.len() >= 2, "{line}");
+    let (measured, predicted) = (numbers[0], numbers[numbers.len() - 1]);
+    assert!((measured - predicted).abs() < 0.02, "{line}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    assert!(text.contains("id=\"trajectory\"") && text.contains("2 preimages"));
+    // Every element that opens is closed: a cheap well-formedness check.
+    assert_eq!(text.matches("<svg").count(), text.matches("</svg>").count());
+    assert_eq!(text.matches("<g ").count(), text.matches("</g>").count());
+}

@@ -4,5 +4,6 @@ mod backends;
 mod certification;
 mod cli_errors;
 mod cli_runs;
+mod collisions;
 mod inversion;
 mod reconstruction;
