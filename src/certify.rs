@@ -15,9 +15,12 @@
 //!    is farther than δ_k from every rounding boundary, s_k is constant on the box and U_k = V_k
 //!    for every preimage: coordinate k is pinned (r_k = 0). Pinning shrinks δ and the radius;
 //!    both are re-tightened until nothing changes.
-//! 3. **Enumeration.** Each free coordinate can only take the values W'_k + t for the integers
-//!    t that a_k can round to within δ_k; every combination is checked with one forward step.
-//!    A work budget (gradient evaluations) turns an overrun into `Unknown`.
+//! 3. **Branch and bound.** Each free coordinate can only take the values W'_k + t for the
+//!    integers t that a_k can round to within δ_k. The search fixes one free coordinate at a
+//!    time (fewest options first), re-evaluates the gradient at the new point, prunes a branch
+//!    whose fixed coordinates their own rounding cannot reach, and decides without branching any
+//!    coordinate left with one option; a complete point is kept if its forward step is W'. A work
+//!    budget (gradient evaluations) turns an overrun into `Unknown`.
 //!
 //! Evaluation error, per backend: `exact` has none; `mpfr` and `f64` use the standard
 //! forward-error model |fl(a∘b) − a∘b| ≤ u·|a∘b| with u = 2^-precision or 2^-53, propagated
@@ -25,7 +28,7 @@
 //! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
 //! its steps are `Unknown(NoCertifiedBound)`.
 
-use crate::model::Model;
+use crate::model::{Around, Model};
 use crate::sgd::StepFunction;
 use crate::Error;
 use serde::Serialize;
@@ -112,8 +115,8 @@ pub fn enumerate_preimages(
             "certification needs a verified preimage, and the given model is not one".into(),
         ));
     }
-    let mut evaluations = 1;
-    let bounds = match Bounds::new(f, batch, v, &s_v, &residual) {
+    let evaluations = 1;
+    let mut bounds = match Bounds::new(f, batch, v, &s_v, &residual) {
         Ok(b) => b,
         Err(reason) => {
             return Ok(Enumerated {
@@ -122,7 +125,7 @@ pub fn enumerate_preimages(
             })
         }
     };
-    let (free, radius, q_inf, delta) = match bounds.pin() {
+    let (free, radius, q_inf) = match bounds.pin() {
         Ok(x) => x,
         Err(reason) => {
             return Ok(Enumerated {
@@ -131,40 +134,28 @@ pub fn enumerate_preimages(
             })
         }
     };
-    let options: Vec<(usize, Vec<i64>)> = free
-        .iter()
-        .map(|&k| {
-            (
-                k,
-                candidate_values(w_next[k], s_v[k], residual[k], delta[k], v[k], radius),
-            )
-        })
-        .collect();
-    let candidates: f64 = options.iter().map(|(_, o)| o.len() as f64).product();
-    if candidates > (budget.saturating_sub(evaluations)) as f64 + 1.0 {
+    let mut search = Search {
+        bounds: &bounds,
+        w_next,
+        v,
+        radius,
+        budget,
+        evaluations,
+        preimages: Vec::new(),
+    };
+    let complete = search.node(v.to_vec(), free.clone(), Some((s_v, residual)))?;
+    let evaluations = search.evaluations;
+    if !complete {
         return Ok(Enumerated {
-            result: Err(UnknownReason::Budget { candidates }),
+            result: Err(UnknownReason::Budget {
+                candidates: search.preimages.len() as f64,
+            }),
             evaluations,
         });
     }
-    let mut preimages = vec![v.to_vec()];
-    let mut u = v.to_vec();
-    let mut digits = vec![0usize; options.len()];
-    loop {
-        for (slot, (k, vals)) in options.iter().enumerate() {
-            u[*k] = vals[digits[slot]];
-        }
-        if u != v {
-            evaluations += 1;
-            if f.step(&u, batch)? == w_next {
-                preimages.push(u.clone());
-            }
-        }
-        if !advance(&mut digits, &options) {
-            break;
-        }
-    }
+    let mut preimages = search.preimages;
     preimages.sort();
+    preimages.dedup();
     Ok(Enumerated {
         result: Ok(Enumeration {
             preimages,
@@ -176,16 +167,103 @@ pub fn enumerate_preimages(
     })
 }
 
-/// Odometer step over the candidate values; false after the last combination.
-fn advance(digits: &mut [usize], options: &[(usize, Vec<i64>)]) -> bool {
-    for (d, (_, vals)) in digits.iter_mut().zip(options) {
-        *d += 1;
-        if *d < vals.len() {
-            return true;
+/// Branch and bound over the free coordinates. A node is a point whose *decided* coordinates
+/// are fixed and whose free ones still hold V's values; every preimage in the node agrees with
+/// it on the decided coordinates and lies within the radius of V on the free ones.
+struct Search<'a> {
+    bounds: &'a Bounds<'a>,
+    w_next: &'a [i64],
+    v: &'a [i64],
+    radius: i64,
+    budget: u64,
+    evaluations: u64,
+    preimages: Vec<Vec<i64>>,
+}
+
+impl Search<'_> {
+    /// Explores the node; false if the budget ran out.
+    fn node(
+        &mut self,
+        mut point: Vec<i64>,
+        mut free: Vec<usize>,
+        known: Option<(Vec<i64>, Vec<f64>)>,
+    ) -> Result<bool, Error> {
+        let f = self.bounds.f;
+        let (s, residual) = match known {
+            Some(k) => k,
+            None => {
+                if self.evaluations >= self.budget {
+                    return Ok(false);
+                }
+                self.evaluations += 1;
+                f.increment_with_residual(&point, self.bounds.batch)?
+            }
+        };
+        loop {
+            if free.is_empty() {
+                if StepFunction::apply(&point, &s)? == self.w_next {
+                    self.preimages.push(point);
+                }
+                return Ok(true);
+            }
+            let r: Vec<i64> = (0..point.len())
+                .map(|k| if free.contains(&k) { self.radius } else { 0 })
+                .collect();
+            let delta = self.bounds.delta(&r);
+            let allowed = |k: usize| {
+                candidate_values(
+                    self.w_next[k],
+                    s[k],
+                    residual[k],
+                    delta[k],
+                    self.v[k],
+                    self.radius,
+                )
+            };
+            // A decided coordinate must lie in the range its own rounding can reach.
+            let decided_ok = (0..point.len())
+                .filter(|k| !free.contains(k))
+                .all(|k| allowed(k).contains(&point[k]));
+            if !decided_ok {
+                return Ok(true);
+            }
+            let options: Vec<(usize, Vec<i64>)> = free.iter().map(|&k| (k, allowed(k))).collect();
+            if options.iter().any(|(_, o)| o.is_empty()) {
+                return Ok(true);
+            }
+            // Coordinates with a single possible value are decided without branching.
+            let forced: Vec<(usize, i64)> = options
+                .iter()
+                .filter(|(_, o)| o.len() == 1)
+                .map(|(k, o)| (*k, o[0]))
+                .collect();
+            if !forced.is_empty() {
+                free.retain(|k| !forced.iter().any(|(j, _)| j == k));
+                let moved = forced.iter().any(|&(k, val)| point[k] != val);
+                for (k, val) in forced {
+                    point[k] = val;
+                }
+                if moved {
+                    return self.node(point, free, None);
+                }
+                continue;
+            }
+            let (k, values) = options
+                .into_iter()
+                .min_by_key(|(_, o)| o.len())
+                .unwrap_or_default();
+            let rest: Vec<usize> = free.iter().copied().filter(|&j| j != k).collect();
+            for val in values {
+                let mut child = point.clone();
+                child[k] = val;
+                let known = (val == point[k]).then(|| (s.clone(), residual.clone()));
+                if !self.node(child, rest.clone(), known)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
         }
-        *d = 0;
     }
-    false
 }
 
 /// The values U_k = W'_k + t for every integer t that a_k ∈ [a_k(V) − δ, a_k(V) + δ] can round
@@ -216,6 +294,10 @@ struct Bounds<'a> {
     margin: Vec<f64>,
     /// 2·E_k: twice the evaluation error in ulps, plus the residual's own rounding.
     two_e: Vec<f64>,
+    /// V, the centre of the search box.
+    center: Vec<i64>,
+    /// Once the global radius R₀ is known, curvature is bounded on the box V ± R₀ only.
+    local_box: Option<i64>,
 }
 
 impl<'a> Bounds<'a> {
@@ -230,7 +312,7 @@ impl<'a> Bounds<'a> {
         let model = f.model();
         let probe = vec![1i64; d];
         model
-            .hessian_row_bounds(f.data(), batch, &probe)
+            .hessian_row_bounds(f.data(), batch, None, &probe)
             .ok_or(UnknownReason::NoCertifiedBound)?;
         let u = f.unit_roundoff();
         // Slack for the error bound: generous against any radius that certification accepts.
@@ -257,6 +339,8 @@ impl<'a> Bounds<'a> {
             alpha,
             margin,
             two_e,
+            center: v.to_vec(),
+            local_box: None,
         })
     }
 
@@ -265,14 +349,31 @@ impl<'a> Bounds<'a> {
         let rows = self
             .f
             .model()
-            .hessian_row_bounds(self.f.data(), self.batch, r)
+            .hessian_row_bounds(
+                self.f.data(),
+                self.batch,
+                self.local_box.map(|radius| Around {
+                    center: &self.center,
+                    radius,
+                }),
+                r,
+            )
             .unwrap_or_else(|| vec![f64::INFINITY; r.len()]);
         rows.iter().map(|v| v * self.alpha).collect()
     }
 
+    /// δ_k = α·Σ_j sup|H_kj|·r_j + 2E_k: how far a_k can move over the box of radii r.
+    fn delta(&self, r: &[i64]) -> Vec<f64> {
+        self.spread(r)
+            .iter()
+            .zip(&self.two_e)
+            .map(|(s, e)| s + e)
+            .collect()
+    }
+
     /// Pins coordinates and re-tightens the radius until stable; returns the free coordinates,
-    /// the radius, q_∞ over the free set and each coordinate's δ_k.
-    fn pin(&self) -> Result<(Vec<usize>, i64, f64, Vec<f64>), UnknownReason> {
+    /// the radius and q_∞ over the free set.
+    fn pin(&mut self) -> Result<(Vec<usize>, i64, f64), UnknownReason> {
         let d = self.f.dim();
         let mut free: Vec<bool> = vec![true; d];
         let mut radius = i64::MAX;
@@ -289,7 +390,7 @@ impl<'a> Bounds<'a> {
                 return Err(UnknownReason::NonContractiveInfNorm { q_inf });
             }
             let e_max = self.two_e.iter().copied().fold(0.0, f64::max);
-            let new_radius = ((1.0 + e_max) / (1.0 - q_inf)).floor() as i64;
+            let new_radius = (((1.0 + e_max) / (1.0 - q_inf)).floor() as i64).min(radius);
             // Exact arithmetic has no evaluation error, hence no box to stay within.
             if new_radius > ERROR_SLACK && self.two_e.iter().any(|&e| e > 0.0) {
                 return Err(UnknownReason::RadiusTooLarge { radius: new_radius });
@@ -298,21 +399,19 @@ impl<'a> Bounds<'a> {
                 .iter()
                 .map(|&b| if b { new_radius } else { 0 })
                 .collect();
-            let delta: Vec<f64> = self
-                .spread(&r)
-                .iter()
-                .zip(&self.two_e)
-                .map(|(s, e)| s + e)
-                .collect();
+            let delta = self.delta(&r);
             let next: Vec<bool> = (0..d)
                 .map(|k| free[k] && self.margin[k] <= delta[k])
                 .collect();
             if next == free && new_radius == radius {
                 let list = (0..d).filter(|&k| free[k]).collect();
-                return Ok((list, radius, q_inf, delta));
+                return Ok((list, radius, q_inf));
             }
             free = next;
             radius = new_radius;
+            // Every preimage lies within R₀ of V (the global bound): from here on, curvature
+            // need only be bounded on that box.
+            self.local_box.get_or_insert(radius);
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct ConfigReport {
     pub alpha_den: u64,
     /// α·L_B with the bound or estimate below.
     pub q: f64,
+    /// α·L_∞ with the certified ∞-norm (Gershgorin) bound; null where there is none.
+    pub q_inf: Option<f64>,
     pub smoothness: SmoothnessReport,
     pub batch: usize,
     pub epochs: usize,

@@ -62,6 +62,8 @@ pub enum StepSize {
     Alpha(Dyadic),
     /// The largest 16-bit dyadic α with α·L_B ≤ q (q given as a decimal or fraction).
     Q(String),
+    /// The largest 16-bit dyadic α with α·L_∞ ≤ q, L_∞ the certified ∞-norm bound.
+    QInf(String),
 }
 
 /// Everything `rewind verify` needs.
@@ -121,6 +123,8 @@ pub struct Setup {
     pub model: AnyModel,
     pub alpha: Dyadic,
     pub smoothness: Smoothness,
+    /// The certified ∞-norm bound L_∞, where the model has one.
+    pub linf: Option<BigRational>,
     pub init: Vec<i64>,
 }
 
@@ -172,7 +176,8 @@ impl Setup {
         let model = build_model(config, &data);
         let init = model.init(&mut stream(config.seed, Stream::Init), &data);
         let smoothness = model.smoothness(&data, config.batch, &init);
-        let alpha = resolve_alpha(&config.step_size, &smoothness)?;
+        let linf = model.linf_bound(&data, config.batch);
+        let alpha = resolve_alpha(&config.step_size, &smoothness, linf.as_ref())?;
         Ok(Setup {
             config: config.clone(),
             data,
@@ -180,6 +185,7 @@ impl Setup {
             model,
             alpha,
             smoothness,
+            linf,
             init,
         })
     }
@@ -204,6 +210,34 @@ impl Setup {
     pub fn q(&self) -> f64 {
         self.alpha.to_f64() * self.smoothness.to_f64()
     }
+
+    /// α·L_∞, where the model has a certified ∞-norm bound.
+    pub fn q_inf(&self) -> Option<f64> {
+        self.linf
+            .as_ref()
+            .and_then(|l| (self.alpha.to_rational() * l).to_f64())
+    }
+}
+
+/// The largest 16-bit dyadic α with α·bound ≤ q.
+fn alpha_for(q: &str, flag: &str, bound: &BigRational) -> Result<Dyadic, Error> {
+    let qv = parse_rational(q.trim())
+        .filter(|v| v.is_positive() && *v < BigRational::one())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{flag} {q} must be a number strictly between 0 and 1, e.g. {flag} 0.1"
+            ))
+        })?;
+    if !bound.is_positive() {
+        return Err(Error::Config(format!(
+            "the smoothness bound is zero (all features are zero?); pass --alpha instead of {flag}"
+        )));
+    }
+    Dyadic::largest_at_most(&(qv / bound)).ok_or_else(|| {
+        Error::Config(format!(
+            "{flag} {q} gives no usable α; pass --alpha explicitly"
+        ))
+    })
 }
 
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
@@ -263,18 +297,15 @@ fn build_model(c: &VerifyConfig, data: &Dataset) -> AnyModel {
     }
 }
 
-/// α from `--alpha` (checked against a certified bound) or from `--q`.
-fn resolve_alpha(step: &StepSize, l: &Smoothness) -> Result<Dyadic, Error> {
+/// α from `--alpha` (checked against a certified bound), from `--q` or from `--q-inf`.
+fn resolve_alpha(
+    step: &StepSize,
+    l: &Smoothness,
+    linf: Option<&BigRational>,
+) -> Result<Dyadic, Error> {
     let alpha = match step {
         StepSize::Alpha(a) => *a,
         StepSize::Q(q) => {
-            let qv = parse_rational(q.trim())
-                .filter(|v| v.is_positive() && *v < BigRational::one())
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "--q {q} must be a number strictly between 0 and 1, e.g. --q 0.1"
-                    ))
-                })?;
             let bound = match l {
                 Smoothness::Certified { bound, .. } => bound.clone(),
                 Smoothness::Estimate { value, .. } => BigRational::from_float(*value)
@@ -285,11 +316,13 @@ fn resolve_alpha(step: &StepSize, l: &Smoothness) -> Result<Dyadic, Error> {
                         ))
                     })?,
             };
-            Dyadic::largest_at_most(&(qv / bound)).ok_or_else(|| {
-                Error::Config(format!(
-                    "--q {q} gives no usable α; pass --alpha explicitly"
-                ))
-            })?
+            alpha_for(q, "--q", &bound)?
+        }
+        StepSize::QInf(q) => {
+            let bound = linf.ok_or_else(|| {
+                Error::Config("--q-inf needs a certified ∞-norm bound, which this model lacks; use --alpha or --q".into())
+            })?;
+            alpha_for(q, "--q-inf", bound)?
         }
     };
     if alpha.shift() >= 63 {
@@ -418,6 +451,7 @@ fn config_report(s: &Setup) -> ConfigReport {
         alpha_num: s.alpha.num(),
         alpha_den: 1u64 << s.alpha.shift(),
         q: s.q(),
+        q_inf: s.q_inf(),
         smoothness: SmoothnessReport {
             certified: s.smoothness.is_certified(),
             value: s.smoothness.to_f64(),

@@ -89,8 +89,11 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "q")]
     alpha: Option<String>,
     /// Choose the largest α with α·L_B ≤ Q for every batch, L_B the certified bound.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "q_inf")]
     q: Option<String>,
+    /// Choose the largest α with α·L_∞ ≤ Q, L_∞ the certified ∞-norm (row-sum) bound.
+    #[arg(long, conflicts_with = "alpha")]
+    q_inf: Option<String>,
     /// Batch size b.
     #[arg(long)]
     batch: Option<usize>,
@@ -134,10 +137,11 @@ impl RunArgs {
             },
             path => DataSource::Path(PathBuf::from(path)),
         };
-        let step_size = match (&self.alpha, &self.q) {
-            (Some(a), _) => StepSize::Alpha(a.parse::<Dyadic>()?),
-            (None, Some(q)) => StepSize::Q(q.clone()),
-            (None, None) => StepSize::Q(d.q.into()),
+        let step_size = match (&self.alpha, &self.q, &self.q_inf) {
+            (Some(a), _, _) => StepSize::Alpha(a.parse::<Dyadic>()?),
+            (None, Some(q), _) => StepSize::Q(q.clone()),
+            (None, None, Some(q)) => StepSize::QInf(q.clone()),
+            (None, None, None) => StepSize::Q(d.q.into()),
         };
         Ok(VerifyConfig {
             data,

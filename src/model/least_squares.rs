@@ -79,13 +79,19 @@ impl Model for LeastSquares {
         }
     }
 
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
+        let factor = BigRational::new(num_bigint::BigInt::from(1), num_bigint::BigInt::from(1));
+        Some(super::certified_linf_bound(data, batch, &factor))
+    }
+
     fn hessian_row_bounds(
         &self,
         data: &Dataset,
         batch: &[usize],
+        _around: Option<super::Around>,
         radius: &[i64],
     ) -> Option<Vec<f64>> {
-        Some(super::linear_row_bounds(data, batch, radius, 1.0))
+        Some(super::linear_row_bounds(data, batch, radius, |_, _| 1.0))
     }
 
     fn evaluation_error(

@@ -93,13 +93,32 @@ impl Model for Logistic {
         }))
     }
 
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
+        let factor = BigRational::new(num_bigint::BigInt::from(1), num_bigint::BigInt::from(4));
+        Some(super::certified_linf_bound(data, batch, &factor))
+    }
+
     fn hessian_row_bounds(
         &self,
         data: &Dataset,
         batch: &[usize],
+        around: Option<super::Around>,
         radius: &[i64],
     ) -> Option<Vec<f64>> {
-        Some(super::linear_row_bounds(data, batch, radius, 0.25))
+        // σ'(z) = σ(1 − σ) ≤ 1/4 everywhere, and it decreases in |z|: over a box, |z| is at
+        // least |z(center)| − reach.
+        let p = data.grid.frac_bits();
+        let local = |i: usize| {
+            let a = around?;
+            let z =
+                num_traits::ToPrimitive::to_f64(&super::dot_exact(&data.features[i], a.center))?;
+            let z = libm::ldexp(z, -2 * p as i32).abs() - super::logit_reach(data, i, a.radius);
+            let s = 1.0 / (1.0 + libm::exp(-z.max(0.0)));
+            Some(s * (1.0 - s) * (1.0 + 1e-6))
+        };
+        Some(super::linear_row_bounds(data, batch, radius, |i, _| {
+            local(i).map_or(0.25, |v| v.min(0.25))
+        }))
     }
 
     fn evaluation_error(

@@ -95,12 +95,20 @@ pub trait Model: Send + Sync {
     }
     /// A random initial model W₁,₁ on the grid of `data`.
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64>;
-    /// Certified bounds, for each coordinate k, on Σ_j |H_kj(U)|·radius_j over every U (the
-    /// batch Hessian's weighted row sums), or `None` when the model has no certified bound.
+    /// A certified bound L_∞ on the row sums of |H_B| (the ∞-norm Lipschitz constant of the
+    /// gradient) valid for every batch of `batch` examples, where the model has one.
+    fn linf_bound(&self, _data: &Dataset, _batch: usize) -> Option<BigRational> {
+        None
+    }
+    /// Certified bounds, for each coordinate k, on Σ_j |H_kj(U)|·radius_j (the batch Hessian's
+    /// weighted row sums): over every U when `around` is `None`, or over the box of
+    /// `around.radius` ulps around `around.center`, where the curvature of the loss can be
+    /// bounded more tightly. `None` when the model has no certified bound.
     fn hessian_row_bounds(
         &self,
         _data: &Dataset,
         _batch: &[usize],
+        _around: Option<Around>,
         _radius: &[i64],
     ) -> Option<Vec<f64>> {
         None
@@ -177,13 +185,17 @@ impl Model for AnyModel {
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         dispatch!(self, m => m.init(rng, data))
     }
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
+        dispatch!(self, m => m.linf_bound(data, batch))
+    }
     fn hessian_row_bounds(
         &self,
         data: &Dataset,
         batch: &[usize],
+        around: Option<Around>,
         radius: &[i64],
     ) -> Option<Vec<f64>> {
-        dispatch!(self, m => m.hessian_row_bounds(data, batch, radius))
+        dispatch!(self, m => m.hessian_row_bounds(data, batch, around, radius))
     }
     fn evaluation_error(
         &self,
@@ -300,18 +312,27 @@ pub(crate) fn raw_to_f64(raw: &[i64], frac_bits: u32) -> Vec<f64> {
 /// Relative slack added to bounds computed in f64, far above their own rounding error.
 const BOUND_SLACK: f64 = 1.0 + 1e-9;
 
-/// Row bounds for models whose batch Hessian is (1/b)Σ_x A_x ⊗ xxᵀ with every row of A_x
-/// summing in absolute value to at most `factor` (DESIGN §2): the weights are `blocks` rows of
-/// d feature weights, and Σ_j |H_kj| r_j ≤ factor·(1/b)Σ_x |x_k|·max_block Σ_k' |x_k'| r_(block,k').
+/// A box of the grid: every U with |U_k − center_k| ≤ radius ulps.
+#[derive(Debug, Clone, Copy)]
+pub struct Around<'a> {
+    pub center: &'a [i64],
+    pub radius: i64,
+}
+
+/// Row bounds for models whose batch Hessian is (1/b)Σ_x A_x ⊗ xxᵀ, the weights being blocks of
+/// d feature weights (one block per class for softmax). For block c the rows of A_x sum in
+/// absolute value to at most `curvature(x, c)`, and
+/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·curvature(x, c)·max_c' Σ_k' |x_k'| r_(c',k').
 pub(crate) fn linear_row_bounds(
     data: &Dataset,
     batch: &[usize],
     radius: &[i64],
-    factor: f64,
+    curvature: impl Fn(usize, usize) -> f64,
 ) -> Vec<f64> {
     let d = data.d();
     let p = data.grid.frac_bits();
-    let mut row = vec![0.0; d];
+    let blocks = radius.len() / d.max(1);
+    let mut row = vec![0.0; radius.len()];
     for &i in batch {
         let x = raw_to_f64(&data.features[i], p);
         let t = radius
@@ -323,14 +344,22 @@ pub(crate) fn linear_row_bounds(
                     .sum::<f64>()
             })
             .fold(0.0, f64::max);
-        for (k, xk) in x.iter().enumerate() {
-            row[k] += xk.abs() * t;
+        for c in 0..blocks {
+            let ct = curvature(i, c) * t;
+            for (k, xk) in x.iter().enumerate() {
+                row[c * d + k] += xk.abs() * ct;
+            }
         }
     }
-    let scale = factor / batch.len() as f64 * BOUND_SLACK;
-    let row: Vec<f64> = row.iter().map(|v| v * scale).collect();
-    let blocks = radius.len() / d.max(1);
-    row.iter().copied().cycle().take(blocks * d).collect()
+    let scale = BOUND_SLACK / batch.len() as f64;
+    row.iter().map(|v| v * scale).collect()
+}
+
+/// The largest change of any logit ⟨w_c, x⟩ over the box: ‖x‖₁·radius·2^-p.
+pub(crate) fn logit_reach(data: &Dataset, i: usize, radius: i64) -> f64 {
+    let p = data.grid.frac_bits();
+    let l1: f64 = data.features[i].iter().map(|&v| (v as f64).abs()).sum();
+    libm::ldexp(l1 * radius as f64, -2 * p as i32) * BOUND_SLACK
 }
 
 /// How the per-example residual r = ∂f_x/∂z depends on the logits z.

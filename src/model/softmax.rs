@@ -145,13 +145,44 @@ impl Model for Softmax {
         Some(h)
     }
 
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
+        let factor = BigRational::new(num_bigint::BigInt::from(1), num_bigint::BigInt::from(2));
+        Some(super::certified_linf_bound(data, batch, &factor))
+    }
+
     fn hessian_row_bounds(
         &self,
         data: &Dataset,
         batch: &[usize],
+        around: Option<super::Around>,
         radius: &[i64],
     ) -> Option<Vec<f64>> {
-        Some(super::linear_row_bounds(data, batch, radius, 0.5))
+        // Row c of diag(p) − ppᵀ sums to 2p_c(1 − p_c) ≤ min(1/2, 2p_c), and over a box every
+        // p_c grows by at most e^{2·reach}.
+        let p = data.grid.frac_bits();
+        let probs = |i: usize| -> Option<Vec<f64>> {
+            let a = around?;
+            let x = super::raw_to_f64(&data.features[i], p);
+            let w = super::raw_to_f64(a.center, p);
+            let z: Vec<f64> = w
+                .chunks(self.d)
+                .map(|row| row.iter().zip(&x).map(|(u, v)| u * v).sum())
+                .collect();
+            let grow = libm::exp(2.0 * super::logit_reach(data, i, a.radius)) * (1.0 + 1e-6);
+            Some(
+                softmax(&z)
+                    .ok()?
+                    .iter()
+                    .map(|v| (v * grow).min(1.0))
+                    .collect(),
+            )
+        };
+        let cache: Vec<Option<Vec<f64>>> = (0..data.n())
+            .map(|i| if batch.contains(&i) { probs(i) } else { None })
+            .collect();
+        Some(super::linear_row_bounds(data, batch, radius, |i, c| {
+            cache[i].as_ref().map_or(0.5, |pr| (2.0 * pr[c]).min(0.5))
+        }))
     }
 
     fn evaluation_error(

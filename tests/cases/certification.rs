@@ -140,7 +140,7 @@ fn the_mlp_has_no_certified_bound() {
 }
 
 proptest! {
-    #![proptest_config(super::common::proptest_config(64))]
+    #![proptest_config(super::common::proptest_config(96))]
 
     #[test]
     fn the_enumerator_finds_exactly_what_exhaustive_search_finds(
@@ -150,14 +150,18 @@ proptest! {
             Just((ModelKind::LeastSquares, BackendChoice::F64)),
             Just((ModelKind::Logistic, BackendChoice::Mpfr { precision: 128 })),
             Just((ModelKind::Logistic, BackendChoice::F64)),
+            Just((ModelKind::Softmax, BackendChoice::F64)),
+            Just((ModelKind::Softmax, BackendChoice::Mpfr { precision: 96 })),
         ],
         q in prop_oneof![Just("0.2"), Just("0.45"), Just("0.7"), Just("0.9")],
         p in 2u32..12,
         seed in 0u64..10_000,
     ) {
-        // Two features and a bias: d = 3.
+        // Two features and a bias: d = 3; softmax: one feature and a bias for each of two
+        // classes, d = 4.
+        let features = if model == ModelKind::Softmax { 1 } else { 2 };
         let setup = Setup::new(&VerifyConfig {
-            data: DataSource::Synthetic { n: 12, features: 2, classes: 2 },
+            data: DataSource::Synthetic { n: 12, features, classes: 2 },
             model,
             backend,
             frac_bits: p,
@@ -182,7 +186,7 @@ proptest! {
                 prop_assert!(en.preimages.contains(&w));
                 // Exhaustive search beyond the radius is cubic in it; large radii (q_∞ near 1)
                 // are left to the property above.
-                prop_assume!(en.radius <= 10);
+                prop_assume!(en.radius <= if f.dim() > 3 { 3 } else { 10 });
                 let truth = brute_force(&f, &w_next, batch, &w, en.radius + 2);
                 prop_assert_eq!(&en.preimages, &truth);
                 let (cert, _) = certify(&f, &w_next, batch, &w, 100_000).unwrap();
