@@ -7,7 +7,7 @@
 //!
 //! 1. **Radius.** For preimages U, V: U − V = s(U) − s(V), and |s_k(U) − s_k(V)| ≤
 //!    ⌊|a_k(U) − a_k(V)|⌋ + 1 with a = α·ĝ·2^p unrounded. With q_∞ = α·max_k Σ_j sup|H_kj| (a
-//!    certified row-sum bound of the batch Hessian, [`Model::hessian_row_bounds`]) and E a
+//!    certified row-sum bound of the batch Hessian, [`Model::row_bound`]) and E a
 //!    rigorous bound on the backend's evaluation error in ulps ([`Model::evaluation_error`]),
 //!    m = ‖U − V‖_∞ satisfies m ≤ q_∞·m + 2E + 1, so every preimage lies within
 //!    R = ⌊(1 + 2E)/(1 − q_∞)⌋ ulps of V. With q_∞ ≥ 1 there is no such radius: `Unknown`.
@@ -28,7 +28,7 @@
 //! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
 //! its steps are `Unknown(NoCertifiedBound)`.
 
-use crate::model::{Around, Model};
+use crate::model::{Around, Model, RowBound};
 use crate::sgd::StepFunction;
 use crate::Error;
 use serde::Serialize;
@@ -296,8 +296,9 @@ struct Bounds<'a> {
     two_e: Vec<f64>,
     /// V, the centre of the search box.
     center: Vec<i64>,
-    /// Once the global radius R₀ is known, curvature is bounded on the box V ± R₀ only.
-    local_box: Option<i64>,
+    /// The Hessian's row-sum structure: valid everywhere until the global radius R₀ is known,
+    /// then only on the box V ± R₀, where the curvature is bounded more tightly.
+    rows: RowBound<'a>,
 }
 
 impl<'a> Bounds<'a> {
@@ -308,11 +309,9 @@ impl<'a> Bounds<'a> {
         s_v: &[i64],
         residual: &[f64],
     ) -> Result<Self, UnknownReason> {
-        let d = f.dim();
         let model = f.model();
-        let probe = vec![1i64; d];
-        model
-            .hessian_row_bounds(f.data(), batch, None, &probe)
+        let rows = model
+            .row_bound(f.data(), batch, None)
             .ok_or(UnknownReason::NoCertifiedBound)?;
         let u = f.unit_roundoff();
         // Slack for the error bound: generous against any radius that certification accepts.
@@ -340,26 +339,28 @@ impl<'a> Bounds<'a> {
             margin,
             two_e,
             center: v.to_vec(),
-            local_box: None,
+            rows,
         })
+    }
+
+    /// Restricts the curvature bound to the box V ± `radius`.
+    fn localise(&mut self, radius: i64) {
+        let around = Around {
+            center: &self.center,
+            radius,
+        };
+        if let Some(rows) = self
+            .f
+            .model()
+            .row_bound(self.f.data(), self.batch, Some(around))
+        {
+            self.rows = rows;
+        }
     }
 
     /// α·Σ_j sup|H_kj|·r_j for every k.
     fn spread(&self, r: &[i64]) -> Vec<f64> {
-        let rows = self
-            .f
-            .model()
-            .hessian_row_bounds(
-                self.f.data(),
-                self.batch,
-                self.local_box.map(|radius| Around {
-                    center: &self.center,
-                    radius,
-                }),
-                r,
-            )
-            .unwrap_or_else(|| vec![f64::INFINITY; r.len()]);
-        rows.iter().map(|v| v * self.alpha).collect()
+        self.rows.rows(r).iter().map(|v| v * self.alpha).collect()
     }
 
     /// δ_k = α·Σ_j sup|H_kj|·r_j + 2E_k: how far a_k can move over the box of radii r.
@@ -372,15 +373,18 @@ impl<'a> Bounds<'a> {
     }
 
     /// Pins coordinates and re-tightens the radius until stable; returns the free coordinates,
-    /// the radius and q_∞ over the free set.
+    /// the radius and q_∞ over the free set. The spread is linear in the radii, so one row
+    /// computation per round gives both q_∞ (radius 1) and δ (radius R).
     fn pin(&mut self) -> Result<(Vec<usize>, i64, f64), UnknownReason> {
         let d = self.f.dim();
         let mut free: Vec<bool> = vec![true; d];
         let mut radius = i64::MAX;
+        let e_max = self.two_e.iter().copied().fold(0.0, f64::max);
+        let mut localised = false;
         loop {
             let indicator: Vec<i64> = free.iter().map(|&b| b as i64).collect();
-            let q_inf = self
-                .spread(&indicator)
+            let unit = self.spread(&indicator);
+            let q_inf = unit
                 .iter()
                 .zip(&free)
                 .filter(|(_, &b)| b)
@@ -389,29 +393,27 @@ impl<'a> Bounds<'a> {
             if q_inf >= 1.0 {
                 return Err(UnknownReason::NonContractiveInfNorm { q_inf });
             }
-            let e_max = self.two_e.iter().copied().fold(0.0, f64::max);
             let new_radius = (((1.0 + e_max) / (1.0 - q_inf)).floor() as i64).min(radius);
             // Exact arithmetic has no evaluation error, hence no box to stay within.
-            if new_radius > ERROR_SLACK && self.two_e.iter().any(|&e| e > 0.0) {
+            if new_radius > ERROR_SLACK && e_max > 0.0 {
                 return Err(UnknownReason::RadiusTooLarge { radius: new_radius });
             }
-            let r: Vec<i64> = free
-                .iter()
-                .map(|&b| if b { new_radius } else { 0 })
-                .collect();
-            let delta = self.delta(&r);
             let next: Vec<bool> = (0..d)
-                .map(|k| free[k] && self.margin[k] <= delta[k])
+                .map(|k| free[k] && self.margin[k] <= unit[k] * new_radius as f64 + self.two_e[k])
                 .collect();
-            if next == free && new_radius == radius {
+            let settled = next == free && new_radius == radius;
+            free = next;
+            radius = new_radius;
+            if !free.iter().any(|&b| b) || (settled && localised) {
                 let list = (0..d).filter(|&k| free[k]).collect();
                 return Ok((list, radius, q_inf));
             }
-            free = next;
-            radius = new_radius;
-            // Every preimage lies within R₀ of V (the global bound): from here on, curvature
-            // need only be bounded on that box.
-            self.local_box.get_or_insert(radius);
+            if !localised {
+                // Every preimage lies within R₀ of V (the global bound): from here on,
+                // curvature need only be bounded on that box.
+                self.localise(radius);
+                localised = true;
+            }
         }
     }
 }

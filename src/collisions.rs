@@ -75,7 +75,8 @@ pub fn scan(
     let alpha = f.alpha().to_f64();
     let q_inf = f
         .model()
-        .hessian_row_bounds(f.data(), batch, None, &[1, 1])
+        .row_bound(f.data(), batch, None)
+        .map(|rb| rb.rows(&[1, 1]))
         .map(|rows| rows.iter().fold(0.0f64, |m, v| m.max(v * alpha)));
     let margin = match q_inf {
         Some(q) if q < 1.0 => (1.0 / (1.0 - q)).floor() as i64 + 1,

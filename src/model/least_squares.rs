@@ -84,14 +84,13 @@ impl Model for LeastSquares {
         Some(super::certified_linf_bound(data, batch, &factor))
     }
 
-    fn hessian_row_bounds(
+    fn row_bound<'d>(
         &self,
-        data: &Dataset,
+        data: &'d Dataset,
         batch: &[usize],
         _around: Option<super::Around>,
-        radius: &[i64],
-    ) -> Option<Vec<f64>> {
-        Some(super::linear_row_bounds(data, batch, radius, |_, _| 1.0))
+    ) -> Option<super::RowBound<'d>> {
+        Some(super::RowBound::new(data, batch, 1, |_, _| 1.0))
     }
 
     fn evaluation_error(

@@ -100,17 +100,17 @@ pub trait Model: Send + Sync {
     fn linf_bound(&self, _data: &Dataset, _batch: usize) -> Option<BigRational> {
         None
     }
-    /// Certified bounds, for each coordinate k, on Σ_j |H_kj(U)|·radius_j (the batch Hessian's
-    /// weighted row sums): over every U when `around` is `None`, or over the box of
-    /// `around.radius` ulps around `around.center`, where the curvature of the loss can be
-    /// bounded more tightly. `None` when the model has no certified bound.
-    fn hessian_row_bounds(
+    /// The certified structure of the batch Hessian's absolute row sums, from which
+    /// Σ_j sup|H_kj|·r_j is bounded for any radii r ([`RowBound::rows`]): over every U when
+    /// `around` is `None`, or over the box of `around.radius` ulps around `around.center`, where
+    /// the loss's curvature can be bounded more tightly. `None` when the model has no
+    /// certified bound (the MLP).
+    fn row_bound<'d>(
         &self,
-        _data: &Dataset,
+        _data: &'d Dataset,
         _batch: &[usize],
         _around: Option<Around>,
-        _radius: &[i64],
-    ) -> Option<Vec<f64>> {
+    ) -> Option<RowBound<'d>> {
         None
     }
     /// A rigorous bound, per coordinate and in real units, on |ĝ_k(U) − ∇f_B(U)_k| for a backend
@@ -188,14 +188,13 @@ impl Model for AnyModel {
     fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
         dispatch!(self, m => m.linf_bound(data, batch))
     }
-    fn hessian_row_bounds(
+    fn row_bound<'d>(
         &self,
-        data: &Dataset,
+        data: &'d Dataset,
         batch: &[usize],
         around: Option<Around>,
-        radius: &[i64],
-    ) -> Option<Vec<f64>> {
-        dispatch!(self, m => m.hessian_row_bounds(data, batch, around, radius))
+    ) -> Option<RowBound<'d>> {
+        dispatch!(self, m => m.row_bound(data, batch, around))
     }
     fn evaluation_error(
         &self,
@@ -319,40 +318,70 @@ pub struct Around<'a> {
     pub radius: i64,
 }
 
-/// Row bounds for models whose batch Hessian is (1/b)Σ_x A_x ⊗ xxᵀ, the weights being blocks of
-/// d feature weights (one block per class for softmax). For block c the rows of A_x sum in
-/// absolute value to at most `curvature(x, c)`, and
-/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·curvature(x, c)·max_c' Σ_k' |x_k'| r_(c',k').
-pub(crate) fn linear_row_bounds(
-    data: &Dataset,
-    batch: &[usize],
-    radius: &[i64],
-    curvature: impl Fn(usize, usize) -> f64,
-) -> Vec<f64> {
-    let d = data.d();
-    let p = data.grid.frac_bits();
-    let blocks = radius.len() / d.max(1);
-    let mut row = vec![0.0; radius.len()];
-    for &i in batch {
-        let x = raw_to_f64(&data.features[i], p);
-        let t = radius
-            .chunks(d)
-            .map(|r| {
-                x.iter()
-                    .zip(r)
-                    .map(|(a, &rj)| a.abs() * rj as f64)
-                    .sum::<f64>()
-            })
-            .fold(0.0, f64::max);
-        for c in 0..blocks {
-            let ct = curvature(i, c) * t;
-            for (k, xk) in x.iter().enumerate() {
-                row[c * d + k] += xk.abs() * ct;
-            }
+/// The absolute row sums of a batch Hessian of the form (1/b)Σ_x A_x ⊗ xxᵀ (the weights are
+/// blocks of d feature weights, one block per class for softmax), where the rows of A_x for
+/// block c sum in absolute value to at most `curvature[x][c]`. Then
+/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·curvature[x][c]·max_c' Σ_k' |x_k'| r_(c',k') for k in block c.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowBound<'a> {
+    data: &'a Dataset,
+    batch: Vec<usize>,
+    blocks: usize,
+    /// Curvature bound of each batch example and block.
+    curvature: Vec<Vec<f64>>,
+}
+
+impl<'a> RowBound<'a> {
+    /// Builds the bound for `batch` with `curvature(i, c)` for example i and block c.
+    pub(crate) fn new(
+        data: &'a Dataset,
+        batch: &[usize],
+        blocks: usize,
+        curvature: impl Fn(usize, usize) -> f64,
+    ) -> Self {
+        RowBound {
+            data,
+            batch: batch.to_vec(),
+            blocks,
+            curvature: batch
+                .iter()
+                .map(|&i| (0..blocks).map(|c| curvature(i, c)).collect())
+                .collect(),
         }
     }
-    let scale = BOUND_SLACK / batch.len() as f64;
-    row.iter().map(|v| v * scale).collect()
+
+    /// For every coordinate k, a bound on Σ_j sup|H_kj|·radius_j. Features are read as raw
+    /// integers (exact in f64 below 2^53) and scaled once at the end.
+    pub fn rows(&self, radius: &[i64]) -> Vec<f64> {
+        let d = self.data.d();
+        let mut row = vec![0.0; self.blocks * d];
+        for (&i, curv) in self.batch.iter().zip(&self.curvature) {
+            let x = &self.data.features[i];
+            let nonzero = || {
+                x.iter()
+                    .enumerate()
+                    .filter(|(_, &v)| v != 0)
+                    .map(|(k, &v)| (k, v.unsigned_abs() as f64))
+            };
+            let t = radius
+                .chunks(d)
+                .map(|r| nonzero().map(|(k, a)| a * r[k] as f64).sum::<f64>())
+                .fold(0.0, f64::max);
+            if t == 0.0 {
+                continue;
+            }
+            for (c, cv) in curv.iter().enumerate() {
+                let ct = cv * t;
+                let block = &mut row[c * d..(c + 1) * d];
+                for (k, a) in nonzero() {
+                    block[k] += a * ct;
+                }
+            }
+        }
+        let p = self.data.grid.frac_bits() as i32;
+        let scale = libm::ldexp(BOUND_SLACK / self.batch.len().max(1) as f64, -2 * p);
+        row.iter().map(|v| v * scale).collect()
+    }
 }
 
 /// The largest change of any logit ⟨w_c, x⟩ over the box: ‖x‖₁·radius·2^-p.
@@ -397,13 +426,19 @@ pub(crate) fn linear_eval_error(
     let classes = w.len() / d.max(1);
     let b = batch.len();
     let mut eps = vec![0.0; d];
+    let unit = libm::ldexp(1.0, -(p as i32));
     for &i in batch {
-        let x = raw_to_f64(&data.features[i], p);
-        let sums: Vec<f64> = wabs
+        let x = &data.features[i];
+        let s_max = wabs
             .chunks(d)
-            .map(|wc| x.iter().zip(wc).map(|(a, c)| a.abs() * c).sum::<f64>())
-            .collect();
-        let s_max = sums.iter().copied().fold(0.0, f64::max);
+            .map(|wc| {
+                x.iter()
+                    .zip(wc)
+                    .map(|(a, c)| a.unsigned_abs() as f64 * c)
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max)
+            * unit;
         let e_z = gamma(d + 4) * s_max;
         let (e_r, r_mag) = match link {
             Link::Identity => {
@@ -419,8 +454,9 @@ pub(crate) fn linear_eval_error(
                 (e, 1.0 + e)
             }
         };
-        for (k, xk) in x.iter().enumerate() {
-            eps[k] += xk.abs() * (e_r + (b as f64 + 3.0) * u * r_mag);
+        let per = (e_r + (b as f64 + 3.0) * u * r_mag) * unit;
+        for (slot, xk) in eps.iter_mut().zip(x) {
+            *slot += xk.unsigned_abs() as f64 * per;
         }
     }
     let scale = 1.01 / b as f64;

@@ -150,23 +150,30 @@ impl Model for Softmax {
         Some(super::certified_linf_bound(data, batch, &factor))
     }
 
-    fn hessian_row_bounds(
+    fn row_bound<'d>(
         &self,
-        data: &Dataset,
+        data: &'d Dataset,
         batch: &[usize],
         around: Option<super::Around>,
-        radius: &[i64],
-    ) -> Option<Vec<f64>> {
+    ) -> Option<super::RowBound<'d>> {
         // Row c of diag(p) − ppᵀ sums to 2p_c(1 − p_c) ≤ min(1/2, 2p_c), and over a box every
         // p_c grows by at most e^{2·reach}.
         let p = data.grid.frac_bits();
+        let w = around.map(|a| super::raw_to_f64(a.center, p));
         let probs = |i: usize| -> Option<Vec<f64>> {
-            let a = around?;
-            let x = super::raw_to_f64(&data.features[i], p);
-            let w = super::raw_to_f64(a.center, p);
+            let (a, w) = (around?, w.as_ref()?);
+            let x = &data.features[i];
             let z: Vec<f64> = w
                 .chunks(self.d)
-                .map(|row| row.iter().zip(&x).map(|(u, v)| u * v).sum())
+                .map(|row| {
+                    let dot: f64 = row
+                        .iter()
+                        .zip(x)
+                        .filter(|(_, &v)| v != 0)
+                        .map(|(u, &v)| u * v as f64)
+                        .sum();
+                    libm::ldexp(dot, -(p as i32))
+                })
                 .collect();
             let grow = libm::exp(2.0 * super::logit_reach(data, i, a.radius)) * (1.0 + 1e-6);
             Some(
@@ -177,11 +184,13 @@ impl Model for Softmax {
                     .collect(),
             )
         };
-        let cache: Vec<Option<Vec<f64>>> = (0..data.n())
-            .map(|i| if batch.contains(&i) { probs(i) } else { None })
-            .collect();
-        Some(super::linear_row_bounds(data, batch, radius, |i, c| {
-            cache[i].as_ref().map_or(0.5, |pr| (2.0 * pr[c]).min(0.5))
+        let cache: std::collections::HashMap<usize, Option<Vec<f64>>> =
+            batch.iter().map(|&i| (i, probs(i))).collect();
+        Some(super::RowBound::new(data, batch, self.classes, |i, c| {
+            cache
+                .get(&i)
+                .and_then(|pr| pr.as_ref())
+                .map_or(0.5, |pr| (2.0 * pr[c]).min(0.5))
         }))
     }
 
