@@ -18,6 +18,8 @@ pub mod certify;
 pub mod codec;
 pub mod collisions;
 pub mod data;
+pub mod discrepancy;
+pub mod encode;
 pub mod grid;
 pub mod invert;
 pub mod model;

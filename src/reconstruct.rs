@@ -53,6 +53,8 @@ pub fn hint_bits(h: &Hint, d: usize) -> u64 {
 /// What inverting one logged step gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRecord {
+    /// The inverter's fixed point, or its last iterate.
+    pub point: Vec<i64>,
     pub outcome: Outcome,
     pub termination: Termination,
     pub iterations: u32,
@@ -88,6 +90,7 @@ fn record(inv: &Inversion, logged: &[i64]) -> StepRecord {
             .collect()
     });
     StepRecord {
+        point: inv.point.clone(),
         outcome,
         termination: inv.termination,
         iterations: inv.iterations,

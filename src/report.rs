@@ -34,6 +34,58 @@ pub struct VerifyReport {
     pub reconstruction: ReconstructionReport,
     /// Present with `--certify`: what is proven about every step.
     pub certification: Option<CertificationReport>,
+    /// The accuracy discrepancy of Section 3, per epoch.
+    pub discrepancy: DiscrepancyReport,
+    /// The entropy-compression code of the run (absent with `--no-code`).
+    pub code: Option<CodeReport>,
+}
+
+/// ρ per epoch and the thresholds of Theorem 3.2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscrepancyReport {
+    /// The paper's leading term n·log₂ n / b² (constant 1).
+    pub beta_leading: f64,
+    /// (epoch header + log₂ n)/b: the threshold this code's own overhead gives.
+    pub beta_code: f64,
+    pub epochs: Vec<crate::discrepancy::EpochDiscrepancy>,
+}
+
+/// The Lemma 3.1 code of the run, and the check that it decodes bit for bit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeReport {
+    /// Decoding from the final model, the data and the code alone returned every permutation,
+    /// every batch, every model and W₁,₁ bit for bit.
+    pub roundtrip_bit_exact: bool,
+    /// Length of the whole code (all epochs and the run header, one terminated message).
+    pub total_bits: u64,
+    pub run_header_bits: u64,
+    /// Epochs × ⌈log₂ n!⌉.
+    pub baseline_total_bits: u64,
+    /// Hints are indices among certified preimages where certification succeeds.
+    pub certified_hints: bool,
+    pub epochs: Vec<EpochCodeReport>,
+}
+
+/// One epoch's code length against ⌈log₂ n!⌉.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochCodeReport {
+    pub epoch: usize,
+    /// ⌈log₂ n!⌉.
+    pub baseline_bits: u64,
+    /// The epoch's code, header and hints included.
+    pub bits: u64,
+    pub hint_bits: u64,
+    pub header_bits: u64,
+    /// baseline − bits.
+    pub saving_bits: i64,
+    /// baseline − (bits − hint_bits): what the discrepancy saves before finite precision's cost.
+    pub discrepancy_saving_bits: i64,
+    /// The chosen tilt r = u/v.
+    pub tilt: String,
+    /// b·ρ_i in the code's direction, D(φ‖λ'), summed over the epoch.
+    pub b_rho_code: f64,
+    /// b·ρ_i as the paper writes it, D(λ'‖φ).
+    pub b_rho_paper: f64,
 }
 
 /// The certified classification of every step (`rewind verify --certify`).

@@ -6,14 +6,17 @@
 //! the predicted share 1 − det(I − αH_B).
 
 use crate::certify::{certify, Certificate, Enumerated, UnknownReason};
+use crate::codec::entropy::{decode, encode, CodeOptions, RunShape, EPOCH_HEADER_BITS};
 use crate::data::{self, Dataset, PrepareOptions, RawData};
+use crate::discrepancy::{beta_code, beta_leading, discrepancy};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
 use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
 use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
 use crate::report::{
-    model_sha256, CertificationReport, ConfigReport, HintReport, InversionReport,
-    ReconstructionReport, RunReport, SmoothnessReport, VerifyReport, FORMAT,
+    model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
+    EpochCodeReport, HintReport, InversionReport, ReconstructionReport, RunReport,
+    SmoothnessReport, VerifyReport, FORMAT,
 };
 use crate::rng::{stream, Stream};
 use crate::sgd::{run, BackendChoice, NoObserver, Observer, SgdConfig, StepFunction, Trajectory};
@@ -87,6 +90,8 @@ pub struct VerifyConfig {
     pub certify: Option<u64>,
     /// Append a constant-one feature (a bias weight).
     pub bias: bool,
+    /// Encode the run's randomness (Lemma 3.1) and decode it back.
+    pub code: bool,
 }
 
 impl Default for VerifyConfig {
@@ -109,6 +114,7 @@ impl Default for VerifyConfig {
             max_iterations: DEFAULT_MAX_ITERATIONS,
             certify: None,
             bias: true,
+            code: true,
         }
     }
 }
@@ -389,17 +395,22 @@ pub fn verify(
         Some(budget) => Some(certify_all(&f, &traj, &records, budget)?),
         None => None,
     };
-    let acc = |w: &[i64]| -> Result<f64, Error> {
-        Ok(f.count_correct(w, 0..setup.data.n())? as f64 / setup.data.n() as f64)
+    let correct = correctness(&f, &traj)?;
+    let (discrepancy, epoch_rho) = discrepancy_report(setup, &traj, &correct);
+    let code = if setup.config.code {
+        Some(code_report(setup, &f, &traj, &records, &epoch_rho)?)
+    } else {
+        None
     };
+    let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / setup.data.n() as f64;
     let report = VerifyReport {
         format: FORMAT,
         config: config_report(setup),
         run: RunReport {
             epochs_run: traj.permutations.len(),
             stopped_at_full_accuracy: traj.stopped_at.is_some(),
-            initial_accuracy: acc(traj.initial_model())?,
-            final_accuracy: acc(&traj.final_model)?,
+            initial_accuracy: acc(0),
+            final_accuracy: acc(traj.steps.len()),
         },
         steps,
         inversion,
@@ -415,6 +426,8 @@ pub fn verify(
             initial_model_sha256: model_sha256(traj.initial_model()),
         },
         certification,
+        discrepancy,
+        code,
     };
     Ok((report, traj))
 }
@@ -544,4 +557,101 @@ fn evaluation_error_note(b: BackendChoice) -> String {
             "f64: forward-error bound with unit roundoff 2^-53 (libm exp within 2u), propagated through the gradient".into()
         }
     }
+}
+
+/// `correct[k][x]` = acc(model k, x) for every model of the run (k = 0 is W₁,₁, the last the
+/// final model), computed in parallel.
+pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>, Error> {
+    use rayon::prelude::*;
+    let n = f.data().n();
+    (0..=traj.steps.len())
+        .into_par_iter()
+        .map(|k| {
+            let w = if k == traj.steps.len() {
+                &traj.final_model
+            } else {
+                &traj.steps[k].w
+            };
+            (0..n).map(|x| f.correct(w, x)).collect()
+        })
+        .collect()
+}
+
+/// The per-epoch discrepancy and, per epoch, (b·ρ_code, b·ρ_paper).
+fn discrepancy_report(
+    setup: &Setup,
+    traj: &Trajectory,
+    correct: &[Vec<bool>],
+) -> (DiscrepancyReport, Vec<(f64, f64)>) {
+    let b = setup.config.batch;
+    let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
+    let epoch_of: Vec<usize> = traj.steps.iter().map(|s| s.epoch).collect();
+    let j_of: Vec<usize> = traj.steps.iter().map(|s| s.step).collect();
+    let n = setup.data.n();
+    let (_, epochs) = discrepancy(correct, &batches, &epoch_of, &j_of, n / b);
+    let rho = epochs
+        .iter()
+        .map(|e| (b as f64 * e.rho_code, b as f64 * e.rho_paper))
+        .collect();
+    (
+        DiscrepancyReport {
+            beta_leading: beta_leading(n, b),
+            beta_code: beta_code(n, b, EPOCH_HEADER_BITS),
+            epochs,
+        },
+        rho,
+    )
+}
+
+/// Encodes the run, decodes it from the final model alone and compares.
+fn code_report(
+    setup: &Setup,
+    f: &StepFunction,
+    traj: &Trajectory,
+    records: &[crate::reconstruct::StepRecord],
+    epoch_rho: &[(f64, f64)],
+) -> Result<CodeReport, Error> {
+    let shape = RunShape::of(traj, setup.data.n(), setup.config.batch);
+    let opts = CodeOptions {
+        certify_budget: setup.config.certify,
+        max_iterations: setup.config.max_iterations,
+    };
+    let enc = encode(f, traj, records, shape, opts)?;
+    let dec = decode(f, &traj.final_model, shape, &enc.code, opts)?;
+    let roundtrip = dec.permutations == traj.permutations
+        && dec
+            .batches
+            .iter()
+            .zip(&traj.steps)
+            .all(|(b, s)| *b == s.batch)
+        && dec.models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w)
+        && dec.models.len() == traj.steps.len();
+    let epochs = enc
+        .epochs
+        .iter()
+        .map(|e| {
+            let (rc, rp) = epoch_rho.get(e.epoch - 1).copied().unwrap_or((0.0, 0.0));
+            EpochCodeReport {
+                epoch: e.epoch,
+                baseline_bits: e.baseline_bits,
+                bits: e.bits,
+                hint_bits: e.hint_bits,
+                header_bits: e.header_bits,
+                saving_bits: e.baseline_bits as i64 - e.bits as i64,
+                discrepancy_saving_bits: e.baseline_bits as i64
+                    - (e.bits as i64 - e.hint_bits as i64),
+                tilt: format!("{}/{}", e.tilt.0, e.tilt.1),
+                b_rho_code: rc,
+                b_rho_paper: rp,
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(CodeReport {
+        roundtrip_bit_exact: roundtrip,
+        total_bits: enc.code.bits,
+        run_header_bits: enc.run_header_bits,
+        baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
+        certified_hints: opts.certify_budget.is_some(),
+        epochs,
+    })
 }

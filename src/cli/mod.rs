@@ -1,6 +1,8 @@
 //! Command-line parsing: one file per subcommand.
 
 mod collisions;
+mod decode;
+mod encode;
 mod run_args;
 mod verify;
 
@@ -21,6 +23,10 @@ enum Command {
     Verify(verify::Args),
     /// Scan a window of a two-parameter model's grid for steps that merge points; draw an SVG.
     Collisions(collisions::Args),
+    /// Run SGD and write its randomness as a code file (Lemma 3.1) beside the final model.
+    Encode(encode::Args),
+    /// Reconstruct every permutation, batch and model from a code file and the final model.
+    Decode(decode::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -32,6 +38,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Verify(args) => verify::run(args),
         Command::Collisions(args) => collisions::run(args),
+        Command::Encode(args) => encode::run(args),
+        Command::Decode(args) => decode::run(args),
     }
 }
 

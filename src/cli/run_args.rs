@@ -59,9 +59,9 @@ pub const VERIFY: Defaults = Defaults {
     bias: true,
 };
 
-/// Flags that define a run. Defaults depend on the subcommand (see its help).
+/// Flags that define the data set.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub struct DataArgs {
     /// `digits` (bundled UCI optical digits), `synthetic`, or a CSV (.csv/.csv.gz) or IDX file.
     #[arg(long)]
     data: Option<String>,
@@ -74,6 +74,43 @@ pub struct RunArgs {
     /// Classes of `--data synthetic`.
     #[arg(long, default_value_t = 2)]
     synthetic_classes: u32,
+    /// Seed of the permutations, the initial model, random labels and synthetic data.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Classes to keep, mapped to 0, 1, … in this order (binary models need two).
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<u32>>,
+    /// Replace every label by a uniformly random class (the paper's random-label setting).
+    #[arg(long)]
+    random_labels: bool,
+}
+
+impl DataArgs {
+    /// The data part of a configuration; the rest is `VerifyConfig::default()`.
+    pub fn config(&self, d: &Defaults) -> VerifyConfig {
+        VerifyConfig {
+            data: match self.data.as_deref().unwrap_or(d.data) {
+                "digits" => DataSource::Digits,
+                "synthetic" => DataSource::Synthetic {
+                    n: self.synthetic_n.unwrap_or(d.synthetic_n),
+                    features: self.synthetic_features.unwrap_or(d.synthetic_features),
+                    classes: self.synthetic_classes,
+                },
+                path => DataSource::Path(PathBuf::from(path)),
+            },
+            seed: self.seed,
+            classes: self.classes.clone(),
+            random_labels: self.random_labels,
+            ..VerifyConfig::default()
+        }
+    }
+}
+
+/// Flags that define a run. Defaults depend on the subcommand (see its help).
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    data: DataArgs,
     #[arg(long, value_enum)]
     model: Option<ModelArg>,
     /// Gradient backend (exact works for least squares only).
@@ -100,15 +137,6 @@ pub struct RunArgs {
     /// Epochs t.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Seed of the permutations, the initial model, random labels and synthetic data.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Classes to keep, mapped to 0, 1, … in this order (binary models need two).
-    #[arg(long, value_delimiter = ',')]
-    classes: Option<Vec<u32>>,
-    /// Replace every label by a uniformly random class (the paper's random-label setting).
-    #[arg(long)]
-    random_labels: bool,
     /// Hidden units of the MLP.
     #[arg(long, default_value_t = 10)]
     hidden: usize,
@@ -128,23 +156,14 @@ pub struct RunArgs {
 impl RunArgs {
     /// The run these flags describe, with `d` filling what was left out.
     pub fn config(&self, d: &Defaults) -> anyhow::Result<VerifyConfig> {
-        let data = match self.data.as_deref().unwrap_or(d.data) {
-            "digits" => DataSource::Digits,
-            "synthetic" => DataSource::Synthetic {
-                n: self.synthetic_n.unwrap_or(d.synthetic_n),
-                features: self.synthetic_features.unwrap_or(d.synthetic_features),
-                classes: self.synthetic_classes,
-            },
-            path => DataSource::Path(PathBuf::from(path)),
-        };
         let step_size = match (&self.alpha, &self.q, &self.q_inf) {
             (Some(a), _, _) => StepSize::Alpha(a.parse::<Dyadic>()?),
             (None, Some(q), _) => StepSize::Q(q.clone()),
             (None, None, Some(q)) => StepSize::QInf(q.clone()),
             (None, None, None) => StepSize::Q(d.q.into()),
         };
+        let base = self.data.config(d);
         Ok(VerifyConfig {
-            data,
             model: match self.model.unwrap_or(d.model) {
                 ModelArg::Logistic => ModelKind::Logistic,
                 ModelArg::LeastSquares => ModelKind::LeastSquares,
@@ -167,13 +186,12 @@ impl RunArgs {
             step_size,
             batch: self.batch.unwrap_or(d.batch),
             epochs: self.epochs.unwrap_or(d.epochs),
-            seed: self.seed,
-            classes: self.classes.clone(),
-            random_labels: self.random_labels,
             stop_at_full_accuracy: !self.no_early_stop,
             max_iterations: self.max_iterations,
             certify: None,
             bias: d.bias && !self.no_bias,
+            code: true,
+            ..base
         })
     }
 }

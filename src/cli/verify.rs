@@ -23,6 +23,9 @@ pub struct Args {
     /// Gradient evaluations allowed per certified step.
     #[arg(long, default_value_t = rewind::certify::DEFAULT_BUDGET)]
     certify_budget: u64,
+    /// Skip the entropy-compression code (encode and decode).
+    #[arg(long)]
+    no_code: bool,
     /// Print the JSON report instead of the summary.
     #[arg(long)]
     json: bool,
@@ -41,6 +44,7 @@ impl Args {
     fn config(&self) -> anyhow::Result<VerifyConfig> {
         let mut c = self.run.config(&VERIFY)?;
         c.certify = self.certify.then_some(self.certify_budget);
+        c.code = !self.no_code;
         Ok(c)
     }
 }
@@ -150,6 +154,15 @@ pub fn summary(r: &VerifyReport) -> String {
             c.unique, c.ambiguous, c.max_preimages, c.unknown, c.optimal_hint_bits, c.mean_free_coordinates, c.gradient_evaluations
         )
     });
+    let code = r.code.as_ref().map_or(String::new(), code_summary);
+    let last = r.discrepancy.epochs.last();
+    let discrepancy = format!(
+        "discrepancy:     running average ρ (code direction) {:.4}, (paper) {:.4}; β(n,b) leading term n·log₂n/b² = {:.3}, this code's threshold (3 + log₂n)/b = {:.3}\n",
+        last.map_or(0.0, |e| e.running_rho_code),
+        last.map_or(0.0, |e| e.running_rho_paper),
+        r.discrepancy.beta_leading,
+        r.discrepancy.beta_code,
+    );
     format!(
         "rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
          grid:            p = {p}, backend {backend}, α = {alpha} (α·L_B = {q:.4}, {cert})\n\
@@ -158,6 +171,8 @@ pub fn summary(r: &VerifyReport) -> String {
          many-to-one:     {obs:.4} of steps needed a hint (observed); 1 − det(I − αH_B) = {predicted} (predicted)\n\
          hints:           {hs} steps, {hb} bits\n\
          {certification}\
+         {discrepancy}\
+         {code}\
          initial_model_bit_exact: {ie}\n\
          all_models_bit_exact:    {ae}\n\
          final model sha256: {sha}\n",
@@ -192,4 +207,21 @@ pub fn summary(r: &VerifyReport) -> String {
         ae = r.reconstruction.all_models_bit_exact,
         sha = r.reconstruction.final_model_sha256,
     )
+}
+
+fn code_summary(c: &rewind::report::CodeReport) -> String {
+    let mut out = format!(
+        "code:            roundtrip_bit_exact: {}; {} bits in all against {} (epochs × ⌈log₂ n!⌉){}\n",
+        c.roundtrip_bit_exact,
+        c.total_bits,
+        c.baseline_total_bits,
+        if c.certified_hints { ", hints as certified preimage indices" } else { "" },
+    );
+    for e in &c.epochs {
+        out += &format!(
+            "  epoch {:>3}:     {} bits vs {}: saving {} (discrepancy {}, hints {} bits), tilt {}, b·ρ_code {:.2}, b·ρ_paper {:.2}\n",
+            e.epoch, e.bits, e.baseline_bits, e.saving_bits, e.discrepancy_saving_bits, e.hint_bits, e.tilt, e.b_rho_code, e.b_rho_paper
+        );
+    }
+    out
 }

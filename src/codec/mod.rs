@@ -6,6 +6,9 @@
 //! code length is ⌈log₂ count⌉, never a floating-point estimate. This is the bookkeeping of
 //! the paper's Lemma 3.1 and Appendix A (the Kolmogorov complexity of sets and permutations).
 
+pub mod coder;
+pub mod entropy;
+pub mod file;
 pub mod rank;
 
 pub use rank::{

@@ -4,6 +4,7 @@ mod backends;
 mod certification;
 mod cli_errors;
 mod cli_runs;
+mod codec;
 mod collisions;
 mod inversion;
 mod reconstruction;

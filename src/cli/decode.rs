@@ -1,0 +1,118 @@
+//! `rewind decode`: every permutation, batch and model of a run, W₁,₁ included, from the code
+//! file, the final model and the data set alone.
+
+use super::encode::FinalModel;
+use super::run_args::{DataArgs, VERIFY};
+use anyhow::Context;
+use rewind::encode::decode_run;
+use rewind::report::{model_sha256, TrajectoryHeader, TrajectoryWriter};
+use rewind::sgd::{LoggedStep, Observer};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags of `rewind decode`: the data flags must match those used when encoding.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The code file written by `rewind encode`.
+    code: PathBuf,
+    /// The final model written by `rewind encode`.
+    #[arg(long = "final", default_value = "final.json")]
+    final_model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Write the decoded trajectory as JSON lines (the `--dump-trajectory` format).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.code).with_context(|| {
+        format!(
+            "cannot read {}; pass the code file written by `rewind encode`",
+            args.code.display()
+        )
+    })?;
+    let text = std::fs::read(&args.final_model).with_context(|| {
+        format!(
+            "cannot read {}; pass the final model written by `rewind encode`",
+            args.final_model.display()
+        )
+    })?;
+    let model: FinalModel = serde_json::from_slice(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a final model file ({e}); pass the final model written by `rewind encode`",
+            args.final_model.display()
+        )
+    })?;
+    if model.format != 1 {
+        anyhow::bail!(
+            "final model format {} is not supported (this rewind reads format 1); re-encode with this version",
+            model.format
+        );
+    }
+    let run = decode_run(&bytes, &model.weights, &args.data.config(&VERIFY))?;
+    if let Some(path) = &args.out {
+        write_trajectory(&run, &model.weights, path)?;
+    }
+    let h = &run.header;
+    println!(
+        "rewind decode: {} epochs, {} steps decoded from {} ({} bytes) and {}",
+        h.epochs,
+        h.steps,
+        args.code.display(),
+        bytes.len(),
+        args.final_model.display()
+    );
+    println!(
+        "initial model sha256: {}",
+        model_sha256(run.initial_model())
+    );
+    println!("every decoded step replays forward to the final model bit for bit");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_trajectory(
+    run: &rewind::encode::DecodedRun,
+    final_model: &[i64],
+    path: &PathBuf,
+) -> anyhow::Result<()> {
+    let h = &run.header;
+    let file = File::create(path).with_context(|| {
+        format!(
+            "cannot create {}; check that its directory exists and is writable",
+            path.display()
+        )
+    })?;
+    let header = TrajectoryHeader {
+        format: 1,
+        p: h.frac_bits,
+        alpha_num: h.alpha_num,
+        alpha_den: 1u64 << h.alpha_shift,
+        model: h.model.clone(),
+        backend: h.backend.clone(),
+        n: h.n,
+        d: h.d,
+        features: run.setup.data.d(),
+        batch: h.batch,
+    };
+    let mut w = TrajectoryWriter::new(BufWriter::new(file), &path.display().to_string(), &header)?;
+    let per_epoch = h.n / h.batch;
+    for (k, (model, batch)) in run
+        .decoded
+        .models
+        .iter()
+        .zip(&run.decoded.batches)
+        .enumerate()
+    {
+        w.on_step(&LoggedStep {
+            epoch: k / per_epoch + 1,
+            step: k % per_epoch + 1,
+            batch: batch.clone(),
+            w: model.clone(),
+        })?;
+    }
+    w.on_final(final_model)?;
+    Ok(())
+}

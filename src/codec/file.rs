@@ -1,0 +1,202 @@
+//! The code file of `rewind encode` / `rewind decode`: a versioned binary container for a run's
+//! entropy-compression code.
+//!
+//! Layout (little-endian integers):
+//! ```text
+//! magic      8 bytes   "RWNDCODE"
+//! version    u32       FORMAT (1)
+//! header     u32 len + JSON: the run's public parameters and fingerprints (CodeHeader)
+//! code bits  u64
+//! code       ⌈bits/8⌉ bytes, big-endian
+//! checksum   32 bytes  SHA-256 of everything before it
+//! ```
+//! Unknown versions are rejected; a truncated or altered file fails its checksum; a file
+//! written for another data set or final model fails the fingerprints.
+
+use super::coder::{code_from_bytes, code_to_bytes, Code};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The code file format this crate writes and reads.
+pub const FORMAT: u32 = 1;
+const MAGIC: &[u8; 8] = b"RWNDCODE";
+/// Headers larger than this are refused before any allocation.
+const MAX_HEADER: usize = 1 << 20;
+
+/// Everything the decoder must know besides the data set and the final model, plus their
+/// fingerprints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeHeader {
+    pub model: String,
+    pub hidden: usize,
+    pub activation: String,
+    pub backend: String,
+    pub mpfr_precision: u32,
+    pub frac_bits: u32,
+    pub alpha_num: u64,
+    pub alpha_shift: u32,
+    pub bias: bool,
+    pub batch: usize,
+    pub epochs: usize,
+    pub steps: usize,
+    pub n: usize,
+    pub d: usize,
+    pub certify_budget: Option<u64>,
+    pub max_iterations: u32,
+    /// SHA-256 of the quantised data set (see [`data_sha256`]).
+    pub data_sha256: String,
+    /// SHA-256 of the final model's raw integers.
+    pub final_model_sha256: String,
+}
+
+/// Errors of reading a code file; each names the problem and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("not a rewind code file (bad magic); pass a file written by `rewind encode`")]
+    Magic,
+    #[error("code file format {0} is not supported (this rewind reads format {FORMAT}); re-encode with this version")]
+    Version(u32),
+    #[error("the code file is truncated; copy or write it again")]
+    Truncated,
+    #[error("the code file's checksum does not match: it is corrupted; copy or write it again")]
+    Checksum,
+    #[error("the code file's header is invalid ({0}); the file is corrupted")]
+    Header(String),
+}
+
+/// Writes the container.
+pub fn to_bytes(header: &CodeHeader, code: &Code) -> Vec<u8> {
+    let json = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(64 + json.len() + code.bits as usize / 8);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&code.bits.to_le_bytes());
+    out.extend_from_slice(&code_to_bytes(code));
+    let sum = Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+/// Reads the container, checking magic, version, lengths and checksum.
+pub fn from_bytes(bytes: &[u8]) -> Result<(CodeHeader, Code), FileError> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(FileError::Magic);
+    }
+    let mut r = Cursor {
+        bytes,
+        at: MAGIC.len(),
+    };
+    let version = u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| FileError::Truncated)?);
+    if version != FORMAT {
+        return Err(FileError::Version(version));
+    }
+    if bytes.len() < 32 {
+        return Err(FileError::Truncated);
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(body).as_slice() != sum {
+        return Err(FileError::Checksum);
+    }
+    let mut r = Cursor {
+        bytes: body,
+        at: r.at,
+    };
+    let len = u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| FileError::Truncated)?) as usize;
+    if len > MAX_HEADER {
+        return Err(FileError::Header("header too large".into()));
+    }
+    let header: CodeHeader =
+        serde_json::from_slice(r.take(len)?).map_err(|e| FileError::Header(e.to_string()))?;
+    let bits = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| FileError::Truncated)?);
+    let rest = &body[r.at..];
+    if bits.div_ceil(8) != rest.len() as u64 {
+        return Err(FileError::Truncated);
+    }
+    let code = code_from_bytes(rest, bits).ok_or(FileError::Truncated)?;
+    Ok((header, code))
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FileError> {
+        let end = self.at.checked_add(n).ok_or(FileError::Truncated)?;
+        let s = self.bytes.get(self.at..end).ok_or(FileError::Truncated)?;
+        self.at = end;
+        Ok(s)
+    }
+}
+
+/// SHA-256 of a quantised data set: frac bits, n, d, every raw feature and every label.
+pub fn data_sha256(data: &crate::data::Dataset) -> String {
+    let mut h = Sha256::new();
+    h.update(data.grid.frac_bits().to_le_bytes());
+    h.update((data.n() as u64).to_le_bytes());
+    h.update((data.d() as u64).to_le_bytes());
+    for row in &data.features {
+        for v in row {
+            h.update(v.to_le_bytes());
+        }
+    }
+    for l in &data.labels {
+        h.update(l.to_le_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_bigint::BigUint;
+
+    fn header() -> CodeHeader {
+        CodeHeader {
+            model: "logistic".into(),
+            hidden: 0,
+            activation: "gelu".into(),
+            backend: "f64".into(),
+            mpfr_precision: 128,
+            frac_bits: 16,
+            alpha_num: 3,
+            alpha_shift: 4,
+            bias: true,
+            batch: 2,
+            epochs: 1,
+            steps: 4,
+            n: 8,
+            d: 3,
+            certify_budget: None,
+            max_iterations: 100,
+            data_sha256: "00".into(),
+            final_model_sha256: "11".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let code = Code {
+            value: BigUint::from(0x2_abcdu32),
+            bits: 18,
+        };
+        let bytes = to_bytes(&header(), &code);
+        assert_eq!(from_bytes(&bytes).unwrap(), (header(), code));
+        assert_eq!(from_bytes(b"nonsense"), Err(FileError::Magic));
+        assert_eq!(
+            from_bytes(&bytes[..bytes.len() - 1]),
+            Err(FileError::Checksum)
+        );
+        assert_eq!(from_bytes(&bytes[..10]), Err(FileError::Truncated));
+        let mut v2 = bytes.clone();
+        v2[8] = 2;
+        assert_eq!(from_bytes(&v2), Err(FileError::Version(2)));
+        let mut flipped = bytes.clone();
+        flipped[30] ^= 1;
+        assert_eq!(from_bytes(&flipped), Err(FileError::Checksum));
+    }
+}

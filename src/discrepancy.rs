@@ -1,0 +1,203 @@
+//! The accuracy discrepancy of Section 3: λ, λ', λ'', φ, ρ in both directions, ρ_i per epoch,
+//! running averages and the threshold β(n, b) of Theorem 3.2.
+//!
+//! For the model W_{i,j} after step j − 1 of epoch i (j ∈ [2, n/b + 1]):
+//! λ = acc(W_{i,j}, X), φ = acc(W_{i,j}, B_{i,j−1}), λ' = acc(W_{i,j}, X_{i,j−1}) (the examples
+//! seen so far this epoch) and λ'' = acc(W_{i,j}, X ∖ X_{i,j−1}) (the rest; undefined at the end of
+//! an epoch).
+//!
+//! The paper defines ρ_{i,j} = D_KL(λ' ‖ φ) ([`rho_paper`], with its boundary conventions
+//! D(1‖q) = D(0‖q) = 0, D(p‖1) = log(1/p), D(p‖0) = log(1/(1 − p))). Its own proof (Lemma 2.4
+//! with κ_A = φ, κ_B = λ') bounds the code by D_KL(φ ‖ λ'), the direction [`rho_code`] computes
+//! and the one the measured code saving tracks (DESIGN §2). Both are reported, in bits.
+
+use serde::{Deserialize, Serialize};
+
+/// Standard Bernoulli KL divergence D(p‖q) in bits (∞ where q ∈ {0, 1} and p ≠ q).
+pub fn kl_bits(p: f64, q: f64) -> f64 {
+    let term = |a: f64, b: f64| {
+        if a == 0.0 {
+            0.0
+        } else if b == 0.0 {
+            f64::INFINITY
+        } else {
+            a * (a / b).log2()
+        }
+    };
+    term(p, q) + term(1.0 - p, 1.0 - q)
+}
+
+/// ρ as the paper writes it: D(λ' ‖ φ) with the paper's extended notation at the boundary.
+pub fn rho_paper(lambda_seen: f64, phi: f64) -> f64 {
+    let (p, q) = (lambda_seen, phi);
+    if p == 0.0 || p == 1.0 {
+        0.0
+    } else if q == 1.0 {
+        (1.0 / p).log2()
+    } else if q == 0.0 {
+        (1.0 / (1.0 - p)).log2()
+    } else {
+        kl_bits(p, q)
+    }
+}
+
+/// ρ in the direction the code uses: D(φ ‖ λ').
+pub fn rho_code(lambda_seen: f64, phi: f64) -> f64 {
+    kl_bits(phi, lambda_seen)
+}
+
+/// The leading term n·log₂ n / b² of the paper's β(n, b) (constant 1).
+pub fn beta_leading(n: usize, b: usize) -> f64 {
+    let n = n as f64;
+    n * n.log2() / (b as f64 * b as f64)
+}
+
+/// The threshold this project's code gives: an epoch's code can beat log₂ n! by c bits with
+/// probability at most 2^-c over uniform permutations (incompressibility), so with c = log₂ n
+/// (the paper's "w.h.p.") and the epoch header, b·ρ_i ≤ header + log₂ n w.h.p., i.e.
+/// ρ_i ≤ (header + log₂ n)/b.
+pub fn beta_code(n: usize, b: usize, header_bits: u64) -> f64 {
+    (header_bits as f64 + (n as f64).log2()) / b as f64
+}
+
+/// The quantities of one model W_{i,j}, j ≥ 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepDiscrepancy {
+    pub epoch: usize,
+    /// j, the index of W_{i,j}: the model after step j − 1.
+    pub j: usize,
+    pub lambda: f64,
+    pub phi: f64,
+    pub lambda_seen: f64,
+    pub lambda_unseen: Option<f64>,
+    pub rho_paper: f64,
+    pub rho_code: f64,
+}
+
+/// ρ_i and its running average, per epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochDiscrepancy {
+    pub epoch: usize,
+    /// λ at the end of the epoch.
+    pub accuracy: f64,
+    pub rho_paper: f64,
+    pub rho_code: f64,
+    /// (1/t)Σ_{i≤t} ρ_i, paper's direction.
+    pub running_rho_paper: f64,
+    /// (1/t)Σ_{i≤t} ρ_i, the code's direction.
+    pub running_rho_code: f64,
+}
+
+/// Per-step and per-epoch discrepancies of a run, from the correctness of every model on every
+/// example: `correct[k][x]` for the model after step k − 1 (k = 0 is W₁,₁, k = T the final
+/// model), `batches[k]` the batch of step k, `epoch_of[k]` its 1-based epoch and `j_of[k]` its
+/// 1-based index in the epoch.
+pub fn discrepancy(
+    correct: &[Vec<bool>],
+    batches: &[Vec<usize>],
+    epoch_of: &[usize],
+    j_of: &[usize],
+    per_epoch: usize,
+) -> (Vec<StepDiscrepancy>, Vec<EpochDiscrepancy>) {
+    let n = correct.first().map_or(0, Vec::len);
+    let mut steps = Vec::with_capacity(batches.len());
+    let mut seen = vec![false; n];
+    for (k, batch) in batches.iter().enumerate() {
+        if j_of[k] == 1 {
+            seen.iter_mut().for_each(|s| *s = false);
+        }
+        for &x in batch {
+            seen[x] = true;
+        }
+        let after = &correct[k + 1];
+        let share = |pick: &dyn Fn(usize) -> bool| -> Option<f64> {
+            let (c, t) = (0..n)
+                .filter(|&x| pick(x))
+                .fold((0usize, 0usize), |(c, t), x| (c + after[x] as usize, t + 1));
+            (t > 0).then(|| c as f64 / t as f64)
+        };
+        let lambda = share(&|_| true).unwrap_or(0.0);
+        let phi = batch.iter().filter(|&&x| after[x]).count() as f64 / batch.len().max(1) as f64;
+        let lambda_seen = share(&|x| seen[x]).unwrap_or(0.0);
+        let lambda_unseen = (j_of[k] < per_epoch)
+            .then(|| share(&|x| !seen[x]))
+            .flatten();
+        steps.push(StepDiscrepancy {
+            epoch: epoch_of[k],
+            j: j_of[k] + 1,
+            lambda,
+            phi,
+            lambda_seen,
+            lambda_unseen,
+            rho_paper: rho_paper(lambda_seen, phi),
+            rho_code: rho_code(lambda_seen, phi),
+        });
+    }
+    let epochs = epoch_of.last().copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(epochs);
+    let (mut sum_p, mut sum_c) = (0.0, 0.0);
+    for e in 1..=epochs {
+        let mine: Vec<&StepDiscrepancy> = steps.iter().filter(|s| s.epoch == e).collect();
+        let rp: f64 = mine.iter().map(|s| s.rho_paper).sum();
+        let rc: f64 = mine.iter().map(|s| s.rho_code).sum();
+        sum_p += rp;
+        sum_c += rc;
+        out.push(EpochDiscrepancy {
+            epoch: e,
+            accuracy: mine.last().map_or(0.0, |s| s.lambda),
+            rho_paper: rp,
+            rho_code: rc,
+            running_rho_paper: sum_p / e as f64,
+            running_rho_code: sum_c / e as f64,
+        });
+    }
+    (steps, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kl_matches_the_design_notes_numbers() {
+        // C(1000,50) split by λ' = 0.6, φ = 0.9: b·KL(φ‖λ') = 16.3, b·KL(λ'‖φ) = 22.5.
+        assert!((50.0 * rho_code(0.6, 0.9) - 16.3).abs() < 0.05);
+        assert!((50.0 * rho_paper(0.6, 0.9) - 22.5).abs() < 0.05);
+        // φ = 1: the code's direction is finite (36.8), the paper's literal one uses its
+        // extended notation log(1/λ').
+        assert!((50.0 * rho_code(0.6, 1.0) - 36.8).abs() < 0.05);
+        assert!((rho_paper(0.6, 1.0) - (1.0f64 / 0.6).log2()).abs() < 1e-12);
+        assert!(kl_bits(0.6, 1.0).is_infinite());
+    }
+
+    #[test]
+    fn boundary_conventions_of_the_paper() {
+        assert_eq!(rho_paper(1.0, 0.3), 0.0);
+        assert_eq!(rho_paper(0.0, 0.3), 0.0);
+        assert!((rho_paper(0.25, 0.0) - (1.0f64 / 0.75).log2()).abs() < 1e-12);
+        assert_eq!(rho_code(0.5, 0.5), 0.0);
+    }
+
+    #[test]
+    fn discrepancy_of_a_hand_made_run() {
+        // n = 4, b = 2, one epoch: batches {0,1} then {2,3}.
+        let correct = vec![
+            vec![false; 4],
+            vec![true, true, false, false],
+            vec![true, false, true, true],
+        ];
+        let batches = vec![vec![0, 1], vec![2, 3]];
+        let (steps, epochs) = discrepancy(&correct, &batches, &[1, 1], &[1, 2], 2);
+        assert_eq!(steps[0].phi, 1.0);
+        assert_eq!(steps[0].lambda_seen, 1.0);
+        assert_eq!(steps[0].lambda_unseen, Some(0.0));
+        assert_eq!(steps[0].lambda, 0.5);
+        assert_eq!(steps[1].phi, 1.0);
+        assert_eq!(steps[1].lambda_seen, 0.75);
+        assert_eq!(steps[1].lambda_unseen, None);
+        assert!((steps[1].rho_code - (1.0f64 / 0.75).log2()).abs() < 1e-12);
+        assert_eq!(epochs.len(), 1);
+        assert!((epochs[0].running_rho_code - steps[1].rho_code).abs() < 1e-12);
+        assert_eq!(beta_leading(16, 2), 16.0);
+    }
+}

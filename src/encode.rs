@@ -1,0 +1,190 @@
+//! `rewind encode` / `rewind decode` as a library: a run's randomness written to a code file
+//! from the final model, and read back from the code file, the data set and the final model
+//! alone (Theorem 3.2's K(r, W₁,₁ | X) made concrete).
+//!
+//! The decoder trusts nothing: the file's checksum, the data set's and the final model's
+//! fingerprints, and finally a forward replay of every decoded step, which must land on the
+//! final model bit for bit.
+
+use crate::codec::entropy::{decode, encode, CodeOptions, Decoded, Encoded, RunShape};
+use crate::codec::file::{data_sha256, from_bytes, to_bytes, CodeHeader};
+use crate::grid::Dyadic;
+use crate::model::{Activation, Model};
+use crate::reconstruct::analyse;
+use crate::report::model_sha256;
+use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
+use crate::verify::{model_name, ModelKind, Setup, StepSize, VerifyConfig};
+use crate::Error;
+
+/// A run encoded: the file's bytes, the code's lengths and the trajectory it came from.
+#[derive(Debug, Clone)]
+pub struct EncodedRun {
+    pub bytes: Vec<u8>,
+    pub header: CodeHeader,
+    pub encoded: Encoded,
+    pub trajectory: Trajectory,
+}
+
+/// Runs the configuration and encodes it.
+pub fn encode_run(setup: &Setup) -> Result<EncodedRun, Error> {
+    let f = setup.step_function();
+    let traj = run(&f, &setup.sgd_config(), setup.init.clone(), &mut NoObserver)?;
+    let records = analyse(&f, &traj, setup.config.max_iterations)?;
+    let shape = RunShape::of(&traj, setup.data.n(), setup.config.batch);
+    let opts = options(&setup.config);
+    let encoded = encode(&f, &traj, &records, shape, opts)?;
+    let header = header(setup, &traj);
+    Ok(EncodedRun {
+        bytes: to_bytes(&header, &encoded.code),
+        header,
+        encoded,
+        trajectory: traj,
+    })
+}
+
+fn options(c: &VerifyConfig) -> CodeOptions {
+    CodeOptions {
+        certify_budget: c.certify,
+        max_iterations: c.max_iterations,
+    }
+}
+
+fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
+    let c = &s.config;
+    CodeHeader {
+        model: model_name(c.model).into(),
+        hidden: c.hidden,
+        activation: c.activation.name().into(),
+        backend: c.backend.name().into(),
+        mpfr_precision: match c.backend {
+            BackendChoice::Mpfr { precision } => precision,
+            _ => 0,
+        },
+        frac_bits: c.frac_bits,
+        alpha_num: s.alpha.num(),
+        alpha_shift: s.alpha.shift(),
+        bias: c.bias,
+        batch: c.batch,
+        epochs: traj.permutations.len(),
+        steps: traj.steps.len(),
+        n: s.data.n(),
+        d: s.model.dim(),
+        certify_budget: c.certify,
+        max_iterations: c.max_iterations,
+        data_sha256: data_sha256(&s.data),
+        final_model_sha256: model_sha256(&traj.final_model),
+    }
+}
+
+/// A decoded run: the header and everything reconstructed.
+#[derive(Debug, Clone)]
+pub struct DecodedRun {
+    pub header: CodeHeader,
+    pub decoded: Decoded,
+    pub setup: Setup,
+}
+
+/// Decodes a code file. `data` supplies only the data set (source, classes, random labels and
+/// their seed); everything else comes from the file's header.
+pub fn decode_run(
+    bytes: &[u8],
+    final_model: &[i64],
+    data: &VerifyConfig,
+) -> Result<DecodedRun, Error> {
+    let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
+    let config = config_from(&header, data)?;
+    let setup = Setup::new(&config)?;
+    if data_sha256(&setup.data) != header.data_sha256 || setup.data.n() != header.n {
+        return Err(Error::Config(
+            "the code was written for another data set; pass the same --data, --classes, --random-labels and --seed as when encoding".into(),
+        ));
+    }
+    if final_model.len() != header.d || model_sha256(final_model) != header.final_model_sha256 {
+        return Err(Error::Config(
+            "the final model does not match the code file; pass the final model written by the same `rewind encode`".into(),
+        ));
+    }
+    let f = setup.step_function();
+    let shape = RunShape {
+        n: header.n,
+        batch: header.batch,
+        epochs: header.epochs,
+        steps: header.steps,
+    };
+    let decoded = decode(&f, final_model, shape, &code, options(&config))?;
+    replay(&f, &decoded, final_model)?;
+    Ok(DecodedRun {
+        header,
+        decoded,
+        setup,
+    })
+}
+
+/// Runs every decoded step forward: each must give the next decoded model, the last the final
+/// model.
+fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Error> {
+    for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
+        let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
+        if f.step(w, batch)? != next {
+            return Err(Error::Config(format!(
+                "decoded step {} does not replay to the next model: the code is corrupted or belongs to another run",
+                k + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn config_from(h: &CodeHeader, data: &VerifyConfig) -> Result<VerifyConfig, Error> {
+    let bad = |what: &str| {
+        Error::Config(format!(
+            "the code file names an unknown {what}; the file is corrupted"
+        ))
+    };
+    let model = match h.model.as_str() {
+        "least-squares" => ModelKind::LeastSquares,
+        "logistic" => ModelKind::Logistic,
+        "softmax" => ModelKind::Softmax,
+        "mlp" => ModelKind::Mlp,
+        _ => return Err(bad("model")),
+    };
+    let backend = match h.backend.as_str() {
+        "exact" => BackendChoice::Exact,
+        "mpfr" => BackendChoice::Mpfr {
+            precision: h.mpfr_precision,
+        },
+        "f64" => BackendChoice::F64,
+        _ => return Err(bad("backend")),
+    };
+    let activation = match h.activation.as_str() {
+        "gelu" => Activation::Gelu,
+        "tanh" => Activation::Tanh,
+        _ => return Err(bad("activation")),
+    };
+    Ok(VerifyConfig {
+        model,
+        hidden: h.hidden,
+        activation,
+        backend,
+        frac_bits: h.frac_bits,
+        step_size: StepSize::Alpha(Dyadic::new(h.alpha_num, h.alpha_shift)?),
+        batch: h.batch,
+        epochs: h.epochs,
+        bias: h.bias,
+        certify: h.certify_budget,
+        max_iterations: h.max_iterations,
+        ..data.clone()
+    })
+}
+
+impl DecodedRun {
+    /// W₁,₁ as decoded.
+    pub fn initial_model(&self) -> &[i64] {
+        self.decoded.models.first().map_or(&[], |m| m.as_slice())
+    }
+
+    /// The model dimension of the decoded run.
+    pub fn dim(&self) -> usize {
+        self.setup.model.dim()
+    }
+}
