@@ -256,11 +256,11 @@ struct Reader {
 
 impl Channel for Reader {
     fn uniform(&mut self, _: Part, radix: &BigUint, _: Option<BigUint>) -> Result<BigUint, Error> {
-        Ok(self.dec.pop_uniform(radix).map_err(code_error)?)
+        self.dec.pop_uniform(radix).map_err(code_error)
     }
 
     fn table(&mut self, _: Part, table: &[BigUint], _: Option<usize>) -> Result<usize, Error> {
-        Ok(self.dec.pop_table(table).map_err(code_error)?)
+        self.dec.pop_table(table).map_err(code_error)
     }
 
     fn start_epoch(&mut self, _: usize) {}
