@@ -40,8 +40,8 @@ fn setup(c: &Case) -> Option<Setup> {
     .ok()
 }
 
-/// Encodes and decodes; returns (hinted steps, per-epoch (bits, header, hint, baseline, tilt)).
-fn round_trip(c: &Case, certify: Option<u64>) -> (usize, Vec<(u64, u64, u64, u64, (u64, u64))>) {
+/// Encodes and decodes; returns the number of hinted steps and the per-epoch costs.
+fn round_trip(c: &Case, certify: Option<u64>) -> (usize, Vec<EpochCost>) {
     let s = setup(c).expect("a valid case");
     let f = s.step_function();
     let traj = run(&f, &s.sgd_config(), s.init.clone(), &mut NoObserver).unwrap();
@@ -66,13 +66,7 @@ fn round_trip(c: &Case, certify: Option<u64>) -> (usize, Vec<(u64, u64, u64, u64
         enc.code.bits,
         total
     );
-    (
-        hinted,
-        enc.epochs
-            .iter()
-            .map(|e| (e.bits, e.header_bits, e.hint_bits, e.baseline_bits, e.tilt))
-            .collect(),
-    )
+    (hinted, enc.epochs)
 }
 
 #[test]
@@ -97,7 +91,9 @@ fn an_untilted_epoch_without_hints_costs_log2_n_factorial_plus_its_header() {
                 continue;
             }
             let (_, epochs) = round_trip(&c, None);
-            for (bits, header, hint, baseline, tilt) in epochs {
+            for e in epochs {
+                let (bits, header, hint, baseline, tilt) =
+                    (e.bits, e.header_bits, e.hint_bits, e.baseline_bits, e.tilt);
                 assert_eq!(baseline, log2_factorial_bits(n));
                 assert!(bits <= baseline + header || tilt != (1, 1) || hint > 0);
                 if tilt == (1, 1) && hint == 0 {
