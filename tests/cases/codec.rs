@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use rewind::codec::entropy::{
-    decode, encode, log2_factorial_bits, CodeOptions, RunShape, EPOCH_HEADER_BITS,
+    decode, encode, log2_factorial_bits, CodeOptions, EpochCost, RunShape, EPOCH_HEADER_BITS,
 };
 use rewind::reconstruct::analyse;
 use rewind::sgd::{run, BackendChoice, NoObserver};
