@@ -5,6 +5,7 @@ mod certification;
 mod cli_errors;
 mod cli_runs;
 mod codec;
+mod code_file;
 mod collisions;
 mod inversion;
 mod reconstruction;
