@@ -15,11 +15,14 @@
 //! lengths).
 
 pub mod certify;
+pub mod claims;
 pub mod codec;
 pub mod collisions;
 pub mod data;
+pub mod demo;
 pub mod discrepancy;
 pub mod encode;
+pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
@@ -28,6 +31,7 @@ pub mod reconstruct;
 pub mod report;
 pub mod rng;
 pub mod sgd;
+pub mod sweep;
 pub mod verify;
 
 /// Every error of the library. Each message is one line that names the problem and the fix.

@@ -29,9 +29,10 @@ pub struct VerifyReport {
     pub config: ConfigReport,
     pub run: RunReport,
     pub steps: usize,
-    pub inversion: InversionReport,
-    pub hints: HintReport,
-    pub reconstruction: ReconstructionReport,
+    /// Absent when the inversion phase is switched off (sweeps that only measure ρ).
+    pub inversion: Option<InversionReport>,
+    pub hints: Option<HintReport>,
+    pub reconstruction: Option<ReconstructionReport>,
     /// Present with `--certify`: what is proven about every step.
     pub certification: Option<CertificationReport>,
     /// The accuracy discrepancy of Section 3, per epoch.
@@ -163,6 +164,7 @@ pub struct RunReport {
     pub stopped_at_full_accuracy: bool,
     pub initial_accuracy: f64,
     pub final_accuracy: f64,
+    pub final_model_sha256: String,
 }
 
 /// Counts of inversion outcomes over all steps.

@@ -155,17 +155,31 @@ impl<'a> StepFunction<'a> {
         Ok(r?)
     }
 
+    /// acc(W, x) for each of `indices`.
+    pub fn correct_many(&self, w: &[i64], indices: &[usize]) -> Result<Vec<bool>, Error> {
+        let r = match self.backend {
+            BackendChoice::Exact => self.model.correct_many(&Exact, w, self.data, indices),
+            BackendChoice::Mpfr { precision } => {
+                self.model
+                    .correct_many(&Mpfr::new(precision), w, self.data, indices)
+            }
+            BackendChoice::F64 => self.model.correct_many(&F64, w, self.data, indices),
+        };
+        Ok(r?)
+    }
+
     /// The number of correctly classified examples among `indices`.
     pub fn count_correct(
         &self,
         w: &[i64],
         indices: impl IntoIterator<Item = usize>,
     ) -> Result<usize, Error> {
-        let mut c = 0;
-        for i in indices {
-            c += self.correct(w, i)? as usize;
-        }
-        Ok(c)
+        let indices: Vec<usize> = indices.into_iter().collect();
+        Ok(self
+            .correct_many(w, &indices)?
+            .iter()
+            .filter(|&&c| c)
+            .count())
     }
 }
 

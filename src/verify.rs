@@ -90,8 +90,10 @@ pub struct VerifyConfig {
     pub certify: Option<u64>,
     /// Append a constant-one feature (a bias weight).
     pub bias: bool,
-    /// Encode the run's randomness (Lemma 3.1) and decode it back.
+    /// Encode the run's randomness (Lemma 3.1) and decode it back (needs `invert`).
     pub code: bool,
+    /// Invert every step and walk back to W₁,₁.
+    pub invert: bool,
 }
 
 impl Default for VerifyConfig {
@@ -115,6 +117,7 @@ impl Default for VerifyConfig {
             certify: None,
             bias: true,
             code: true,
+            invert: true,
         }
     }
 }
@@ -357,16 +360,59 @@ pub fn verify(
 ) -> Result<(VerifyReport, Trajectory), Error> {
     let f = setup.step_function();
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), observer)?;
-    let forward_evaluations = f.gradient_evaluations();
+    let inverted = if setup.config.invert {
+        Some(invert_all(setup, &f, &traj)?)
+    } else {
+        None
+    };
+    let records = inverted.as_ref().map(|i| i.records.as_slice());
+    let certification = match (setup.config.certify, records) {
+        (Some(budget), Some(r)) => Some(certify_all(&f, &traj, r, budget)?),
+        _ => None,
+    };
+    let correct = correctness(&f, &traj)?;
+    let (discrepancy, epoch_rho) = discrepancy_report(setup, &traj, &correct);
+    let code = match (setup.config.code, records) {
+        (true, Some(r)) => Some(code_report(setup, &f, &traj, r, &epoch_rho)?),
+        _ => None,
+    };
+    let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / setup.data.n() as f64;
+    let report = VerifyReport {
+        format: FORMAT,
+        config: config_report(setup),
+        run: RunReport {
+            epochs_run: traj.permutations.len(),
+            stopped_at_full_accuracy: traj.stopped_at.is_some(),
+            initial_accuracy: acc(0),
+            final_accuracy: acc(traj.steps.len()),
+            final_model_sha256: model_sha256(&traj.final_model),
+        },
+        steps: traj.steps.len(),
+        inversion: inverted.as_ref().map(|i| i.inversion.clone()),
+        hints: inverted.as_ref().map(|i| i.hints.clone()),
+        reconstruction: inverted.map(|i| i.reconstruction),
+        certification,
+        discrepancy,
+        code,
+    };
+    Ok((report, traj))
+}
+
+/// Every step inverted, the hints derived and the walk back checked.
+struct Inverted {
+    records: Vec<crate::reconstruct::StepRecord>,
+    inversion: InversionReport,
+    hints: HintReport,
+    reconstruction: ReconstructionReport,
+}
+
+fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inverted, Error> {
+    let before = f.gradient_evaluations();
     let max_it = setup.config.max_iterations;
-    let records = analyse(&f, &traj, max_it)?;
+    let records = analyse(f, traj, max_it)?;
     let hints = hints_of(&records);
     let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
-    let models = rewind(&f, &traj.final_model, &batches, &hints, max_it)?;
-    let all_exact = models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w);
-    let initial_exact = models
-        .first()
-        .map_or(traj.steps.is_empty(), |m| m == traj.initial_model());
+    let models = rewind(f, &traj.final_model, &batches, &hints, max_it)?;
     let steps = traj.steps.len();
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
     let hinted = hints.hints.len();
@@ -383,53 +429,33 @@ pub fn verify(
             .filter(|r| r.termination == Termination::Cap)
             .count(),
         mean_iterations: mean(records.iter().map(|r| r.iterations as f64)),
-        gradient_evaluations: f.gradient_evaluations() - forward_evaluations,
-        predicted_many_to_one: predicted_many_to_one(&f, &traj),
+        gradient_evaluations: f.gradient_evaluations() - before,
+        predicted_many_to_one: predicted_many_to_one(f, traj),
         observed_many_to_one: if steps == 0 {
             0.0
         } else {
             hinted as f64 / steps as f64
         },
     };
-    let certification = match setup.config.certify {
-        Some(budget) => Some(certify_all(&f, &traj, &records, budget)?),
-        None => None,
+    let hint_report = HintReport {
+        steps: hinted,
+        bits: hints.bits(steps, f.dim()),
+        coding: "count and subset rank of hinted steps; per hint nnz−1, positions as a subset rank, values as sign + Elias-γ".into(),
     };
-    let correct = correctness(&f, &traj)?;
-    let (discrepancy, epoch_rho) = discrepancy_report(setup, &traj, &correct);
-    let code = if setup.config.code {
-        Some(code_report(setup, &f, &traj, &records, &epoch_rho)?)
-    } else {
-        None
+    let reconstruction = ReconstructionReport {
+        initial_model_bit_exact: models
+            .first()
+            .map_or(traj.steps.is_empty(), |m| m == traj.initial_model()),
+        all_models_bit_exact: models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w),
+        final_model_sha256: model_sha256(&traj.final_model),
+        initial_model_sha256: model_sha256(traj.initial_model()),
     };
-    let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / setup.data.n() as f64;
-    let report = VerifyReport {
-        format: FORMAT,
-        config: config_report(setup),
-        run: RunReport {
-            epochs_run: traj.permutations.len(),
-            stopped_at_full_accuracy: traj.stopped_at.is_some(),
-            initial_accuracy: acc(0),
-            final_accuracy: acc(traj.steps.len()),
-        },
-        steps,
+    Ok(Inverted {
+        records,
         inversion,
-        hints: HintReport {
-            steps: hinted,
-            bits: hints.bits(steps, f.dim()),
-            coding: "count and subset rank of hinted steps; per hint nnz−1, positions as a subset rank, values as sign + Elias-γ".into(),
-        },
-        reconstruction: ReconstructionReport {
-            initial_model_bit_exact: initial_exact,
-            all_models_bit_exact: all_exact,
-            final_model_sha256: model_sha256(&traj.final_model),
-            initial_model_sha256: model_sha256(traj.initial_model()),
-        },
-        certification,
-        discrepancy,
-        code,
-    };
-    Ok((report, traj))
+        hints: hint_report,
+        reconstruction,
+    })
 }
 
 /// Runs the verification without observing the run.
@@ -563,7 +589,7 @@ fn evaluation_error_note(b: BackendChoice) -> String {
 /// final model), computed in parallel.
 pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>, Error> {
     use rayon::prelude::*;
-    let n = f.data().n();
+    let all: Vec<usize> = (0..f.data().n()).collect();
     (0..=traj.steps.len())
         .into_par_iter()
         .map(|k| {
@@ -572,7 +598,7 @@ pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>
             } else {
                 &traj.steps[k].w
             };
-            (0..n).map(|x| f.correct(w, x)).collect()
+            f.correct_many(w, &all)
         })
         .collect()
 }

@@ -1,9 +1,13 @@
 //! Command-line parsing: one file per subcommand.
 
+mod claims;
 mod collisions;
 mod decode;
+mod demo;
 mod encode;
+mod figures;
 mod run_args;
+mod sweep;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +31,14 @@ enum Command {
     Encode(encode::Args),
     /// Reconstruct every permutation, batch and model from a code file and the final model.
     Decode(decode::Args),
+    /// Run the product of a plan's axes in parallel (see plans/); `sweep merge` joins shards.
+    Sweep(sweep::Args),
+    /// Check the paper's claims on sweep results and print verdicts with numbers.
+    Claims(claims::Args),
+    /// Draw the paper's figures (and the code-length and many-to-one figures) from sweep results.
+    Figures(figures::Args),
+    /// Teach one step's inversion on a coarse two-parameter grid, with a picture.
+    Demo(demo::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -40,6 +52,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Collisions(args) => collisions::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Decode(args) => decode::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Claims(args) => claims::run(args),
+        Command::Figures(args) => figures::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }
 

@@ -191,6 +191,7 @@ impl RunArgs {
             certify: None,
             bias: d.bias && !self.no_bias,
             code: true,
+            invert: true,
             ..base
         })
     }

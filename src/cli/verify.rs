@@ -86,8 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", summary(&report));
     }
     Ok(
-        if report.reconstruction.initial_model_bit_exact
-            && report.reconstruction.all_models_bit_exact
+        if report
+            .reconstruction
+            .as_ref()
+            .is_some_and(|r| r.initial_model_bit_exact && r.all_models_bit_exact)
         {
             ExitCode::SUCCESS
         } else {
@@ -138,7 +140,13 @@ fn write_data(s: &Setup, path: &PathBuf) -> anyhow::Result<()> {
 /// The human-readable summary.
 pub fn summary(r: &VerifyReport) -> String {
     let c = &r.config;
-    let inv = &r.inversion;
+    // `rewind verify` always runs the inversion phase; only sweeps switch it off.
+    let (Some(inv), Some(hints), Some(rec)) = (&r.inversion, &r.hints, &r.reconstruction) else {
+        return format!(
+            "rewind verify: {} steps; the inversion phase was off\n",
+            r.steps
+        );
+    };
     let backend = match c.mpfr_precision {
         Some(p) => format!("mpfr-{p}"),
         None => c.backend.clone(),
@@ -201,11 +209,11 @@ pub fn summary(r: &VerifyReport) -> String {
         it = inv.mean_iterations,
         ge = inv.gradient_evaluations,
         obs = inv.observed_many_to_one,
-        hs = r.hints.steps,
-        hb = r.hints.bits,
-        ie = r.reconstruction.initial_model_bit_exact,
-        ae = r.reconstruction.all_models_bit_exact,
-        sha = r.reconstruction.final_model_sha256,
+        hs = hints.steps,
+        hb = hints.bits,
+        ie = rec.initial_model_bit_exact,
+        ae = rec.all_models_bit_exact,
+        sha = rec.final_model_sha256,
     )
 }
 

@@ -182,16 +182,31 @@ impl Model for Mlp {
         data: &Dataset,
         i: usize,
     ) -> Result<bool, BackendError> {
+        Ok(self.correct_many(be, w, data, &[i])?[0])
+    }
+
+    fn correct_many<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
         let p = data.grid.frac_bits();
         let wr: Vec<B::R> = w.iter().map(|&k| be.raw(k, p)).collect();
-        let x = sparse_row(be, &data.features[i], p);
-        let f = self.forward(be, &wr, &x)?;
-        let class = data.labels[i] as usize;
-        // Compared in the backend's own numbers, never through a lossy conversion.
-        Ok(f.logits
+        indices
             .iter()
-            .enumerate()
-            .all(|(c, v)| c == class || f.logits[class].gt(v)))
+            .map(|&i| {
+                let x = sparse_row(be, &data.features[i], p);
+                let f = self.forward(be, &wr, &x)?;
+                let class = data.labels[i] as usize;
+                // Compared in the backend's own numbers, never through a lossy conversion.
+                Ok(f.logits
+                    .iter()
+                    .enumerate()
+                    .all(|(c, v)| c == class || f.logits[class].gt(v)))
+            })
+            .collect()
     }
 
     fn smoothness(&self, data: &Dataset, _batch: usize, w: &[i64]) -> Smoothness {

@@ -85,6 +85,19 @@ pub trait Model: Send + Sync {
         data: &Dataset,
         i: usize,
     ) -> Result<bool, BackendError>;
+    /// acc(W, x) for many examples; models override it to share work across examples.
+    fn correct_many<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        indices
+            .iter()
+            .map(|&i| self.correct(be, w, data, i))
+            .collect()
+    }
     /// A bound (or an estimate) on L_B valid for every batch of `batch` examples of `data`.
     fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness;
     /// The batch Hessian at `w` in f64, row-major d×d, where it has a closed form.
@@ -172,6 +185,15 @@ impl Model for AnyModel {
         i: usize,
     ) -> Result<bool, BackendError> {
         dispatch!(self, m => m.correct(be, w, data, i))
+    }
+    fn correct_many<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        dispatch!(self, m => m.correct_many(be, w, data, indices))
     }
     fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
         dispatch!(self, m => m.smoothness(data, batch, w))

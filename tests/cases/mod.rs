@@ -2,10 +2,13 @@ mod common;
 
 mod backends;
 mod certification;
+mod claims;
 mod cli_errors;
 mod cli_runs;
-mod codec;
 mod code_file;
+mod codec;
 mod collisions;
+mod demo;
+mod figures;
 mod inversion;
 mod reconstruction;

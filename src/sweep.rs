@@ -1,0 +1,577 @@
+//! Sweeps: many `verify`-style runs from a plan, in parallel with rayon, with byte-identical
+//! results whatever the thread count or order (Appendix B's grid of experiments, and more).
+//!
+//! A plan (TOML) lists axes; the sweep is their product, in the order the axes are declared
+//! below. Every run is seeded by its own `seed` parameter, never by its position or its thread.
+//! A plan can switch off phases a measurement does not need (`[phases]`). Output: one JSON line
+//! per run, `{"format": 1, "id", "spec", "report"}` (or `"error"` instead of `"report"` for a
+//! run that could not be set up), written in plan order once the sweep ends; while it runs,
+//! finished lines are appended as they come, so an interrupted sweep can `--resume`.
+//! `--shard K/N` runs every N-th run starting at the K-th, for array jobs; `merge` joins shards.
+
+use crate::grid::Dyadic;
+use crate::model::Activation;
+use crate::report::VerifyReport;
+use crate::sgd::BackendChoice;
+use crate::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The results format this crate writes.
+pub const FORMAT: u32 = 1;
+
+/// A sweep plan.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: String,
+    #[serde(default)]
+    pub axes: Axes,
+    #[serde(default)]
+    pub phases: Phases,
+    #[serde(default)]
+    pub fixed: Fixed,
+}
+
+/// The axes; an absent axis has one default value.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axes {
+    #[serde(default)]
+    pub data: Vec<String>,
+    #[serde(default)]
+    pub model: Vec<String>,
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub activation: Vec<String>,
+    #[serde(default)]
+    pub batch: Vec<usize>,
+    /// Dyadic step sizes; when given, `q` is ignored.
+    #[serde(default)]
+    pub alpha: Vec<String>,
+    #[serde(default)]
+    pub q: Vec<String>,
+    #[serde(default)]
+    pub frac_bits: Vec<u32>,
+    #[serde(default)]
+    pub backend: Vec<String>,
+    #[serde(default)]
+    pub epochs: Vec<usize>,
+    #[serde(default)]
+    pub seed: Vec<u64>,
+    #[serde(default)]
+    pub random_labels: Vec<bool>,
+    #[serde(default)]
+    pub classes: Vec<Vec<u32>>,
+}
+
+/// Which phases run. Inversion is needed by certification and the code.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phases {
+    #[serde(default = "yes")]
+    pub inversion: bool,
+    #[serde(default)]
+    pub certification: bool,
+    #[serde(default = "yes")]
+    pub code: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            inversion: true,
+            certification: false,
+            code: true,
+        }
+    }
+}
+
+/// Settings shared by every run of the plan.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixed {
+    #[serde(default = "yes")]
+    pub early_stop: bool,
+    #[serde(default = "default_precision")]
+    pub mpfr_precision: u32,
+    #[serde(default = "default_synthetic_n")]
+    pub synthetic_n: usize,
+    #[serde(default = "default_synthetic_features")]
+    pub synthetic_features: usize,
+    #[serde(default = "default_synthetic_classes")]
+    pub synthetic_classes: u32,
+    #[serde(default = "default_budget")]
+    pub certify_budget: u64,
+    #[serde(default = "default_iterations")]
+    pub max_iterations: u32,
+}
+
+fn default_precision() -> u32 {
+    128
+}
+fn default_synthetic_n() -> usize {
+    400
+}
+fn default_synthetic_features() -> usize {
+    8
+}
+fn default_synthetic_classes() -> u32 {
+    2
+}
+fn default_budget() -> u64 {
+    crate::certify::DEFAULT_BUDGET
+}
+fn default_iterations() -> u32 {
+    crate::invert::DEFAULT_MAX_ITERATIONS
+}
+
+impl Default for Fixed {
+    fn default() -> Self {
+        Fixed {
+            early_stop: true,
+            mpfr_precision: default_precision(),
+            synthetic_n: default_synthetic_n(),
+            synthetic_features: default_synthetic_features(),
+            synthetic_classes: default_synthetic_classes(),
+            certify_budget: default_budget(),
+            max_iterations: default_iterations(),
+        }
+    }
+}
+
+/// One point of the plan's product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub data: String,
+    pub model: String,
+    pub hidden: usize,
+    pub activation: String,
+    pub batch: usize,
+    /// `alpha=m/2^k` or `q=…`.
+    pub step: String,
+    pub frac_bits: u32,
+    pub backend: String,
+    pub epochs: usize,
+    pub seed: u64,
+    pub random_labels: bool,
+    pub classes: Option<Vec<u32>>,
+}
+
+impl RunSpec {
+    /// A canonical key: equal specs, equal ids.
+    pub fn id(&self) -> String {
+        format!(
+            "data={};model={};hidden={};activation={};batch={};{};p={};backend={};epochs={};seed={};random_labels={};classes={}",
+            self.data,
+            self.model,
+            self.hidden,
+            self.activation,
+            self.batch,
+            self.step,
+            self.frac_bits,
+            self.backend,
+            self.epochs,
+            self.seed,
+            self.random_labels,
+            self.classes
+                .as_ref()
+                .map_or("default".to_string(), |c| c.iter().map(u32::to_string).collect::<Vec<_>>().join("+"))
+        )
+    }
+
+    /// The configuration of this run.
+    pub fn config(&self, plan: &Plan) -> Result<VerifyConfig, Error> {
+        let bad = |what: &str, v: &str| {
+            Error::Config(format!(
+                "plan {}: unknown {what} '{v}'; check the plan's axes",
+                plan.name
+            ))
+        };
+        let f = &plan.fixed;
+        let data = match self.data.as_str() {
+            "digits" => DataSource::Digits,
+            "synthetic" => DataSource::Synthetic {
+                n: f.synthetic_n,
+                features: f.synthetic_features,
+                classes: f.synthetic_classes,
+            },
+            path => DataSource::Path(PathBuf::from(path)),
+        };
+        let model = match self.model.as_str() {
+            "least-squares" => ModelKind::LeastSquares,
+            "logistic" => ModelKind::Logistic,
+            "softmax" => ModelKind::Softmax,
+            "mlp" => ModelKind::Mlp,
+            m => return Err(bad("model", m)),
+        };
+        let backend = match self.backend.as_str() {
+            "exact" => BackendChoice::Exact,
+            "mpfr" => BackendChoice::Mpfr {
+                precision: f.mpfr_precision,
+            },
+            "f64" => BackendChoice::F64,
+            b => return Err(bad("backend", b)),
+        };
+        let activation = match self.activation.as_str() {
+            "gelu" => Activation::Gelu,
+            "tanh" => Activation::Tanh,
+            a => return Err(bad("activation", a)),
+        };
+        let step_size = match self.step.split_once('=') {
+            Some(("alpha", a)) => StepSize::Alpha(a.parse::<Dyadic>()?),
+            Some(("q", q)) => StepSize::Q(q.to_string()),
+            _ => return Err(bad("step", &self.step)),
+        };
+        Ok(VerifyConfig {
+            data,
+            model,
+            hidden: self.hidden,
+            activation,
+            backend,
+            frac_bits: self.frac_bits,
+            step_size,
+            batch: self.batch,
+            epochs: self.epochs,
+            seed: self.seed,
+            classes: self.classes.clone(),
+            random_labels: self.random_labels,
+            stop_at_full_accuracy: f.early_stop,
+            max_iterations: f.max_iterations,
+            certify: (plan.phases.certification && plan.phases.inversion)
+                .then_some(f.certify_budget),
+            bias: true,
+            code: plan.phases.code && plan.phases.inversion,
+            invert: plan.phases.inversion,
+        })
+    }
+}
+
+fn or<T: Clone>(v: &[T], d: T) -> Vec<T> {
+    if v.is_empty() {
+        vec![d]
+    } else {
+        v.to_vec()
+    }
+}
+
+impl Plan {
+    /// Parses a plan from TOML.
+    pub fn parse(text: &str, name: &str) -> Result<Plan, Error> {
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().replace('\n', " ");
+            Error::Config(format!(
+                "{name} is not a valid plan: {msg}; see plans/smoke.toml for the format"
+            ))
+        })
+    }
+
+    /// Every run of the plan, in plan order.
+    pub fn runs(&self) -> Vec<RunSpec> {
+        let a = &self.axes;
+        let steps: Vec<String> = if a.alpha.is_empty() {
+            or(&a.q, "0.1".to_string())
+                .into_iter()
+                .map(|q| format!("q={q}"))
+                .collect()
+        } else {
+            a.alpha.iter().map(|x| format!("alpha={x}")).collect()
+        };
+        let classes: Vec<Option<Vec<u32>>> = if a.classes.is_empty() {
+            vec![None]
+        } else {
+            a.classes.iter().cloned().map(Some).collect()
+        };
+        let mut out = Vec::new();
+        for data in or(&a.data, "digits".into()) {
+            for model in or(&a.model, "logistic".into()) {
+                for hidden in or(&a.hidden, 10) {
+                    for activation in or(&a.activation, "gelu".into()) {
+                        for &batch in &or(&a.batch, 20) {
+                            for step in &steps {
+                                for &frac_bits in &or(&a.frac_bits, 32) {
+                                    for backend in or(&a.backend, "f64".into()) {
+                                        for &epochs in &or(&a.epochs, 3) {
+                                            for &seed in &or(&a.seed, 0) {
+                                                for &random_labels in &or(&a.random_labels, false) {
+                                                    for c in &classes {
+                                                        out.push(RunSpec {
+                                                            data: data.clone(),
+                                                            model: model.clone(),
+                                                            hidden,
+                                                            activation: activation.clone(),
+                                                            batch,
+                                                            step: step.clone(),
+                                                            frac_bits,
+                                                            backend: backend.clone(),
+                                                            epochs,
+                                                            seed,
+                                                            random_labels,
+                                                            classes: c.clone(),
+                                                        });
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One line of a results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultLine {
+    pub format: u32,
+    pub id: String,
+    pub spec: RunSpec,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub report: Option<VerifyReport>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// Runs one spec; a run that cannot be set up or fails becomes an error line, not a failed
+/// sweep.
+pub fn run_one(plan: &Plan, spec: &RunSpec) -> ResultLine {
+    let result = spec
+        .config(plan)
+        .and_then(|c| Setup::new(&c))
+        .and_then(|s| verify_quiet(&s).map(|(r, _)| r));
+    let (report, error) = match result {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    ResultLine {
+        format: FORMAT,
+        id: spec.id(),
+        spec: spec.clone(),
+        report,
+        error,
+    }
+}
+
+/// The K-th of N slices (K from 1), by position in the plan.
+pub fn shard(runs: Vec<RunSpec>, k: usize, n: usize) -> Result<Vec<RunSpec>, Error> {
+    if n == 0 || k == 0 || k > n {
+        return Err(Error::Config(format!(
+            "--shard {k}/{n} is invalid; use K/N with 1 ≤ K ≤ N, e.g. --shard 1/4"
+        )));
+    }
+    Ok(runs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// Parses a results file (JSON lines), rejecting unknown formats; a torn last line (an
+/// interrupted write) is dropped.
+pub fn read_results(text: &str, name: &str) -> Result<Vec<ResultLine>, Error> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) if i + 1 == lines.len() => break,
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "line {} of {name} is not JSON ({e}); pass a results file written by `rewind sweep`",
+                    i + 1
+                )))
+            }
+        };
+        match value.get("format").and_then(|f| f.as_u64()) {
+            Some(f) if f == FORMAT as u64 => {}
+            Some(f) => {
+                return Err(Error::Config(format!(
+                    "line {} of {name} has results format {f}; this rewind reads format {FORMAT}",
+                    i + 1
+                )))
+            }
+            None => {
+                return Err(Error::Config(format!(
+                    "line {} of {name} has no \"format\"; pass a results file written by `rewind sweep`",
+                    i + 1
+                )))
+            }
+        }
+        out.push(serde_json::from_value(value).map_err(|e| {
+            Error::Config(format!(
+                "line {} of {name} is not a sweep result ({e})",
+                i + 1
+            ))
+        })?);
+    }
+    Ok(out)
+}
+
+/// Joins result lines: one per id (conflicting duplicates are an error), in the order of
+/// `order` when given, else by id.
+pub fn merge(inputs: Vec<ResultLine>, order: Option<&[RunSpec]>) -> Result<Vec<ResultLine>, Error> {
+    let mut by_id: BTreeMap<String, ResultLine> = BTreeMap::new();
+    for line in inputs {
+        if let Some(old) = by_id.get(&line.id) {
+            if *old != line {
+                return Err(Error::Config(format!(
+                    "two different results for run {}; the inputs come from different code or plans",
+                    line.id
+                )));
+            }
+            continue;
+        }
+        by_id.insert(line.id.clone(), line);
+    }
+    Ok(match order {
+        Some(specs) => {
+            let mut out = Vec::with_capacity(by_id.len());
+            for s in specs {
+                if let Some(l) = by_id.remove(&s.id()) {
+                    out.push(l);
+                }
+            }
+            out.extend(by_id.into_values());
+            out
+        }
+        None => by_id.into_values().collect(),
+    })
+}
+
+/// The results as JSON lines.
+pub fn to_jsonl(lines: &[ResultLine]) -> String {
+    lines
+        .iter()
+        .map(|l| serde_json::to_string(l).unwrap_or_default() + "\n")
+        .collect()
+}
+
+/// The summary CSV: one row per run.
+pub fn summary_csv(lines: &[ResultLine]) -> String {
+    let mut out = String::from(
+        "id,model,hidden,batch,step,backend,epochs,seed,random_labels,status,epochs_run,final_accuracy,running_rho_code,running_rho_paper,beta_leading,steps,hinted_steps,code_bits,baseline_bits\n",
+    );
+    for l in lines {
+        let s = &l.spec;
+        let r = l.report.as_ref();
+        let last = r.and_then(|r| r.discrepancy.epochs.last());
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        out += &format!(
+            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            l.id,
+            s.model,
+            s.hidden,
+            s.batch,
+            s.step,
+            s.backend,
+            s.epochs,
+            s.seed,
+            s.random_labels,
+            if l.error.is_some() { "error" } else { "ok" },
+            opt(r.map(|r| r.run.epochs_run.to_string())),
+            opt(r.map(|r| format!("{:.6}", r.run.final_accuracy))),
+            opt(last.map(|e| format!("{:.6}", e.running_rho_code))),
+            opt(last.map(|e| format!("{:.6}", e.running_rho_paper))),
+            opt(r.map(|r| format!("{:.6}", r.discrepancy.beta_leading))),
+            opt(r.map(|r| r.steps.to_string())),
+            opt(r
+                .and_then(|r| r.hints.as_ref())
+                .map(|h| h.steps.to_string())),
+            opt(r
+                .and_then(|r| r.code.as_ref())
+                .map(|c| c.total_bits.to_string())),
+            opt(r
+                .and_then(|r| r.code.as_ref())
+                .map(|c| c.baseline_total_bits.to_string())),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"
+name = "t"
+[axes]
+data = ["synthetic"]
+model = ["logistic", "least-squares"]
+batch = [4, 8]
+q = ["0.2"]
+[phases]
+code = false
+[fixed]
+synthetic_n = 40
+"#;
+
+    #[test]
+    fn the_product_is_in_plan_order_and_ids_are_unique() {
+        let plan = Plan::parse(PLAN, "t").unwrap();
+        let runs = plan.runs();
+        assert_eq!(runs.len(), 4);
+        assert_eq!(runs[0].model, "logistic");
+        assert_eq!(runs[1].batch, 8);
+        let mut ids: Vec<String> = runs.iter().map(RunSpec::id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 4);
+        assert!(!plan.phases.code && plan.phases.inversion);
+    }
+
+    #[test]
+    fn bad_plans_and_shards_are_clear_errors() {
+        assert!(Plan::parse("name = 1", "x").is_err());
+        let e = Plan::parse("name = \"a\"\n[axes]\nbogus = [1]", "x").unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        assert!(shard(vec![], 0, 2).is_err());
+        assert!(shard(vec![], 3, 2).is_err());
+    }
+
+    #[test]
+    fn shards_partition_the_plan() {
+        let plan = Plan::parse(PLAN, "t").unwrap();
+        let all = plan.runs();
+        let a = shard(all.clone(), 1, 3).unwrap();
+        let b = shard(all.clone(), 2, 3).unwrap();
+        let c = shard(all.clone(), 3, 3).unwrap();
+        assert_eq!(a.len() + b.len() + c.len(), all.len());
+        assert_eq!(a[0], all[0]);
+        assert_eq!(b[0], all[1]);
+    }
+
+    #[test]
+    fn results_round_trip_merge_and_reject_unknown_formats() {
+        let plan = Plan::parse(PLAN, "t").unwrap();
+        let runs = plan.runs();
+        let lines: Vec<ResultLine> = runs[..2].iter().map(|s| run_one(&plan, s)).collect();
+        assert!(lines.iter().all(|l| l.report.is_some()), "{lines:?}");
+        let text = to_jsonl(&lines);
+        assert_eq!(read_results(&text, "r").unwrap(), lines);
+        let torn = format!("{text}{{\"format\":1,\"id\"");
+        assert_eq!(read_results(&torn, "r").unwrap(), lines);
+        assert!(read_results("{\"format\":2}\n", "r").is_err());
+        let merged = merge(
+            vec![lines[1].clone(), lines[0].clone(), lines[1].clone()],
+            Some(&runs),
+        )
+        .unwrap();
+        assert_eq!(merged, lines);
+        let mut other = lines[0].clone();
+        other.error = Some("x".into());
+        assert!(merge(vec![lines[0].clone(), other], None).is_err());
+        assert!(summary_csv(&lines).lines().count() == 3);
+    }
+}
