@@ -5,7 +5,7 @@ use crate::collisions::CollisionMap;
 use std::fmt::Write;
 
 /// Fill colour of a point whose image has `k` preimages in the window.
-fn colour(k: u32) -> &'static str {
+pub(crate) fn colour(k: u32) -> &'static str {
     match k {
         0 | 1 => "#e8eef7",
         2 => "#f4a261",

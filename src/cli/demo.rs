@@ -1,10 +1,165 @@
-//! placeholder
+//! `rewind demo`: one step's inversion, iterate by iterate, for a person at a terminal.
+
+use anyhow::Context;
+use rewind::certify::Certificate;
+use rewind::demo::{demo, demo_svg, raw, Demo, DemoConfig, BATCH, EPOCHS, EXAMPLES};
+use rewind::invert::Termination;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Flags of `rewind demo`.
+/// Flags of `rewind demo`. The model is least squares on 24 synthetic examples with two
+/// features and no bias, exact gradients, b = 4, 2 epochs, on the grid 2^-p·ℤ; the demo picks
+/// one step of that run that moves the model, inverts it by V ← W' + s_B(V) showing every
+/// iterate, certifies all grid preimages of W' and draws the step over the collision map.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples (default --q 0.45 --frac-bits 5):\n  \
+    rewind demo               a unique step: W is the only preimage of W'\n  \
+    rewind demo --seed 7      a collision: W' has 2 preimages, the inverter finds W\n  \
+    rewind demo --seed 14     a collision where the inverter lands on the other preimage\n  \
+    rewind demo --seed 19     W' has 4 preimages")]
+pub struct Args {
+    /// Seed of the data, the initial model and the permutations; it also picks the step.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// q = α·L_B, strictly between 0 and 1; more contraction, more collisions.
+    #[arg(long, default_value = rewind::demo::DEFAULT_Q)]
+    q: String,
+    /// Fractional bits p of the grid 2^-p·ℤ, 2 to 8 (coarse, so that one ulp is visible).
+    #[arg(long, default_value_t = rewind::demo::DEFAULT_FRAC_BITS)]
+    frac_bits: u32,
+    /// Where to write the SVG picture.
+    #[arg(long, default_value = "demo.svg")]
+    svg: PathBuf,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = DemoConfig {
+        seed: args.seed,
+        q: args.q.clone(),
+        frac_bits: args.frac_bits,
+    };
+    let d = demo(&config)?;
+    std::fs::write(&args.svg, demo_svg(&d)).with_context(|| {
+        format!(
+            "cannot write {}; check that its directory exists and is writable",
+            args.svg.display()
+        )
+    })?;
+    print!("{}", report(&d));
+    println!("picture written to {}", args.svg.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The terminal report: model and grid, the step, the iterates, the verdict.
+fn report(d: &Demo) -> String {
+    let p = d.config.frac_bits;
+    let real = |v: &[i64]| {
+        let parts: Vec<String> = v.iter().map(|&k| format!("{}", d.real(k))).collect();
+        format!("({})", parts.join(", "))
+    };
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line("rewind demo: one SGD step inverted on a coarse grid (Lemma 2.1 / Theorem 2.2)".into());
+    line(format!(
+        "model:   least squares, 2 features, no bias, exact gradients; {EXAMPLES} synthetic examples (seed {}), b = {BATCH}, {EPOCHS} epochs",
+        d.config.seed
+    ));
+    line(format!(
+        "grid:    p = {p}, 1 ulp = 2^-{p} = {}; points are raw integers k meaning k·2^-{p}",
+        d.ulp()
+    ));
+    line(format!(
+        "α:       {} ≈ {:.6}, q = α·L_B = {:.4}{}",
+        d.alpha,
+        d.alpha.to_f64(),
+        d.q,
+        d.q_inf
+            .map_or(String::new(), |q| format!(", q_∞ = α·L_∞ = {q:.4}"))
+    ));
+    line(String::new());
+    line(format!(
+        "the step: step {} of epoch {} (number {} of {} in the run, picked by --seed {})",
+        d.step,
+        d.epoch,
+        d.step_index + 1,
+        d.steps,
+        d.config.seed
+    ));
+    line(format!(
+        "  W       = {:<12} = {:<22} the logged model before the step",
+        raw(&d.w),
+        real(&d.w)
+    ));
+    for (i, e) in d.batch.iter().enumerate() {
+        line(format!(
+            "  {:<9} example #{:<3} x = {:<22} y = {:+}",
+            if i == 0 { "batch B =" } else { "" },
+            e.index,
+            real(&e.x),
+            e.y
+        ));
+    }
+    line(format!(
+        "  s_B(W)  = {:<12} = {:<22} round(α·ĝ_B(W)·2^p), the increment",
+        raw(&d.increment),
+        real(&d.increment)
+    ));
+    line(format!(
+        "  W'      = {:<12} = {:<22} W − s_B(W), the model after the step",
+        raw(&d.w_next),
+        real(&d.w_next)
+    ));
+    line(String::new());
+    line("inversion: V0 = W', V(t+1) = W' + s_B(V(t)); distance = ‖V − W‖∞ in ulps".into());
+    let last = d.iterates.len() - 1;
+    for (t, v) in d.iterates.iter().enumerate() {
+        let note = if t == last {
+            match d.termination {
+                Termination::FixedPoint => "  fixed point: V − s_B(V) = W'",
+                Termination::Cycle { .. } => "  repeats an earlier iterate: a cycle",
+                Termination::Cap => "  the iteration cap",
+            }
+        } else {
+            ""
+        };
+        line(format!(
+            "  V{t:<3} = {:<12} s_B(V{t}) = {:<12} distance to W: {} ulp{}{note}",
+            raw(&v.point),
+            raw(&v.increment),
+            v.distance,
+            if v.distance == 1 { "" } else { "s" }
+        ));
+    }
+    line(format!(
+        "  → {}",
+        match d.termination {
+            Termination::FixedPoint if d.recovered =>
+                "the fixed point is W: the step was inverted bit for bit".to_string(),
+            Termination::FixedPoint =>
+                "the fixed point is a preimage of W', but not W: the logged model needs a hint"
+                    .to_string(),
+            Termination::Cycle { length } =>
+                format!("no fixed point: the iterates cycle with length {length}"),
+            Termination::Cap => "no fixed point within the iteration cap".to_string(),
+        }
+    ));
+    line(String::new());
+    let certificate = match &d.certificate {
+        Certificate::Unique => "certificate: Unique (all grid preimages enumerated)".to_string(),
+        Certificate::Ambiguous {
+            preimages,
+            index_of_logged,
+        } => format!(
+            "certificate: Ambiguous, {preimages} preimages; W is number {} of {preimages} in lexicographic order, so naming it costs a hint of {} bit(s)",
+            index_of_logged + 1,
+            d.certificate.optimal_hint_bits()
+        ),
+        Certificate::Unknown(_) => "certificate: Unknown".to_string(),
+    };
+    line(certificate);
+    line(format!("verdict: {}", d.verdict()));
+    out
 }

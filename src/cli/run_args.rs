@@ -1,6 +1,6 @@
 //! The flags that define a run, shared by every subcommand that runs SGD. Each subcommand
-//! supplies its own defaults ([`Defaults`]): `verify` trains on the digits, `collisions` and
-//! `demo` on a two-parameter problem on a coarse grid.
+//! supplies its own defaults ([`Defaults`]): `verify` trains on the digits, `collisions` on a
+//! two-parameter problem on a coarse grid.
 
 use clap::ValueEnum;
 use rewind::grid::Dyadic;
