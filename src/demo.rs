@@ -450,32 +450,7 @@ pub fn demo_svg(d: &Demo) -> String {
     );
 
     // Background: every point coloured by how many window points share its image.
-    let _ = writeln!(
-        s,
-        r#"<rect x="{left}" y="{top}" width="{plot:.2}" height="{plot:.2}" fill="{}"/>"#,
-        crate::plot::colour(1)
-    );
-    let _ = writeln!(s, r#"<g id="collisions">"#);
-    for y in 0..side {
-        let row = &map.multiplicity[y * side..(y + 1) * side];
-        let mut x = 0;
-        while x < side {
-            let k = row[x].min(4);
-            let run = row[x..].iter().take_while(|&&v| v.min(4) == k).count();
-            if k > 1 {
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{cell:.2}" fill="{}"/>"#,
-                    left + x as f64 * cell,
-                    top + (side - 1 - y) as f64 * cell,
-                    run as f64 * cell,
-                    crate::plot::colour(k)
-                );
-            }
-            x += run;
-        }
-    }
-    let _ = writeln!(s, "</g>");
+    crate::plot::collision_background(&mut s, map, (left, top), cell, "collisions");
     // The grid itself: one dot per point while the points are far enough apart to see.
     if cell >= 8.0 {
         let _ = writeln!(s, r##"<g id="grid" fill="#8d99ae">"##);

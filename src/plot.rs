@@ -14,6 +14,47 @@ pub(crate) fn colour(k: u32) -> &'static str {
     }
 }
 
+/// Draws the collision map's squares into `s` at `origin` with `cell` pixels per point, in a
+/// group with id `id`. Points whose image is theirs alone are the background; the others are
+/// drawn as horizontal runs of equal colour, which keeps the file small.
+pub(crate) fn collision_background(
+    s: &mut String,
+    map: &CollisionMap,
+    origin: (f64, f64),
+    cell: f64,
+    id: &str,
+) {
+    let side = map.side();
+    let (left, top) = origin;
+    let plot = cell * side as f64;
+    let _ = writeln!(
+        s,
+        r#"<rect x="{left}" y="{top}" width="{plot:.2}" height="{plot:.2}" fill="{}"/>"#,
+        colour(1)
+    );
+    let _ = writeln!(s, r#"<g id="{id}">"#);
+    for y in 0..side {
+        let row = &map.multiplicity[y * side..(y + 1) * side];
+        let mut x = 0;
+        while x < side {
+            let k = row[x].min(4);
+            let run = row[x..].iter().take_while(|&&v| v.min(4) == k).count();
+            if k > 1 {
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{cell:.2}" fill="{}"/>"#,
+                    left + x as f64 * cell,
+                    top + (side - 1 - y) as f64 * cell,
+                    run as f64 * cell,
+                    colour(k)
+                );
+            }
+            x += run;
+        }
+    }
+    let _ = writeln!(s, "</g>");
+}
+
 /// The collision map as an SVG: one square per grid point coloured by how many points share
 /// its image, the trajectory (raw grid points) drawn on top, and a legend with the numbers.
 pub fn collision_svg(map: &CollisionMap, trajectory: &[[i64; 2]], title: &str) -> String {
@@ -41,34 +82,7 @@ pub fn collision_svg(map: &CollisionMap, trajectory: &[[i64; 2]], title: &str) -
         map.predicted
             .map_or("not".to_string(), |p| format!("{p:.4}"))
     );
-    // Points whose image is theirs alone are the background; the others are drawn as
-    // horizontal runs of equal colour, which keeps the file small.
-    let _ = writeln!(
-        s,
-        r#"<rect x="{left}" y="{top}" width="{plot:.2}" height="{plot:.2}" fill="{}"/>"#,
-        colour(1)
-    );
-    let _ = writeln!(s, r#"<g id="points">"#);
-    for y in 0..side {
-        let row = &map.multiplicity[y * side..(y + 1) * side];
-        let mut x = 0;
-        while x < side {
-            let k = row[x].min(4);
-            let run = row[x..].iter().take_while(|&&v| v.min(4) == k).count();
-            if k > 1 {
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{cell:.2}" fill="{}"/>"#,
-                    left + x as f64 * cell,
-                    top + (side - 1 - y) as f64 * cell,
-                    run as f64 * cell,
-                    colour(k)
-                );
-            }
-            x += run;
-        }
-    }
-    let _ = writeln!(s, "</g>");
+    collision_background(&mut s, map, (left, top), cell, "points");
     let to_px = |p: [i64; 2]| {
         let x = (p[0] - map.center[0] + map.half) as f64;
         let y = (p[1] - map.center[1] + map.half) as f64;

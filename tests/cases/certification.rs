@@ -2,8 +2,7 @@
 
 use proptest::prelude::*;
 use rewind::certify::{certify, enumerate_preimages, Certificate, UnknownReason};
-use rewind::data::Dataset;
-use rewind::grid::{Dyadic, Grid};
+use rewind::grid::Dyadic;
 use rewind::model::{AnyModel, LeastSquares};
 use rewind::sgd::{BackendChoice, StepFunction};
 use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
@@ -37,23 +36,9 @@ fn brute_force(
     found
 }
 
-fn one_dimensional() -> Dataset {
-    let grid = Grid::new(4).unwrap();
-    Dataset {
-        grid,
-        features: vec![vec![grid.one()], vec![grid.one()]],
-        labels: vec![1, 0],
-        classes: 2,
-        class_names: vec![0, 1],
-        scale_log2: 0,
-        has_bias: false,
-        source: "one-dimensional example".into(),
-    }
-}
-
 #[test]
 fn the_one_dimensional_collision_is_certified_ambiguous_never_unique() {
-    let data = one_dimensional();
+    let data = super::common::one_dimensional(4);
     let model = AnyModel::LeastSquares(LeastSquares::new(&data));
     for backend in [
         BackendChoice::Exact,
@@ -81,7 +66,7 @@ fn the_one_dimensional_collision_is_certified_ambiguous_never_unique() {
 
 #[test]
 fn a_non_contractive_step_is_unknown_with_its_reason() {
-    let data = one_dimensional();
+    let data = super::common::one_dimensional(4);
     let model = AnyModel::LeastSquares(LeastSquares::new(&data));
     // α = 1 = 1/L: q_∞ = 1, the radius argument fails.
     let f = StepFunction::new(
@@ -100,7 +85,7 @@ fn a_non_contractive_step_is_unknown_with_its_reason() {
 
 #[test]
 fn an_exhausted_budget_is_unknown_with_its_reason() {
-    let data = one_dimensional();
+    let data = super::common::one_dimensional(4);
     let model = AnyModel::LeastSquares(LeastSquares::new(&data));
     let f = StepFunction::new(
         &model,

@@ -28,3 +28,19 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// One weight, two examples x = 1 with y = +1 and y = −1: the batch gradient is exactly w, so
+/// the step is w ↦ w − round(q·w) with q = α (the DESIGN's one-dimensional example).
+pub fn one_dimensional(frac_bits: u32) -> rewind::data::Dataset {
+    let grid = rewind::grid::Grid::new(frac_bits).unwrap();
+    rewind::data::Dataset {
+        grid,
+        features: vec![vec![grid.one()], vec![grid.one()]],
+        labels: vec![1, 0],
+        classes: 2,
+        class_names: vec![0, 1],
+        scale_log2: 0,
+        has_bias: false,
+        source: "one-dimensional example".into(),
+    }
+}

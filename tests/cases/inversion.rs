@@ -2,29 +2,12 @@
 //! fixed point of the inverter is always a verified preimage.
 
 use proptest::prelude::*;
-use rewind::data::Dataset;
-use rewind::grid::{Dyadic, Grid};
+use rewind::grid::Dyadic;
 use rewind::invert::{invert, Outcome, Termination};
 use rewind::model::{AnyModel, LeastSquares};
 use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{BackendChoice, LoggedStep, StepFunction, Trajectory};
 use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
-
-/// One weight, two examples x = 1 with y = +1 and y = −1: the batch gradient is exactly w, so
-/// the step is w ↦ w − round(q·w) with q = α (the DESIGN's one-dimensional example).
-fn one_dimensional(frac_bits: u32) -> Dataset {
-    let grid = Grid::new(frac_bits).unwrap();
-    Dataset {
-        grid,
-        features: vec![vec![grid.one()], vec![grid.one()]],
-        labels: vec![1, 0],
-        classes: 2,
-        class_names: vec![0, 1],
-        scale_log2: 0,
-        has_bias: false,
-        source: "one-dimensional example".into(),
-    }
-}
 
 const BACKENDS: [BackendChoice; 3] = [
     BackendChoice::Exact,
@@ -34,7 +17,7 @@ const BACKENDS: [BackendChoice; 3] = [
 
 #[test]
 fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
-    let data = one_dimensional(4);
+    let data = super::common::one_dimensional(4);
     let model = AnyModel::LeastSquares(LeastSquares::new(&data));
     // q = 13107/2^15 ≈ 0.4: round(0.4) = 0 and round(0.8) = 1.
     let alpha = Dyadic::new(13107, 15).unwrap();
@@ -78,7 +61,7 @@ fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
 #[test]
 fn the_many_to_one_share_in_one_dimension_is_q() {
     // w ↦ w − round(q·w) merges neighbours for a fraction q of all w, whatever p is.
-    let data = one_dimensional(10);
+    let data = super::common::one_dimensional(10);
     let model = AnyModel::LeastSquares(LeastSquares::new(&data));
     let alpha = Dyadic::new(3, 3).unwrap(); // q = 0.375
     let f = StepFunction::new(&model, &data, alpha, BackendChoice::Exact);
