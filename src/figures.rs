@@ -1,1 +1,798 @@
-//! placeholder
+//! `rewind figures` as a library: the paper's Figures 2–5 (Appendix B) drawn from sweep
+//! results, plus two figures of this project's own measurements, as SVG files made with
+//! plotters.
+//!
+//! - `fig2-true-labels.svg`, `fig3-random-labels.svg` (Figures 2–3): for each batch size a row
+//!   of two plots, the accuracy λ at the end of each epoch and the running average
+//!   (1/t)Σ_{i≤t} ρ_i of the accuracy discrepancy (Section 3), one line per hidden width.
+//! - `fig4-true-labels.svg`, `fig5-random-labels.svg` (Figures 4–5): for each batch size the
+//!   running averages of all widths on one plot, on a log axis when every value is positive,
+//!   with the leading term β(n, b) = n·log₂ n / b² of Theorem 3.2 as a dashed line there.
+//! - `code-length.svg`: the length of each epoch's code (Lemma 3.1) against ⌈log₂ n!⌉, the
+//!   length of a plain permutation (dashed).
+//! - `many-to-one.svg`: the observed share of steps that needed a hint against the predicted
+//!   1 − det(I − αH_B), one point per run, with the diagonal y = x.
+//!
+//! The paper plots every quantity as a running average over epochs; here only ρ is averaged
+//! (the accuracy is the end-of-epoch value), as the accuracy already changes slowly. ρ is the
+//! code's direction D(φ‖λ') unless [`Rho::Paper`] is chosen. Runs are grouped as in
+//! [`crate::claims`]: a panel holds runs that differ only in width and seed, and series are
+//! named by what differs among them ("width 2", or "width 2, seed 1"). A figure without data is
+//! skipped with a reason, not drawn empty.
+
+use crate::claims::{key, labels_name, names, runs, Field, Rho, Run};
+use crate::sweep::{ResultLine, RunSpec};
+use crate::Error;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Figure 2 analogue: true labels.
+pub const FIG2: &str = "fig2-true-labels.svg";
+/// Figure 3 analogue: random labels.
+pub const FIG3: &str = "fig3-random-labels.svg";
+/// Figure 4 analogue: true labels, all widths per batch size.
+pub const FIG4: &str = "fig4-true-labels.svg";
+/// Figure 5 analogue: random labels, all widths per batch size.
+pub const FIG5: &str = "fig5-random-labels.svg";
+/// Code length per epoch against ⌈log₂ n!⌉.
+pub const CODE_LENGTH: &str = "code-length.svg";
+/// Observed against predicted many-to-one share.
+pub const MANY_TO_ONE: &str = "many-to-one.svg";
+
+/// Series labelled in a legend at most; more would hide the plot.
+const MAX_LEGEND: usize = 12;
+
+/// Tableau 10: distinguishable, and readable for the common colour-vision deficiencies.
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+const GREY: RGBColor = RGBColor(90, 90, 90);
+
+/// One SVG, ready to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub file: &'static str,
+    pub svg: String,
+}
+
+/// A figure the results have no data for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub file: &'static str,
+    pub reason: String,
+}
+
+/// Every figure drawn or skipped, and the lines that could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    pub drawn: Vec<Figure>,
+    pub skipped: Vec<Skipped>,
+    pub error_lines: usize,
+    pub without_report: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Style {
+    Line,
+    Dashed,
+    Markers,
+}
+
+#[derive(Debug, Clone)]
+struct Series {
+    label: Option<String>,
+    colour: RGBColor,
+    style: Style,
+    points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scale {
+    Linear,
+    Log,
+}
+
+/// One plot: everything the renderer needs, computed from the results beforehand.
+struct Panel {
+    caption: String,
+    x_desc: String,
+    y_desc: String,
+    x: (f64, f64),
+    y: (f64, f64),
+    scale: Scale,
+    /// Epochs: label the x axis with whole numbers only.
+    integer_x: bool,
+    series: Vec<Series>,
+}
+
+type Drawn = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// A short tick label: three significant digits, no trailing zeros.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// The y axis as drawn. plotters ticks a log axis from the first power of ten above its
+/// start, so a log axis starts at a power of ten for its lowest decade to be labelled too; a
+/// log panel's `y.1` is its highest value, and the room for the legend is added here.
+fn y_bounds(p: &Panel) -> (f64, f64) {
+    match p.scale {
+        Scale::Linear => p.y,
+        Scale::Log => {
+            // Keep the top 30% of the axis above the highest value free for the legend:
+            // (ln hi − ln top) = 0.3·(ln hi − ln lo).
+            // Just under the power of ten: plotters finds its first tick by rounding a
+            // logarithm up, which rounding error could push past 10^k itself.
+            let lo = 10f64.powf(p.y.0.log10().floor()) * (1.0 - 1e-6);
+            let f = 0.3;
+            let hi = ((p.y.1.ln() - f * lo.ln()) / (1.0 - f)).exp();
+            (lo, hi)
+        }
+    }
+}
+
+/// The corner the data leave emptiest, for the legend: counts the points (and lines, sampled
+/// between their points) inside each corner's box of 45% × 40% of the plot.
+fn free_corner(p: &Panel) -> SeriesLabelPosition {
+    let (lo, hi) = y_bounds(p);
+    let ny = |y: f64| match p.scale {
+        Scale::Linear => (y - lo) / (hi - lo),
+        Scale::Log => (y.ln() - lo.ln()) / (hi.ln() - lo.ln()),
+    };
+    let nx = |x: f64| (x - p.x.0) / (p.x.1 - p.x.0);
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    for s in &p.series {
+        if s.style == Style::Markers || s.points.len() < 2 {
+            samples.extend(s.points.iter().map(|&(x, y)| (nx(x), ny(y))));
+            continue;
+        }
+        for w in s.points.windows(2) {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            for k in 0..=16 {
+                let f = k as f64 / 16.0;
+                samples.push((nx(x0 + f * (x1 - x0)), ny(y0 + f * (y1 - y0))));
+            }
+        }
+    }
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let inside = |right: bool, top: bool, (x, y): (f64, f64)| {
+        (if right { x > 0.55 } else { x < 0.45 }) && (if top { y > 0.6 } else { y < 0.4 })
+    };
+    corners
+        .into_iter()
+        .min_by_key(|&(_, right, top)| samples.iter().filter(|&&s| inside(right, top, s)).count())
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
+fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, p: &Panel) -> Drawn {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(&p.caption, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(70);
+    let x: RangedCoordf64 = (p.x.0..p.x.1).into();
+    match p.scale {
+        Scale::Linear => {
+            let y: RangedCoordf64 = (p.y.0..p.y.1).into();
+            fill_chart(builder.build_cartesian_2d(x, y)?, p)
+        }
+        Scale::Log => {
+            let (lo, hi) = y_bounds(p);
+            fill_chart(builder.build_cartesian_2d(x, (lo..hi).log_scale())?, p)
+        }
+    }
+}
+
+/// Axes, series and legend; generic over the y axis so that linear and log plots share it.
+fn fill_chart<'a, 'b: 'a, Y>(
+    mut chart: ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    p: &Panel,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let x_fmt = |x: &f64| {
+        if !p.integer_x {
+            tick(*x)
+        } else if (x - x.round()).abs() < 1e-9 {
+            format!("{}", x.round())
+        } else {
+            // An epoch axis ticked between epochs: no label rather than a repeated one.
+            String::new()
+        }
+    };
+    let y_fmt = |y: &f64| tick(*y);
+    // Whole epochs: at most one label per epoch.
+    let x_labels = if p.integer_x {
+        ((p.x.1 - p.x.0).round() as usize + 1).clamp(2, 10)
+    } else {
+        8
+    };
+    chart
+        .configure_mesh()
+        .x_desc(p.x_desc.as_str())
+        .y_desc(p.y_desc.as_str())
+        .x_labels(x_labels)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", 13))
+        .light_line_style(WHITE)
+        .draw()?;
+    let few_points = p.series.iter().all(|s| s.points.len() <= 20);
+    for s in &p.series {
+        let colour = s.colour;
+        let anno = match s.style {
+            Style::Line => chart.draw_series(
+                LineSeries::new(s.points.iter().copied(), colour.stroke_width(2))
+                    .point_size(if few_points { 3 } else { 0 }),
+            )?,
+            Style::Dashed => chart.draw_series(DashedLineSeries::new(
+                s.points.iter().copied(),
+                8,
+                5,
+                colour.stroke_width(2),
+            ))?,
+            Style::Markers => chart.draw_series(
+                s.points
+                    .iter()
+                    .map(|&pt| Circle::new(pt, 5, colour.mix(0.8).filled())),
+            )?,
+        };
+        if let Some(label) = &s.label {
+            if s.style == Style::Markers {
+                anno.label(label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+            } else {
+                let width = if s.style == Style::Dashed { 1 } else { 2 };
+                anno.label(label.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(width))
+                });
+            }
+        }
+    }
+    if p.series.iter().any(|s| s.label.is_some()) {
+        chart
+            .configure_series_labels()
+            .position(free_corner(p))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.5))
+            .label_font(("sans-serif", 13))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// Draws into an SVG string of the given size; plotters errors become one-line errors.
+fn render(
+    file: &str,
+    size: (u32, u32),
+    body: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Drawn,
+) -> Result<String, Error> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE)
+            .and_then(|_| body(&root))
+            .and_then(|_| root.present())
+            .map_err(|e| {
+                Error::Config(format!(
+                    "cannot draw {file}: {e}; this is a bug in rewind, please report it with the results file"
+                ))
+            })?;
+    }
+    Ok(svg)
+}
+
+/// A y range holding `values`, padded; a log range when asked for and every value is positive.
+fn y_range(values: impl Iterator<Item = f64>, want_log: bool) -> ((f64, f64), Scale) {
+    let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    if v.is_empty() {
+        return ((0.0, 1.0), Scale::Linear);
+    }
+    if want_log && min > 0.0 {
+        // A little below so that the lowest line clears the axis; room above in `y_bounds`.
+        return ((min / 1.2, max), Scale::Log);
+    }
+    let lo = min.min(0.0);
+    let hi = if max > lo { max * 1.1 } else { lo + 1.0 };
+    ((lo, hi), Scale::Linear)
+}
+
+/// Epochs 1..=T as an x range, never empty.
+fn epoch_range(runs: &[&Run]) -> (f64, f64) {
+    let t = runs.iter().map(|r| r.epochs().len()).max().unwrap_or(1);
+    (1.0, t.max(2) as f64)
+}
+
+/// One row or panel of runs that differ only in width and seed.
+struct Group<'a> {
+    batch: usize,
+    setting: String,
+    runs: Vec<&'a Run<'a>>,
+}
+
+/// Runs of one labels setting grouped by (setting, batch), runs sorted by width then seed.
+fn groups<'a>(runs: &'a [Run<'a>], random: bool) -> Vec<Group<'a>> {
+    let mut by: BTreeMap<(String, usize), Vec<&Run>> = BTreeMap::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.spec.random_labels == random && !r.epochs().is_empty())
+    {
+        let setting = key(
+            r.spec,
+            &[Field::Width, Field::Batch, Field::Seed, Field::Labels],
+        );
+        by.entry((setting, r.spec.batch)).or_default().push(r);
+    }
+    by.into_iter()
+        .map(|((setting, batch), mut runs)| {
+            runs.sort_by_key(|r| (r.spec.hidden, r.spec.seed, r.id));
+            Group {
+                batch,
+                setting,
+                runs,
+            }
+        })
+        .collect()
+}
+
+/// Panel titles: the batch size, plus the setting when several settings are drawn.
+fn group_titles(groups: &[Group]) -> Vec<String> {
+    let specs: Vec<&RunSpec> = groups.iter().map(|g| g.runs[0].spec).collect();
+    let settings: std::collections::BTreeSet<&str> =
+        groups.iter().map(|g| g.setting.as_str()).collect();
+    let extra = names(
+        &specs,
+        &[Field::Width, Field::Batch, Field::Seed, Field::Labels],
+    );
+    groups
+        .iter()
+        .zip(extra)
+        .map(|(g, e)| {
+            if settings.len() > 1 {
+                format!("b = {} ({e})", g.batch)
+            } else {
+                format!("b = {}", g.batch)
+            }
+        })
+        .collect()
+}
+
+/// Series names and colours, consistent across a figure's panels: the same width has the
+/// same colour everywhere.
+fn series_names(groups: &[Group]) -> (Vec<Vec<String>>, BTreeMap<String, RGBColor>) {
+    let mut per_group = Vec::new();
+    let mut order: Vec<(usize, u64, String)> = Vec::new();
+    for g in groups {
+        let specs: Vec<&RunSpec> = g.runs.iter().map(|r| r.spec).collect();
+        let n = names(&specs, &[Field::Batch, Field::Labels]);
+        for (r, name) in g.runs.iter().zip(&n) {
+            order.push((r.spec.hidden, r.spec.seed, name.clone()));
+        }
+        per_group.push(n);
+    }
+    order.sort();
+    let mut colours = BTreeMap::new();
+    for (_, _, name) in order {
+        let next = colours.len();
+        colours.entry(name).or_insert(COLOURS[next % COLOURS.len()]);
+    }
+    (per_group, colours)
+}
+
+fn rho_series(
+    g: &Group,
+    names: &[String],
+    colours: &BTreeMap<String, RGBColor>,
+    rho: Rho,
+) -> Vec<Series> {
+    g.runs
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(i, (r, name))| Series {
+            label: (i < MAX_LEGEND).then(|| name.clone()),
+            colour: colours.get(name).copied().unwrap_or(GREY),
+            style: Style::Line,
+            points: r
+                .epochs()
+                .iter()
+                .map(|e| (e.epoch as f64, rho.running(e)))
+                .filter(|p| p.1.is_finite())
+                .collect(),
+        })
+        .collect()
+}
+
+fn unlabelled(n: usize) -> String {
+    if n > MAX_LEGEND {
+        format!(" ({} series unlabelled)", n - MAX_LEGEND)
+    } else {
+        String::new()
+    }
+}
+
+/// Figures 2–3: per batch size, accuracy and running-average ρ per epoch.
+fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, Error> {
+    let groups = groups(runs, random);
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let file = if random { FIG3 } else { FIG2 };
+    let titles = group_titles(&groups);
+    let (names, colours) = series_names(&groups);
+    let mut rows = Vec::new();
+    for ((g, title), n) in groups.iter().zip(&titles).zip(&names) {
+        let x = epoch_range(&g.runs);
+        let accuracy: Vec<Series> = g
+            .runs
+            .iter()
+            .zip(n)
+            .enumerate()
+            .map(|(i, (r, name))| Series {
+                label: (i < MAX_LEGEND).then(|| name.clone()),
+                colour: colours.get(name).copied().unwrap_or(GREY),
+                style: Style::Line,
+                points: r
+                    .epochs()
+                    .iter()
+                    .map(|e| (e.epoch as f64, e.accuracy))
+                    .collect(),
+            })
+            .collect();
+        let discrepancy = rho_series(g, n, &colours, rho);
+        let (y, _) = y_range(
+            discrepancy
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1)),
+            false,
+        );
+        let more = unlabelled(g.runs.len());
+        rows.push([
+            Panel {
+                caption: format!("{title}: accuracy{more}"),
+                x_desc: "epoch".into(),
+                y_desc: "accuracy λ (end of epoch)".into(),
+                x,
+                y: (0.0, 1.0),
+                scale: Scale::Linear,
+                integer_x: true,
+                series: accuracy,
+            },
+            Panel {
+                caption: format!("{title}: running mean of {}{more}", rho.name()),
+                x_desc: "epoch t".into(),
+                y_desc: format!("(1/t)·Σ {} (bits)", rho.name()),
+                x,
+                y,
+                scale: Scale::Linear,
+                integer_x: true,
+                series: discrepancy,
+            },
+        ]);
+    }
+    let title = format!(
+        "Figure {} analogue: {} — accuracy and running-average discrepancy {} per epoch",
+        if random { 3 } else { 2 },
+        labels_name(random),
+        rho.name()
+    );
+    let size = (1200, 60 + 360 * rows.len() as u32);
+    render(file, size, |root| {
+        let body = root.titled(&title, ("sans-serif", 22))?;
+        let cells = body.split_evenly((rows.len(), 2));
+        for (row, pair) in rows.iter().enumerate() {
+            for (col, panel) in pair.iter().enumerate() {
+                draw_panel(&cells[row * 2 + col], panel)?;
+            }
+        }
+        Ok(())
+    })
+    .map(Some)
+}
+
+/// Figures 4–5: per batch size, the running-average ρ of every width on one plot.
+fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, Error> {
+    let groups = groups(runs, random);
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let file = if random { FIG5 } else { FIG4 };
+    let titles = group_titles(&groups);
+    let (names, colours) = series_names(&groups);
+    let mut panels = Vec::new();
+    for ((g, title), n) in groups.iter().zip(&titles).zip(&names) {
+        let mut series = rho_series(g, n, &colours, rho);
+        let (y, scale) = y_range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            true,
+        );
+        let x = epoch_range(&g.runs);
+        let mut y = y;
+        let mut caption = format!("{title}: running mean of {}", rho.name());
+        if scale == Scale::Log {
+            // The threshold of Theorem 3.2; on a log axis it fits however far above it is.
+            let mut betas: Vec<f64> = g
+                .runs
+                .iter()
+                .map(|r| r.report.discrepancy.beta_leading)
+                .filter(|b| b.is_finite() && *b > 0.0)
+                .collect();
+            betas.sort_by(f64::total_cmp);
+            betas.dedup();
+            for (i, beta) in betas.iter().enumerate() {
+                y = (y.0.min(beta / 1.2), y.1.max(*beta));
+                series.push(Series {
+                    label: (i == 0).then(|| "β(n,b) = n·log₂n / b²".to_string()),
+                    colour: GREY,
+                    style: Style::Dashed,
+                    points: vec![(x.0, *beta), (x.1, *beta)],
+                });
+            }
+        } else {
+            caption += " (linear axis: some values are 0)";
+        }
+        caption += &unlabelled(g.runs.len());
+        panels.push(Panel {
+            caption,
+            x_desc: "epoch t".into(),
+            y_desc: format!("(1/t)·Σ {} (bits)", rho.name()),
+            x,
+            y,
+            scale,
+            integer_x: true,
+            series,
+        });
+    }
+    let cols = panels.len().min(3);
+    let rows = panels.len().div_ceil(cols);
+    let title = format!(
+        "Figure {} analogue: {} — running-average discrepancy {} of every width, per batch size",
+        if random { 5 } else { 4 },
+        labels_name(random),
+        rho.name()
+    );
+    let size = ((520 * cols as u32).max(900), 60 + 420 * rows as u32);
+    render(file, size, |root| {
+        let body = root.titled(&title, ("sans-serif", 22))?;
+        let cells = body.split_evenly((rows, cols));
+        for (cell, panel) in cells.iter().zip(&panels) {
+            draw_panel(cell, panel)?;
+        }
+        Ok(())
+    })
+    .map(Some)
+}
+
+/// Code length per epoch against ⌈log₂ n!⌉.
+fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
+    let mut with_code: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.report.code.as_ref().is_some_and(|c| !c.epochs.is_empty()))
+        .collect();
+    if with_code.is_empty() {
+        return Ok(None);
+    }
+    with_code.sort_by_key(|r| (r.spec.model.as_str(), r.spec.batch, r.spec.seed, r.id));
+    let specs: Vec<&RunSpec> = with_code.iter().map(|r| r.spec).collect();
+    let labels = names(&specs, &[]);
+    let mut series = Vec::new();
+    let mut baselines: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut t_max = 1;
+    for (i, (r, label)) in with_code.iter().zip(labels).enumerate() {
+        let Some(code) = &r.report.code else {
+            continue;
+        };
+        t_max = t_max.max(code.epochs.iter().map(|e| e.epoch).max().unwrap_or(1));
+        for e in &code.epochs {
+            baselines.insert(e.baseline_bits, r.report.config.n);
+        }
+        series.push(Series {
+            label: (i < MAX_LEGEND).then_some(label),
+            colour: COLOURS[i % COLOURS.len()],
+            style: Style::Line,
+            points: code
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, e.bits as f64))
+                .collect(),
+        });
+    }
+    let x = (1.0, t_max.max(2) as f64);
+    for (&bits, &n) in &baselines {
+        series.push(Series {
+            label: Some(format!("⌈log₂ n!⌉ = {bits} bits (n = {n})")),
+            colour: GREY,
+            style: Style::Dashed,
+            points: vec![(x.0, bits as f64), (x.1, bits as f64)],
+        });
+    }
+    // Not from zero: the interesting part is the gap between the code and the baseline.
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    let (min, max) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let pad = (max - min) * 0.15 + 2.0;
+    let panel = Panel {
+        caption: format!(
+            "Bits per epoch of the Lemma 3.1 code, {} runs{}",
+            with_code.len(),
+            unlabelled(with_code.len())
+        ),
+        x_desc: "epoch".into(),
+        y_desc: "code length of the epoch (bits)".into(),
+        x,
+        y: ((min - pad).max(0.0), max + 2.0 * pad),
+        scale: Scale::Linear,
+        integer_x: true,
+        series,
+    };
+    render(CODE_LENGTH, (1000, 640), |root| {
+        let body = root.titled(
+            "Code length per epoch against ⌈log₂ n!⌉ (a permutation written plainly)",
+            ("sans-serif", 22),
+        )?;
+        draw_panel(&body, &panel)
+    })
+    .map(Some)
+}
+
+/// Observed share of hinted steps against the predicted 1 − det(I − αH_B).
+fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
+    let mut by_model: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in runs {
+        if let Some(inv) = &r.report.inversion {
+            if let Some(pred) = inv.predicted_many_to_one {
+                if pred.is_finite() && inv.observed_many_to_one.is_finite() {
+                    by_model
+                        .entry(r.spec.model.as_str())
+                        .or_default()
+                        .push((pred, inv.observed_many_to_one));
+                }
+            }
+        }
+    }
+    if by_model.is_empty() {
+        return Ok(None);
+    }
+    let max = by_model
+        .values()
+        .flatten()
+        .fold(0.0f64, |m, &(x, y)| m.max(x).max(y));
+    let hi = (max * 1.15).max(0.01);
+    let mut series: Vec<Series> = by_model
+        .iter()
+        .enumerate()
+        .map(|(i, (model, pts))| Series {
+            label: Some(format!("{model} ({} runs)", pts.len())),
+            colour: COLOURS[i % COLOURS.len()],
+            style: Style::Markers,
+            points: pts.clone(),
+        })
+        .collect();
+    series.insert(
+        0,
+        Series {
+            label: Some("y = x (prediction exact)".into()),
+            colour: GREY,
+            style: Style::Dashed,
+            points: vec![(0.0, 0.0), (hi, hi)],
+        },
+    );
+    let panel = Panel {
+        caption: "Many-to-one steps: observed against predicted, one point per run".into(),
+        x_desc: "predicted 1 − det(I − αH_B), mean over steps".into(),
+        y_desc: "observed share of steps that needed a hint".into(),
+        x: (0.0, hi),
+        y: (0.0, hi),
+        scale: Scale::Linear,
+        integer_x: false,
+        series,
+    };
+    render(MANY_TO_ONE, (760, 720), |root| {
+        let body = root.titled(
+            "Share of steps the grid makes many-to-one",
+            ("sans-serif", 22),
+        )?;
+        draw_panel(&body, &panel)
+    })
+    .map(Some)
+}
+
+/// Draws every figure the results have data for; `source` names the results in errors.
+pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Error> {
+    if lines.is_empty() {
+        return Err(Error::Config(format!(
+            "{source} holds no result lines; pass a results file written by `rewind sweep`"
+        )));
+    }
+    let r = runs(lines);
+    let mut out = Figures {
+        drawn: Vec::new(),
+        skipped: Vec::new(),
+        error_lines: r.error_lines,
+        without_report: r.without_report,
+    };
+    let mut add = |file: &'static str, svg: Option<String>, reason: &str| match svg {
+        Some(svg) => out.drawn.push(Figure { file, svg }),
+        None => out.skipped.push(Skipped {
+            file,
+            reason: reason.to_string(),
+        }),
+    };
+    let runs = &r.runs;
+    let no_runs = |random| format!("no {} run with a report and an epoch", labels_name(random));
+    add(FIG2, accuracy_and_rho(runs, false, rho)?, &no_runs(false));
+    add(FIG3, accuracy_and_rho(runs, true, rho)?, &no_runs(true));
+    add(FIG4, rho_by_batch(runs, false, rho)?, &no_runs(false));
+    add(FIG5, rho_by_batch(runs, true, rho)?, &no_runs(true));
+    add(
+        CODE_LENGTH,
+        code_length(runs)?,
+        "no run has a code section (plans with [phases] code = true and inversion = true)",
+    );
+    add(
+        MANY_TO_ONE,
+        many_to_one(runs)?,
+        "no run has an inversion section with a predicted share (the MLP has none; plans need [phases] inversion = true)",
+    );
+    Ok(out)
+}
+
+/// Writes the drawn figures into `dir` (created if missing) and returns their paths.
+pub fn write(figures: &Figures, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for f in &figures.drawn {
+        let path = dir.join(f.file);
+        std::fs::write(&path, &f.svg).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,10 +1,61 @@
-//! placeholder
+//! `rewind figures RESULTS --out DIR`: the paper's Figures 2–5 (Appendix B) and this
+//! project's code-length and many-to-one figures, drawn from sweep results as SVG files (what
+//! each figure shows is in `rewind::figures`).
+
+use anyhow::Context;
+use rewind::claims::Rho;
+use rewind::figures::{draw, write};
+use rewind::sweep::read_results;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Which direction of the accuracy discrepancy the figures plot.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RhoArg {
+    /// D(φ‖λ'), the direction the code and the proof of Lemma 3.1 use.
+    Code,
+    /// D(λ'‖φ), as the paper writes ρ.
+    Paper,
+}
 
 /// Flags of `rewind figures`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Results file written by `rewind sweep` (JSON lines).
+    results: PathBuf,
+    /// Directory for the SVG files (created if missing).
+    #[arg(long, default_value = "figures")]
+    out: PathBuf,
+    /// The discrepancy to plot.
+    #[arg(long, value_enum, default_value = "code")]
+    rho: RhoArg,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let name = args.results.display().to_string();
+    let text = std::fs::read_to_string(&args.results)
+        .with_context(|| format!("cannot read {name}; pass an existing results file"))?;
+    let lines = read_results(&text, &name)?;
+    let rho = match args.rho {
+        RhoArg::Code => Rho::Code,
+        RhoArg::Paper => Rho::Paper,
+    };
+    let figures = draw(&lines, rho, &name)?;
+    let written = write(&figures, &args.out)?;
+    if figures.error_lines + figures.without_report > 0 {
+        println!(
+            "skipped {} error lines and {} lines without a report",
+            figures.error_lines, figures.without_report
+        );
+    }
+    for s in &figures.skipped {
+        println!("skipped {}: {}", s.file, s.reason);
+    }
+    if written.is_empty() {
+        println!("no figure written: the results have no data for any of them");
+    }
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

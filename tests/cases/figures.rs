@@ -1,1 +1,262 @@
+//! `rewind figures`: every figure drawn from a tiny sweep made here, checked for well-formed
+//! SVG that names its series; figures without data are skipped and said so; bad input is a
+//! one-line error.
 
+use super::common::rewind;
+use rewind::claims::Rho;
+use rewind::figures::{draw, CODE_LENGTH, FIG2, FIG3, FIG4, FIG5, MANY_TO_ONE};
+use rewind::sweep::{run_one, to_jsonl, Plan, ResultLine};
+use std::path::Path;
+use std::sync::OnceLock;
+use tempfile::TempDir;
+
+/// MLP widths 2 and 3, batches 4 and 8, true and random labels, only the forward run: the
+/// data of Figures 2–5.
+const MLP_PLAN: &str = r#"
+name = "figures-mlp"
+[axes]
+data = ["synthetic"]
+model = ["mlp"]
+hidden = [2, 3]
+batch = [4, 8]
+epochs = [3]
+random_labels = [false, true]
+[phases]
+inversion = false
+code = false
+[fixed]
+synthetic_n = 32
+"#;
+
+/// Logistic runs with inversion and the code: the data of the code-length and many-to-one
+/// figures.
+const LOGISTIC_PLAN: &str = r#"
+name = "figures-logistic"
+[axes]
+data = ["synthetic"]
+model = ["logistic"]
+batch = [4, 8]
+q = ["0.2"]
+frac_bits = [16]
+epochs = [2]
+[phases]
+inversion = true
+code = true
+[fixed]
+synthetic_n = 32
+synthetic_features = 3
+early_stop = false
+"#;
+
+fn sweep(plan: &str) -> Vec<ResultLine> {
+    let plan = Plan::parse(plan, "test plan").unwrap();
+    let lines: Vec<ResultLine> = plan.runs().iter().map(|s| run_one(&plan, s)).collect();
+    assert!(
+        lines.iter().all(|l| l.report.is_some()),
+        "a run failed: {lines:?}"
+    );
+    lines
+}
+
+/// Both sweeps, run once for the whole module.
+fn results() -> &'static (Vec<ResultLine>, Vec<ResultLine>) {
+    static R: OnceLock<(Vec<ResultLine>, Vec<ResultLine>)> = OnceLock::new();
+    R.get_or_init(|| (sweep(MLP_PLAN), sweep(LOGISTIC_PLAN)))
+}
+
+fn write_results(dir: &TempDir, name: &str, lines: &[ResultLine]) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, to_jsonl(lines)).unwrap();
+    path.to_str().expect("temp paths are UTF-8").to_string()
+}
+
+/// A small XML well-formedness check: the document is one `<svg>` element, and every tag
+/// opened is closed in order (plotters escapes `<` in text, so a bare `<` starts a tag).
+#[track_caller]
+fn assert_well_formed(svg: &str, file: &str) {
+    let body = svg.trim();
+    assert!(body.starts_with("<svg"), "{file} does not start with <svg");
+    assert!(body.ends_with("</svg>"), "{file} does not end with </svg>");
+    let mut stack: Vec<&str> = Vec::new();
+    let mut rest = body;
+    let mut roots = 0;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..]
+            .find('>')
+            .unwrap_or_else(|| panic!("{file}: unterminated tag"))
+            + start;
+        let tag = &rest[start + 1..end];
+        assert!(!tag.contains('<'), "{file}: '<' inside a tag: {tag}");
+        assert_eq!(
+            tag.matches('"').count() % 2,
+            0,
+            "{file}: unbalanced quotes in <{tag}>"
+        );
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack
+                .pop()
+                .unwrap_or_else(|| panic!("{file}: </{name}> closes nothing"));
+            assert_eq!(open, name.trim(), "{file}: <{open}> closed by </{name}>");
+        } else if !tag.starts_with('?') && !tag.starts_with('!') {
+            let name = tag
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .next()
+                .unwrap_or("");
+            if stack.is_empty() {
+                roots += 1;
+            }
+            if !tag.ends_with('/') {
+                stack.push(name);
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    assert!(stack.is_empty(), "{file}: unclosed tags {stack:?}");
+    assert_eq!(roots, 1, "{file}: {roots} root elements");
+    assert!(body.matches("<text").count() > 3, "{file}: no labels");
+}
+
+#[track_caller]
+fn assert_names(svg: &str, file: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(svg.contains(n), "{file} does not name {n:?}");
+    }
+}
+
+/// What each figure must name: its series (legends) and what its axes show.
+fn expected(file: &str) -> &'static [&'static str] {
+    match file {
+        FIG2 => &[
+            "width 2",
+            "width 3",
+            "b = 4",
+            "b = 8",
+            "accuracy",
+            "epoch",
+            "true labels",
+        ],
+        FIG3 => &["width 2", "width 3", "b = 4", "b = 8", "random labels"],
+        FIG4 => &[
+            "width 2",
+            "width 3",
+            "b = 4",
+            "b = 8",
+            "β(n,b)",
+            "true labels",
+        ],
+        FIG5 => &["width 2", "width 3", "random labels", "epoch t"],
+        CODE_LENGTH => &["⌈log₂ n!⌉ = ", "b = 4", "b = 8", "bits"],
+        MANY_TO_ONE => &["y = x", "logistic (2 runs)", "1 − det(I − αH_B)"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn the_library_draws_all_six_figures_from_a_tiny_sweep() {
+    let (mlp, logistic) = results();
+    let all: Vec<ResultLine> = mlp.iter().chain(logistic).cloned().collect();
+    let figures = draw(&all, Rho::Code, "test").unwrap();
+    assert!(figures.skipped.is_empty(), "{:?}", figures.skipped);
+    let files: Vec<&str> = figures.drawn.iter().map(|f| f.file).collect();
+    assert_eq!(files, [FIG2, FIG3, FIG4, FIG5, CODE_LENGTH, MANY_TO_ONE]);
+    for f in &figures.drawn {
+        assert_well_formed(&f.svg, f.file);
+        assert_names(&f.svg, f.file, expected(f.file));
+    }
+    // The chosen direction of ρ is the one named on the axes.
+    let paper = draw(mlp, Rho::Paper, "test").unwrap();
+    assert!(paper.drawn[0].svg.contains("ρ_paper"));
+    assert!(!paper.drawn[0].svg.contains("ρ_code"));
+}
+
+#[test]
+fn the_command_writes_every_figure_into_a_new_directory() {
+    let (mlp, logistic) = results();
+    let all: Vec<ResultLine> = mlp.iter().chain(logistic).cloned().collect();
+    let dir = TempDir::new().unwrap();
+    let results = write_results(&dir, "results.jsonl", &all);
+    let out = dir.path().join("new/figs");
+    let run = rewind(&["figures", &results, "--out", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for file in [FIG2, FIG3, FIG4, FIG5, CODE_LENGTH, MANY_TO_ONE] {
+        let path = out.join(file);
+        assert!(
+            stdout.contains(&format!("wrote {}", path.display())),
+            "{stdout}"
+        );
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert_well_formed(&svg, file);
+        assert_names(&svg, file, expected(file));
+    }
+}
+
+#[test]
+fn figures_without_data_are_skipped_and_said_so() {
+    let (mlp, _) = results();
+    // Only true labels, no inversion, no code; plus an error line, which is counted.
+    let mut lines: Vec<ResultLine> = mlp
+        .iter()
+        .filter(|l| !l.spec.random_labels)
+        .cloned()
+        .collect();
+    let mut failed = lines[0].clone();
+    failed.report = None;
+    failed.error = Some("setup failed".into());
+    lines.push(failed);
+    let dir = TempDir::new().unwrap();
+    let results = write_results(&dir, "r.jsonl", &lines);
+    let out = dir.path().join("figs");
+    let run = rewind(&["figures", &results, "--out", out.to_str().unwrap()]);
+    assert!(run.status.success());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    for skipped in [FIG3, FIG5, CODE_LENGTH, MANY_TO_ONE] {
+        assert!(stdout.contains(&format!("skipped {skipped}: ")), "{stdout}");
+        assert!(!out.join(skipped).exists());
+    }
+    assert!(stdout.contains("skipped 1 error lines"), "{stdout}");
+    for drawn in [FIG2, FIG4] {
+        assert!(out.join(drawn).exists(), "{stdout}");
+    }
+}
+
+#[track_caller]
+fn assert_one_line_error(out: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(c) if c != 0 && c != 101),
+        "exit code {code:?}; stderr: {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.contains(needle), "stderr: {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_results_files_are_one_line_errors() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("figs");
+    let out = out.to_str().unwrap();
+    assert_one_line_error(
+        &rewind(&["figures", "/nonexistent/results.jsonl", "--out", out]),
+        "/nonexistent/results.jsonl",
+    );
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "not json\n{\"format\": 1}\n").unwrap();
+    assert_one_line_error(
+        &rewind(&["figures", garbage.to_str().unwrap(), "--out", out]),
+        "line 1",
+    );
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    assert_one_line_error(
+        &rewind(&["figures", empty.to_str().unwrap(), "--out", out]),
+        "no result lines",
+    );
+    assert!(!Path::new(out).exists(), "nothing written on error");
+}
