@@ -7,7 +7,7 @@
 //! final model bit for bit.
 
 use crate::codec::entropy::{decode, encode, CodeOptions, Decoded, Encoded, RunShape};
-use crate::codec::file::{data_sha256, from_bytes, to_bytes, CodeHeader};
+use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
 use crate::reconstruct::analyse;
@@ -73,6 +73,7 @@ fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
         max_iterations: c.max_iterations,
         data_sha256: data_sha256(&s.data),
         final_model_sha256: model_sha256(&traj.final_model),
+        run_sha256: run_sha256(traj.initial_model(), &traj.permutations),
     }
 }
 
@@ -93,7 +94,13 @@ pub fn decode_run(
 ) -> Result<DecodedRun, Error> {
     let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
     let config = config_from(&header, data)?;
-    let setup = Setup::new(&config)?;
+    // A data set other than the encoder's can fail the setup's own checks (α against its
+    // smoothness, b against its size) before the fingerprint is compared: say what it means.
+    let setup = Setup::new(&config).map_err(|e| {
+        Error::Config(format!(
+            "the code was written for another data set (with this one, the run's own checks fail: {e}); pass the same --data, --classes, --random-labels and --seed as when encoding"
+        ))
+    })?;
     if data_sha256(&setup.data) != header.data_sha256 || setup.data.n() != header.n {
         return Err(Error::Config(
             "the code was written for another data set; pass the same --data, --classes, --random-labels and --seed as when encoding".into(),
@@ -113,6 +120,12 @@ pub fn decode_run(
     };
     let decoded = decode(&f, final_model, shape, &code, options(&config))?;
     replay(&f, &decoded, final_model)?;
+    let initial = decoded.models.first().map_or(final_model, |m| m.as_slice());
+    if run_sha256(initial, &decoded.permutations) != header.run_sha256 {
+        return Err(Error::Config(
+            "the decoded run does not match the code file's run fingerprint: the code is corrupted; copy or write it again".into(),
+        ));
+    }
     Ok(DecodedRun {
         header,
         decoded,

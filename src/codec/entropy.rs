@@ -293,16 +293,45 @@ pub fn log2_factorial_bits(n: usize) -> u64 {
     ceil_log2_ratio(&factorial(n), &BigUint::one())
 }
 
-/// The k₁ frequency table for |S₁| = a, |S₀| = c, batch b and tilt (u, v).
-fn k1_table(a: usize, c: usize, b: usize, (u, v): (u64, u64)) -> Vec<BigUint> {
-    (0..=b)
-        .map(|k| {
-            binomial(a as u64, k as u64)
-                * binomial(c as u64, (b - k) as u64)
-                * num_traits::pow(BigUint::from(u), k)
-                * num_traits::pow(BigUint::from(v), b - k)
+/// C(n, 0), C(n, 1), …, C(n, kmax), each from the previous one.
+fn binomial_row(n: usize, kmax: usize) -> Vec<BigUint> {
+    let mut row = Vec::with_capacity(kmax + 1);
+    let mut c = BigUint::one();
+    for k in 0..=kmax {
+        if k > n {
+            row.push(BigUint::zero());
+            continue;
+        }
+        row.push(c.clone());
+        c = c * BigUint::from((n - k) as u64) / BigUint::from((k + 1) as u64);
+    }
+    row
+}
+
+/// The untilted k₁ weights C(|S₁|,k)·C(|S₀|,b−k) for k = 0..=b.
+fn k1_base(a: usize, c: usize, b: usize) -> Vec<BigUint> {
+    let ra = binomial_row(a, b);
+    let rc = binomial_row(c, b);
+    (0..=b).map(|k| &ra[k] * &rc[b - k]).collect()
+}
+
+/// The k₁ frequency table: the base weights times u^k·v^(b−k).
+fn tilted(base: &[BigUint], (u, v): (u64, u64)) -> Vec<BigUint> {
+    let b = base.len() - 1;
+    if (u, v) == (1, 1) {
+        return base.to_vec();
+    }
+    base.iter()
+        .enumerate()
+        .map(|(k, f)| {
+            f * num_traits::pow(BigUint::from(u), k) * num_traits::pow(BigUint::from(v), b - k)
         })
         .collect()
+}
+
+/// The k₁ frequency table for |S₁| = a, |S₀| = c, batch b and tilt (u, v).
+fn k1_table(a: usize, c: usize, b: usize, tilt: (u64, u64)) -> Vec<BigUint> {
+    tilted(&k1_base(a, c, b), tilt)
 }
 
 /// What the encoder knows about the run.
@@ -710,13 +739,17 @@ fn choose_tilts(
                     unassigned[x] = false;
                 }
             }
+            let bases: Vec<(Vec<BigUint>, usize)> = stats
+                .iter()
+                .map(|&(a, c, k1)| (k1_base(a, c, b), k1))
+                .collect();
             let cost = |tilt: (u64, u64)| -> (BigUint, BigUint) {
                 let mut num = BigUint::one();
                 let mut den = BigUint::one();
-                for &(a, c, k1) in &stats {
-                    let t = k1_table(a, c, b, tilt);
+                for (base, k1) in &bases {
+                    let t = tilted(base, tilt);
                     num *= t.iter().sum::<BigUint>();
-                    den *= &t[k1];
+                    den *= &t[*k1];
                 }
                 (num, den)
             };

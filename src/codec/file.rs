@@ -48,6 +48,10 @@ pub struct CodeHeader {
     pub data_sha256: String,
     /// SHA-256 of the final model's raw integers.
     pub final_model_sha256: String,
+    /// SHA-256 of the run itself (W₁,₁ and every permutation, see [`run_sha256`]): a code is
+    /// compact, so almost any bit string decodes to *some* valid run; this commitment is what
+    /// tells the decoded run from the encoded one.
+    pub run_sha256: String,
 }
 
 /// Errors of reading a code file; each names the problem and what to do.
@@ -133,6 +137,21 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// SHA-256 of a run: W₁,₁'s raw integers, then each epoch's permutation.
+pub fn run_sha256(initial_model: &[i64], permutations: &[Vec<usize>]) -> String {
+    let mut h = Sha256::new();
+    for v in initial_model {
+        h.update(v.to_le_bytes());
+    }
+    for p in permutations {
+        h.update((p.len() as u64).to_le_bytes());
+        for &x in p {
+            h.update((x as u64).to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 of a quantised data set: frac bits, n, d, every raw feature and every label.
 pub fn data_sha256(data: &crate::data::Dataset) -> String {
     let mut h = Sha256::new();
@@ -175,6 +194,7 @@ mod tests {
             max_iterations: 100,
             data_sha256: "00".into(),
             final_model_sha256: "11".into(),
+            run_sha256: "22".into(),
         }
     }
 
