@@ -9,27 +9,11 @@ use rewind::sweep::{run_one, to_jsonl, Plan, ResultLine, RunSpec};
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
-const PLAN: &str = r#"
-name = "claims"
-[axes]
-data = ["synthetic"]
-model = ["mlp"]
-hidden = [2, 3]
-batch = [4, 8]
-epochs = [3]
-random_labels = [false, true]
-[phases]
-inversion = false
-code = false
-[fixed]
-synthetic_n = 32
-"#;
-
 /// The tiny sweep, run once for the module: 2 widths × 2 batch sizes × true/random labels.
 fn base() -> &'static [ResultLine] {
     static LINES: OnceLock<Vec<ResultLine>> = OnceLock::new();
     LINES.get_or_init(|| {
-        let plan = Plan::parse(PLAN, "claims plan").unwrap();
+        let plan = Plan::parse(super::common::TINY_MLP_PLAN, "claims plan").unwrap();
         let lines: Vec<ResultLine> = plan.runs().iter().map(|s| run_one(&plan, s)).collect();
         assert!(lines.iter().all(|l| l.report.is_some()), "{lines:?}");
         lines

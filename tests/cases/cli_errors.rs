@@ -8,38 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use tempfile::TempDir;
 
-/// Exit code of a Rust process that panicked.
-const PANIC_EXIT: i32 = 101;
-
-/// Checks the error contract and that the message is the expected one: `needles` are words
-/// specific to the problem, so that a different error (say, the file loaded but a later
-/// check failed) does not pass.
-#[track_caller]
-fn assert_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // `code()` is None when a signal killed the process, which is no better than a panic.
-    let code = out.status.code();
-    assert!(
-        matches!(code, Some(c) if c != 0 && c != PANIC_EXIT),
-        "exit code {code:?}; stderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
-    let message = stderr.strip_suffix('\n').unwrap_or(&stderr);
-    assert!(!message.trim().is_empty(), "empty stderr");
-    assert!(
-        !message.contains('\n') && !message.contains('\r'),
-        "stderr is not one line: {stderr:?}"
-    );
-    // A failed run must not leave half a report on stdout for a pipeline to consume.
-    assert!(stdout.is_empty(), "stdout: {stdout}");
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "stderr lacks {needle:?}: {message}"
-        );
-    }
-}
+use super::common::assert_error;
 
 /// A usage error from the argument parser: same contract, and exit code 2 like every clap
 /// program, so scripts can tell "bad flags" from "bad data".

@@ -16,9 +16,6 @@ use std::process::Output;
 use std::time::Instant;
 use tempfile::TempDir;
 
-/// Exit code of a Rust process that panicked.
-const PANIC_EXIT: i32 = 101;
-
 /// Mutations per file and mode; the brief asks for at least 2,000.
 const MUTATIONS: usize = 2_000;
 
@@ -395,30 +392,6 @@ fn assert_success(out: &Output) {
     );
 }
 
-/// The error contract of the binary: non-zero, not a panic, one line naming the problem.
-#[track_caller]
-fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let code = out.status.code();
-    assert!(
-        matches!(code, Some(c) if c != 0 && c != PANIC_EXIT),
-        "exit code {code:?}; stderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
-    let message = stderr.strip_suffix('\n').unwrap_or(&stderr);
-    assert!(!message.trim().is_empty(), "empty stderr");
-    assert!(
-        !message.contains('\n'),
-        "stderr is not one line: {stderr:?}"
-    );
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "stderr lacks {needle:?}: {message}"
-        );
-    }
-}
-
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .expect("the trajectory file exists")
@@ -482,7 +455,7 @@ fn the_command_line_round_trip_gives_back_the_logged_run() {
     // The wrong data set.
     let wrong_n = ["--data", "synthetic", "--synthetic-n", "20"];
     let out = decode(&["--synthetic-features", "3"], &wrong_n);
-    assert_one_line_error(&out, &["data set"]);
+    super::common::assert_error(&out, &["data set"]);
 
     // A truncated code file.
     let bytes = std::fs::read(&code).unwrap();
@@ -490,14 +463,14 @@ fn the_command_line_round_trip_gives_back_the_logged_run() {
     std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
     let mut args = vec!["decode", path_str(&short), "--final", fin_s];
     args.extend_from_slice(&DATA_FLAGS);
-    assert_one_line_error(&rewind(&args), &["code file"]);
+    super::common::assert_error(&rewind(&args), &["code file"]);
 
     // A final model that is not JSON.
     let junk = dir.path().join("junk.json");
     std::fs::write(&junk, b"not json at all\n{").unwrap();
     let mut args = vec!["decode", code_s, "--final", path_str(&junk)];
     args.extend_from_slice(&DATA_FLAGS);
-    assert_one_line_error(&rewind(&args), &["junk.json", "not a final model file"]);
+    super::common::assert_error(&rewind(&args), &["junk.json", "not a final model file"]);
 }
 
 #[test]

@@ -44,3 +44,54 @@ pub fn one_dimensional(frac_bits: u32) -> rewind::data::Dataset {
         source: "one-dimensional example".into(),
     }
 }
+
+/// MLP widths 2 and 3, batches 4 and 8, true and random labels, only the forward run: the
+/// data of Figures 2–5.
+pub const TINY_MLP_PLAN: &str = r#"
+name = "figures-mlp"
+[axes]
+data = ["synthetic"]
+model = ["mlp"]
+hidden = [2, 3]
+batch = [4, 8]
+epochs = [3]
+random_labels = [false, true]
+[phases]
+inversion = false
+code = false
+[fixed]
+synthetic_n = 32
+"#;
+
+/// Exit code of a Rust process that panicked.
+pub const PANIC_EXIT: i32 = 101;
+
+/// Checks the error contract and that the message is the expected one: `needles` are words
+/// specific to the problem, so that a different error (say, the file loaded but a later
+/// check failed) does not pass.
+#[track_caller]
+pub fn assert_error(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `code()` is None when a signal killed the process, which is no better than a panic.
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(c) if c != 0 && c != PANIC_EXIT),
+        "exit code {code:?}; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    let message = stderr.strip_suffix('\n').unwrap_or(&stderr);
+    assert!(!message.trim().is_empty(), "empty stderr");
+    assert!(
+        !message.contains('\n') && !message.contains('\r'),
+        "stderr is not one line: {stderr:?}"
+    );
+    // A failed run must not leave half a report on stdout for a pipeline to consume.
+    assert!(stdout.is_empty(), "stdout: {stdout}");
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "stderr lacks {needle:?}: {message}"
+        );
+    }
+}

@@ -10,24 +10,6 @@ use std::path::Path;
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
-/// MLP widths 2 and 3, batches 4 and 8, true and random labels, only the forward run: the
-/// data of Figures 2–5.
-const MLP_PLAN: &str = r#"
-name = "figures-mlp"
-[axes]
-data = ["synthetic"]
-model = ["mlp"]
-hidden = [2, 3]
-batch = [4, 8]
-epochs = [3]
-random_labels = [false, true]
-[phases]
-inversion = false
-code = false
-[fixed]
-synthetic_n = 32
-"#;
-
 /// Logistic runs with inversion and the code: the data of the code-length and many-to-one
 /// figures.
 const LOGISTIC_PLAN: &str = r#"
@@ -61,7 +43,7 @@ fn sweep(plan: &str) -> Vec<ResultLine> {
 /// Both sweeps, run once for the whole module.
 fn results() -> &'static (Vec<ResultLine>, Vec<ResultLine>) {
     static R: OnceLock<(Vec<ResultLine>, Vec<ResultLine>)> = OnceLock::new();
-    R.get_or_init(|| (sweep(MLP_PLAN), sweep(LOGISTIC_PLAN)))
+    R.get_or_init(|| (sweep(super::common::TINY_MLP_PLAN), sweep(LOGISTIC_PLAN)))
 }
 
 fn write_results(dir: &TempDir, name: &str, lines: &[ResultLine]) -> String {
