@@ -143,11 +143,17 @@ fn apply_hint(v: &[i64], h: &Hint) -> Result<Vec<i64>, Error> {
     Ok(checked_add(v, &delta, "a corrected model")?)
 }
 
+/// Largest model dimension for which the prediction is computed: it builds and factors a dense
+/// d×d Hessian per step, which beyond this would dominate the run (d = 7,850 for softmax on
+/// MNIST is 490 MB and 10^11 operations per step).
+pub const MAX_PREDICTION_DIM: usize = 1024;
+
 /// The predicted share of many-to-one steps, 1 − det(I − αH_B) at each logged step, averaged;
-/// `None` when the model has no closed-form Hessian or I − αH_B is not positive definite.
+/// `None` when the model has no closed-form Hessian, d > [`MAX_PREDICTION_DIM`], or I − αH_B is
+/// not positive definite.
 pub fn predicted_many_to_one(f: &StepFunction, traj: &Trajectory) -> Option<f64> {
     use crate::model::Model;
-    if traj.steps.is_empty() {
+    if traj.steps.is_empty() || f.dim() > MAX_PREDICTION_DIM {
         return None;
     }
     let p = f.data().grid.frac_bits();

@@ -177,7 +177,8 @@ pub struct InversionReport {
     pub caps: usize,
     pub mean_iterations: f64,
     pub gradient_evaluations: u64,
-    /// Mean over steps of 1 − det(I − αH_B); null where the Hessian is not computed.
+    /// Mean over steps of 1 − det(I − αH_B); null where not computed (no closed-form Hessian,
+    /// or more than 1,024 parameters).
     pub predicted_many_to_one: Option<f64>,
     /// Share of steps whose inversion did not return the logged model.
     pub observed_many_to_one: f64,

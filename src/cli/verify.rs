@@ -151,11 +151,10 @@ pub fn summary(r: &VerifyReport) -> String {
         Some(p) => format!("mpfr-{p}"),
         None => c.backend.clone(),
     };
-    let predicted = inv
-        .predicted_many_to_one
-        .map_or("not computed for this model".to_string(), |p| {
-            format!("{p:.4}")
-        });
+    let predicted = inv.predicted_many_to_one.map_or(
+        "not computed (no closed-form Hessian, or d > 1024)".to_string(),
+        |p| format!("{p:.4}"),
+    );
     let certification = r.certification.as_ref().map_or(String::new(), |c| {
         format!(
             "certification:   unique {}, ambiguous {} (at most {} preimages), unknown {}; optimal hint bits {}; {:.2} free coordinates per step on average; {} gradient evaluations\n",
