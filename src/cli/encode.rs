@@ -1,7 +1,7 @@
 //! `rewind encode`: run SGD, then write the run's randomness as a code file beside its final
 //! model.
 
-use super::run_args::{RunArgs, VERIFY};
+use super::run_args::{CertifyArgs, RunArgs, VERIFY};
 use anyhow::Context;
 use rewind::encode::encode_run;
 use rewind::verify::Setup;
@@ -13,12 +13,8 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
-    /// Code hints as indices among certified preimages.
-    #[arg(long)]
-    certify: bool,
-    /// Gradient evaluations allowed per certified step.
-    #[arg(long, default_value_t = rewind::certify::DEFAULT_BUDGET)]
-    certify_budget: u64,
+    #[command(flatten)]
+    certify: CertifyArgs,
     /// Where to write the code file.
     #[arg(long, default_value = "run.rwc")]
     code: PathBuf,
@@ -38,7 +34,7 @@ pub struct FinalModel {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(&VERIFY)?;
-    config.certify = args.certify.then_some(args.certify_budget);
+    config.certify = args.certify.budget();
     let setup = Setup::new(&config)?;
     let enc = encode_run(&setup)?;
     let fix = "check that its directory exists and is writable";

@@ -196,3 +196,22 @@ impl RunArgs {
         })
     }
 }
+
+/// The certification flags (`verify` and `encode`).
+#[derive(Debug, clap::Args)]
+pub struct CertifyArgs {
+    /// Certify every step (prove it unique, ambiguous with k preimages, or unknown); hints
+    /// become indices among the certified preimages.
+    #[arg(long)]
+    certify: bool,
+    /// Gradient evaluations allowed per certified step.
+    #[arg(long, default_value_t = rewind::certify::DEFAULT_BUDGET)]
+    certify_budget: u64,
+}
+
+impl CertifyArgs {
+    /// The budget when certification is on.
+    pub fn budget(&self) -> Option<u64> {
+        self.certify.then_some(self.certify_budget)
+    }
+}

@@ -1,6 +1,6 @@
 //! `rewind verify`: run, invert, reconstruct and report.
 
-use super::run_args::{RunArgs, VERIFY};
+use super::run_args::{CertifyArgs, RunArgs, VERIFY};
 use anyhow::Context;
 use rewind::model::Model;
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
@@ -17,12 +17,8 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
-    /// Certify every step: prove it unique, ambiguous (k preimages) or unknown.
-    #[arg(long)]
-    certify: bool,
-    /// Gradient evaluations allowed per certified step.
-    #[arg(long, default_value_t = rewind::certify::DEFAULT_BUDGET)]
-    certify_budget: u64,
+    #[command(flatten)]
+    certify: CertifyArgs,
     /// Skip the entropy-compression code (encode and decode).
     #[arg(long)]
     no_code: bool,
@@ -43,7 +39,7 @@ pub struct Args {
 impl Args {
     fn config(&self) -> anyhow::Result<VerifyConfig> {
         let mut c = self.run.config(&VERIFY)?;
-        c.certify = self.certify.then_some(self.certify_budget);
+        c.certify = self.certify.budget();
         c.code = !self.no_code;
         Ok(c)
     }
