@@ -473,10 +473,13 @@ impl Walk<'_> {
         let b = self.shape.batch;
         let (s1, s0) = split(self.f, w_after, unassigned)?;
         let known = self.known.as_ref().map(|kn| kn.traj.steps[k].batch.clone());
+        // Membership as a mask: |S|·b comparisons per batch would dominate at n = 5,000.
+        let n = self.shape.n;
         let in_set = |set: &[usize], batch: &[usize]| -> Vec<u64> {
+            let mask = membership(n, batch);
             set.iter()
                 .enumerate()
-                .filter(|(_, x)| batch.contains(x))
+                .filter(|(_, &x)| mask[x])
                 .map(|(i, _)| i as u64)
                 .collect()
         };
@@ -679,6 +682,17 @@ fn elias_gamma(ch: &mut dyn Channel, known: Option<u64>) -> Result<u64, Error> {
     Ok(value)
 }
 
+/// A mask of `0..n` with the batch's examples set (indices beyond n are ignored).
+fn membership(n: usize, batch: &[usize]) -> Vec<bool> {
+    let mut mask = vec![false; n];
+    for &x in batch {
+        if let Some(m) = mask.get_mut(x) {
+            *m = true;
+        }
+    }
+    mask
+}
+
 /// The position of each element of `sequence` in the sorted `members`.
 fn order_of(sequence: &[usize], members: &[usize]) -> Result<Vec<usize>, Error> {
     sequence
@@ -733,7 +747,8 @@ fn choose_tilts(
                 let k = e * per + j;
                 let (s1, s0) = split(f, traj.model_after(k), &unassigned)?;
                 let batch = &traj.steps[k].batch;
-                let k1 = s1.iter().filter(|x| batch.contains(x)).count();
+                let mask = membership(shape.n, batch);
+                let k1 = s1.iter().filter(|&&x| mask[x]).count();
                 stats.push((s1.len(), s0.len(), k1));
                 for &x in batch {
                     unassigned[x] = false;
