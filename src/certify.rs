@@ -125,7 +125,12 @@ pub fn enumerate_preimages(
             })
         }
     };
-    let (free, radius, q_inf) = match bounds.pin() {
+    let Pinned {
+        free,
+        radius,
+        q_inf,
+        delta,
+    } = match bounds.pin() {
         Ok(x) => x,
         Err(reason) => {
             return Ok(Enumerated {
@@ -143,7 +148,7 @@ pub fn enumerate_preimages(
         evaluations,
         preimages: Vec::new(),
     };
-    let complete = search.node(v.to_vec(), free.clone(), Some((s_v, residual)))?;
+    let complete = search.node(v.to_vec(), free.clone(), Some((s_v, residual)), Some(delta))?;
     let evaluations = search.evaluations;
     if !complete {
         return Ok(Enumerated {
@@ -187,6 +192,7 @@ impl Search<'_> {
         mut point: Vec<i64>,
         mut free: Vec<usize>,
         known: Option<(Vec<i64>, Vec<f64>)>,
+        mut delta_known: Option<Vec<f64>>,
     ) -> Result<bool, Error> {
         let f = self.bounds.f;
         let (s, residual) = match known {
@@ -209,7 +215,10 @@ impl Search<'_> {
             let r: Vec<i64> = (0..point.len())
                 .map(|k| if free.contains(&k) { self.radius } else { 0 })
                 .collect();
-            let delta = self.bounds.delta(&r);
+            let delta = match delta_known.take() {
+                Some(d) => d,
+                None => self.bounds.delta(&r),
+            };
             let allowed = |k: usize| {
                 candidate_values(
                     self.w_next[k],
@@ -244,7 +253,7 @@ impl Search<'_> {
                     point[k] = val;
                 }
                 if moved {
-                    return self.node(point, free, None);
+                    return self.node(point, free, None, None);
                 }
                 continue;
             }
@@ -257,7 +266,7 @@ impl Search<'_> {
                 let mut child = point.clone();
                 child[k] = val;
                 let known = (val == point[k]).then(|| (s.clone(), residual.clone()));
-                if !self.node(child, rest.clone(), known)? {
+                if !self.node(child, rest.clone(), known, None)? {
                     return Ok(false);
                 }
             }
@@ -375,13 +384,14 @@ impl<'a> Bounds<'a> {
     /// Pins coordinates and re-tightens the radius until stable; returns the free coordinates,
     /// the radius and q_∞ over the free set. The spread is linear in the radii, so one row
     /// computation per round gives both q_∞ (radius 1) and δ (radius R).
-    fn pin(&mut self) -> Result<(Vec<usize>, i64, f64), UnknownReason> {
+    fn pin(&mut self) -> Result<Pinned, UnknownReason> {
         let d = self.f.dim();
         let mut free: Vec<bool> = vec![true; d];
         let mut radius = i64::MAX;
         let e_max = self.two_e.iter().copied().fold(0.0, f64::max);
         let mut localised = false;
         loop {
+            // One row computation per free set: q_∞ uses radius 1, δ radius R (it is linear).
             let indicator: Vec<i64> = free.iter().map(|&b| b as i64).collect();
             let unit = self.spread(&indicator);
             let q_inf = unit
@@ -393,20 +403,28 @@ impl<'a> Bounds<'a> {
             if q_inf >= 1.0 {
                 return Err(UnknownReason::NonContractiveInfNorm { q_inf });
             }
-            let new_radius = (((1.0 + e_max) / (1.0 - q_inf)).floor() as i64).min(radius);
+            radius = (((1.0 + e_max) / (1.0 - q_inf)).floor() as i64).min(radius);
             // Exact arithmetic has no evaluation error, hence no box to stay within.
-            if new_radius > ERROR_SLACK && e_max > 0.0 {
-                return Err(UnknownReason::RadiusTooLarge { radius: new_radius });
+            if radius > ERROR_SLACK && e_max > 0.0 {
+                return Err(UnknownReason::RadiusTooLarge { radius });
             }
-            let next: Vec<bool> = (0..d)
-                .map(|k| free[k] && self.margin[k] <= unit[k] * new_radius as f64 + self.two_e[k])
+            let delta: Vec<f64> = unit
+                .iter()
+                .zip(&self.two_e)
+                .map(|(u, e)| u * radius as f64 + e)
                 .collect();
-            let settled = next == free && new_radius == radius;
+            let next: Vec<bool> = (0..d)
+                .map(|k| free[k] && self.margin[k] <= delta[k])
+                .collect();
+            let settled = next == free;
             free = next;
-            radius = new_radius;
             if !free.iter().any(|&b| b) || (settled && localised) {
-                let list = (0..d).filter(|&k| free[k]).collect();
-                return Ok((list, radius, q_inf));
+                return Ok(Pinned {
+                    free: (0..d).filter(|&k| free[k]).collect(),
+                    radius,
+                    q_inf,
+                    delta,
+                });
             }
             if !localised {
                 // Every preimage lies within R₀ of V (the global bound): from here on,
@@ -416,6 +434,14 @@ impl<'a> Bounds<'a> {
             }
         }
     }
+}
+
+/// What pinning leaves: the free coordinates, the radius, q_∞ over them, and δ for that box.
+struct Pinned {
+    free: Vec<usize>,
+    radius: i64,
+    q_inf: f64,
+    delta: Vec<f64>,
 }
 
 /// Certifies one step whose logged pre-step model is `logged` (itself a verified preimage).
