@@ -167,20 +167,6 @@ impl<'a> StepFunction<'a> {
         };
         Ok(r?)
     }
-
-    /// The number of correctly classified examples among `indices`.
-    pub fn count_correct(
-        &self,
-        w: &[i64],
-        indices: impl IntoIterator<Item = usize>,
-    ) -> Result<usize, Error> {
-        let indices: Vec<usize> = indices.into_iter().collect();
-        Ok(self
-            .correct_many(w, &indices)?
-            .iter()
-            .filter(|&&c| c)
-            .count())
-    }
 }
 
 /// The parameters of Algorithm 1 itself.
@@ -222,6 +208,9 @@ pub struct Trajectory {
     pub permutations: Vec<Vec<usize>>,
     /// `Some((epoch, step))` when the run stopped because acc(W, X) = 1 before that step.
     pub stopped_at: Option<(usize, usize)>,
+    /// acc(W, x) of every model before its step, for every example: the stop check of line 6
+    /// computes it anyway, and the discrepancy needs it again. Empty when the stop is off.
+    pub correct: Vec<Vec<bool>>,
 }
 
 impl Trajectory {
@@ -268,14 +257,20 @@ pub fn run(
         final_model: Vec::new(),
         permutations: Vec::new(),
         stopped_at: None,
+        correct: Vec::new(),
     };
+    let all: Vec<usize> = (0..cfg.n_used).collect();
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
-            if cfg.stop_at_full_accuracy && f.count_correct(&w, 0..cfg.n_used)? == cfg.n_used {
-                traj.stopped_at = Some((epoch, j + 1));
-                traj.permutations.push(perm.clone());
-                break 'epochs;
+            if cfg.stop_at_full_accuracy {
+                let correct = f.correct_many(&w, &all)?;
+                if correct.iter().all(|&c| c) {
+                    traj.stopped_at = Some((epoch, j + 1));
+                    traj.permutations.push(perm.clone());
+                    break 'epochs;
+                }
+                traj.correct.push(correct);
             }
             let next = f.step(&w, batch)?;
             let logged = LoggedStep {

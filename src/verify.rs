@@ -590,17 +590,25 @@ fn evaluation_error_note(b: BackendChoice) -> String {
 pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>, Error> {
     use rayon::prelude::*;
     let all: Vec<usize> = (0..f.data().n()).collect();
-    (0..=traj.steps.len())
+    let steps = traj.steps.len();
+    // The stop check already evaluated every model before its step; only the rest is computed.
+    let known = if traj.correct.len() == steps {
+        traj.correct.len()
+    } else {
+        0
+    };
+    let rest: Vec<Vec<bool>> = (known..=steps)
         .into_par_iter()
         .map(|k| {
-            let w = if k == traj.steps.len() {
+            let w = if k == steps {
                 &traj.final_model
             } else {
                 &traj.steps[k].w
             };
             f.correct_many(w, &all)
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(traj.correct[..known].iter().cloned().chain(rest).collect())
 }
 
 /// The per-epoch discrepancy and, per epoch, (b·ρ_code, b·ρ_paper).

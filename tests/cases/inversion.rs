@@ -38,6 +38,7 @@ fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
             final_model: vec![1],
             permutations: vec![batch.to_vec()],
             stopped_at: None,
+            correct: Vec::new(),
         };
         let records = analyse(&f, &traj, 100).unwrap();
         assert_eq!(records[0].outcome, Outcome::OtherPreimage, "{backend:?}");
