@@ -95,3 +95,16 @@ pub fn assert_error(out: &Output, needles: &[&str]) {
         );
     }
 }
+
+/// A property-test strategy over the (model, backend) pairs this build can run: MPFR pairs
+/// take part only with the `mpfr` feature, which CI runs too.
+pub fn available(
+    pairs: Vec<(rewind::verify::ModelKind, rewind::sgd::BackendChoice)>,
+) -> proptest::sample::Select<(rewind::verify::ModelKind, rewind::sgd::BackendChoice)> {
+    proptest::sample::select(
+        pairs
+            .into_iter()
+            .filter(|(_, b)| b.is_available())
+            .collect::<Vec<_>>(),
+    )
+}

@@ -8,6 +8,7 @@ mod cli_runs;
 mod code_file;
 mod codec;
 mod collisions;
+mod custom_model;
 mod demo;
 mod figures;
 mod inversion;
