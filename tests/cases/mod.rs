@@ -9,6 +9,7 @@ mod code_file;
 mod codec;
 mod collisions;
 mod demo;
+mod design_refs;
 mod figures;
 mod inversion;
 mod reconstruction;
