@@ -1,7 +1,7 @@
 //! Algorithm 1 of the paper, exactly on the grid: the one step function, per-epoch
 //! permutations, batches, the optional stop at full accuracy, and the logged [`Trajectory`].
 //!
-//! The step (DESIGN §2) is `W' = W − s_B(W)` with `s_B(W) = round_half_even(α·ĝ_B(W)·2^p)`.
+//! The step (docs/design.md §2.2) is `W' = W − s_B(W)` with `s_B(W) = round_half_even(α·ĝ_B(W)·2^p)`.
 //! [`StepFunction::increment`] computes s_B and [`StepFunction::step`] applies it; forward runs,
 //! inversion and every check in the crate go through these two functions and nothing else.
 

@@ -4,7 +4,7 @@
 //! dimension, its batch gradient ĝ_B (written once, generically over a [`Backend`]), whether
 //! it classifies an example correctly (`acc(W, x)`), its smoothness bound L_B, and — where it
 //! is cheap and exact — its batch Hessian, from which the predicted share of many-to-one steps
-//! 1 − det(I − αH_B) is computed (DESIGN §2, "The finite-precision fact").
+//! 1 − det(I − αH_B) is computed (docs/design.md §3.3).
 //!
 //! Smoothness bounds (all on the batch mean of the per-example losses, for every batch of
 //! `b` examples of the data set, so one α serves the whole run):
@@ -267,7 +267,7 @@ fn dot_big(x: &[i64], w: &[i64]) -> BigInt {
 }
 
 /// The certified bound c·min(trace bound, Gershgorin bound) of a model whose batch Hessian is
-/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (DESIGN §2 models).
+/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (docs/design.md §2.5).
 /// Public so that a user's own linear model can reuse it.
 pub fn certified_linear_bound(data: &Dataset, batch: usize, factor: BigRational) -> Smoothness {
     let sq: Vec<BigInt> = data.features.iter().map(|x| dot_exact(x, x)).collect();

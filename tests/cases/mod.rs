@@ -10,6 +10,7 @@ mod codec;
 mod collisions;
 mod custom_model;
 mod demo;
+mod design_refs;
 mod figures;
 mod inversion;
 mod reconstruction;

@@ -1,7 +1,7 @@
 //! Gradient backends: the three deterministic ways a model's gradient is evaluated.
 //!
 //! A [`Backend`] supplies a number type ([`Real`]) and the one conversion that matters,
-//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of DESIGN §2.
+//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of docs/design.md §2.2.
 //! Models write their gradient once, generically, and each backend runs it:
 //!
 //! - [`Exact`]: rationals on big integers. Only polynomial gradients (least squares) can be
