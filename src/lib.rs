@@ -39,6 +39,8 @@
 //! # Ok::<(), rewind::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod certify;
 pub mod claims;
 pub mod codec;
