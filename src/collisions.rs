@@ -40,6 +40,7 @@ pub struct CollisionMap {
 }
 
 impl CollisionMap {
+    /// The window's side, 2·`half` + 1 points.
     pub fn side(&self) -> usize {
         (2 * self.half + 1) as usize
     }
