@@ -52,10 +52,12 @@ pub mod grid;
 pub mod invert;
 pub mod model;
 pub mod plot;
+pub mod progress;
 pub mod reconstruct;
 pub mod report;
 pub mod rng;
 pub mod sgd;
+pub mod snapshot;
 pub mod sweep;
 pub mod verify;
 

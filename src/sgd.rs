@@ -9,6 +9,7 @@ use crate::data::Dataset;
 use crate::grid::{checked_sub, Dyadic};
 use crate::model::backend::{Backend, Exact, Mpfr, F64};
 use crate::model::{AnyModel, Model};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::rng::{permutation, stream, Stream};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +40,7 @@ pub struct StepFunction<'a> {
     alpha: Dyadic,
     backend: BackendChoice,
     evaluations: AtomicU64,
+    progress: &'a dyn Progress,
 }
 
 impl<'a> StepFunction<'a> {
@@ -54,7 +56,18 @@ impl<'a> StepFunction<'a> {
             alpha,
             backend,
             evaluations: AtomicU64::new(0),
+            progress: &NoProgress,
         }
+    }
+
+    /// The same step function, reporting every phase that uses it to `progress`.
+    pub fn with_progress(self, progress: &'a dyn Progress) -> Self {
+        StepFunction { progress, ..self }
+    }
+
+    /// Where the phases using this step function report their progress.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress
     }
 
     pub fn model(&self) -> &AnyModel {
@@ -260,6 +273,9 @@ pub fn run(
         correct: Vec::new(),
     };
     let all: Vec<usize> = (0..cfg.n_used).collect();
+    let per_epoch = cfg.n_used.checked_div(cfg.batch).unwrap_or(0);
+    f.progress()
+        .begin(Phase::Run, (cfg.epochs.saturating_mul(per_epoch)) as u64);
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
@@ -282,6 +298,7 @@ pub fn run(
             observer.on_step(&logged)?;
             traj.steps.push(logged);
             w = next;
+            f.progress().advance(1);
         }
         traj.permutations.push(perm);
     }

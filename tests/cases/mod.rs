@@ -11,4 +11,6 @@ mod collisions;
 mod demo;
 mod figures;
 mod inversion;
+mod progress;
 mod reconstruction;
+mod snapshot;
