@@ -48,7 +48,7 @@ echo "slurm-local: $(slurmctld -V), $(munged -V 2>&1 | awk "{print \$1; exit}")"
 if [ -n "${REWIND_BIN:-}" ]; then
   bin=$REWIND_BIN
 else
-  (cd "$repo" && cargo build --quiet --bin rewind) || fail "cargo build --bin rewind failed"
+  (cd "$repo" && cargo build --quiet --locked --bin rewind) || fail "cargo build --bin rewind failed"
   bin=$repo/target/debug/rewind
 fi
 [ -x "$bin" ] || fail "no rewind binary at $bin"
