@@ -3,9 +3,10 @@
 use super::run_args::{BackendArg, Defaults, ModelArg, RunArgs};
 use anyhow::Context;
 use rewind::collisions::scan;
+use rewind::model::Model;
 use rewind::plot::collision_svg;
 use rewind::sgd::{run as run_sgd, NoObserver};
-use rewind::verify::{model_name, Setup};
+use rewind::verify::Setup;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let c = &setup.config;
     let title = format!(
         "{} on {}, p = {}, α = {}, b = {}",
-        model_name(c.model),
+        setup.model.name(),
         setup.data.source,
         c.frac_bits,
         setup.alpha,

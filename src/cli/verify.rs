@@ -5,7 +5,7 @@ use anyhow::Context;
 use rewind::model::Model;
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::{model_name, verify_run, Setup, VerifyConfig};
+use rewind::verify::{verify_run, Setup, VerifyConfig};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -104,7 +104,7 @@ fn header(s: &Setup) -> TrajectoryHeader {
         p: s.data.grid.frac_bits(),
         alpha_num: s.alpha.num(),
         alpha_den: 1u64 << s.alpha.shift(),
-        model: model_name(s.config.model).into(),
+        model: s.model.name().into(),
         backend: s.config.backend.name().into(),
         n: s.data.n(),
         d: s.model.dim(),
