@@ -67,7 +67,9 @@ pub const BATCH_INDICES_MAX: usize = 8;
 /// The snapshot of a run: one line per step, then the totals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// One line per step, in run order.
     pub steps: Vec<StepLine>,
+    /// The whole run at a glance.
     pub totals: Totals,
 }
 
@@ -94,15 +96,24 @@ pub enum Batch {
     /// The example indices in permutation order.
     Indices(Vec<usize>),
     /// More than [`BATCH_INDICES_MAX`] examples: how many and the short hash of the indices.
-    Digest { len: usize, sha256: String },
+    Digest {
+        /// Examples in the batch.
+        len: usize,
+        /// Short hash of the indices (little-endian `u64`, in order).
+        sha256: String,
+    },
 }
 
 /// The whole run at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Steps of the run.
     pub steps: usize,
+    /// Steps whose inversion returned the logged model.
     pub recovered: usize,
+    /// Steps whose inversion returned another verified preimage.
     pub other_preimage: usize,
+    /// Steps whose inversion found no preimage (a cycle or the iteration cap).
     pub no_preimage: usize,
     /// Steps that needed a hint.
     pub hinted_steps: usize,

@@ -405,7 +405,9 @@ pub fn verify(
 /// Everything a verification produced.
 #[derive(Debug, Clone)]
 pub struct VerifiedRun {
+    /// The report, as `rewind verify --json` prints it.
     pub report: VerifyReport,
+    /// Every model, batch and permutation of the run.
     pub trajectory: Trajectory,
     /// What inverting each logged step gave, in run order (absent when `invert` is off).
     pub records: Option<Vec<crate::reconstruct::StepRecord>>,
