@@ -14,7 +14,8 @@
 //! Further: [`certify`] proves each step unique or ambiguous, [`codec`] writes the epochs'
 //! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3),
 //! [`sweep`], [`claims`] and [`figures`] replicate Appendix B, [`collisions`] and [`demo`] show
-//! why a grid step is many-to-one, and [`rng`] names every random stream.
+//! why a grid step is many-to-one, [`rng`] names every random stream, [`snapshot`] digests a
+//! run for a user's snapshot tests and [`progress`] reports the long phases to a front end.
 //!
 //! ```
 //! use rewind::sgd::BackendChoice;
@@ -54,10 +55,12 @@ pub mod grid;
 pub mod invert;
 pub mod model;
 pub mod plot;
+pub mod progress;
 pub mod reconstruct;
 pub mod report;
 pub mod rng;
 pub mod sgd;
+pub mod snapshot;
 pub mod sweep;
 pub mod verify;
 

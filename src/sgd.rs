@@ -13,6 +13,7 @@ use crate::model::backend::BackendError;
 use crate::model::backend::Mpfr;
 use crate::model::backend::{Backend, Exact, F64};
 use crate::model::{AnyModel, Model};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::rng::{permutation, stream, Stream};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +91,7 @@ pub struct StepFunction<'a> {
     alpha: Dyadic,
     backend: BackendChoice,
     evaluations: AtomicU64,
+    progress: &'a dyn Progress,
 }
 
 impl<'a> StepFunction<'a> {
@@ -105,7 +107,18 @@ impl<'a> StepFunction<'a> {
             alpha,
             backend,
             evaluations: AtomicU64::new(0),
+            progress: &NoProgress,
         }
+    }
+
+    /// The same step function, reporting every phase that uses it to `progress`.
+    pub fn with_progress(self, progress: &'a dyn Progress) -> Self {
+        StepFunction { progress, ..self }
+    }
+
+    /// Where the phases using this step function report their progress.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress
     }
 
     pub fn model(&self) -> &AnyModel {
@@ -286,6 +299,9 @@ pub fn run(
         correct: Vec::new(),
     };
     let all: Vec<usize> = (0..cfg.n_used).collect();
+    let per_epoch = cfg.n_used.checked_div(cfg.batch).unwrap_or(0);
+    f.progress()
+        .begin(Phase::Run, (cfg.epochs.saturating_mul(per_epoch)) as u64);
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
@@ -308,6 +324,7 @@ pub fn run(
             observer.on_step(&logged)?;
             traj.steps.push(logged);
             w = next;
+            f.progress().advance(1);
         }
         traj.permutations.push(perm);
     }

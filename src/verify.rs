@@ -12,6 +12,7 @@ use crate::discrepancy::{beta_code, beta_leading, discrepancy};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
 use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
@@ -397,7 +398,28 @@ pub fn verify(
     setup: &Setup,
     observer: &mut dyn Observer,
 ) -> Result<(VerifyReport, Trajectory), Error> {
-    let f = setup.step_function();
+    let run = verify_run(setup, observer, &NoProgress)?;
+    Ok((run.report, run.trajectory))
+}
+
+/// Everything a verification produced.
+#[derive(Debug, Clone)]
+pub struct VerifiedRun {
+    /// The report, as `rewind verify --json` prints it.
+    pub report: VerifyReport,
+    /// Every model, batch and permutation of the run.
+    pub trajectory: Trajectory,
+    /// What inverting each logged step gave, in run order (absent when `invert` is off).
+    pub records: Option<Vec<crate::reconstruct::StepRecord>>,
+}
+
+/// [`verify`], reporting each phase to `progress` and keeping the inversion records.
+pub fn verify_run(
+    setup: &Setup,
+    observer: &mut dyn Observer,
+    progress: &dyn Progress,
+) -> Result<VerifiedRun, Error> {
+    let f = setup.step_function().with_progress(progress);
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), observer)?;
     let inverted = if setup.config.invert {
         Some(invert_all(setup, &f, &traj)?)
@@ -429,12 +451,16 @@ pub fn verify(
         steps: traj.steps.len(),
         inversion: inverted.as_ref().map(|i| i.inversion.clone()),
         hints: inverted.as_ref().map(|i| i.hints.clone()),
-        reconstruction: inverted.map(|i| i.reconstruction),
+        reconstruction: inverted.as_ref().map(|i| i.reconstruction.clone()),
         certification,
         discrepancy,
         code,
     };
-    Ok((report, traj))
+    Ok(VerifiedRun {
+        report,
+        trajectory: traj,
+        records: inverted.map(|i| i.records),
+    })
 }
 
 /// Every step inverted, the hints derived and the walk back checked.
@@ -558,11 +584,14 @@ fn certify_all(
     budget: u64,
 ) -> Result<CertificationReport, Error> {
     use rayon::prelude::*;
+    f.progress().begin(Phase::Certify, traj.steps.len() as u64);
     let results: Vec<(Certificate, Enumerated)> = (0..traj.steps.len())
         .into_par_iter()
         .map(|k| {
             let s = &traj.steps[k];
-            certify(f, traj.model_after(k), &s.batch, &s.w, budget)
+            let certified = certify(f, traj.model_after(k), &s.batch, &s.w, budget);
+            f.progress().advance(1);
+            certified
         })
         .collect::<Result<_, _>>()?;
     for (k, ((cert, _), rec)) in results.iter().zip(records).enumerate() {

@@ -13,4 +13,6 @@ mod demo;
 mod design_refs;
 mod figures;
 mod inversion;
+mod progress;
 mod reconstruction;
+mod snapshot;
