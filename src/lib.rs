@@ -51,6 +51,7 @@ pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod output;
 pub mod plot;
 pub mod reconstruct;
 pub mod report;
@@ -72,7 +73,7 @@ pub enum Error {
     Rank(#[from] codec::RankError),
     #[error("{0}")]
     Config(String),
-    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
+    #[error("cannot write {path}: {source}; {}", output::advice(source))]
     Io {
         path: String,
         #[source]

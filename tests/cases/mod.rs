@@ -10,5 +10,7 @@ mod codec;
 mod collisions;
 mod demo;
 mod figures;
+mod fuzz_decode;
 mod inversion;
 mod reconstruction;
+mod reliability;
