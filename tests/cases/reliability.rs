@@ -164,6 +164,46 @@ fn every_output_kind_fails_cleanly_on_a_full_disk() {
     assert_error(&out, &["fig2-true-labels.svg"]);
 }
 
+#[test]
+fn a_failed_run_leaves_no_output_and_keeps_the_old_one() {
+    let dir = TempDir::new().unwrap();
+    let d = |n: &str| s(&dir.path().join(n)).to_string();
+    std::fs::write(dir.path().join("r.json"), "old").unwrap();
+    // Batch 40 of 24 examples: the run fails after its outputs were opened.
+    let too_big = |sub: &str, extra: &[&str]| {
+        let mut v = vec![
+            sub,
+            "--data",
+            "synthetic",
+            "--synthetic-n",
+            "24",
+            "--batch",
+            "40",
+        ];
+        v.extend_from_slice(extra);
+        rewind(&v)
+    };
+    let out = too_big(
+        "verify",
+        &[
+            "--out",
+            &d("r.json"),
+            "--dump-data",
+            &d("d.json"),
+            "--dump-trajectory",
+            &d("t.jsonl"),
+        ],
+    );
+    assert_error(&out, &["--batch 40"]);
+    let out = too_big("encode", &["--code", &d("c.rwc"), "--final", &d("f.json")]);
+    assert_error(&out, &["--batch 40"]);
+    assert_eq!(listing(dir.path()), vec!["r.json"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
+        "old"
+    );
+}
+
 // ---------------------------------------------------------------- a vanishing directory
 
 /// Starts `args` with its data read from a FIFO, so the program waits (its outputs already
@@ -576,7 +616,7 @@ fn absurd_values_in_results_are_left_out_of_figures_with_a_warning() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    lines[0]["report"]["discrepancy"]["epochs"][0]["rho_code"] = 1e250.into();
+    lines[0]["report"]["discrepancy"]["epochs"][0]["running_rho_code"] = 1e250.into();
     let patched: String = lines
         .iter()
         .map(|v| serde_json::to_string(v).unwrap() + "\n")
