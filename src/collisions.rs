@@ -1,6 +1,6 @@
 //! Where finite-precision SGD stops being one-to-one: scan a window of the grid for a
 //! two-parameter model, count the points whose image another point shares, and compare with
-//! 1 − det(I − αH_B) (DESIGN §2, "The finite-precision fact").
+//! 1 − det(I − αH_B) (docs/design.md §3.3).
 //!
 //! The measured share is the fraction of points that are not the first (lexicographically
 //! smallest) preimage of their image: Σ_images (k − 1) / points, the information the step

@@ -7,7 +7,7 @@
 //! iterate and its ∞-distance to the logged model W. Its end point is checked against
 //! [`invert`]'s, and [`certify`] then proves what the iteration alone cannot: whether W is the
 //! only grid preimage of W' (Lemma 2.1 over ℝ) or one of several (the grid's many-to-one steps,
-//! DESIGN §2, "The finite-precision fact"). [`demo_svg`] draws it all over the collision map of
+//! docs/design.md §3). [`demo_svg`] draws it all over the collision map of
 //! [`crate::collisions::scan`].
 
 use crate::certify::{certify, Certificate, UnknownReason, DEFAULT_BUDGET};

@@ -1,6 +1,6 @@
 //! The fixed-point grid 𝔽 = 2^-p·ℤ on which every model lives, and the dyadic step size α.
 //!
-//! A weight is an `i64` raw integer `k` meaning `k·2^-p` (DESIGN §2, "The grid and one step").
+//! A weight is an `i64` raw integer `k` meaning `k·2^-p` (docs/design.md §2.1).
 //! This module owns the only rounding rule of the project, round-half-to-even, and every
 //! checked conversion onto the grid: a value that does not fit in `i64` is a [`GridError`],
 //! never a wrap. It implements the paper's finite-precision setting 𝔽 ⊂ ℝ (Section 2, before
@@ -150,7 +150,7 @@ pub fn checked_add(w: &[i64], s: &[i64], what: &'static str) -> Result<Vec<i64>,
 /// A positive dyadic rational `num·2^-shift`, kept reduced (`num` odd unless `shift` is 0).
 ///
 /// The step size is dyadic so that α·ĝ·2^p is exact before the final rounding in the exact
-/// backend (DESIGN §2).
+/// backend (docs/design.md §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dyadic {
     num: u64,

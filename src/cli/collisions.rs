@@ -2,10 +2,11 @@
 
 use super::run_args::{BackendArg, Defaults, ModelArg, RunArgs};
 use rewind::collisions::scan;
+use rewind::model::Model;
 use rewind::output::{check_paths, write_file};
 use rewind::plot::collision_svg;
 use rewind::sgd::{run as run_sgd, NoObserver};
-use rewind::verify::{model_name, DataSource, Setup};
+use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let c = &setup.config;
     let title = format!(
         "{} on {}, p = {}, α = {}, b = {}",
-        model_name(c.model),
+        setup.model.name(),
         setup.data.source,
         c.frac_bits,
         setup.alpha,

@@ -5,7 +5,7 @@ use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::{model_name, verify, DataSource, Setup, VerifyConfig};
+use rewind::verify::{verify, DataSource, Setup, VerifyConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -118,7 +118,7 @@ fn header(s: &Setup) -> TrajectoryHeader {
         p: s.data.grid.frac_bits(),
         alpha_num: s.alpha.num(),
         alpha_den: 1u64 << s.alpha.shift(),
-        model: model_name(s.config.model).into(),
+        model: s.model.name().into(),
         backend: s.config.backend.name().into(),
         n: s.data.n(),
         d: s.model.dim(),

@@ -1,8 +1,7 @@
 //! The entropy-compression code of Lemma 3.1, made executable: the randomness of every epoch
 //! (its permutation) coded from the final model and the data set, decoded bit for bit.
 //!
-//! Both sides walk each epoch backwards, j = n/b … 1, from W_{i+1,1} (DESIGN §2, "The
-//! entropy-compression code"):
+//! Both sides walk each epoch backwards, j = n/b … 1, from W_{i+1,1} (docs/design.md §5):
 //! 1. S = X_{i,j} (the examples not yet assigned); split S by g(x) = acc(W_{i,j+1}, x) into
 //!    S₁ (correct) and S₀.
 //! 2. Code k₁ = |B ∩ S₁| with frequencies f_k = C(|S₁|,k)·C(|S₀|,b−k)·u^k·v^(b−k), the tilt

@@ -4,7 +4,7 @@
 //! dimension, its batch gradient ĝ_B (written once, generically over a [`Backend`]), whether
 //! it classifies an example correctly (`acc(W, x)`), its smoothness bound L_B, and — where it
 //! is cheap and exact — its batch Hessian, from which the predicted share of many-to-one steps
-//! 1 − det(I − αH_B) is computed (DESIGN §2, "The finite-precision fact").
+//! 1 − det(I − αH_B) is computed (docs/design.md §3.3).
 //!
 //! Smoothness bounds (all on the batch mean of the per-example losses, for every batch of
 //! `b` examples of the data set, so one α serves the whole run):
@@ -15,11 +15,13 @@
 //! - MLP: no global bound; a local estimate by power iteration, labelled as an estimate.
 
 pub mod backend;
+pub mod custom;
 mod least_squares;
 mod logistic;
 mod mlp;
 mod softmax;
 
+pub use custom::CustomModel;
 pub use least_squares::LeastSquares;
 pub use logistic::Logistic;
 pub use mlp::{Activation, Mlp};
@@ -141,13 +143,27 @@ pub trait Model: Send + Sync {
     }
 }
 
-/// The models of the command line, behind one enum so that runs can pick one at run time.
+/// The models of a run, behind one enum so that runs can pick one at run time: the four of the
+/// command line and any user's own ([`AnyModel::custom`]).
 #[derive(Debug, Clone)]
 pub enum AnyModel {
+    /// Least squares against ±1 labels.
     LeastSquares(LeastSquares),
+    /// Logistic regression.
     Logistic(Logistic),
+    /// Softmax regression.
     Softmax(Softmax),
+    /// The one-hidden-layer MLP.
     Mlp(Mlp),
+    /// A model defined outside rewind.
+    Custom(CustomModel),
+}
+
+impl AnyModel {
+    /// A user's own model, run by the same pipeline as the built-in ones.
+    pub fn custom<M: Model + std::fmt::Debug + 'static>(model: M) -> Self {
+        AnyModel::Custom(CustomModel::new(model))
+    }
 }
 
 macro_rules! dispatch {
@@ -157,6 +173,7 @@ macro_rules! dispatch {
             AnyModel::Logistic($m) => $e,
             AnyModel::Softmax($m) => $e,
             AnyModel::Mlp($m) => $e,
+            AnyModel::Custom($m) => $e,
         }
     };
 }
@@ -250,12 +267,9 @@ fn dot_big(x: &[i64], w: &[i64]) -> BigInt {
 }
 
 /// The certified bound c·min(trace bound, Gershgorin bound) of a model whose batch Hessian is
-/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (DESIGN §2 models).
-pub(crate) fn certified_linear_bound(
-    data: &Dataset,
-    batch: usize,
-    factor: BigRational,
-) -> Smoothness {
+/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (docs/design.md §2.5).
+/// Public so that a user's own linear model can reuse it.
+pub fn certified_linear_bound(data: &Dataset, batch: usize, factor: BigRational) -> Smoothness {
     let sq: Vec<BigInt> = data.features.iter().map(|x| dot_exact(x, x)).collect();
     let trace = per_batch(data, batch, top_sum(sq, batch));
     let gersh = certified_linf_bound(data, batch, &BigRational::one());
@@ -272,11 +286,7 @@ pub(crate) fn certified_linear_bound(
 
 /// The certified ∞-norm bound L_∞ = c·max_B max_k (1/b)Σ_{x∈B}|x_k|‖x‖₁ on the row sums of
 /// |H_B| (the Gershgorin bound), for the models of [`certified_linear_bound`].
-pub(crate) fn certified_linf_bound(
-    data: &Dataset,
-    batch: usize,
-    factor: &BigRational,
-) -> BigRational {
+pub fn certified_linf_bound(data: &Dataset, batch: usize, factor: &BigRational) -> BigRational {
     let l1: Vec<BigInt> = data
         .features
         .iter()
@@ -309,8 +319,9 @@ fn top_sum(mut v: Vec<BigInt>, k: usize) -> BigInt {
     v.into_iter().take(k).sum()
 }
 
-/// Uniform initial weights in ±2^p/⌈√fan_in⌉ raw units, row by row.
-pub(crate) fn uniform_init(
+/// Uniform initial weights in ±2^p/⌈√fan_in⌉ raw units, row by row (drawn from `rng`, the
+/// run's initial-model stream).
+pub fn uniform_init(
     rng: &mut dyn RngCore,
     data: &Dataset,
     fan_in: usize,
@@ -355,7 +366,7 @@ pub struct RowBound<'a> {
 
 impl<'a> RowBound<'a> {
     /// Builds the bound for `batch` with `curvature(i, c)` for example i and block c.
-    pub(crate) fn new(
+    pub fn new(
         data: &'a Dataset,
         batch: &[usize],
         blocks: usize,

@@ -1,12 +1,12 @@
 //! Gradient backends: the three deterministic ways a model's gradient is evaluated.
 //!
 //! A [`Backend`] supplies a number type ([`Real`]) and the one conversion that matters,
-//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of DESIGN §2.
+//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of docs/design.md §2.2.
 //! Models write their gradient once, generically, and each backend runs it:
 //!
 //! - [`Exact`]: rationals on big integers. Only polynomial gradients (least squares) can be
 //!   evaluated; there is no rounding at all before the final round-half-even.
-//! - [`Mpfr`]: MPFR through `rug` at a stated working precision, correctly rounded `exp`,
+//! - `Mpfr` (cargo feature `mpfr`): MPFR through `rug` at a stated working precision, correctly rounded `exp`,
 //!   `tanh`, `erf` — bit-identical on every platform.
 //! - [`F64`]: IEEE double in a fixed evaluation order with the pure-Rust `libm` functions —
 //!   never the platform's libm, never a parallel reduction inside one gradient.
@@ -15,19 +15,32 @@
 
 mod exact;
 mod float;
+#[cfg(feature = "mpfr")]
 mod mpfr;
 
 pub use exact::Exact;
 pub use float::F64;
+#[cfg(feature = "mpfr")]
 pub use mpfr::Mpfr;
 
+use super::custom::DynModel;
+use crate::data::Dataset;
 use crate::grid::{Dyadic, GridError};
 
 /// Errors a backend can raise while evaluating a gradient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
-    #[error("the exact backend cannot evaluate {function} (only polynomial gradients, i.e. least squares, are exact); use --backend mpfr")]
+    #[error("the exact backend cannot evaluate {function} (only polynomial gradients, i.e. least squares, are exact); use --backend f64 (or mpfr)")]
     NotPolynomial { function: &'static str },
+    #[error("this build of rewind has no MPFR backend; rebuild with `cargo build --release --features mpfr` (needs m4: apt-get install m4) or use --backend f64")]
+    MpfrNotBuilt,
+    #[error("model {model}: {method} returned {got} values where {expected} were expected; fix the model's implementation")]
+    ModelContract {
+        model: &'static str,
+        method: &'static str,
+        got: usize,
+        expected: usize,
+    },
     #[error(transparent)]
     Grid(#[from] GridError),
 }
@@ -83,6 +96,23 @@ pub trait Backend: Send + Sync {
     /// The unit roundoff u of one arithmetic operation (0 for exact arithmetic), used by the
     /// models' evaluation-error bounds.
     fn unit_roundoff(&self) -> f64;
+    /// A user's model's batch gradient in this backend's numbers: the backend picks the
+    /// matching [`DynModel`] method (see [`crate::model::CustomModel`]).
+    fn custom_gradient(
+        &self,
+        m: &dyn DynModel,
+        w: &[Self::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<Self::R>, BackendError>;
+    /// A user's model's acc(W, x) for each of `indices`, evaluated by this backend.
+    fn custom_correct_many(
+        &self,
+        m: &dyn DynModel,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError>;
 }
 
 #[cfg(test)]
@@ -107,6 +137,7 @@ mod tests {
     #[test]
     fn every_backend_rounds_half_even_and_checks_range() {
         check_round_step(&Exact);
+        #[cfg(feature = "mpfr")]
         check_round_step(&Mpfr::new(128));
         check_round_step(&F64);
     }
@@ -118,6 +149,7 @@ mod tests {
         assert!(Exact.pi().is_err());
     }
 
+    #[cfg(feature = "mpfr")]
     #[test]
     fn mpfr_and_f64_agree_on_transcendentals_to_double_precision() {
         let m = Mpfr::new(128);

@@ -1,7 +1,9 @@
 //! The MPFR backend: `rug` floats at a fixed working precision, correctly rounded.
 
 use super::{Backend, BackendError, Real};
+use crate::data::Dataset;
 use crate::grid::{Dyadic, GridError};
+use crate::model::custom::DynModel;
 use rug::float::{Constant, Round};
 use rug::Float;
 
@@ -134,5 +136,25 @@ impl Backend for Mpfr {
 
     fn unit_roundoff(&self) -> f64 {
         libm::ldexp(1.0, -(self.precision as i32))
+    }
+
+    fn custom_gradient(
+        &self,
+        m: &dyn DynModel,
+        w: &[MpFloat],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<MpFloat>, BackendError> {
+        m.gradient_mpfr(self, w, data, batch)
+    }
+
+    fn custom_correct_many(
+        &self,
+        m: &dyn DynModel,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        m.correct_mpfr(self, w, data, indices)
     }
 }
