@@ -149,6 +149,16 @@ fn every_output_kind_fails_cleanly_on_a_full_disk() {
         listing(sd.path()),
         vec!["p.toml", "r.jsonl", "r.jsonl.partial"]
     );
+    // The summary CSV on a full disk: the results are not renamed into place either.
+    std::fs::remove_file(sd.path().join("r.jsonl")).unwrap();
+    std::fs::remove_file(sd.path().join("r.jsonl.partial")).unwrap();
+    full_link(sd.path(), "r.csv");
+    let results = sd.path().join("r.jsonl");
+    assert_error(&sweep(&p, &results, &[]), &["r.csv", "disk is full"]);
+    assert_eq!(
+        listing(sd.path()),
+        vec!["p.toml", "r.csv", "r.jsonl.partial"]
+    );
     // figures: one of the SVG files on a full disk.
     let fd = TempDir::new().unwrap();
     let results = fd.path().join("r.jsonl");
