@@ -54,6 +54,7 @@ pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod reconstruct;
@@ -87,7 +88,7 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// An output file (report, trajectory, figure) could not be written.
-    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
+    #[error("cannot write {path}: {source}; {}", output::advice(source))]
     Io {
         /// The file or directory that could not be written.
         path: String,

@@ -137,6 +137,8 @@ pub struct Setup {
     /// The certified ∞-norm bound L_∞, where the model has one.
     pub linf: Option<BigRational>,
     pub init: Vec<i64>,
+    /// What quantisation lost (see [`VerifyReport::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl Setup {
@@ -145,7 +147,10 @@ impl Setup {
     pub fn new(config: &VerifyConfig) -> Result<Self, Error> {
         check_builtin(config)?;
         let binary = config.model.binary().then(|| model_name(config.model));
-        Self::build(config, binary, |data| Ok(build_model(config, data)))
+        Self::build(config, binary, |data| {
+            check_run_memory(config, data)?;
+            Ok(build_model(config, data))
+        })
     }
 
     /// The same for a user's own model, built from the prepared data set (its dimension
@@ -167,6 +172,17 @@ impl Setup {
     ) -> Result<Self, Error> {
         check_shape(config)?;
         let grid = Grid::new(config.frac_bits)?;
+        if let DataSource::Synthetic { n, features, .. } = config.data {
+            // Each value is held as an f64 and then as an i64.
+            let need = (n as u64)
+                .checked_mul(features as u64 + 1)
+                .and_then(|v| v.checked_mul(16));
+            check_memory(
+                need,
+                &format!("--data synthetic with {n} examples of {features} features"),
+                "use a smaller --synthetic-n or --synthetic-features",
+            )?;
+        }
         let raw = load(&config.data, config.seed)?;
         let classes = match (&config.classes, binary) {
             (Some(c), Some(name)) if c.len() != 2 => {
@@ -205,6 +221,7 @@ impl Setup {
         let n_used = n_loaded / config.batch * config.batch;
         data.features.truncate(n_used);
         data.labels.truncate(n_used);
+        let warnings = quantisation_warnings(&raw, &data);
         let model = make(&data)?;
         let init = model.init(&mut stream(config.seed, Stream::Init), &data);
         if init.len() != model.dim() {
@@ -227,6 +244,7 @@ impl Setup {
             smoothness,
             linf,
             init,
+            warnings,
         })
     }
 
@@ -257,6 +275,112 @@ impl Setup {
             .as_ref()
             .and_then(|l| (self.alpha.to_rational() * l).to_f64())
     }
+}
+
+/// The machine's physical memory in bytes, where the system says (Linux).
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Refuses work whose memory estimate (`None`: beyond 2^64 bytes) exceeds the machine's
+/// memory, before an allocation would abort the process.
+fn check_memory(need: Option<u64>, what: &str, fix: &str) -> Result<(), Error> {
+    let limit = physical_memory().unwrap_or(u64::MAX);
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+    match need {
+        Some(b) if b <= limit => Ok(()),
+        Some(b) => Err(Error::Config(format!(
+            "{what} needs about {} of memory, more than this machine's {}; {fix}",
+            gib(b),
+            gib(limit)
+        ))),
+        None => Err(Error::Config(format!(
+            "{what} needs more than 2^64 bytes of memory; {fix}"
+        ))),
+    }
+}
+
+/// The number of parameters of the configured model on this data, or `None` on overflow.
+/// (The same formulas as the models' own `dim`, checked, so that an absurd `--hidden` is an
+/// error before any model exists.)
+fn model_dim(c: &VerifyConfig, data: &Dataset) -> Option<usize> {
+    let (d, k) = (data.d(), data.classes as usize);
+    match c.model {
+        ModelKind::LeastSquares | ModelKind::Logistic => Some(d),
+        ModelKind::Softmax => d.checked_mul(k),
+        ModelKind::Mlp => c
+            .hidden
+            .checked_mul(d)?
+            .checked_add(k.checked_mul(c.hidden.checked_add(1)?)?),
+    }
+}
+
+/// The run keeps every model of its trajectory: (steps + a few) models of d parameters, plus
+/// the quantised data.
+fn check_run_memory(c: &VerifyConfig, data: &Dataset) -> Result<(), Error> {
+    let dim = model_dim(c, data).map(|d| d as u64);
+    let steps = (data.n() / c.batch) as u64;
+    let need = dim
+        .and_then(|d| d.checked_mul(steps.checked_mul(c.epochs as u64)?.checked_add(4)?))
+        .and_then(|v| v.checked_add((data.n() as u64).checked_mul(data.d() as u64)?))
+        .and_then(|v| v.checked_mul(8));
+    let what = format!(
+        "this run ({} parameters, up to {} steps, each model kept for the walk back)",
+        dim.map_or("more than 2^64".to_string(), |d| d.to_string()),
+        steps.saturating_mul(c.epochs as u64)
+    );
+    check_memory(
+        need,
+        &what,
+        "use a smaller --hidden, fewer --epochs or a larger --batch",
+    )
+}
+
+/// Feature values that quantisation turns into zero: the model never sees them.
+fn quantisation_warnings(raw: &RawData, data: &Dataset) -> Vec<String> {
+    let factor = 2f64.powi(-data.scale_log2);
+    let (mut nonzero, mut lost) = (0usize, 0usize);
+    for &v in raw.features.iter().flatten() {
+        if v != 0.0 {
+            nonzero += 1;
+            if data.grid.quantize_f64(v * factor).is_ok_and(|q| q == 0) {
+                lost += 1;
+            }
+        }
+    }
+    if lost == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "{lost} of the {nonzero} non-zero feature values of {} round to 0 at --frac-bits {} (features are scaled by 2^-{} into [-1, 1]); the model never sees them: raise --frac-bits",
+        raw.source,
+        data.grid.frac_bits(),
+        data.scale_log2
+    )]
+}
+
+/// A run in which no step changed the model measured nothing.
+fn run_warnings(setup: &Setup, traj: &Trajectory) -> Vec<String> {
+    let moved = (0..traj.steps.len())
+        .filter(|&k| traj.steps[k].w != traj.model_after(k))
+        .count();
+    if traj.steps.is_empty() || moved > 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "none of the {} steps moved the model: every α·gradient rounds to 0 at --frac-bits {}; raise --frac-bits or the step size",
+        traj.steps.len(),
+        setup.config.frac_bits
+    )]
 }
 
 /// The largest 16-bit dyadic α with α·bound ≤ q.
@@ -455,6 +579,12 @@ pub fn verify_run(
         certification,
         discrepancy,
         code,
+        warnings: setup
+            .warnings
+            .iter()
+            .cloned()
+            .chain(run_warnings(setup, &traj))
+            .collect(),
     };
     Ok(VerifiedRun {
         report,

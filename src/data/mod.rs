@@ -158,6 +158,41 @@ pub enum DataError {
         text: String,
     },
 
+    /// A CSV line separates its values with something other than commas.
+    #[error("line {line} of {} separates its values with {} instead of commas; rewind reads comma-separated values, so replace the separator with ','", .path.display(), separator_name(*.separator))]
+    Separator {
+        /// The file concerned.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The separator found.
+        separator: char,
+    },
+
+    /// A label does not fit in u32.
+    #[error("line {line}, column {column} of {}: label '{text}' is too large (labels are class numbers up to {}); write labels as 0, 1, 2, …", .path.display(), u32::MAX)]
+    LabelTooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// The label as written.
+        text: String,
+    },
+
+    /// An IDX file of another element type or rank than unsigned-byte images.
+    #[error("{} is an IDX file of {kind} (magic 0x{magic:08x}), not of unsigned-byte images; rewind reads MNIST-style images (magic 0x00000803) with their labels file beside them", .path.display())]
+    IdxType {
+        /// The file concerned.
+        path: PathBuf,
+        /// What its magic says it holds.
+        kind: String,
+        /// The magic number read.
+        magic: u32,
+    },
+
     /// An IDX file does not start with the magic of its kind (`00 00 08 03` for images,
     /// `00 00 08 01` for labels).
     #[error("{} is not an IDX {what} file: it starts with 0x{found:08x}, not 0x{expected:08x}; pass an MNIST-style {what} file (raw or .gz)", .path.display())]
@@ -346,7 +381,48 @@ pub fn load_path(path: &Path) -> Result<RawData, DataError> {
             path: path.to_path_buf(),
         });
     }
+    if let Some((kind, magic)) = other_idx(&bytes) {
+        return Err(DataError::IdxType {
+            path: path.to_path_buf(),
+            kind,
+            magic,
+        });
+    }
     csv::parse_csv(path, &bytes)
+}
+
+/// An IDX header of a type other than images and labels: two zero bytes, a type code
+/// (0x08 unsigned byte … 0x0E double) and 1 to 4 dimensions.
+fn other_idx(bytes: &[u8]) -> Option<(String, u32)> {
+    let head: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    let kind = match head {
+        [0, 0, t, dims] if (1..=4).contains(&dims) => match t {
+            0x08 => "unsigned bytes",
+            0x09 => "signed bytes",
+            0x0B => "16-bit integers",
+            0x0C => "32-bit integers",
+            0x0D => "32-bit floats",
+            0x0E => "64-bit floats",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((
+        format!(
+            "{kind} in {} dimension{}",
+            head[3],
+            if head[3] == 1 { "" } else { "s" }
+        ),
+        u32::from_be_bytes(head),
+    ))
+}
+
+fn separator_name(c: char) -> String {
+    match c {
+        '\t' => "tabs".into(),
+        ' ' => "spaces".into(),
+        c => format!("'{c}'"),
+    }
 }
 
 /// The whole content of `path`, gunzipped if it starts with the gzip magic bytes.
