@@ -12,7 +12,8 @@
 //! 5. [`verify`] ties it together and [`report`] writes the versioned result.
 //!
 //! Further: [`certify`] proves each step unique or ambiguous, [`codec`] writes the epochs'
-//! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3),
+//! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3)
+//! and [`null`] what sampling noise alone gives it,
 //! [`sweep`], [`claims`] and [`figures`] replicate Appendix B, [`collisions`] and [`demo`] show
 //! why a grid step is many-to-one, and [`rng`] names every random stream.
 //!
@@ -51,6 +52,7 @@ pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod null;
 pub mod plot;
 pub mod reconstruct;
 pub mod report;

@@ -11,4 +11,5 @@ mod collisions;
 mod demo;
 mod figures;
 mod inversion;
+mod null_model;
 mod reconstruction;
