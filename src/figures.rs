@@ -15,7 +15,7 @@
 //!
 //! Every ρ panel also draws the null model's running average ([`crate::null`]: what a batch drawn
 //! independently of correctness gives by itself, averaged over the panel's runs) as a dashed
-//! grey line, with a grey band of ±2 null standard deviations of one run's running average: a
+//! black line, with a grey band of ±2 null standard deviations of one run's running average: a
 //! line inside the band is what sampling noise alone gives.
 //!
 //! The paper plots every quantity as a running average over epochs; here only ρ is averaged
@@ -65,6 +65,8 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 const GREY: RGBColor = RGBColor(90, 90, 90);
+/// The null model's line and band: black, so that it differs from β's grey dashes.
+const NULL: RGBColor = RGBColor(0, 0, 0);
 
 /// One SVG, ready to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -482,13 +484,13 @@ fn null_series(g: &Group, rho: Rho, floor: f64) -> Vec<Series> {
     vec![
         Series {
             label: Some("null ± 2 sd (one run)".into()),
-            colour: GREY,
+            colour: NULL,
             style: Style::Band,
             points: upper.chain(lower).collect(),
         },
         Series {
             label: Some("null: batch independent of correctness".into()),
-            colour: GREY,
+            colour: NULL,
             style: Style::Dashed,
             points: mean.iter().map(|&(t, m, _)| (t, m)).collect(),
         },
