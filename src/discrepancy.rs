@@ -111,7 +111,10 @@ pub struct EpochDiscrepancy {
 
 /// The standard deviation under the null of the running average (1/t)Σ_{i≤t}ρ_i at every
 /// epoch t, √(Σ_{i≤t} var_i)/t, with `var` picking an epoch's null variance.
-pub fn running_null_sd(epochs: &[EpochDiscrepancy], var: impl Fn(&EpochDiscrepancy) -> f64) -> Vec<f64> {
+pub fn running_null_sd(
+    epochs: &[EpochDiscrepancy],
+    var: impl Fn(&EpochDiscrepancy) -> f64,
+) -> Vec<f64> {
     let mut total = 0.0;
     epochs
         .iter()

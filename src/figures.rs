@@ -480,7 +480,10 @@ fn null_series(g: &Group, rho: Rho, floor: f64) -> Vec<Series> {
         return Vec::new();
     }
     let upper = mean.iter().map(|&(t, m, sd)| (t, m + 2.0 * sd));
-    let lower = mean.iter().rev().map(|&(t, m, sd)| (t, (m - 2.0 * sd).max(floor)));
+    let lower = mean
+        .iter()
+        .rev()
+        .map(|&(t, m, sd)| (t, (m - 2.0 * sd).max(floor)));
     vec![
         Series {
             label: Some("null ± 2 sd (one run)".into()),
@@ -624,7 +627,11 @@ fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, 
             true,
         );
         // The band's lower edge stops at the axis (on a log axis it may reach 0 or below).
-        let floor = if scale == Scale::Log { y.0 } else { y.0.min(0.0) };
+        let floor = if scale == Scale::Log {
+            y.0
+        } else {
+            y.0.min(0.0)
+        };
         let mut series = null_series(g, rho, floor);
         series.extend(measured);
         let x = epoch_range(&g.runs);

@@ -612,7 +612,11 @@ pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>
 }
 
 /// The per-epoch discrepancy and its null model.
-fn discrepancy_report(setup: &Setup, traj: &Trajectory, correct: &[Vec<bool>]) -> DiscrepancyReport {
+fn discrepancy_report(
+    setup: &Setup,
+    traj: &Trajectory,
+    correct: &[Vec<bool>],
+) -> DiscrepancyReport {
     let b = setup.config.batch;
     let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
     let epoch_of: Vec<usize> = traj.steps.iter().map(|s| s.epoch).collect();

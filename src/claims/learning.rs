@@ -91,7 +91,10 @@ pub fn check(runs: &[Run]) -> LearningSignal {
     } else if signal.is_empty() {
         (
             Signal::NoiseOnly,
-            format!("no run of {} has a running excess z above {Z_SIGNAL}", all.len()),
+            format!(
+                "no run of {} has a running excess z above {Z_SIGNAL}",
+                all.len()
+            ),
         )
     } else {
         (

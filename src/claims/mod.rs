@@ -180,7 +180,6 @@ pub fn check(lines: &[ResultLine], source: &str) -> Result<Claims, Error> {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

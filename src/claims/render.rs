@@ -104,10 +104,9 @@ fn batch(s: &mut String, b: &BatchDependence) {
         );
     }
     for f in &b.fits {
-        let df = f
-            .measured
-            .t
-            .map_or(String::new(), |t| format!(" (df {}, t {t:.3})", f.measured.df));
+        let df = f.measured.t.map_or(String::new(), |t| {
+            format!(" (df {}, t {t:.3})", f.measured.df)
+        });
         let _ = writeln!(
             s,
             "  {}, {} exponents, 95% CI{df}: {}; {}; {}; points {}, groups {}, {} with z > 3: {} ({})",

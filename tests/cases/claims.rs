@@ -187,16 +187,25 @@ fn injected_excess_is_learning_and_its_scaling_holds() {
     let l = &c.learning_signal;
     assert_eq!((l.runs, l.signal.len()), (16, 16));
     assert_eq!(l.verdict, Signal::Learning);
-    assert!(l.signal.iter().all(|r| r.z_code > 3.0 && r.excess_code > 0.0));
+    assert!(l
+        .signal
+        .iter()
+        .all(|r| r.z_code > 3.0 && r.excess_code > 0.0));
     let stdout = claims_command(&lines);
-    assert!(stdout.contains("verdict: learning (16 of 16 runs"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: learning (16 of 16 runs"),
+        "{stdout}"
+    );
 
     // Learning in the random-label runs only: those, and only those, are listed.
     let mut lines = four_batches();
     synthetic(&mut lines, |s| if s.random_labels { 20.0 } else { 0.0 });
     let l = claims(&lines).learning_signal;
     assert_eq!(l.signal.len(), 8);
-    assert!(l.signal.iter().all(|r| r.id.contains("random_labels=true")), "{l:?}");
+    assert!(
+        l.signal.iter().all(|r| r.id.contains("random_labels=true")),
+        "{l:?}"
+    );
 }
 
 #[test]
@@ -254,7 +263,9 @@ fn two_points_or_a_wide_interval_are_inconclusive() {
         .cloned()
         .collect();
     assert_eq!(lines.len(), 2);
-    set_epochs(&mut lines, |s, _| measured(1.0 / (s.batch * s.batch) as f64, 0.0));
+    set_epochs(&mut lines, |s, _| {
+        measured(1.0 / (s.batch * s.batch) as f64, 0.0)
+    });
     let b = claims(&lines).batch_dependence;
     let f = &b.fits[0];
     assert_eq!((f.measured.points, f.random_labels), (2, false));
@@ -436,8 +447,13 @@ fn the_command_prints_four_verdicts_and_json() {
             "{claim}: {v}"
         );
     }
-    let v = json["learning_signal"]["verdict"].as_str().unwrap_or_default();
-    assert!(["learning", "noise_only", "inconclusive"].contains(&v), "{v}");
+    let v = json["learning_signal"]["verdict"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ["learning", "noise_only", "inconclusive"].contains(&v),
+        "{v}"
+    );
     assert!(json["batch_dependence"]["fits"][0]["null"]["slope"].is_number());
     assert_eq!(json["runs"], 8);
 }

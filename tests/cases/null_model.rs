@@ -40,7 +40,10 @@ fn a_run_that_cannot_learn_stays_within_three_null_sd_in_95_percent_of_epochs() 
         |e: &rewind::discrepancy::EpochDiscrepancy| e.excess_z_paper,
     ] {
         let within = epochs.iter().filter(|e| z(e).abs() <= 3.0).count();
-        assert!(within * 100 >= 95 * epochs.len(), "{within} of 60 epochs within ±3");
+        assert!(
+            within * 100 >= 95 * epochs.len(),
+            "{within} of 60 epochs within ±3"
+        );
     }
     // The running averages agree with the null's to within a few of its standard deviations.
     let last = epochs.last().unwrap();
@@ -58,5 +61,8 @@ fn a_memorising_run_beats_the_null() {
     let last = report.discrepancy.epochs.last().unwrap();
     assert!(last.running_excess_z_code > 3.0, "{last:?}");
     assert!(last.running_excess_z_paper > 3.0, "{last:?}");
-    assert!(last.running_rho_code > last.running_null_rho_code, "{last:?}");
+    assert!(
+        last.running_rho_code > last.running_null_rho_code,
+        "{last:?}"
+    );
 }
