@@ -1,5 +1,5 @@
 //! Certified preimage enumeration: every inverted step is proven `Unique`, `Ambiguous` (with
-//! its k preimages) or `Unknown` (with the reason) — DESIGN §2, "The finite-precision fact".
+//! its k preimages) or `Unknown` (with the reason) — docs/design.md §4.3.
 //!
 //! Lemma 2.1 says a step with αL < 1 is injective over ℝ; on the grid it often is not, and the
 //! fixed-point iteration cannot tell. Given W', the batch B and one verified preimage V, this

@@ -9,7 +9,7 @@
 //! The paper defines ρ_{i,j} = D_KL(λ' ‖ φ) ([`rho_paper`], with its boundary conventions
 //! D(1‖q) = D(0‖q) = 0, D(p‖1) = log(1/p), D(p‖0) = log(1/(1 − p))). Its own proof (Lemma 2.4
 //! with κ_A = φ, κ_B = λ') bounds the code by D_KL(φ ‖ λ'), the direction [`rho_code`] computes
-//! and the one the measured code saving tracks (DESIGN §2). Both are reported, in bits, each
+//! and the one the measured code saving tracks (docs/design.md §2.8). Both are reported, in bits, each
 //! beside its null expectation and variance ([`crate::null`]): what a batch drawn independently
 //! of correctness gives by itself.
 

@@ -10,6 +10,7 @@ use crate::codec::entropy::{decode, encode, CodeOptions, Decoded, Encoded, RunSh
 use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::analyse;
 use crate::report::model_sha256;
 use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
@@ -27,7 +28,15 @@ pub struct EncodedRun {
 
 /// Runs the configuration and encodes it.
 pub fn encode_run(setup: &Setup) -> Result<EncodedRun, Error> {
-    let f = setup.step_function();
+    encode_run_with_progress(setup, &NoProgress)
+}
+
+/// [`encode_run`], reporting each phase to `progress`.
+pub fn encode_run_with_progress(
+    setup: &Setup,
+    progress: &dyn Progress,
+) -> Result<EncodedRun, Error> {
+    let f = setup.step_function().with_progress(progress);
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), &mut NoObserver)?;
     let records = analyse(&f, &traj, setup.config.max_iterations)?;
     let shape = RunShape::of(&traj, setup.data.n(), setup.config.batch);
@@ -92,6 +101,16 @@ pub fn decode_run(
     final_model: &[i64],
     data: &VerifyConfig,
 ) -> Result<DecodedRun, Error> {
+    decode_run_with_progress(bytes, final_model, data, &NoProgress)
+}
+
+/// [`decode_run`], reporting each phase to `progress`.
+pub fn decode_run_with_progress(
+    bytes: &[u8],
+    final_model: &[i64],
+    data: &VerifyConfig,
+    progress: &dyn Progress,
+) -> Result<DecodedRun, Error> {
     let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
     let config = config_from(&header, data)?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
@@ -111,7 +130,7 @@ pub fn decode_run(
             "the final model does not match the code file; pass the final model written by the same `rewind encode`".into(),
         ));
     }
-    let f = setup.step_function();
+    let f = setup.step_function().with_progress(progress);
     let shape = RunShape {
         n: header.n,
         batch: header.batch,
@@ -136,6 +155,7 @@ pub fn decode_run(
 /// Runs every decoded step forward: each must give the next decoded model, the last the final
 /// model.
 fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Error> {
+    f.progress().begin(Phase::Replay, d.models.len() as u64);
     for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
         let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
         if f.step(w, batch)? != next {
@@ -144,6 +164,7 @@ fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Erro
                 k + 1
             )));
         }
+        f.progress().advance(1);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! V − s_B(V) = W' by the contraction fixed-point iteration V ← W' + s_B(V), from V₀ = W'.
 //!
 //! Over ℝ with αL < 1 the iteration contracts to the unique preimage. On the grid a step is
-//! often many-to-one (DESIGN §2, "The finite-precision fact"), so the inverter only reports
+//! often many-to-one (docs/design.md §3, labels §4.1), so the inverter only reports
 //! what it did: [`Outcome::Recovered`] (its fixed point is the logged model),
 //! [`Outcome::OtherPreimage`] (a different, verified preimage) or [`Outcome::NoPreimage`]
 //! (a cycle, or the iteration cap). It never claims uniqueness.
@@ -28,7 +28,7 @@ pub enum Termination {
 }
 
 /// What the inverter did, compared with the logged model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Recovered,

@@ -1,27 +1,79 @@
 //! Algorithm 1 of the paper, exactly on the grid: the one step function, per-epoch
 //! permutations, batches, the optional stop at full accuracy, and the logged [`Trajectory`].
 //!
-//! The step (DESIGN §2) is `W' = W − s_B(W)` with `s_B(W) = round_half_even(α·ĝ_B(W)·2^p)`.
+//! The step (docs/design.md §2.2) is `W' = W − s_B(W)` with `s_B(W) = round_half_even(α·ĝ_B(W)·2^p)`.
 //! [`StepFunction::increment`] computes s_B and [`StepFunction::step`] applies it; forward runs,
 //! inversion and every check in the crate go through these two functions and nothing else.
 
 use crate::data::Dataset;
 use crate::grid::{checked_sub, Dyadic};
-use crate::model::backend::{Backend, Exact, Mpfr, F64};
+#[cfg(not(feature = "mpfr"))]
+use crate::model::backend::BackendError;
+#[cfg(feature = "mpfr")]
+use crate::model::backend::Mpfr;
+use crate::model::backend::{Backend, Exact, F64};
 use crate::model::{AnyModel, Model};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::rng::{permutation, stream, Stream};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Which backend evaluates the gradient.
+/// Which backend evaluates the gradient. `Mpfr` is always a valid choice to name (configs,
+/// reports and code files mention it), but evaluating with it needs the `mpfr` cargo feature;
+/// without it every evaluation is `BackendError::MpfrNotBuilt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
+    /// Big rationals, no rounding before the step's (least squares only).
     Exact,
-    Mpfr { precision: u32 },
+    /// MPFR at a working precision in bits.
+    Mpfr {
+        /// Working precision in bits.
+        precision: u32,
+    },
+    /// IEEE double in a fixed evaluation order.
     F64,
 }
 
+/// Runs `$e` with `$be` bound to the backend `$choice` names: the one place that maps a
+/// [`BackendChoice`] to a backend value, and where a build without MPFR says so.
+macro_rules! with_backend {
+    ($choice:expr, $be:ident => $e:expr) => {
+        match $choice {
+            BackendChoice::Exact => {
+                let $be = &Exact;
+                $e
+            }
+            #[cfg(feature = "mpfr")]
+            BackendChoice::Mpfr { precision } => {
+                let $be = &Mpfr::new(precision);
+                $e
+            }
+            #[cfg(not(feature = "mpfr"))]
+            BackendChoice::Mpfr { .. } => Err(BackendError::MpfrNotBuilt.into()),
+            BackendChoice::F64 => {
+                let $be = &F64;
+                $e
+            }
+        }
+    };
+}
+
 impl BackendChoice {
+    /// Whether this build can evaluate with the backend (MPFR needs the `mpfr` feature).
+    pub fn is_available(&self) -> bool {
+        cfg!(feature = "mpfr") || !matches!(self, BackendChoice::Mpfr { .. })
+    }
+
+    /// The unit roundoff u of the backend's arithmetic (0 for exact), known without building it.
+    pub fn unit_roundoff(&self) -> f64 {
+        match self {
+            BackendChoice::Exact => Exact.unit_roundoff(),
+            BackendChoice::Mpfr { precision } => libm::ldexp(1.0, -(*precision as i32)),
+            BackendChoice::F64 => F64.unit_roundoff(),
+        }
+    }
+
+    /// The name used on the command line and in reports.
     pub fn name(&self) -> &'static str {
         match self {
             BackendChoice::Exact => "exact",
@@ -39,6 +91,7 @@ pub struct StepFunction<'a> {
     alpha: Dyadic,
     backend: BackendChoice,
     evaluations: AtomicU64,
+    progress: &'a dyn Progress,
 }
 
 impl<'a> StepFunction<'a> {
@@ -54,7 +107,18 @@ impl<'a> StepFunction<'a> {
             alpha,
             backend,
             evaluations: AtomicU64::new(0),
+            progress: &NoProgress,
         }
+    }
+
+    /// The same step function, reporting every phase that uses it to `progress`.
+    pub fn with_progress(self, progress: &'a dyn Progress) -> Self {
+        StepFunction { progress, ..self }
+    }
+
+    /// Where the phases using this step function report their progress.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress
     }
 
     pub fn model(&self) -> &AnyModel {
@@ -95,22 +159,12 @@ impl<'a> StepFunction<'a> {
         batch: &[usize],
     ) -> Result<(Vec<i64>, Vec<f64>), Error> {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
-        match self.backend {
-            BackendChoice::Exact => self.increment_with(&Exact, w, batch),
-            BackendChoice::Mpfr { precision } => {
-                self.increment_with(&Mpfr::new(precision), w, batch)
-            }
-            BackendChoice::F64 => self.increment_with(&F64, w, batch),
-        }
+        with_backend!(self.backend, be => self.increment_with(be, w, batch))
     }
 
     /// The unit roundoff of the backend's arithmetic (0 for exact).
     pub fn unit_roundoff(&self) -> f64 {
-        match self.backend {
-            BackendChoice::Exact => Exact.unit_roundoff(),
-            BackendChoice::Mpfr { precision } => Mpfr::new(precision).unit_roundoff(),
-            BackendChoice::F64 => F64.unit_roundoff(),
-        }
+        self.backend.unit_roundoff()
     }
 
     fn increment_with<B: Backend>(
@@ -145,27 +199,12 @@ impl<'a> StepFunction<'a> {
 
     /// acc(W, x_i).
     pub fn correct(&self, w: &[i64], i: usize) -> Result<bool, Error> {
-        let r = match self.backend {
-            BackendChoice::Exact => self.model.correct(&Exact, w, self.data, i),
-            BackendChoice::Mpfr { precision } => {
-                self.model.correct(&Mpfr::new(precision), w, self.data, i)
-            }
-            BackendChoice::F64 => self.model.correct(&F64, w, self.data, i),
-        };
-        Ok(r?)
+        with_backend!(self.backend, be => Ok(self.model.correct(be, w, self.data, i)?))
     }
 
     /// acc(W, x) for each of `indices`.
     pub fn correct_many(&self, w: &[i64], indices: &[usize]) -> Result<Vec<bool>, Error> {
-        let r = match self.backend {
-            BackendChoice::Exact => self.model.correct_many(&Exact, w, self.data, indices),
-            BackendChoice::Mpfr { precision } => {
-                self.model
-                    .correct_many(&Mpfr::new(precision), w, self.data, indices)
-            }
-            BackendChoice::F64 => self.model.correct_many(&F64, w, self.data, indices),
-        };
-        Ok(r?)
+        with_backend!(self.backend, be => Ok(self.model.correct_many(be, w, self.data, indices)?))
     }
 }
 
@@ -260,6 +299,9 @@ pub fn run(
         correct: Vec::new(),
     };
     let all: Vec<usize> = (0..cfg.n_used).collect();
+    let per_epoch = cfg.n_used.checked_div(cfg.batch).unwrap_or(0);
+    f.progress()
+        .begin(Phase::Run, (cfg.epochs.saturating_mul(per_epoch)) as u64);
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
@@ -282,6 +324,7 @@ pub fn run(
             observer.on_step(&logged)?;
             traj.steps.push(logged);
             w = next;
+            f.progress().advance(1);
         }
         traj.permutations.push(perm);
     }

@@ -347,9 +347,20 @@ pub struct ResultLine {
 /// Runs one spec; a run that cannot be set up or fails becomes an error line, not a failed
 /// sweep.
 pub fn run_one(plan: &Plan, spec: &RunSpec) -> ResultLine {
+    run_one_with(plan, spec, &Setup::new)
+}
+
+/// Runs one spec with a setup of the caller's: how a sweep runs a user's own model
+/// (`|c| Setup::with_model(c, MyLoss::new)`). The spec's `model`, `hidden` and `activation`
+/// axes mean what `setup` makes of them; the report's `config.model` names the model that ran.
+pub fn run_one_with(
+    plan: &Plan,
+    spec: &RunSpec,
+    setup: &dyn Fn(&VerifyConfig) -> Result<Setup, Error>,
+) -> ResultLine {
     let result = spec
         .config(plan)
-        .and_then(|c| Setup::new(&c))
+        .and_then(|c| setup(&c))
         .and_then(|s| verify_quiet(&s).map(|(r, _)| r));
     let (report, error) = match result {
         Ok(r) => (Some(r), None),

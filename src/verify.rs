@@ -12,6 +12,7 @@ use crate::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
 use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
@@ -97,14 +98,15 @@ pub struct VerifyConfig {
 }
 
 impl Default for VerifyConfig {
-    /// Logistic regression, digits 3 vs 8, b = 20, q = 0.1, p = 32, 3 epochs, MPFR backend.
+    /// Logistic regression, digits 3 vs 8, b = 20, q = 0.1, p = 32, 3 epochs, f64 backend
+    /// (which needs no C library; MPFR is the `mpfr` cargo feature).
     fn default() -> Self {
         VerifyConfig {
             data: DataSource::Digits,
             model: ModelKind::Logistic,
             hidden: 10,
             activation: Activation::Gelu,
-            backend: BackendChoice::Mpfr { precision: 128 },
+            backend: BackendChoice::F64,
             frac_bits: 32,
             step_size: StepSize::Q("0.1".into()),
             batch: 20,
@@ -138,21 +140,43 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Loads and checks everything; every problem is a one-line [`Error`].
+    /// Loads and checks everything for one of the built-in models; every problem is a
+    /// one-line [`Error`].
     pub fn new(config: &VerifyConfig) -> Result<Self, Error> {
+        check_builtin(config)?;
+        let binary = config.model.binary().then(|| model_name(config.model));
+        Self::build(config, binary, |data| Ok(build_model(config, data)))
+    }
+
+    /// The same for a user's own model, built from the prepared data set (its dimension
+    /// usually depends on the features). `config.model`, `hidden` and `activation` are
+    /// ignored; `config.classes` selects the classes (all of them when `None`).
+    pub fn with_model<M: Model + std::fmt::Debug + 'static>(
+        config: &VerifyConfig,
+        make: impl FnOnce(&Dataset) -> M,
+    ) -> Result<Self, Error> {
+        Self::build(config, None, |data| Ok(AnyModel::custom(make(data))))
+    }
+
+    /// Loads the data, selects its classes (`binary` names a two-class model), drops the
+    /// tail, builds the model and resolves α.
+    fn build(
+        config: &VerifyConfig,
+        binary: Option<&str>,
+        make: impl FnOnce(&Dataset) -> Result<AnyModel, Error>,
+    ) -> Result<Self, Error> {
         check_shape(config)?;
         let grid = Grid::new(config.frac_bits)?;
         let raw = load(&config.data, config.seed)?;
-        let classes = match (&config.classes, config.model.binary()) {
-            (Some(c), true) if c.len() != 2 => {
+        let classes = match (&config.classes, binary) {
+            (Some(c), Some(name)) if c.len() != 2 => {
                 return Err(Error::Config(format!(
-                    "--model {} needs exactly two classes, got --classes with {}; pass two, e.g. --classes 3,8",
-                    model_name(config.model),
+                    "--model {name} needs exactly two classes, got --classes with {}; pass two, e.g. --classes 3,8",
                     c.len()
                 )))
             }
             (Some(c), _) => Some(c.clone()),
-            (None, true) if config.data == DataSource::Digits => Some(vec![3, 8]),
+            (None, Some(_)) if config.data == DataSource::Digits => Some(vec![3, 8]),
             (None, _) => None,
         };
         let mut data = data::prepare(
@@ -165,10 +189,9 @@ impl Setup {
                 bias: config.bias,
             },
         )?;
-        if config.model.binary() && data.classes != 2 {
+        if let Some(name) = binary.filter(|_| data.classes != 2) {
             return Err(Error::Config(format!(
-                "--model {} is binary but the data has {} classes; choose two with --classes A,B",
-                model_name(config.model),
+                "--model {name} is binary but the data has {} classes; choose two with --classes A,B",
                 data.classes
             )));
         }
@@ -182,8 +205,16 @@ impl Setup {
         let n_used = n_loaded / config.batch * config.batch;
         data.features.truncate(n_used);
         data.labels.truncate(n_used);
-        let model = build_model(config, &data);
+        let model = make(&data)?;
         let init = model.init(&mut stream(config.seed, Stream::Init), &data);
+        if init.len() != model.dim() {
+            return Err(Error::Config(format!(
+                "model {}: init returned {} weights but dim() is {}; fix the model's implementation",
+                model.name(),
+                init.len(),
+                model.dim()
+            )));
+        }
         let smoothness = model.smoothness(&data, config.batch, &init);
         let linf = model.linf_bound(&data, config.batch);
         let alpha = resolve_alpha(&config.step_size, &smoothness, linf.as_ref())?;
@@ -249,6 +280,7 @@ fn alpha_for(q: &str, flag: &str, bound: &BigRational) -> Result<Dyadic, Error> 
     })
 }
 
+/// Checks that hold for every model.
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
     if c.batch == 0 {
         return Err(Error::Config("--batch must be at least 1".into()));
@@ -256,6 +288,21 @@ fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
     if c.epochs == 0 {
         return Err(Error::Config("--epochs must be at least 1".into()));
     }
+    if !c.backend.is_available() {
+        return Err(crate::model::backend::BackendError::MpfrNotBuilt.into());
+    }
+    if let BackendChoice::Mpfr { precision } = c.backend {
+        if !(64..=4096).contains(&precision) {
+            return Err(Error::Config(format!(
+                "--mpfr-precision {precision} is out of range; use 64 to 4096 bits"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that concern the built-in models.
+fn check_builtin(c: &VerifyConfig) -> Result<(), Error> {
     if c.model == ModelKind::Mlp && c.hidden == 0 {
         return Err(Error::Config("--hidden must be at least 1".into()));
     }
@@ -264,13 +311,6 @@ fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
             "--backend exact evaluates only polynomial gradients (least squares), not {}; use --backend mpfr or f64",
             model_name(c.model)
         )));
-    }
-    if let BackendChoice::Mpfr { precision } = c.backend {
-        if !(64..=4096).contains(&precision) {
-            return Err(Error::Config(format!(
-                "--mpfr-precision {precision} is out of range; use 64 to 4096 bits"
-            )));
-        }
     }
     Ok(())
 }
@@ -358,7 +398,28 @@ pub fn verify(
     setup: &Setup,
     observer: &mut dyn Observer,
 ) -> Result<(VerifyReport, Trajectory), Error> {
-    let f = setup.step_function();
+    let run = verify_run(setup, observer, &NoProgress)?;
+    Ok((run.report, run.trajectory))
+}
+
+/// Everything a verification produced.
+#[derive(Debug, Clone)]
+pub struct VerifiedRun {
+    /// The report, as `rewind verify --json` prints it.
+    pub report: VerifyReport,
+    /// Every model, batch and permutation of the run.
+    pub trajectory: Trajectory,
+    /// What inverting each logged step gave, in run order (absent when `invert` is off).
+    pub records: Option<Vec<crate::reconstruct::StepRecord>>,
+}
+
+/// [`verify`], reporting each phase to `progress` and keeping the inversion records.
+pub fn verify_run(
+    setup: &Setup,
+    observer: &mut dyn Observer,
+    progress: &dyn Progress,
+) -> Result<VerifiedRun, Error> {
+    let f = setup.step_function().with_progress(progress);
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), observer)?;
     let inverted = if setup.config.invert {
         Some(invert_all(setup, &f, &traj)?)
@@ -390,12 +451,16 @@ pub fn verify(
         steps: traj.steps.len(),
         inversion: inverted.as_ref().map(|i| i.inversion.clone()),
         hints: inverted.as_ref().map(|i| i.hints.clone()),
-        reconstruction: inverted.map(|i| i.reconstruction),
+        reconstruction: inverted.as_ref().map(|i| i.reconstruction.clone()),
         certification,
         discrepancy,
         code,
     };
-    Ok((report, traj))
+    Ok(VerifiedRun {
+        report,
+        trajectory: traj,
+        records: inverted.map(|i| i.records),
+    })
 }
 
 /// Every step inverted, the hints derived and the walk back checked.
@@ -474,10 +539,10 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 
 fn config_report(s: &Setup) -> ConfigReport {
     let c = &s.config;
-    let is_mlp = c.model == ModelKind::Mlp;
+    let is_mlp = matches!(s.model, AnyModel::Mlp(_));
     ConfigReport {
         data: s.data.source.clone(),
-        model: model_name(c.model).into(),
+        model: s.model.name().into(),
         hidden: is_mlp.then_some(c.hidden),
         activation: is_mlp.then(|| c.activation.name().to_string()),
         backend: c.backend.name().into(),
@@ -519,11 +584,14 @@ fn certify_all(
     budget: u64,
 ) -> Result<CertificationReport, Error> {
     use rayon::prelude::*;
+    f.progress().begin(Phase::Certify, traj.steps.len() as u64);
     let results: Vec<(Certificate, Enumerated)> = (0..traj.steps.len())
         .into_par_iter()
         .map(|k| {
             let s = &traj.steps[k];
-            certify(f, traj.model_after(k), &s.batch, &s.w, budget)
+            let certified = certify(f, traj.model_after(k), &s.batch, &s.w, budget);
+            f.progress().advance(1);
+            certified
         })
         .collect::<Result<_, _>>()?;
     for (k, ((cert, _), rec)) in results.iter().zip(records).enumerate() {

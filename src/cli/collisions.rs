@@ -3,9 +3,10 @@
 use super::run_args::{BackendArg, Defaults, ModelArg, RunArgs};
 use anyhow::Context;
 use rewind::collisions::scan;
+use rewind::model::Model;
 use rewind::plot::collision_svg;
 use rewind::sgd::{run as run_sgd, NoObserver};
-use rewind::verify::{model_name, Setup};
+use rewind::verify::Setup;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ pub struct Args {
     /// Where to write the SVG map.
     #[arg(long, default_value = "collisions.svg")]
     svg: PathBuf,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -43,7 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The picture wants the whole trajectory, not a run cut short at full accuracy.
     config.stop_at_full_accuracy = false;
     let setup = Setup::new(&config)?;
-    let f = setup.step_function();
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let f = setup.step_function().with_progress(&bar);
     let traj = run_sgd(&f, &setup.sgd_config(), setup.init.clone(), &mut NoObserver)?;
     let points: Vec<[i64; 2]> = traj
         .steps
@@ -61,10 +65,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (center, auto_half) = fit(&points);
     let half = args.half_width.unwrap_or(auto_half);
     let map = scan(&f, &first.batch, center, half)?;
+    bar.finish();
     let c = &setup.config;
     let title = format!(
         "{} on {}, p = {}, α = {}, b = {}",
-        model_name(c.model),
+        setup.model.name(),
         setup.data.source,
         c.frac_bits,
         setup.alpha,

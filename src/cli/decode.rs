@@ -4,7 +4,7 @@
 use super::encode::FinalModel;
 use super::run_args::{DataArgs, VERIFY};
 use anyhow::Context;
-use rewind::encode::decode_run;
+use rewind::encode::decode_run_with_progress;
 use rewind::report::{model_sha256, TrajectoryHeader, TrajectoryWriter};
 use rewind::sgd::{LoggedStep, Observer};
 use std::fs::File;
@@ -25,6 +25,8 @@ pub struct Args {
     /// Write the decoded trajectory as JSON lines (the `--dump-trajectory` format).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -52,7 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             model.format
         );
     }
-    let run = decode_run(&bytes, &model.weights, &args.data.config(&VERIFY))?;
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let run = decode_run_with_progress(&bytes, &model.weights, &args.data.config(&VERIFY), &bar)?;
+    bar.finish();
     if let Some(path) = &args.out {
         write_trajectory(&run, &model.weights, path)?;
     }

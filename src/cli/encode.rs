@@ -3,7 +3,7 @@
 
 use super::run_args::{CertifyArgs, RunArgs, VERIFY};
 use anyhow::Context;
-use rewind::encode::encode_run;
+use rewind::encode::encode_run_with_progress;
 use rewind::verify::Setup;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +21,8 @@ pub struct Args {
     /// Where to write the final model (JSON).
     #[arg(long = "final", default_value = "final.json")]
     final_model: PathBuf,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 /// The final model file: `{"format": 1, "final": [raw integers]}`.
@@ -36,7 +38,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(&VERIFY)?;
     config.certify = args.certify.budget();
     let setup = Setup::new(&config)?;
-    let enc = encode_run(&setup)?;
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let enc = encode_run_with_progress(&setup, &bar)?;
+    bar.finish();
     let fix = "check that its directory exists and is writable";
     std::fs::write(&args.code, &enc.bytes)
         .with_context(|| format!("cannot write {}; {fix}", args.code.display()))?;

@@ -6,6 +6,7 @@ mod decode;
 mod demo;
 mod encode;
 mod figures;
+mod progress;
 mod run_args;
 mod sweep;
 mod verify;

@@ -45,13 +45,13 @@ pub struct Defaults {
 }
 
 /// `verify`'s defaults: logistic regression on the digits 3 vs 8, b = 20, q = 0.1, p = 32,
-/// 3 epochs, MPFR at 128 bits.
+/// 3 epochs, the f64 backend (MPFR needs the `mpfr` cargo feature).
 pub const VERIFY: Defaults = Defaults {
     data: "digits",
     synthetic_n: 400,
     synthetic_features: 8,
     model: ModelArg::Logistic,
-    backend: BackendArg::Mpfr,
+    backend: BackendArg::F64,
     frac_bits: 32,
     q: "0.1",
     batch: 20,

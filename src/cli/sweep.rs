@@ -1,11 +1,10 @@
 //! `rewind sweep PLAN.toml`: many runs in parallel; `rewind sweep merge`: join shard outputs.
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use rewind::sweep::{merge, read_results, run_one, shard, summary_csv, to_jsonl, Plan, ResultLine};
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -30,6 +29,8 @@ pub struct Args {
     /// Run only the K-th of N slices of the plan (K from 1), e.g. for an array job.
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -143,7 +144,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         })?;
     let sink = Mutex::new(file);
-    let bar = progress(todo.len() as u64);
+    let bar = super::progress::bar(
+        args.progress.quiet,
+        todo.len() as u64,
+        "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
+    );
     let started = std::time::Instant::now();
     let fresh: Vec<ResultLine> = pool.install(|| {
         todo.par_iter()
@@ -179,18 +184,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.out.with_extension("csv").display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A progress bar on stderr when it is a terminal; hidden otherwise (logs, CI).
-fn progress(total: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}")
-    {
-        bar.set_style(style);
-    }
-    bar
 }

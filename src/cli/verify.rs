@@ -5,7 +5,7 @@ use anyhow::Context;
 use rewind::model::Model;
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::{model_name, verify, Setup, VerifyConfig};
+use rewind::verify::{verify_run, Setup, VerifyConfig};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -34,6 +34,8 @@ pub struct Args {
     /// Write the quantised data set as the model sees it to this file (JSON).
     #[arg(long)]
     dump_data: Option<PathBuf>,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 impl Args {
@@ -50,7 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.dump_data {
         write_data(&setup, path)?;
     }
-    let (report, _) = match &args.dump_trajectory {
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let report = match &args.dump_trajectory {
         Some(path) => {
             let file = File::create(path).with_context(|| {
                 format!(
@@ -63,10 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 &path.display().to_string(),
                 &header(&setup),
             )?;
-            verify(&setup, &mut w as &mut dyn Observer)?
+            verify_run(&setup, &mut w as &mut dyn Observer, &bar)?.report
         }
-        None => verify(&setup, &mut NoObserver)?,
+        None => verify_run(&setup, &mut NoObserver, &bar)?.report,
     };
+    bar.finish();
     let json = serde_json::to_string_pretty(&report)? + "\n";
     if let Some(path) = &args.out {
         std::fs::write(path, &json).with_context(|| {
@@ -100,7 +104,7 @@ fn header(s: &Setup) -> TrajectoryHeader {
         p: s.data.grid.frac_bits(),
         alpha_num: s.alpha.num(),
         alpha_den: 1u64 << s.alpha.shift(),
-        model: model_name(s.config.model).into(),
+        model: s.model.name().into(),
         backend: s.config.backend.name().into(),
         n: s.data.n(),
         d: s.model.dim(),

@@ -17,8 +17,11 @@ use num_traits::{One, Zero};
 /// Errors of decoding: the code cannot be what the decoder is asked to read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
+    /// A digit's radix or total frequency is zero, so no digit can be read.
     #[error("a digit's frequency table is empty or zero; the code does not match the data or the final model")]
     EmptyTable,
+    /// The remaining value falls outside the digit's range: the code is too short for what is
+    /// being read.
     #[error("the code ends before its last digit; the file is truncated or corrupted")]
     Exhausted,
 }
@@ -26,7 +29,9 @@ pub enum CodeError {
 /// A finished code: the integer `value` written with `bits` bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Code {
+    /// The code as an integer C, the binary fraction C/2^`bits` ∈ [0, 1).
     pub value: BigUint,
+    /// The code's length L in bits (C < 2^L; leading zero bits count).
     pub bits: u64,
 }
 
@@ -39,6 +44,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// The empty message: the interval [0, 1).
     pub fn new() -> Self {
         Encoder {
             low: BigUint::zero(),
@@ -110,6 +116,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// Starts reading `code` from its first digit.
     pub fn new(code: &Code) -> Self {
         Decoder {
             num: code.value.clone(),

@@ -1,8 +1,7 @@
 //! The entropy-compression code of Lemma 3.1, made executable: the randomness of every epoch
 //! (its permutation) coded from the final model and the data set, decoded bit for bit.
 //!
-//! Both sides walk each epoch backwards, j = n/b … 1, from W_{i+1,1} (DESIGN §2, "The
-//! entropy-compression code"):
+//! Both sides walk each epoch backwards, j = n/b … 1, from W_{i+1,1} (docs/design.md §5):
 //! 1. S = X_{i,j} (the examples not yet assigned); split S by g(x) = acc(W_{i,j+1}, x) into
 //!    S₁ (correct) and S₀.
 //! 2. Code k₁ = |B ∩ S₁| with frequencies f_k = C(|S₁|,k)·C(|S₀|,b−k)·u^k·v^(b−k), the tilt
@@ -33,6 +32,7 @@ use super::rank::{binomial, permutation_rank, permutation_unrank, subset_rank, s
 use crate::certify::enumerate_preimages;
 use crate::grid::checked_add;
 use crate::invert::{invert, Termination};
+use crate::progress::Phase;
 use crate::reconstruct::StepRecord;
 use crate::sgd::{StepFunction, Trajectory};
 use crate::Error;
@@ -366,6 +366,7 @@ impl Walk<'_> {
         let mut permutations = vec![Vec::new(); self.shape.epochs];
         let mut w = final_model.to_vec();
         let per_epoch = self.shape.per_epoch();
+        self.f.progress().begin(Phase::Code, t as u64);
         for e in (0..self.shape.epochs).rev() {
             ch.start_epoch(e + 1);
             let tilt_known = self.known.as_ref().map(|k| big(k.tilts[e]));
@@ -390,6 +391,7 @@ impl Walk<'_> {
                 w = self.step_back(ch, k, &w, &batch, hinted[k], d)?;
                 models[k] = w.clone();
                 batches[k] = batch;
+                self.f.progress().advance(1);
             }
             let mut perm: Vec<usize> = batches[first..first + steps].concat();
             perm.extend(remainder);

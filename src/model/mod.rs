@@ -4,7 +4,7 @@
 //! dimension, its batch gradient ĝ_B (written once, generically over a [`Backend`]), whether
 //! it classifies an example correctly (`acc(W, x)`), its smoothness bound L_B, and — where it
 //! is cheap and exact — its batch Hessian, from which the predicted share of many-to-one steps
-//! 1 − det(I − αH_B) is computed (DESIGN §2, "The finite-precision fact").
+//! 1 − det(I − αH_B) is computed (docs/design.md §3.3).
 //!
 //! Smoothness bounds (all on the batch mean of the per-example losses, for every batch of
 //! `b` examples of the data set, so one α serves the whole run):
@@ -15,11 +15,13 @@
 //! - MLP: no global bound; a local estimate by power iteration, labelled as an estimate.
 
 pub mod backend;
+pub mod custom;
 mod least_squares;
 mod logistic;
 mod mlp;
 mod softmax;
 
+pub use custom::CustomModel;
 pub use least_squares::LeastSquares;
 pub use logistic::Logistic;
 pub use mlp::{Activation, Mlp};
@@ -35,13 +37,25 @@ use rand_core::RngCore;
 /// A smoothness constant of the batch loss, with its status.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Smoothness {
-    /// A proven upper bound on L_B for every batch of the run.
-    Certified { bound: BigRational, how: String },
-    /// A numerical estimate: not a certificate.
-    Estimate { value: f64, how: String },
+    /// A proven upper bound on L_B for every batch of the run (docs/design.md §2.5).
+    Certified {
+        /// The bound, exactly, in real (not raw) units: L_B ≤ `bound`.
+        bound: BigRational,
+        /// Which bound won and with which factor, for the report.
+        how: String,
+    },
+    /// A numerical estimate (the MLP's power iteration): not a certificate, and reported as one.
+    Estimate {
+        /// The estimated λ_max of the Hessian, in real units.
+        value: f64,
+        /// How the estimate was made, for the report.
+        how: String,
+    },
 }
 
 impl Smoothness {
+    /// The bound or estimate as f64 (+∞ if a certified bound does not fit), for display and for
+    /// the ratio α·L_B.
     pub fn to_f64(&self) -> f64 {
         match self {
             Smoothness::Certified { bound, .. } => {
@@ -51,10 +65,13 @@ impl Smoothness {
         }
     }
 
+    /// True for a proven bound, false for an estimate; the report labels the bound with it, and
+    /// only a proven bound refuses an `--alpha` with α·L_B ≥ 1 (docs/design.md §2.3).
     pub fn is_certified(&self) -> bool {
         matches!(self, Smoothness::Certified { .. })
     }
 
+    /// The description of how the bound or estimate was obtained.
     pub fn how(&self) -> &str {
         match self {
             Smoothness::Certified { how, .. } | Smoothness::Estimate { how, .. } => how,
@@ -141,13 +158,27 @@ pub trait Model: Send + Sync {
     }
 }
 
-/// The models of the command line, behind one enum so that runs can pick one at run time.
+/// The models of a run, behind one enum so that runs can pick one at run time: the four of the
+/// command line and any user's own ([`AnyModel::custom`]).
 #[derive(Debug, Clone)]
 pub enum AnyModel {
+    /// Least squares against ±1 labels.
     LeastSquares(LeastSquares),
+    /// Logistic regression.
     Logistic(Logistic),
+    /// Softmax regression.
     Softmax(Softmax),
+    /// The one-hidden-layer MLP.
     Mlp(Mlp),
+    /// A model defined outside rewind.
+    Custom(CustomModel),
+}
+
+impl AnyModel {
+    /// A user's own model, run by the same pipeline as the built-in ones.
+    pub fn custom<M: Model + std::fmt::Debug + 'static>(model: M) -> Self {
+        AnyModel::Custom(CustomModel::new(model))
+    }
 }
 
 macro_rules! dispatch {
@@ -157,6 +188,7 @@ macro_rules! dispatch {
             AnyModel::Logistic($m) => $e,
             AnyModel::Softmax($m) => $e,
             AnyModel::Mlp($m) => $e,
+            AnyModel::Custom($m) => $e,
         }
     };
 }
@@ -250,12 +282,9 @@ fn dot_big(x: &[i64], w: &[i64]) -> BigInt {
 }
 
 /// The certified bound c·min(trace bound, Gershgorin bound) of a model whose batch Hessian is
-/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (DESIGN §2 models).
-pub(crate) fn certified_linear_bound(
-    data: &Dataset,
-    batch: usize,
-    factor: BigRational,
-) -> Smoothness {
+/// (1/b)Σ A_x ⊗ xxᵀ with λ_max(A_x) and its ∞-norm both at most `factor` (docs/design.md §2.5).
+/// Public so that a user's own linear model can reuse it.
+pub fn certified_linear_bound(data: &Dataset, batch: usize, factor: BigRational) -> Smoothness {
     let sq: Vec<BigInt> = data.features.iter().map(|x| dot_exact(x, x)).collect();
     let trace = per_batch(data, batch, top_sum(sq, batch));
     let gersh = certified_linf_bound(data, batch, &BigRational::one());
@@ -272,11 +301,7 @@ pub(crate) fn certified_linear_bound(
 
 /// The certified ∞-norm bound L_∞ = c·max_B max_k (1/b)Σ_{x∈B}|x_k|‖x‖₁ on the row sums of
 /// |H_B| (the Gershgorin bound), for the models of [`certified_linear_bound`].
-pub(crate) fn certified_linf_bound(
-    data: &Dataset,
-    batch: usize,
-    factor: &BigRational,
-) -> BigRational {
+pub fn certified_linf_bound(data: &Dataset, batch: usize, factor: &BigRational) -> BigRational {
     let l1: Vec<BigInt> = data
         .features
         .iter()
@@ -309,8 +334,9 @@ fn top_sum(mut v: Vec<BigInt>, k: usize) -> BigInt {
     v.into_iter().take(k).sum()
 }
 
-/// Uniform initial weights in ±2^p/⌈√fan_in⌉ raw units, row by row.
-pub(crate) fn uniform_init(
+/// Uniform initial weights in ±2^p/⌈√fan_in⌉ raw units, row by row (drawn from `rng`, the
+/// run's initial-model stream).
+pub fn uniform_init(
     rng: &mut dyn RngCore,
     data: &Dataset,
     fan_in: usize,
@@ -336,14 +362,17 @@ const BOUND_SLACK: f64 = 1.0 + 1e-9;
 /// A box of the grid: every U with |U_k − center_k| ≤ radius ulps.
 #[derive(Debug, Clone, Copy)]
 pub struct Around<'a> {
+    /// The centre of the box, raw grid integers (a verified preimage V, docs/design.md §4.3).
     pub center: &'a [i64],
+    /// The half-width of the box in ulps, the same in every coordinate.
     pub radius: i64,
 }
 
 /// The absolute row sums of a batch Hessian of the form (1/b)Σ_x A_x ⊗ xxᵀ (the weights are
 /// blocks of d feature weights, one block per class for softmax), where the rows of A_x for
 /// block c sum in absolute value to at most `curvature[x][c]`. Then
-/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·curvature[x][c]·max_c' Σ_k' |x_k'| r_(c',k') for k in block c.
+/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·`curvature[x][c]`·max_c' Σ_k' |x_k'| r_(c',k') for k in
+/// block c.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowBound<'a> {
     data: &'a Dataset,
@@ -355,7 +384,7 @@ pub struct RowBound<'a> {
 
 impl<'a> RowBound<'a> {
     /// Builds the bound for `batch` with `curvature(i, c)` for example i and block c.
-    pub(crate) fn new(
+    pub fn new(
         data: &'a Dataset,
         batch: &[usize],
         blocks: usize,

@@ -44,7 +44,10 @@ fn the_one_dimensional_collision_is_certified_ambiguous_never_unique() {
         BackendChoice::Exact,
         BackendChoice::Mpfr { precision: 128 },
         BackendChoice::F64,
-    ] {
+    ]
+    .into_iter()
+    .filter(BackendChoice::is_available)
+    {
         let f = StepFunction::new(&model, &data, Dyadic::new(13107, 15).unwrap(), backend);
         let (cert, e) = certify(&f, &[1], &[0, 1], &[2], 100).unwrap();
         assert_eq!(
@@ -129,15 +132,15 @@ proptest! {
 
     #[test]
     fn the_enumerator_finds_exactly_what_exhaustive_search_finds(
-        (model, backend) in prop_oneof![
-            Just((ModelKind::LeastSquares, BackendChoice::Exact)),
-            Just((ModelKind::LeastSquares, BackendChoice::Mpfr { precision: 128 })),
-            Just((ModelKind::LeastSquares, BackendChoice::F64)),
-            Just((ModelKind::Logistic, BackendChoice::Mpfr { precision: 128 })),
-            Just((ModelKind::Logistic, BackendChoice::F64)),
-            Just((ModelKind::Softmax, BackendChoice::F64)),
-            Just((ModelKind::Softmax, BackendChoice::Mpfr { precision: 96 })),
-        ],
+        (model, backend) in super::common::available(vec![
+            (ModelKind::LeastSquares, BackendChoice::Exact),
+            (ModelKind::LeastSquares, BackendChoice::Mpfr { precision: 128 }),
+            (ModelKind::LeastSquares, BackendChoice::F64),
+            (ModelKind::Logistic, BackendChoice::Mpfr { precision: 128 }),
+            (ModelKind::Logistic, BackendChoice::F64),
+            (ModelKind::Softmax, BackendChoice::F64),
+            (ModelKind::Softmax, BackendChoice::Mpfr { precision: 96 }),
+        ]),
         q in prop_oneof![Just("0.2"), Just("0.45"), Just("0.7"), Just("0.9")],
         p in 2u32..12,
         seed in 0u64..10_000,
@@ -181,6 +184,9 @@ proptest! {
             Err(UnknownReason::RadiusTooLarge { radius }) => {
                 prop_assert!(radius > 64 && backend != BackendChoice::Exact)
             }
+            // Near q_∞ = 1 on a coarse grid the box holds more points than the budget allows;
+            // then, and only then, the answer is an honest "unknown".
+            Err(UnknownReason::Budget { .. }) => prop_assert!(e.evaluations >= 100_000),
             Err(other) => prop_assert!(false, "unexpected {:?}", other),
         }
     }

@@ -30,7 +30,7 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
 }
 
 /// One weight, two examples x = 1 with y = +1 and y = −1: the batch gradient is exactly w, so
-/// the step is w ↦ w − round(q·w) with q = α (the DESIGN's one-dimensional example).
+/// the step is w ↦ w − round(q·w) with q = α (docs/design.md §3.2).
 pub fn one_dimensional(frac_bits: u32) -> rewind::data::Dataset {
     let grid = rewind::grid::Grid::new(frac_bits).unwrap();
     rewind::data::Dataset {
@@ -94,4 +94,17 @@ pub fn assert_error(out: &Output, needles: &[&str]) {
             "stderr lacks {needle:?}: {message}"
         );
     }
+}
+
+/// A property-test strategy over the (model, backend) pairs this build can run: MPFR pairs
+/// take part only with the `mpfr` feature, which CI runs too.
+pub fn available(
+    pairs: Vec<(rewind::verify::ModelKind, rewind::sgd::BackendChoice)>,
+) -> proptest::sample::Select<(rewind::verify::ModelKind, rewind::sgd::BackendChoice)> {
+    proptest::sample::select(
+        pairs
+            .into_iter()
+            .filter(|(_, b)| b.is_available())
+            .collect::<Vec<_>>(),
+    )
 }

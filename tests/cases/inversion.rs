@@ -21,7 +21,7 @@ fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
     let model = AnyModel::LeastSquares(LeastSquares::new(&data));
     // q = 13107/2^15 ≈ 0.4: round(0.4) = 0 and round(0.8) = 1.
     let alpha = Dyadic::new(13107, 15).unwrap();
-    for backend in BACKENDS {
+    for backend in BACKENDS.into_iter().filter(BackendChoice::is_available) {
         let f = StepFunction::new(&model, &data, alpha, backend);
         let batch = [0usize, 1];
         assert_eq!(f.step(&[1], &batch).unwrap(), vec![1], "{backend:?}");
@@ -96,13 +96,13 @@ fn small_setup(model: ModelKind, backend: BackendChoice, q: &str, p: u32, seed: 
 }
 
 fn model_and_backend() -> impl Strategy<Value = (ModelKind, BackendChoice)> {
-    prop_oneof![
-        Just((ModelKind::LeastSquares, BackendChoice::Exact)),
-        Just((ModelKind::LeastSquares, BackendChoice::F64)),
-        Just((ModelKind::Logistic, BackendChoice::Mpfr { precision: 96 })),
-        Just((ModelKind::Logistic, BackendChoice::F64)),
-        Just((ModelKind::Softmax, BackendChoice::F64)),
-    ]
+    super::common::available(vec![
+        (ModelKind::LeastSquares, BackendChoice::Exact),
+        (ModelKind::LeastSquares, BackendChoice::F64),
+        (ModelKind::Logistic, BackendChoice::Mpfr { precision: 96 }),
+        (ModelKind::Logistic, BackendChoice::F64),
+        (ModelKind::Softmax, BackendChoice::F64),
+    ])
 }
 
 proptest! {

@@ -1,7 +1,9 @@
 //! The exact backend: big rationals, no rounding before the step's round-half-even.
 
 use super::{Backend, BackendError, Real};
+use crate::data::Dataset;
 use crate::grid::{bigint_to_i64, round_half_even_ratio, Dyadic, GridError};
+use crate::model::custom::DynModel;
 use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
@@ -93,5 +95,25 @@ impl Backend for Exact {
 
     fn unit_roundoff(&self) -> f64 {
         0.0
+    }
+
+    fn custom_gradient(
+        &self,
+        m: &dyn DynModel,
+        w: &[BigRational],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<BigRational>, BackendError> {
+        m.gradient_exact(w, data, batch)
+    }
+
+    fn custom_correct_many(
+        &self,
+        m: &dyn DynModel,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        m.correct_exact(w, data, indices)
     }
 }

@@ -1,7 +1,9 @@
 //! The f64 backend: IEEE double, fixed evaluation order, pure-Rust `libm` functions.
 
 use super::{Backend, BackendError, Real};
+use crate::data::Dataset;
 use crate::grid::{round_half_even_f64, Dyadic, GridError};
+use crate::model::custom::DynModel;
 
 /// IEEE-754 double arithmetic. Fast, and reproducible on IEEE-754 hosts because every
 /// transcendental function comes from `libm` (a pure-Rust port), not from the platform.
@@ -87,5 +89,25 @@ impl Backend for F64 {
 
     fn unit_roundoff(&self) -> f64 {
         f64::EPSILON / 2.0
+    }
+
+    fn custom_gradient(
+        &self,
+        m: &dyn DynModel,
+        w: &[f64],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<f64>, BackendError> {
+        m.gradient_f64(w, data, batch)
+    }
+
+    fn custom_correct_many(
+        &self,
+        m: &dyn DynModel,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        m.correct_f64(w, data, indices)
     }
 }

@@ -1,12 +1,12 @@
 //! Gradient backends: the three deterministic ways a model's gradient is evaluated.
 //!
 //! A [`Backend`] supplies a number type ([`Real`]) and the one conversion that matters,
-//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of DESIGN §2.
+//! [`Backend::round_step`]: `round_half_even(v · α · 2^p)`, the step increment of docs/design.md §2.2.
 //! Models write their gradient once, generically, and each backend runs it:
 //!
 //! - [`Exact`]: rationals on big integers. Only polynomial gradients (least squares) can be
 //!   evaluated; there is no rounding at all before the final round-half-even.
-//! - [`Mpfr`]: MPFR through `rug` at a stated working precision, correctly rounded `exp`,
+//! - `Mpfr` (cargo feature `mpfr`): MPFR through `rug` at a stated working precision, correctly rounded `exp`,
 //!   `tanh`, `erf` — bit-identical on every platform.
 //! - [`F64`]: IEEE double in a fixed evaluation order with the pure-Rust `libm` functions —
 //!   never the platform's libm, never a parallel reduction inside one gradient.
@@ -15,19 +15,44 @@
 
 mod exact;
 mod float;
+#[cfg(feature = "mpfr")]
 mod mpfr;
 
 pub use exact::Exact;
 pub use float::F64;
+#[cfg(feature = "mpfr")]
 pub use mpfr::Mpfr;
 
+use super::custom::DynModel;
+use crate::data::Dataset;
 use crate::grid::{Dyadic, GridError};
 
 /// Errors a backend can raise while evaluating a gradient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
-    #[error("the exact backend cannot evaluate {function} (only polynomial gradients, i.e. least squares, are exact); use --backend mpfr")]
-    NotPolynomial { function: &'static str },
+    /// The exact backend was asked for a non-polynomial function (docs/design.md §2.4).
+    #[error("the exact backend cannot evaluate {function} (only polynomial gradients, i.e. least squares, are exact); use --backend f64 (or mpfr)")]
+    NotPolynomial {
+        /// The function refused: `exp`, `tanh`, `erf`, `sqrt` or `pi`.
+        function: &'static str,
+    },
+    /// The `mpfr` backend was chosen in a build without the cargo feature `mpfr`.
+    #[error("this build of rewind has no MPFR backend; rebuild with `cargo build --release --features mpfr` (needs m4: apt-get install m4) or use --backend f64")]
+    MpfrNotBuilt,
+    /// A user's model (docs/design.md §2.5, `model::custom`) returned a vector of the wrong
+    /// length, which would otherwise index out of range later.
+    #[error("model {model}: {method} returned {got} values where {expected} were expected; fix the model's implementation")]
+    ModelContract {
+        /// The model's name, as it reports it.
+        model: &'static str,
+        /// The method whose result had the wrong length.
+        method: &'static str,
+        /// The length returned.
+        got: usize,
+        /// The length required (d parameters, or one entry per example asked about).
+        expected: usize,
+    },
+    /// A step increment or a grid value did not fit in `i64`, or was not finite.
     #[error(transparent)]
     Grid(#[from] GridError),
 }
@@ -37,16 +62,25 @@ pub enum BackendError {
 /// Methods rather than operators keep the bounds simple for the three very different types
 /// (`f64`, MPFR floats, big rationals).
 pub trait Real: Clone + Send + Sync + std::fmt::Debug {
+    /// `self + o`, rounded as the backend rounds (exact for rationals, to nearest otherwise).
     fn add(&self, o: &Self) -> Self;
+    /// `self − o`, rounded as the backend rounds.
     fn sub(&self, o: &Self) -> Self;
+    /// `self · o`, rounded as the backend rounds.
     fn mul(&self, o: &Self) -> Self;
+    /// `self / o`, rounded as the backend rounds; `o` must be non-zero.
     fn div(&self, o: &Self) -> Self;
+    /// `−self`, always exact.
     fn neg(&self) -> Self;
     /// Division by a positive integer (the 1/|B| of a batch mean).
     fn div_int(&self, n: u64) -> Self;
+    /// e^self; [`BackendError::NotPolynomial`] on the exact backend.
     fn exp(&self) -> Result<Self, BackendError>;
+    /// tanh(self) (the tanh activation); [`BackendError::NotPolynomial`] on the exact backend.
     fn tanh(&self) -> Result<Self, BackendError>;
+    /// The error function (GELU); [`BackendError::NotPolynomial`] on the exact backend.
     fn erf(&self) -> Result<Self, BackendError>;
+    /// √self; [`BackendError::NotPolynomial`] on the exact backend.
     fn sqrt(&self) -> Result<Self, BackendError>;
     /// `self > 0`.
     fn is_positive(&self) -> bool;
@@ -58,6 +92,7 @@ pub trait Real: Clone + Send + Sync + std::fmt::Debug {
 
 /// A deterministic evaluator: makes numbers and rounds a scaled gradient onto the grid.
 pub trait Backend: Send + Sync {
+    /// The backend's number type: `BigRational`, an MPFR float or `f64`.
     type R: Real;
     /// The name used on the command line and in reports.
     fn name(&self) -> &'static str;
@@ -83,6 +118,23 @@ pub trait Backend: Send + Sync {
     /// The unit roundoff u of one arithmetic operation (0 for exact arithmetic), used by the
     /// models' evaluation-error bounds.
     fn unit_roundoff(&self) -> f64;
+    /// A user's model's batch gradient in this backend's numbers: the backend picks the
+    /// matching [`DynModel`] method (see [`crate::model::CustomModel`]).
+    fn custom_gradient(
+        &self,
+        m: &dyn DynModel,
+        w: &[Self::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<Self::R>, BackendError>;
+    /// A user's model's acc(W, x) for each of `indices`, evaluated by this backend.
+    fn custom_correct_many(
+        &self,
+        m: &dyn DynModel,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError>;
 }
 
 #[cfg(test)]
@@ -107,6 +159,7 @@ mod tests {
     #[test]
     fn every_backend_rounds_half_even_and_checks_range() {
         check_round_step(&Exact);
+        #[cfg(feature = "mpfr")]
         check_round_step(&Mpfr::new(128));
         check_round_step(&F64);
     }
@@ -118,6 +171,7 @@ mod tests {
         assert!(Exact.pi().is_err());
     }
 
+    #[cfg(feature = "mpfr")]
     #[test]
     fn mpfr_and_f64_agree_on_transcendentals_to_double_precision() {
         let m = Mpfr::new(128);

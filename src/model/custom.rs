@@ -1,0 +1,303 @@
+//! A user's own model, run by the same pipeline as the built-in ones.
+//!
+//! [`Model`] is generic over the backend (its gradient is written once for every number type),
+//! so it cannot be a trait object. [`DynModel`] is its object-safe twin, with one gradient
+//! method per backend; every `Model` gets it for free through a blanket implementation, and
+//! [`CustomModel`] wraps any of them behind an `Arc` and implements `Model` again by letting the
+//! backend pick its own method ([`Backend::custom_gradient`]). So a user writes
+//!
+//! ```ignore
+//! let setup = Setup::with_model(&config, |data| MyLoss::new(data))?;
+//! ```
+//!
+//! and gets verification, certification (where the model supplies the optional bounds), the
+//! Lemma 3.1 code and sweeps ([`crate::sweep::run_one_with`]) without any change to rewind.
+
+use super::backend::{Backend, BackendError, Exact, F64};
+use super::{Around, Model, RowBound, Smoothness};
+use crate::data::Dataset;
+use num_rational::BigRational;
+use rand_core::RngCore;
+use std::sync::Arc;
+
+#[cfg(feature = "mpfr")]
+use super::backend::Mpfr;
+
+/// The object-safe form of [`Model`]: one gradient and one accuracy method per backend.
+/// Implemented for every `Model + Debug` by a blanket implementation; users implement `Model`.
+pub trait DynModel: Send + Sync + std::fmt::Debug {
+    /// [`Model::name`].
+    fn dyn_name(&self) -> &'static str;
+    /// [`Model::dim`].
+    fn dyn_dim(&self) -> usize;
+    /// [`Model::batch_gradient`] on the exact backend.
+    fn gradient_exact(
+        &self,
+        w: &[BigRational],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<BigRational>, BackendError>;
+    /// [`Model::batch_gradient`] on the f64 backend.
+    fn gradient_f64(
+        &self,
+        w: &[f64],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<f64>, BackendError>;
+    /// [`Model::batch_gradient`] on the MPFR backend.
+    #[cfg(feature = "mpfr")]
+    fn gradient_mpfr(
+        &self,
+        be: &Mpfr,
+        w: &[<Mpfr as Backend>::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<<Mpfr as Backend>::R>, BackendError>;
+    /// [`Model::correct_many`] on the exact backend.
+    fn correct_exact(
+        &self,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError>;
+    /// [`Model::correct_many`] on the f64 backend.
+    fn correct_f64(
+        &self,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError>;
+    /// [`Model::correct_many`] on the MPFR backend.
+    #[cfg(feature = "mpfr")]
+    fn correct_mpfr(
+        &self,
+        be: &Mpfr,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError>;
+    /// [`Model::smoothness`].
+    fn dyn_smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness;
+    /// [`Model::hessian`].
+    fn dyn_hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>>;
+    /// [`Model::loss_label`].
+    fn dyn_loss_label(&self, class: u32) -> i64;
+    /// [`Model::init`].
+    fn dyn_init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64>;
+    /// [`Model::linf_bound`].
+    fn dyn_linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational>;
+    /// [`Model::row_bound`].
+    fn dyn_row_bound<'d>(
+        &self,
+        data: &'d Dataset,
+        batch: &[usize],
+        around: Option<Around>,
+    ) -> Option<RowBound<'d>>;
+    /// [`Model::evaluation_error`].
+    fn dyn_evaluation_error(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>>;
+}
+
+impl<M: Model + std::fmt::Debug> DynModel for M {
+    fn dyn_name(&self) -> &'static str {
+        self.name()
+    }
+    fn dyn_dim(&self) -> usize {
+        self.dim()
+    }
+    fn gradient_exact(
+        &self,
+        w: &[BigRational],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<BigRational>, BackendError> {
+        self.batch_gradient(&Exact, w, data, batch)
+    }
+    fn gradient_f64(
+        &self,
+        w: &[f64],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<f64>, BackendError> {
+        self.batch_gradient(&F64, w, data, batch)
+    }
+    #[cfg(feature = "mpfr")]
+    fn gradient_mpfr(
+        &self,
+        be: &Mpfr,
+        w: &[<Mpfr as Backend>::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<<Mpfr as Backend>::R>, BackendError> {
+        self.batch_gradient(be, w, data, batch)
+    }
+    fn correct_exact(
+        &self,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        self.correct_many(&Exact, w, data, indices)
+    }
+    fn correct_f64(
+        &self,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        self.correct_many(&F64, w, data, indices)
+    }
+    #[cfg(feature = "mpfr")]
+    fn correct_mpfr(
+        &self,
+        be: &Mpfr,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        self.correct_many(be, w, data, indices)
+    }
+    fn dyn_smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
+        self.smoothness(data, batch, w)
+    }
+    fn dyn_hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
+        self.hessian(w, data, batch)
+    }
+    fn dyn_loss_label(&self, class: u32) -> i64 {
+        self.loss_label(class)
+    }
+    fn dyn_init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
+        self.init(rng, data)
+    }
+    fn dyn_linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
+        self.linf_bound(data, batch)
+    }
+    fn dyn_row_bound<'d>(
+        &self,
+        data: &'d Dataset,
+        batch: &[usize],
+        around: Option<Around>,
+    ) -> Option<RowBound<'d>> {
+        self.row_bound(data, batch, around)
+    }
+    fn dyn_evaluation_error(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>> {
+        self.evaluation_error(data, batch, w, slack, u)
+    }
+}
+
+/// A user's model behind a shared trait object: a [`Model`] again, so every part of the
+/// pipeline takes it as it takes the built-in ones.
+#[derive(Debug, Clone)]
+pub struct CustomModel(Arc<dyn DynModel>);
+
+impl CustomModel {
+    /// Wraps a model.
+    pub fn new<M: Model + std::fmt::Debug + 'static>(model: M) -> Self {
+        CustomModel(Arc::new(model))
+    }
+}
+
+impl Model for CustomModel {
+    fn name(&self) -> &'static str {
+        self.0.dyn_name()
+    }
+    fn dim(&self) -> usize {
+        self.0.dyn_dim()
+    }
+    fn batch_gradient<B: Backend>(
+        &self,
+        be: &B,
+        w: &[B::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<B::R>, BackendError> {
+        let g = be.custom_gradient(&*self.0, w, data, batch)?;
+        check_len(self.name(), "batch_gradient", g.len(), self.dim())?;
+        Ok(g)
+    }
+    fn correct<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        i: usize,
+    ) -> Result<bool, BackendError> {
+        Ok(self.correct_many(be, w, data, &[i])?[0])
+    }
+    fn correct_many<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        let c = be.custom_correct_many(&*self.0, w, data, indices)?;
+        check_len(self.name(), "correct_many", c.len(), indices.len())?;
+        Ok(c)
+    }
+    fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
+        self.0.dyn_smoothness(data, batch, w)
+    }
+    fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
+        self.0.dyn_hessian(w, data, batch)
+    }
+    fn loss_label(&self, class: u32) -> i64 {
+        self.0.dyn_loss_label(class)
+    }
+    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
+        self.0.dyn_init(rng, data)
+    }
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
+        self.0.dyn_linf_bound(data, batch)
+    }
+    fn row_bound<'d>(
+        &self,
+        data: &'d Dataset,
+        batch: &[usize],
+        around: Option<Around>,
+    ) -> Option<RowBound<'d>> {
+        self.0.dyn_row_bound(data, batch, around)
+    }
+    fn evaluation_error(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>> {
+        self.0.dyn_evaluation_error(data, batch, w, slack, u)
+    }
+}
+
+/// A user's model is trusted for nothing that could index out of range later.
+fn check_len(
+    model: &'static str,
+    method: &'static str,
+    got: usize,
+    expected: usize,
+) -> Result<(), BackendError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(BackendError::ModelContract {
+            model,
+            method,
+            got,
+            expected,
+        })
+    }
+}
