@@ -55,6 +55,7 @@ pub mod grid;
 pub mod invert;
 pub mod model;
 pub mod output;
+pub mod perturb;
 pub mod plot;
 pub mod progress;
 pub mod reconstruct;
