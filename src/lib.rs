@@ -62,6 +62,7 @@ pub mod reconstruct;
 pub mod report;
 pub mod rng;
 pub mod sgd;
+pub mod sgd_prime;
 pub mod snapshot;
 pub mod sweep;
 pub mod verify;
