@@ -17,4 +17,5 @@ mod inversion;
 mod progress;
 mod reconstruction;
 mod reliability;
+mod section4;
 mod snapshot;
