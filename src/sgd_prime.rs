@@ -15,15 +15,17 @@
 //! - The thresholds are compared exactly: c correct of |Y| meets δ = 1/(2(1 − 2ε)) iff
 //!   2c(1 − 2ε) ≥ |Y|.
 
+use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, RunShape};
+use crate::discrepancy::beta_leading;
 use crate::grid::parse_rational;
 use crate::invert::{Outcome, Termination};
 use crate::perturb::Perturbation;
 use crate::reconstruct::{analyse, hints_of, rewind, HintSet, StepRecord};
-use crate::rng::{permutation, stream, Stream};
 use crate::report::{
-    model_sha256, CertificationReport, CodeReport, HintReport, InversionReport,
+    model_sha256, CertificationReport, CodeReport, EpochCodeReport, HintReport, InversionReport,
     ReconstructionReport,
 };
+use crate::rng::{permutation, stream, Stream};
 use crate::sgd::{LoggedStep, SgdConfig, StepFunction, Trajectory};
 use crate::verify::Setup;
 use crate::Error;
@@ -323,9 +325,7 @@ pub fn rewind_run(
         };
         let batches = vec![c.batch.clone(); c.gd_steps];
         let inner = rewind(f, &w, &batches, &local, max_iterations).map_err(|e| match e {
-            Error::Reconstruction { step } => Error::Reconstruction {
-                step: start + step,
-            },
+            Error::Reconstruction { step } => Error::Reconstruction { step: start + step },
             e => e,
         })?;
         let perturbed = inner.first().map_or(w.as_slice(), Vec::as_slice);
@@ -630,7 +630,10 @@ pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Err
     } else {
         None
     };
-    let records = inverted.as_ref().map(|i| i.records.clone()).unwrap_or_default();
+    let records = inverted
+        .as_ref()
+        .map(|i| i.records.clone())
+        .unwrap_or_default();
     let certification = match (c.certify, &inverted) {
         (Some(budget), Some(_)) => Some(certify_run(&f, &run, &records, budget)?),
         _ => None,
@@ -746,7 +749,9 @@ fn invert_run(
         coding: "over all inner GD steps: count and subset rank of hinted steps; per hint nnz−1, positions as a subset rank, values as sign + Elias-γ".into(),
     };
     let reconstruction = ReconstructionReport {
-        initial_model_bit_exact: walked.first().map_or(run.calls.is_empty(), |(w, _)| w == initial),
+        initial_model_bit_exact: walked
+            .first()
+            .map_or(run.calls.is_empty(), |(w, _)| w == initial),
         all_models_bit_exact: walked
             .iter()
             .zip(&run.calls)
@@ -808,14 +813,99 @@ fn certify_run(
     }
 }
 
-/// The code of Lemma 4.1: placeholder until the walk is extended.
+/// The Section 4 part of the code for this run (the encoder's view when `known` is given).
+pub fn gd_code<'a>(
+    run: &SgdPrimeRun,
+    p: &SgdPrimeConfig,
+    known: Option<(&'a SgdPrimeRun, &'a [Vec<StepRecord>])>,
+) -> GdCode<'a> {
+    GdCode {
+        perturbation: p.perturbation,
+        max_gd_steps: p.max_gd_steps,
+        inner_steps: run.inner_steps(),
+        known,
+    }
+}
+
+/// Encodes the run with the code of Lemma 4.1, decodes it from the final model alone and
+/// compares; per epoch the code beside ⌈log₂ n!⌉ and the lemma's bound.
 fn code_report(
-    _setup: &Setup,
-    _f: &StepFunction,
-    _run: &SgdPrimeRun,
-    _records: &[Vec<StepRecord>],
-    _p: &SgdPrimeConfig,
-    _epoch_rho: &[(f64, f64)],
+    setup: &Setup,
+    f: &StepFunction,
+    run: &SgdPrimeRun,
+    records: &[Vec<StepRecord>],
+    p: &SgdPrimeConfig,
+    epoch_rho: &[(f64, f64)],
 ) -> Result<(CodeReport, Vec<Lemma41Epoch>), Error> {
-    Err(Error::Config("not yet".into()))
+    let outer = run.outer();
+    let (n, b) = (setup.data.n(), setup.config.batch);
+    let shape = RunShape::of(&outer, n, b);
+    let opts = CodeOptions {
+        certify_budget: setup.config.certify,
+        max_iterations: setup.config.max_iterations,
+    };
+    let enc = encode_gd(
+        f,
+        &outer,
+        shape,
+        opts,
+        gd_code(run, p, Some((run, records))),
+    )?;
+    let dec = decode_gd(
+        f,
+        &run.final_model,
+        shape,
+        &enc.code,
+        opts,
+        gd_code(run, p, None),
+    )?;
+    let roundtrip = dec.permutations == run.permutations
+        && dec.models.len() == run.calls.len()
+        && run.calls.iter().enumerate().all(|(k, c)| {
+            dec.batches[k] == c.batch
+                && dec.models[k] == c.w
+                && dec.gd_calls[k].z == c.z
+                && dec.gd_calls[k].inner == c.inner
+        });
+    let nf = n as f64;
+    let lemma_base = nf * (nf / std::f64::consts::E).log2() + beta_leading(n, b);
+    let mut epochs = Vec::new();
+    let mut lemma = Vec::new();
+    for e in &enc.epochs {
+        let (rc, rp) = epoch_rho.get(e.epoch - 1).copied().unwrap_or((0.0, 0.0));
+        epochs.push(EpochCodeReport {
+            epoch: e.epoch,
+            baseline_bits: e.baseline_bits,
+            bits: e.bits,
+            hint_bits: e.hint_bits,
+            header_bits: e.header_bits,
+            saving_bits: e.baseline_bits as i64 - e.bits as i64,
+            discrepancy_saving_bits: e.baseline_bits as i64
+                - (e.bits as i64
+                    - e.hint_bits as i64
+                    - e.gd_steps_bits as i64
+                    - e.perturbation_bits as i64),
+            tilt: format!("{}/{}", e.tilt.0, e.tilt.1),
+            b_rho_code: rc,
+            b_rho_paper: rp,
+        });
+        lemma.push(Lemma41Epoch {
+            epoch: e.epoch,
+            bits: e.bits,
+            baseline_bits: e.baseline_bits,
+            lemma_bits: lemma_base - rp,
+            gd_steps_bits: e.gd_steps_bits,
+            perturbation_bits: e.perturbation_bits,
+            hint_bits: e.hint_bits,
+        });
+    }
+    let code = CodeReport {
+        roundtrip_bit_exact: roundtrip,
+        total_bits: enc.code.bits,
+        run_header_bits: enc.run_header_bits,
+        baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
+        certified_hints: opts.certify_budget.is_some(),
+        epochs,
+    };
+    Ok((code, lemma))
 }

@@ -48,7 +48,11 @@ impl Section4Args {
             self.perturbation_bits,
             self.perturbation_scale,
         )?;
-        Ok(Some(SgdPrimeConfig::new(p, &self.epsilon, self.max_gd_steps)?))
+        Ok(Some(SgdPrimeConfig::new(
+            p,
+            &self.epsilon,
+            self.max_gd_steps,
+        )?))
     }
 }
 
