@@ -195,6 +195,20 @@ impl SgdPrimeRun {
     }
 }
 
+/// What one GD call returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GdResult {
+    /// The model GD returned.
+    pub model: Vec<i64>,
+    /// The model before each of its steps, ψ_z(W) first.
+    pub inner: Vec<Vec<i64>>,
+    /// Whether it met its target (otherwise it stopped after T steps).
+    pub reached: bool,
+}
+
+/// A call walked back: W_{i,j} and the model before each inner step.
+pub type WalkedCall = (Vec<i64>, Vec<Vec<i64>>);
+
 /// Algorithm 2, GD(W, Y, δ) with the perturbation z already drawn: ψ_z(W), then full-batch
 /// steps on `batch` until acc ≥ `target` or `max_steps` steps. Returns the final model, the
 /// model before each step, and whether the target was met.
@@ -206,14 +220,18 @@ pub fn gd(
     max_steps: usize,
     perturbation: &Perturbation,
     z: &[i64],
-) -> Result<(Vec<i64>, Vec<Vec<i64>>, bool), Error> {
+) -> Result<GdResult, Error> {
     let mut v = perturbation.apply(w, z)?;
     let mut inner = Vec::new();
     loop {
         let correct = f.correct_many(&v, batch)?;
         let reached = meets(correct.iter().filter(|&&c| c).count(), batch.len(), target);
         if reached || inner.len() >= max_steps {
-            return Ok((v, inner, reached));
+            return Ok(GdResult {
+                model: v,
+                inner,
+                reached,
+            });
         }
         let next = f.step(&v, batch)?;
         inner.push(std::mem::replace(&mut v, next));
@@ -253,8 +271,11 @@ pub fn run(
             }
             out.correct.push(correct);
             let z = p.perturbation.draw(&mut zs);
-            let (next, inner, reached) =
-                gd(f, &w, batch, &delta, p.max_gd_steps, &p.perturbation, &z)?;
+            let GdResult {
+                model: next,
+                inner,
+                reached,
+            } = gd(f, &w, batch, &delta, p.max_gd_steps, &p.perturbation, &z)?;
             out.calls.push(GdCall {
                 epoch,
                 step: j + 1,
@@ -309,7 +330,7 @@ pub fn rewind_run(
     perturbation: &Perturbation,
     hints: &HintSet,
     max_iterations: u32,
-) -> Result<Vec<(Vec<i64>, Vec<Vec<i64>>)>, Error> {
+) -> Result<Vec<WalkedCall>, Error> {
     let mut out = vec![(Vec::new(), Vec::new()); calls.len()];
     let mut end: usize = calls.iter().map(|c| c.gd_steps).sum();
     let mut w = final_model.to_vec();
