@@ -16,7 +16,7 @@
 //!   2c(1 − 2ε) ≥ |Y|.
 
 use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, RunShape};
-use crate::discrepancy::beta_leading;
+use crate::discrepancy::{beta_leading, EpochDiscrepancy};
 use crate::grid::parse_rational;
 use crate::invert::{Outcome, Termination};
 use crate::perturb::Perturbation;
@@ -660,11 +660,11 @@ pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Err
         _ => None,
     };
     let correct = crate::verify::correctness(&f, &outer)?;
-    let (discrepancy, epoch_rho) = crate::verify::discrepancy_report(setup, &outer, &correct);
+    let discrepancy = crate::verify::discrepancy_report(setup, &outer, &correct);
     let mut algorithm = algorithm_report(&run, p);
     let code = match (c.code, &inverted) {
         (true, Some(_)) => {
-            let (code, epochs) = code_report(setup, &f, &run, &records, p, &epoch_rho)?;
+            let (code, epochs) = code_report(setup, &f, &run, &records, p, &discrepancy.epochs)?;
             algorithm.code_epochs = epochs;
             Some(code)
         }
@@ -856,7 +856,7 @@ fn code_report(
     run: &SgdPrimeRun,
     records: &[Vec<StepRecord>],
     p: &SgdPrimeConfig,
-    epoch_rho: &[(f64, f64)],
+    rho: &[EpochDiscrepancy],
 ) -> Result<(CodeReport, Vec<Lemma41Epoch>), Error> {
     let outer = run.outer();
     let (n, b) = (setup.data.n(), setup.config.batch);
@@ -893,7 +893,9 @@ fn code_report(
     let mut epochs = Vec::new();
     let mut lemma = Vec::new();
     for e in &enc.epochs {
-        let (rc, rp) = epoch_rho.get(e.epoch - 1).copied().unwrap_or((0.0, 0.0));
+        let d = rho.iter().find(|d| d.epoch == e.epoch);
+        let scaled = |v: fn(&EpochDiscrepancy) -> f64| d.map_or(0.0, |d| b as f64 * v(d));
+        let rp = scaled(|d| d.rho_paper);
         epochs.push(EpochCodeReport {
             epoch: e.epoch,
             baseline_bits: e.baseline_bits,
@@ -907,8 +909,9 @@ fn code_report(
                     - e.gd_steps_bits as i64
                     - e.perturbation_bits as i64),
             tilt: format!("{}/{}", e.tilt.0, e.tilt.1),
-            b_rho_code: rc,
+            b_rho_code: scaled(|d| d.rho_code),
             b_rho_paper: rp,
+            b_excess_code: scaled(|d| d.rho_code - d.null_rho_code),
         });
         lemma.push(Lemma41Epoch {
             epoch: e.epoch,
@@ -926,6 +929,7 @@ fn code_report(
         run_header_bits: enc.run_header_bits,
         baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
         certified_hints: opts.certify_budget.is_some(),
+        saving_threshold_bits: crate::verify::saving_threshold_bits(n),
         epochs,
     };
     Ok((code, lemma))
