@@ -39,6 +39,17 @@ pub struct VerifyReport {
     pub discrepancy: DiscrepancyReport,
     /// The entropy-compression code of the run (absent with `--no-code`).
     pub code: Option<CodeReport>,
+    /// Section 4 (`rewind verify --algorithm sgd-prime`): the algorithm and its thresholds,
+    /// with the code of Lemma 4.1 per epoch; absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<crate::sgd_prime::AlgorithmReport>,
+    /// Section 4: the perturbation family Ψ_ℓ and the random bits it spent; absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation: Option<crate::sgd_prime::PerturbationReport>,
+    /// Section 4: T_{i,j} (GD steps per batch) and the inner steps' inversions, per epoch;
+    /// absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gd_steps: Option<crate::sgd_prime::GdStepsReport>,
     /// What the run may have lost before it started (features that quantise to zero) or could
     /// not do (no step moved the model); absent when there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -25,6 +25,8 @@ pub enum Stream {
     RandomLabels = 5,
     /// Synthetic data sets.
     Synthetic = 7,
+    /// The perturbations z of Section 4's GD calls (`rewind verify --algorithm sgd-prime`).
+    Perturbation = 9,
 }
 
 /// The ChaCha20 generator of `stream` for `seed`.

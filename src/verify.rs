@@ -369,7 +369,7 @@ fn quantisation_warnings(raw: &RawData, data: &Dataset) -> Vec<String> {
 }
 
 /// A run in which no step changed the model measured nothing.
-fn run_warnings(setup: &Setup, traj: &Trajectory) -> Vec<String> {
+pub(crate) fn run_warnings(setup: &Setup, traj: &Trajectory) -> Vec<String> {
     let moved = (0..traj.steps.len())
         .filter(|&k| traj.steps[k].w != traj.model_after(k))
         .count();
@@ -586,6 +586,9 @@ pub fn verify_run(
         certification,
         discrepancy,
         code,
+        algorithm: None,
+        perturbation: None,
+        gd_steps: None,
         warnings: setup
             .warnings
             .iter()
@@ -665,7 +668,7 @@ pub fn verify_quiet(setup: &Setup) -> Result<(VerifyReport, Trajectory), Error> 
     verify(setup, &mut NoObserver)
 }
 
-fn mean(v: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn mean(v: impl Iterator<Item = f64>) -> f64 {
     let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     if n == 0 {
         0.0
@@ -674,7 +677,7 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-fn config_report(s: &Setup) -> ConfigReport {
+pub(crate) fn config_report(s: &Setup) -> ConfigReport {
     let c = &s.config;
     let is_mlp = matches!(s.model, AnyModel::Mlp(_));
     ConfigReport {
@@ -714,7 +717,7 @@ fn config_report(s: &Setup) -> ConfigReport {
 
 /// Certifies every logged step (in parallel; the result does not depend on the thread count)
 /// and checks the certificates against what the inverter found.
-fn certify_all(
+pub(crate) fn certify_all(
     f: &StepFunction,
     traj: &Trajectory,
     records: &[crate::reconstruct::StepRecord],
@@ -817,7 +820,7 @@ pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>
 }
 
 /// The per-epoch discrepancy and its null model.
-fn discrepancy_report(
+pub(crate) fn discrepancy_report(
     setup: &Setup,
     traj: &Trajectory,
     correct: &[Vec<bool>],

@@ -8,6 +8,7 @@ mod encode;
 mod figures;
 mod progress;
 mod run_args;
+mod section4;
 mod sweep;
 mod verify;
 

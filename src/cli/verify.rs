@@ -17,6 +17,8 @@ pub struct Args {
     run: RunArgs,
     #[command(flatten)]
     certify: CertifyArgs,
+    #[command(flatten)]
+    section4: super::section4::Section4Args,
     /// Skip the entropy-compression code (encode and decode).
     #[arg(long)]
     no_code: bool,
@@ -47,6 +49,10 @@ impl Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
+    let sgd_prime = args.section4.config()?;
+    if sgd_prime.is_some() && args.dump_trajectory.is_some() {
+        anyhow::bail!("--dump-trajectory is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
+    }
     let data_path = match &config.data {
         DataSource::Path(p) => Some(p.clone()),
         _ => None,
@@ -79,14 +85,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_data(&setup, o)?;
     }
     let bar = super::progress::PhaseBar::new(args.progress.quiet);
-    let (report, traj_out) = match traj_out {
-        Some(o) => {
+    let (report, traj_out) = match (traj_out, &sgd_prime) {
+        (_, Some(p)) => (rewind::sgd_prime::verify(&setup, p)?.report, None),
+        (Some(o), None) => {
             let path = o.path().display().to_string();
             let mut w = TrajectoryWriter::new(o, &path, &header(&setup))?;
             let report = verify_run(&setup, &mut w as &mut dyn Observer, &bar)?.report;
             (report, Some(w.into_inner()))
         }
-        None => (verify_run(&setup, &mut NoObserver, &bar)?.report, None),
+        (None, None) => (verify_run(&setup, &mut NoObserver, &bar)?.report, None),
     };
     bar.finish();
     let json = serde_json::to_string_pretty(&report)? + "\n";
@@ -102,7 +109,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .flatten()
             .collect(),
     )?;
-    super::print(&if args.json { json } else { summary(&report) })?;
+    super::print(&if args.json {
+        json
+    } else {
+        summary(&report) + &super::section4::summary(&report)
+    })?;
     Ok(
         if report
             .reconstruction

@@ -21,6 +21,11 @@
 //! batches as above. A hint is the sparse correction Δ = W_logged − V (non-zeros − 1, their
 //! positions, each value as a sign and an Elias-γ code).
 //!
+//! Section 4 (Lemma 4.1, [`encode_gd`] / [`decode_gd`]): the same walk over SGD′'s batches, but a
+//! batch's step is a whole GD call. After the batch's digits come T_{i,j} + 1 in Elias-γ, z as
+//! ℓ digits of radix 2^m, the T_{i,j} inner steps undone (the hinted set ranges over all Σ T_{i,j}
+//! inner steps), and ψ_z undone.
+//!
 //! With certification on, no hinted set is coded: at every step the decoder enumerates the
 //! preimages from the inverter's fixed point, and reads the logged model's index (uniform in
 //! [0, k)) only where k > 1 — Σ⌈log₂ k⌉, the optimal hint cost. Where certification fails a
@@ -125,6 +130,10 @@ pub struct EpochCost {
     pub hint_bits: u64,
     pub header_bits: u64,
     pub tilt: (u64, u64),
+    /// Section 4 only: the Elias-γ codes of T_{i,j} + 1 (0 for SGD).
+    pub gd_steps_bits: u64,
+    /// Section 4 only: the perturbations' z, ℓ·m bits per batch (0 for SGD).
+    pub perturbation_bits: u64,
 }
 
 /// A whole run's code.
@@ -145,6 +154,31 @@ pub struct Decoded {
     pub models: Vec<Vec<i64>>,
     /// Every epoch's permutation.
     pub permutations: Vec<Vec<usize>>,
+    /// Section 4 only: per batch, its z and the model before each inner GD step (`models`
+    /// then holds W_{i,j}, before the perturbation); empty for SGD.
+    pub gd_calls: Vec<DecodedCall>,
+}
+
+/// One GD call of SGD′ as decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecodedCall {
+    pub z: Vec<i64>,
+    /// The model before each inner step; the first is ψ_z(W_{i,j}).
+    pub inner: Vec<Vec<i64>>,
+}
+
+/// The Section 4 part of a code (Lemma 4.1): per batch, T_{i,j} + 1 in Elias-γ, then z as ℓ
+/// digits of radix 2^m, then the batch's T_{i,j} inner steps undone (hinted like SGD steps,
+/// over the run's Σ T_{i,j} inner steps), then ψ_z undone.
+#[derive(Debug, Clone, Copy)]
+pub struct GdCode<'a> {
+    pub perturbation: crate::perturb::Perturbation,
+    /// T: a decoded T_{i,j} above it is a corrupted code.
+    pub max_gd_steps: usize,
+    /// Σ T_{i,j}, public like the number of steps.
+    pub inner_steps: usize,
+    /// Encoder only: the run and its inner inversions.
+    pub known: Option<(&'a crate::sgd_prime::SgdPrimeRun, &'a [Vec<StepRecord>])>,
 }
 
 /// Which part of the code a digit belongs to, for the per-epoch accounting.
@@ -154,6 +188,8 @@ enum Part {
     Header,
     Batch,
     Hint,
+    GdSteps,
+    Perturbation,
 }
 
 /// Either side of the code: the encoder writes the digit it knows, the decoder reads it.
@@ -182,6 +218,8 @@ struct Tally {
     width: BigUint,
     hint_den: BigUint,
     header_den: BigUint,
+    gd_den: BigUint,
+    z_den: BigUint,
 }
 
 impl Tally {
@@ -191,6 +229,8 @@ impl Tally {
             width: BigUint::one(),
             hint_den: BigUint::one(),
             header_den: BigUint::one(),
+            gd_den: BigUint::one(),
+            z_den: BigUint::one(),
         }
     }
 }
@@ -228,6 +268,8 @@ impl Channel for Writer {
         match part {
             Part::Hint => t.hint_den *= radix,
             Part::Header => t.header_den *= radix,
+            Part::GdSteps => t.gd_den *= radix,
+            Part::Perturbation => t.z_den *= radix,
             _ => {}
         }
         Ok(d)
@@ -366,20 +408,24 @@ struct Walk<'a> {
     shape: RunShape,
     opts: CodeOptions,
     known: Option<Known<'a>>,
+    gd: Option<GdCode<'a>>,
 }
 
 impl Walk<'_> {
     fn run(&self, ch: &mut dyn Channel, final_model: &[i64]) -> Result<Decoded, Error> {
         self.shape.check()?;
         let t = self.shape.steps;
+        let inner_total = self.gd.map_or(t, |g| g.inner_steps);
         let d = self.f.dim();
         // Which steps carry a hint. With certification the decoder learns it step by step from
         // the enumerated preimages, so no set is coded.
         let hinted = if self.opts.certify_budget.is_some() {
-            vec![false; t]
+            vec![false; inner_total]
         } else {
-            self.hinted_steps(ch, t)?
+            self.hinted_steps(ch, inner_total)?
         };
+        let mut end = inner_total;
+        let mut gd_calls = vec![DecodedCall::default(); if self.gd.is_some() { t } else { 0 }];
         let mut batches = vec![Vec::new(); t];
         let mut models = vec![Vec::new(); t];
         let mut permutations = vec![Vec::new(); self.shape.epochs];
@@ -407,7 +453,21 @@ impl Walk<'_> {
                 for &x in &batch {
                     unassigned[x] = false;
                 }
-                w = self.step_back(ch, k, &w, &batch, hinted[k], d)?;
+                w = match self.gd {
+                    None => {
+                        let known = self
+                            .known
+                            .as_ref()
+                            .map(|kn| (&kn.records[k], kn.traj.steps[k].w.as_slice()));
+                        self.step_back(ch, known, &w, &batch, hinted[k], d)?
+                    }
+                    Some(g) => {
+                        let (before, call) =
+                            self.gd_back(ch, &g, k, &w, &batch, &hinted, &mut end, d)?;
+                        gd_calls[k] = call;
+                        before
+                    }
+                };
                 models[k] = w.clone();
                 batches[k] = batch;
                 self.f.progress().advance(1);
@@ -420,17 +480,29 @@ impl Walk<'_> {
             batches,
             models,
             permutations,
+            gd_calls,
         })
     }
 
     /// The number of hinted steps and which ones (without certification).
     fn hinted_steps(&self, ch: &mut dyn Channel, t: usize) -> Result<Vec<bool>, Error> {
-        let hinted_known: Option<Vec<u64>> = self.known.as_ref().map(|k| {
-            (0..t)
-                .filter(|&s| k.records[s].hint.is_some())
-                .map(|s| s as u64)
-                .collect()
-        });
+        let hinted_known: Option<Vec<u64>> = match self.gd.and_then(|g| g.known) {
+            Some((_, records)) => Some(
+                records
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .filter(|(_, r)| r.hint.is_some())
+                    .map(|(s, _)| s as u64)
+                    .collect(),
+            ),
+            None => self.known.as_ref().map(|k| {
+                (0..t)
+                    .filter(|&s| k.records[s].hint.is_some())
+                    .map(|s| s as u64)
+                    .collect()
+            }),
+        };
         let h = ch.uniform(
             Part::Run,
             &big(t + 1),
@@ -555,24 +627,21 @@ impl Walk<'_> {
     fn step_back(
         &self,
         ch: &mut dyn Channel,
-        k: usize,
+        known: Option<(&StepRecord, &[i64])>,
         w_after: &[i64],
         batch: &[usize],
         hinted: bool,
         d: usize,
     ) -> Result<Vec<i64>, Error> {
-        let (point, fixed) = match &self.known {
-            Some(kn) => {
-                let r = &kn.records[k];
-                (r.point.clone(), r.termination == Termination::FixedPoint)
-            }
+        let (point, fixed) = match known {
+            Some((r, _)) => (r.point.clone(), r.termination == Termination::FixedPoint),
             None => {
                 let inv = invert(self.f, w_after, batch, self.opts.max_iterations)?;
                 let fixed = inv.preimage().is_some();
                 (inv.point, fixed)
             }
         };
-        let logged = self.known.as_ref().map(|kn| kn.traj.steps[k].w.as_slice());
+        let logged = known.map(|(_, w)| w);
         if let Some(budget) = self.opts.certify_budget {
             if !fixed {
                 return self.correct(ch, &point, logged, d);
@@ -616,6 +685,55 @@ impl Walk<'_> {
             };
         }
         self.correct(ch, &point, logged, d)
+    }
+
+    /// Undoes batch `k`'s GD call (Lemma 4.1): T_{i,j}, z, the inner steps, then ψ_z.
+    #[allow(clippy::too_many_arguments)]
+    fn gd_back(
+        &self,
+        ch: &mut dyn Channel,
+        g: &GdCode,
+        k: usize,
+        w_after: &[i64],
+        batch: &[usize],
+        hinted: &[bool],
+        end: &mut usize,
+        d: usize,
+    ) -> Result<(Vec<i64>, DecodedCall), Error> {
+        let call = g.known.map(|(run, recs)| (&run.calls[k], &recs[k]));
+        let t = elias_gamma(
+            ch,
+            Part::GdSteps,
+            call.map(|(c, _)| c.gd_steps() as u64 + 1),
+        )?;
+        let t = usize::try_from(t - 1).map_err(|_| corrupt("GD steps"))?;
+        if t > g.max_gd_steps || t > *end {
+            return Err(corrupt("more GD steps than the run took"));
+        }
+        let p = &g.perturbation;
+        let z = if p.is_identity() {
+            vec![0; p.length]
+        } else {
+            let radix = BigUint::from(p.radix());
+            (0..p.length)
+                .map(|i| {
+                    let known = call.map(|(c, _)| BigUint::from((c.z[i] - p.low()) as u64));
+                    let digit = ch.uniform(Part::Perturbation, &radix, known)?;
+                    Ok(p.low() + digit.to_i64().ok_or_else(|| corrupt("perturbation"))?)
+                })
+                .collect::<Result<Vec<i64>, Error>>()?
+        };
+        let start = *end - t;
+        let mut w = w_after.to_vec();
+        let mut inner = vec![Vec::new(); t];
+        for s in (0..t).rev() {
+            let known = call.map(|(c, r)| (&r[s], c.inner[s].as_slice()));
+            w = self.step_back(ch, known, &w, batch, hinted[start + s], d)?;
+            inner[s] = w.clone();
+        }
+        *end = start;
+        let before = p.undo(&w, &z)?;
+        Ok((before, DecodedCall { z, inner }))
     }
 
     /// Reads or writes the sparse correction Δ = W_logged − V and applies it.
@@ -674,7 +792,7 @@ fn sparse_hint(
     for (slot, p) in positions.iter().enumerate() {
         let v = known.as_ref().map(|k| k[slot].1);
         let sign = ch.uniform(Part::Hint, &two, v.map(|v| big((v < 0) as usize)))?;
-        let magnitude = elias_gamma(ch, v.map(|v| v.unsigned_abs()))?;
+        let magnitude = elias_gamma(ch, Part::Hint, v.map(|v| v.unsigned_abs()))?;
         let value = i64::try_from(magnitude).map_err(|_| corrupt("hint value"))?;
         out.push((*p as usize, if sign.is_zero() { value } else { -value }));
     }
@@ -682,12 +800,12 @@ fn sparse_hint(
 }
 
 /// Elias-γ of a positive integer as binary digits: ℓ zeros, then its ℓ + 1 bits.
-fn elias_gamma(ch: &mut dyn Channel, known: Option<u64>) -> Result<u64, Error> {
+fn elias_gamma(ch: &mut dyn Channel, part: Part, known: Option<u64>) -> Result<u64, Error> {
     let two = big(2);
     let len = known.map(|v| 63 - v.leading_zeros() as usize);
     let mut zeros = 0usize;
     loop {
-        let bit = ch.uniform(Part::Hint, &two, len.map(|l| big((zeros == l) as usize)))?;
+        let bit = ch.uniform(part, &two, len.map(|l| big((zeros == l) as usize)))?;
         if !bit.is_zero() {
             break;
         }
@@ -698,11 +816,7 @@ fn elias_gamma(ch: &mut dyn Channel, known: Option<u64>) -> Result<u64, Error> {
     }
     let mut value = 1u64;
     for i in (0..zeros).rev() {
-        let bit = ch.uniform(
-            Part::Hint,
-            &two,
-            known.map(|v| big(((v >> i) & 1) as usize)),
-        )?;
+        let bit = ch.uniform(part, &two, known.map(|v| big(((v >> i) & 1) as usize)))?;
         value = (value << 1) | bit.to_u64().unwrap_or(0);
     }
     Ok(value)
@@ -816,6 +930,29 @@ pub fn encode(
     shape: RunShape,
     opts: CodeOptions,
 ) -> Result<Encoded, Error> {
+    encode_with(f, traj, records, shape, opts, None)
+}
+
+/// Encodes an SGD′ run (Lemma 4.1): `outer` is [`crate::sgd_prime::SgdPrimeRun::outer`] and
+/// `gd.known` holds the run and its inner inversions.
+pub fn encode_gd(
+    f: &StepFunction,
+    outer: &Trajectory,
+    shape: RunShape,
+    opts: CodeOptions,
+    gd: GdCode,
+) -> Result<Encoded, Error> {
+    encode_with(f, outer, &[], shape, opts, Some(gd))
+}
+
+fn encode_with(
+    f: &StepFunction,
+    traj: &Trajectory,
+    records: &[StepRecord],
+    shape: RunShape,
+    opts: CodeOptions,
+    gd: Option<GdCode>,
+) -> Result<Encoded, Error> {
     let tilts = choose_tilts(f, traj, &shape)?;
     let walk = Walk {
         f,
@@ -826,6 +963,7 @@ pub fn encode(
             records,
             tilts: tilts.clone(),
         }),
+        gd,
     };
     let mut w = Writer {
         enc: Encoder::new(),
@@ -844,6 +982,8 @@ pub fn encode(
             hint_bits: ceil_log2_ratio(&t.hint_den, &BigUint::one()),
             header_bits: ceil_log2_ratio(&t.header_den, &BigUint::one()),
             tilt: TILTS[tilts[*e - 1]],
+            gd_steps_bits: ceil_log2_ratio(&t.gd_den, &BigUint::one()),
+            perturbation_bits: ceil_log2_ratio(&t.z_den, &BigUint::one()),
         })
         .collect();
     epochs.sort_by_key(|c| c.epoch);
@@ -863,11 +1003,42 @@ pub fn decode(
     code: &Code,
     opts: CodeOptions,
 ) -> Result<Decoded, Error> {
+    decode_with(f, final_model, shape, code, opts, None)
+}
+
+/// Decodes an SGD′ run (Lemma 4.1); `gd.known` must be `None`.
+pub fn decode_gd(
+    f: &StepFunction,
+    final_model: &[i64],
+    shape: RunShape,
+    code: &Code,
+    opts: CodeOptions,
+    gd: GdCode,
+) -> Result<Decoded, Error> {
+    decode_with(
+        f,
+        final_model,
+        shape,
+        code,
+        opts,
+        Some(GdCode { known: None, ..gd }),
+    )
+}
+
+fn decode_with(
+    f: &StepFunction,
+    final_model: &[i64],
+    shape: RunShape,
+    code: &Code,
+    opts: CodeOptions,
+    gd: Option<GdCode>,
+) -> Result<Decoded, Error> {
     let walk = Walk {
         f,
         shape,
         opts,
         known: None,
+        gd,
     };
     let mut r = Reader {
         dec: Decoder::new(code),

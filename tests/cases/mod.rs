@@ -18,4 +18,5 @@ mod null_model;
 mod progress;
 mod reconstruction;
 mod reliability;
+mod section4;
 mod snapshot;
