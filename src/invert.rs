@@ -86,10 +86,9 @@ pub fn invert(
     batch: &[usize],
     max_iterations: u32,
 ) -> Result<Inversion, Error> {
-    let (start, done, predicted) = match predict(f, w_next, batch, max_iterations) {
-        Some(p) => p,
-        None => (w_next.to_vec(), 0, 0),
-    };
+    let mut predicted = 0;
+    let (start, done) = predict(f, w_next, batch, max_iterations, &mut predicted)
+        .unwrap_or_else(|| (w_next.to_vec(), 0));
     let own = iterate(w_next, start, max_iterations - done, |v| {
         f.increment(v, batch)
     })?;
@@ -103,25 +102,27 @@ pub fn invert(
 }
 
 /// The predictor's iteration from W', leaving the own backend at least one step: the point to
-/// hand over, the steps it took to reach that point, and its evaluations. `None` without a
-/// predictor, or when the predictor fails (an overflow in f64 is no evidence about the own
-/// backend, which then starts from W' as without one).
+/// hand over and the steps it took to reach that point; `evaluations` counts its evaluations.
+/// `None` without a predictor, or when the predictor fails (an overflow in f64 is no evidence
+/// about the own backend, which then starts from W' as without one).
 fn predict(
     f: &StepFunction,
     w_next: &[i64],
     batch: &[usize],
     max_iterations: u32,
-) -> Option<(Vec<i64>, u32, u32)> {
+    evaluations: &mut u32,
+) -> Option<(Vec<i64>, u32)> {
     if !f.has_predictor() || max_iterations < 2 {
         return None;
     }
     let walk = iterate(w_next, w_next.to_vec(), max_iterations - 1, |v| {
+        *evaluations += 1;
         f.predict_increment(v, batch)
     })
     .ok()?;
     // At a fixed point the last evaluation was at the point itself; the own backend repeats it.
     let reached = walk.iterations - u32::from(walk.termination == Termination::FixedPoint);
-    Some((walk.point, reached, walk.iterations))
+    Some((walk.point, reached))
 }
 
 /// The fixed-point iteration V ← W' + s(V) from `start`, for at most `budget` evaluations of
