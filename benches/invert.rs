@@ -3,8 +3,9 @@
 //! b = 20, p = 32: logistic regression on MPFR (128 bits, with the `mpfr` feature) and on f64
 //! for reference, 10 epochs; least squares on the exact backend, 5 epochs; q ∈ {0.05, 0.2, 0.45}.
 //!
-//! Each configuration prints one table row: the forward run and the inversion phase (mean over
-//! at least 2 s of passes, one thread), their ratio with the predictor and without it, the own-backend and
+//! Each configuration prints one table row: the forward run and the inversion phase (median
+//! wall time over at least 2 s of passes, one thread), their ratio with the predictor and
+//! without it (in brackets the ratio of CPU times, which a busy machine does not distort), the own-backend and
 //! predictor evaluations per inversion (each step is inverted twice: once to derive the hints,
 //! once by the walk back), and the hinted steps with and without the predictor.
 //! Run with `cargo bench --features mpfr --bench invert`.
@@ -41,17 +42,50 @@ fn inversion_phase(f: &StepFunction, t: &Trajectory, max_it: u32) -> usize {
     hints.hints.len()
 }
 
-/// Mean wall time of `f` over passes that together last at least `total` (at least 3 passes):
-/// on a shared machine a single short pass can run inside one time slice and look faster than
-/// a long one that gets preempted, so both sides of a ratio are timed over similar spans.
-fn time_per_pass(total: Duration, mut f: impl FnMut()) -> Duration {
+/// A pass's cost: median wall time, and mean CPU time of the process where /proc tells it.
+#[derive(Clone, Copy)]
+struct Cost {
+    wall: Duration,
+    cpu: Option<f64>,
+}
+
+/// The process's user + system CPU seconds from /proc/self/stat (Linux; clock ticks of 10 ms).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Times `f` over passes that together last at least `total` (at least 3 passes). On a shared
+/// machine a pass can be preempted: the median wall time ignores the passes that were, and the
+/// CPU time does not count the waiting at all.
+fn time_per_pass(total: Duration, mut f: impl FnMut()) -> Cost {
     let start = Instant::now();
-    let mut passes = 0u32;
-    while passes < 3 || start.elapsed() < total {
+    let cpu_start = cpu_seconds();
+    let mut times = Vec::new();
+    while times.len() < 3 || start.elapsed() < total {
+        let t = Instant::now();
         f();
-        passes += 1;
+        times.push(t.elapsed());
     }
-    start.elapsed() / passes
+    let cpu = cpu_start
+        .zip(cpu_seconds())
+        .map(|(a, b)| (b - a) / times.len() as f64);
+    times.sort();
+    Cost {
+        wall: times[times.len() / 2],
+        cpu,
+    }
+}
+
+/// a ÷ b in wall time, and in CPU time where known.
+fn ratio(a: Cost, b: Cost) -> String {
+    let wall = a.wall.as_secs_f64() / b.wall.as_secs_f64();
+    match a.cpu.zip(b.cpu) {
+        Some((x, y)) if y > 0.0 => format!("{wall:.2} ({:.2})", x / y),
+        _ => format!("{wall:.2}"),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -59,7 +93,7 @@ fn bench(c: &mut Criterion) {
         .num_threads(1)
         .build()
         .expect("a thread pool");
-    eprintln!("| model | backend | steps | q | forward ms | inversion phase ms | ÷ forward | ÷ forward without predictor | own evaluations / inversion | predictor evaluations / inversion | own / inversion without predictor | hinted steps (without predictor) |");
+    eprintln!("| model | backend | steps | q | forward ms | inversion phase ms | ÷ forward (CPU) | ÷ forward without predictor (CPU) | own evaluations / inversion | predictor evaluations / inversion | own / inversion without predictor | hinted steps (without predictor) |");
     eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut configs = vec![
         (ModelKind::LeastSquares, BackendChoice::Exact, 5),
@@ -97,16 +131,20 @@ fn bench(c: &mut Criterion) {
                 one_thread.install(|| std::hint::black_box(inversion_phase(&plain, &t, max_it)));
             });
             // The forward run once more, after the inversions, against drifts in the load.
-            let fwd = (fwd + time_per_pass(span, forward)) / 2;
+            let again = time_per_pass(span, forward);
+            let fwd = Cost {
+                wall: (fwd.wall + again.wall) / 2,
+                cpu: fwd.cpu.zip(again.cpu).map(|(a, b)| (a + b) / 2.0),
+            };
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             eprintln!(
-                "| {} | {} | {steps} | {q} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {hinted} ({hinted_plain}) |",
+                "| {} | {} | {steps} | {q} | {:.1} | {:.1} | {} | {} | {:.2} | {:.2} | {:.2} | {hinted} ({hinted_plain}) |",
                 f.model().name(),
                 backend.name(),
-                ms(fwd),
-                ms(inv),
-                inv.as_secs_f64() / fwd.as_secs_f64(),
-                inv_plain.as_secs_f64() / fwd.as_secs_f64(),
+                ms(fwd.wall),
+                ms(inv.wall),
+                ratio(inv, fwd),
+                ratio(inv_plain, fwd),
                 own,
                 pred,
                 own_plain,
