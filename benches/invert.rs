@@ -100,7 +100,14 @@ fn bench(c: &mut Criterion) {
         (ModelKind::Logistic, BackendChoice::F64, 10),
     ];
     if cfg!(feature = "mpfr") {
-        configs.insert(1, (ModelKind::Logistic, BackendChoice::Mpfr { precision: 128 }, 10));
+        configs.insert(
+            1,
+            (
+                ModelKind::Logistic,
+                BackendChoice::Mpfr { precision: 128 },
+                10,
+            ),
+        );
     }
     for (model, backend, epochs) in configs {
         for q in ["0.05", "0.2", "0.45"] {
@@ -157,7 +164,9 @@ fn bench(c: &mut Criterion) {
                 f.model().name(),
                 backend.name()
             ));
-            group.sample_size(10).measurement_time(Duration::from_secs(5));
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(5));
             group.bench_function("forward-run", |b| {
                 b.iter(|| run(&f, &s.sgd_config(), s.init.clone(), &mut NoObserver))
             });

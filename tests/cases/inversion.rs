@@ -295,7 +295,10 @@ fn an_honest_predictor_leaves_one_own_evaluation_per_step_and_the_same_outcomes(
             assert_eq!(inv.point, inv_plain.point, "{backend:?} step {k}");
             assert_eq!(inv.termination, inv_plain.termination);
             assert_eq!(inv.iterations, inv_plain.iterations);
-            assert!(inv_plain.own_evaluations > 2, "not an easy case: {inv_plain:?}");
+            assert!(
+                inv_plain.own_evaluations > 2,
+                "not an easy case: {inv_plain:?}"
+            );
             own.push(inv.own_evaluations);
         }
         let mean = own.iter().sum::<u32>() as f64 / own.len() as f64;
