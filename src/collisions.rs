@@ -9,6 +9,7 @@
 //! certified radius R = ⌊1/(1 − q_∞)⌋ + 1 ulps).
 
 use crate::model::Model;
+use crate::progress::Phase;
 use crate::reconstruct::log_det_identity_minus;
 use crate::sgd::StepFunction;
 use crate::Error;
@@ -40,6 +41,7 @@ pub struct CollisionMap {
 }
 
 impl CollisionMap {
+    /// The window's side, 2·`half` + 1 points.
     pub fn side(&self) -> usize {
         (2 * self.half + 1) as usize
     }
@@ -89,9 +91,14 @@ pub fn scan(
             center[1] - half + (i / side) as i64,
         ]
     };
+    f.progress().begin(Phase::Scan, (side * side) as u64);
     let images: Vec<Vec<i64>> = (0..side * side)
         .into_par_iter()
-        .map(|i| f.step(&grid_point(i), batch))
+        .map(|i| {
+            let image = f.step(&grid_point(i), batch);
+            f.progress().advance(1);
+            image
+        })
         .collect::<Result<_, _>>()?;
     let mut first: HashMap<&[i64], usize> = HashMap::new();
     let mut count: HashMap<&[i64], u32> = HashMap::new();

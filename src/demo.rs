@@ -95,6 +95,7 @@ pub struct Iterate {
 /// One example of the batch, as the model sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Example {
+    /// The example's row in the data set, from 0.
     pub index: usize,
     /// The features, raw grid integers.
     pub x: Vec<i64>,
@@ -105,17 +106,21 @@ pub struct Example {
 /// Everything the demo shows about one step and its inversion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Demo {
+    /// The request the demo was built from.
     pub config: DemoConfig,
     /// Where the data came from (the synthetic generator and its seed).
     pub data_source: String,
+    /// The step size α, chosen from `config.q` as in `--q` (docs/design.md §2.3).
     pub alpha: Dyadic,
     /// α·L_B with the certified bound L_B.
     pub q: f64,
     /// α·L_∞, the contraction the certificate's ∞-norm radius needs below 1.
     pub q_inf: Option<f64>,
-    /// The chosen step, 0-based over the run, and its (epoch, step) from 1.
+    /// The chosen step, 0-based over the run.
     pub step_index: usize,
+    /// The chosen step's epoch i, from 1.
     pub epoch: usize,
+    /// The chosen step's index j inside its epoch, from 1.
     pub step: usize,
     /// Steps in the run.
     pub steps: usize,
@@ -129,9 +134,12 @@ pub struct Demo {
     pub w_next: Vec<i64>,
     /// V₀ = W', V₁, …: every iterate. After a cycle the last iterate repeats an earlier one.
     pub iterates: Vec<Iterate>,
+    /// How the iteration ended: fixed point, cycle or cap (docs/design.md §4.1).
     pub termination: Termination,
     /// The iteration's fixed point is W itself.
     pub recovered: bool,
+    /// What [`certify`] proves about the preimages of W': unique, ambiguous or unknown
+    /// (docs/design.md §4.3).
     pub certificate: Certificate,
     /// Every grid preimage of W' in lexicographic order (contains W), when certified.
     pub preimages: Option<Vec<Vec<i64>>>,

@@ -6,10 +6,13 @@
 //! fingerprints, and finally a forward replay of every decoded step, which must land on the
 //! final model bit for bit.
 
-use crate::codec::entropy::{decode, encode, CodeOptions, Decoded, Encoded, RunShape};
+use crate::codec::entropy::{
+    decode, encode, CodeOptions, Decoded, Encoded, RunShape, EPOCH_HEADER_BITS,
+};
 use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::analyse;
 use crate::report::model_sha256;
 use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
@@ -27,7 +30,15 @@ pub struct EncodedRun {
 
 /// Runs the configuration and encodes it.
 pub fn encode_run(setup: &Setup) -> Result<EncodedRun, Error> {
-    let f = setup.step_function();
+    encode_run_with_progress(setup, &NoProgress)
+}
+
+/// [`encode_run`], reporting each phase to `progress`.
+pub fn encode_run_with_progress(
+    setup: &Setup,
+    progress: &dyn Progress,
+) -> Result<EncodedRun, Error> {
+    let f = setup.step_function().with_progress(progress);
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), &mut NoObserver)?;
     let records = analyse(&f, &traj, setup.config.max_iterations)?;
     let shape = RunShape::of(&traj, setup.data.n(), setup.config.batch);
@@ -92,7 +103,18 @@ pub fn decode_run(
     final_model: &[i64],
     data: &VerifyConfig,
 ) -> Result<DecodedRun, Error> {
+    decode_run_with_progress(bytes, final_model, data, &NoProgress)
+}
+
+/// [`decode_run`], reporting each phase to `progress`.
+pub fn decode_run_with_progress(
+    bytes: &[u8],
+    final_model: &[i64],
+    data: &VerifyConfig,
+    progress: &dyn Progress,
+) -> Result<DecodedRun, Error> {
     let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
+    check_header(&header, code.bits, final_model)?;
     let config = config_from(&header, data)?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
@@ -106,12 +128,15 @@ pub fn decode_run(
             "the code was written for another data set; pass the same --data, --classes, --random-labels and --seed as when encoding".into(),
         ));
     }
-    if final_model.len() != header.d || model_sha256(final_model) != header.final_model_sha256 {
-        return Err(Error::Config(
-            "the final model does not match the code file; pass the final model written by the same `rewind encode`".into(),
-        ));
+    if setup.model.dim() != header.d {
+        return Err(Error::Config(format!(
+            "the code file's header describes a model of {} parameters, but {} on this data set has {}; the file is corrupted or was written for other data",
+            header.d,
+            header.model,
+            setup.model.dim()
+        )));
     }
-    let f = setup.step_function();
+    let f = setup.step_function().with_progress(progress);
     let shape = RunShape {
         n: header.n,
         batch: header.batch,
@@ -136,6 +161,7 @@ pub fn decode_run(
 /// Runs every decoded step forward: each must give the next decoded model, the last the final
 /// model.
 fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Error> {
+    f.progress().begin(Phase::Replay, d.models.len() as u64);
     for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
         let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
         if f.step(w, batch)? != next {
@@ -144,6 +170,46 @@ fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Erro
                 k + 1
             )));
         }
+        f.progress().advance(1);
+    }
+    Ok(())
+}
+
+/// Checks what the header claims against the final model and the code's length, before any
+/// of it sizes an allocation or a loop: every epoch costs at least its 3-bit header, so a code
+/// of L bits holds at most L/3 epochs, and the steps must fit the epochs.
+fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(), Error> {
+    if final_model.len() != h.d || model_sha256(final_model) != h.final_model_sha256 {
+        return Err(Error::Config(
+            "the final model does not match the code file; pass the final model written by the same `rewind encode`".into(),
+        ));
+    }
+    let corrupt = |what: String| {
+        Error::Config(format!(
+            "the code file's header is inconsistent ({what}); the file is corrupted"
+        ))
+    };
+    let max_epochs = code_bits / EPOCH_HEADER_BITS;
+    if h.epochs == 0 || h.epochs as u64 > max_epochs {
+        return Err(corrupt(format!(
+            "{} epochs, but a {code_bits}-bit code holds at most {max_epochs}",
+            h.epochs
+        )));
+    }
+    if h.batch == 0 || h.n < h.batch {
+        return Err(corrupt(format!("batch {} for n = {}", h.batch, h.n)));
+    }
+    let max_steps = (h.n / h.batch).checked_mul(h.epochs);
+    if max_steps.map_or(true, |m| h.steps > m) {
+        return Err(corrupt(format!(
+            "{} steps in {} epochs of {} batches",
+            h.steps,
+            h.epochs,
+            h.n / h.batch
+        )));
+    }
+    if h.alpha_shift >= 64 {
+        return Err(corrupt(format!("α = {}/2^{}", h.alpha_num, h.alpha_shift)));
     }
     Ok(())
 }

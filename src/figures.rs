@@ -82,6 +82,57 @@ pub struct Figures {
     pub skipped: Vec<Skipped>,
     pub error_lines: usize,
     pub without_report: usize,
+    /// Lines left out because a number in their report is not plausible, one message each.
+    pub warnings: Vec<String>,
+}
+
+/// Larger magnitudes than this in a report are no measurement (a code of 10^15 bits, a
+/// discrepancy of 10^15 bits per epoch): the line is left out of the figures with a warning,
+/// instead of stretching an axis over hundreds of decades.
+pub const ABSURD: f64 = 1e15;
+
+/// The first implausible number in a value, with its place, e.g. `discrepancy.epochs[2].rho`.
+fn absurd_number(v: &serde_json::Value, at: &str) -> Option<(String, f64)> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .filter(|x| !x.is_finite() || x.abs() > ABSURD)
+            .map(|x| (at.to_string(), x)),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| absurd_number(x, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+            let place = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            absurd_number(x, &place)
+        }),
+        _ => None,
+    }
+}
+
+/// The lines whose reports hold only plausible numbers, and a warning for each other one.
+fn plausible(lines: &[ResultLine]) -> (Vec<ResultLine>, Vec<String>) {
+    let mut kept = Vec::with_capacity(lines.len());
+    let mut warnings = Vec::new();
+    for l in lines {
+        let bad = l
+            .report
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok())
+            .and_then(|v| absurd_number(&v, "report"));
+        match bad {
+            Some((place, x)) => warnings.push(format!(
+                "run {} has {place} = {x:e}, beyond any plausible measurement (|x| > {ABSURD:e}); it is left out of the figures",
+                l.id
+            )),
+            None => kept.push(l.clone()),
+        }
+    }
+    (kept, warnings)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -746,12 +797,14 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
             "{source} holds no result lines; pass a results file written by `rewind sweep`"
         )));
     }
-    let r = runs(lines);
+    let (lines, warnings) = plausible(lines);
+    let r = runs(&lines);
     let mut out = Figures {
         drawn: Vec::new(),
         skipped: Vec::new(),
         error_lines: r.error_lines,
         without_report: r.without_report,
+        warnings,
     };
     let mut add = |file: &'static str, svg: Option<String>, reason: &str| match svg {
         Some(svg) => out.drawn.push(Figure { file, svg }),
@@ -779,20 +832,18 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
     Ok(out)
 }
 
-/// Writes the drawn figures into `dir` (created if missing) and returns their paths.
-pub fn write(figures: &Figures, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+/// Writes the drawn figures into `dir` (created if missing), each atomically, and returns
+/// their paths; `results` (the input) is never overwritten.
+pub fn write(figures: &Figures, dir: &Path, results: &Path) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.display().to_string(),
         source,
     })?;
-    let mut written = Vec::new();
-    for f in &figures.drawn {
-        let path = dir.join(f.file);
-        std::fs::write(&path, &f.svg).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        written.push(path);
+    let paths: Vec<PathBuf> = figures.drawn.iter().map(|f| dir.join(f.file)).collect();
+    let outputs: Vec<(&str, &Path)> = paths.iter().map(|p| ("the figure", p.as_path())).collect();
+    crate::output::check_paths(&[("the results file", results)], &outputs)?;
+    for (f, path) in figures.drawn.iter().zip(&paths) {
+        crate::output::write_file(path, f.svg.as_bytes())?;
     }
-    Ok(written)
+    Ok(paths)
 }

@@ -22,16 +22,36 @@ pub const MAX_FRAC_BITS: u32 = 56;
 /// Errors of grid arithmetic and of parsing step sizes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GridError {
+    /// p outside [`MIN_FRAC_BITS`]..=[`MAX_FRAC_BITS`] (docs/design.md §2.1).
     #[error(
         "--frac-bits {got} is out of range: use a value from {MIN_FRAC_BITS} to {MAX_FRAC_BITS}"
     )]
-    FracBitsOutOfRange { got: u32 },
+    FracBitsOutOfRange {
+        /// The p that was asked for.
+        got: u32,
+    },
+    /// A value left the `i64` range of raw integers; never a wrap (docs/design.md §2.1).
     #[error("{what} overflows the grid's i64 range (value ≈ {approx}); lower --frac-bits or the step size")]
-    Overflow { what: &'static str, approx: String },
+    Overflow {
+        /// What was being computed, e.g. "a step increment".
+        what: &'static str,
+        /// The value that did not fit, approximately (for the message only).
+        approx: String,
+    },
+    /// A NaN or an infinity was about to be put on the grid.
     #[error("{what} is not a finite number; the gradient or the data produced NaN or infinity")]
-    NotFinite { what: &'static str },
+    NotFinite {
+        /// What was being computed.
+        what: &'static str,
+    },
+    /// A step size that is not a positive dyadic rational m·2^-k (docs/design.md §2.3).
     #[error("step size '{input}' is not a positive dyadic rational: {why} (write it as m/2^k, e.g. 1/1024 or 0.0009765625)")]
-    BadStepSize { input: String, why: String },
+    BadStepSize {
+        /// The step size as written.
+        input: String,
+        /// Why it was refused.
+        why: String,
+    },
 }
 
 /// The grid 2^-p·ℤ with `p = frac_bits`.
@@ -49,6 +69,7 @@ impl Grid {
         Ok(Grid { frac_bits })
     }
 
+    /// p, the number of fractional bits: one ulp is 2^-p.
     pub fn frac_bits(&self) -> u32 {
         self.frac_bits
     }
@@ -173,10 +194,12 @@ impl Dyadic {
         })
     }
 
+    /// The numerator m of α = m·2^-k (odd unless k = 0).
     pub fn num(&self) -> u64 {
         self.num
     }
 
+    /// The exponent k of α = m·2^-k.
     pub fn shift(&self) -> u32 {
         self.shift
     }
@@ -191,6 +214,7 @@ impl Dyadic {
         BigRational::new(BigInt::from(self.num), self.den_big())
     }
 
+    /// The value m·2^-k rounded to f64 (exact when m < 2^53), for display and f64 estimates.
     pub fn to_f64(&self) -> f64 {
         self.num as f64 * (-(self.shift as f64)).exp2()
     }

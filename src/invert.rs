@@ -37,7 +37,7 @@ pub enum Termination {
 }
 
 /// What the inverter did, compared with the logged model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Recovered,

@@ -14,7 +14,8 @@
 //! Further: [`certify`] proves each step unique or ambiguous, [`codec`] writes the epochs'
 //! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3),
 //! [`sweep`], [`claims`] and [`figures`] replicate Appendix B, [`collisions`] and [`demo`] show
-//! why a grid step is many-to-one, and [`rng`] names every random stream.
+//! why a grid step is many-to-one, [`rng`] names every random stream, [`snapshot`] digests a
+//! run for a user's snapshot tests and [`progress`] reports the long phases to a front end.
 //!
 //! ```
 //! use rewind::sgd::BackendChoice;
@@ -53,33 +54,53 @@ pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod output;
 pub mod plot;
+pub mod progress;
 pub mod reconstruct;
 pub mod report;
 pub mod rng;
 pub mod sgd;
+pub mod snapshot;
 pub mod sweep;
 pub mod verify;
 
 /// Every error of the library. Each message is one line that names the problem and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A value left the grid: an `i64` overflow or a non-finite number (docs/design.md §2.1).
     #[error(transparent)]
     Grid(#[from] grid::GridError),
+    /// A backend could not evaluate a gradient, e.g. a transcendental function on the exact
+    /// backend or the `mpfr` backend in a build without that feature (docs/design.md §2.4).
     #[error(transparent)]
     Backend(#[from] model::backend::BackendError),
+    /// A data set could not be loaded, its classes selected or its features quantised
+    /// (docs/design.md §2.6).
     #[error(transparent)]
     Data(#[from] data::DataError),
+    /// A permutation or subset rank was malformed or out of range (the ranks of
+    /// docs/design.md §5.1).
     #[error(transparent)]
     Rank(#[from] codec::RankError),
+    /// A run parameter, plan or code file was refused, or a code did not decode; the string is
+    /// the whole one-line message.
     #[error("{0}")]
     Config(String),
-    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
+    /// An output file (report, trajectory, figure) could not be written.
+    #[error("cannot write {path}: {source}; {}", output::advice(source))]
     Io {
+        /// The file or directory that could not be written.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The walk back (docs/design.md §4.2) met a step whose inversion found no fixed point and
+    /// that had no hint, or a hint that does not fit the model.
     #[error("reconstruction failed at step {step}: no preimage was found and no hint was given; the hints do not belong to this run")]
-    Reconstruction { step: usize },
+    Reconstruction {
+        /// The 1-based step, in run order, at which the walk back stopped.
+        step: usize,
+    },
 }

@@ -3,13 +3,24 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
+        // The reader of our output went away: nothing is wrong, and nobody is listening.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<cli::StdoutError>()
+                    .is_some_and(cli::StdoutError::is_closed_pipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            // If stderr itself cannot be written, the exit code is all that is left.
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&e));
             ExitCode::from(1)
         }
     }

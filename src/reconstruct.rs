@@ -15,6 +15,7 @@
 use crate::codec::{binomial, ceil_log2, elias_gamma_bits};
 use crate::grid::checked_add;
 use crate::invert::{invert, Inversion, Outcome, Termination};
+use crate::progress::Phase;
 use crate::sgd::{StepFunction, Trajectory};
 use crate::Error;
 use rayon::prelude::*;
@@ -68,11 +69,13 @@ pub fn analyse(
     traj: &Trajectory,
     max_iterations: u32,
 ) -> Result<Vec<StepRecord>, Error> {
+    f.progress().begin(Phase::Invert, traj.steps.len() as u64);
     (0..traj.steps.len())
         .into_par_iter()
         .map(|k| {
             let logged = &traj.steps[k];
             let inv = invert(f, traj.model_after(k), &logged.batch, max_iterations)?;
+            f.progress().advance(1);
             Ok(record(&inv, &logged.w))
         })
         .collect()
@@ -120,6 +123,7 @@ pub fn rewind(
 ) -> Result<Vec<Vec<i64>>, Error> {
     let mut models = vec![Vec::new(); batches.len()];
     let mut w = final_model.to_vec();
+    f.progress().begin(Phase::WalkBack, batches.len() as u64);
     for k in (0..batches.len()).rev() {
         let inv = invert(f, &w, &batches[k], max_iterations)?;
         w = match hints.hints.get(&k) {
@@ -128,6 +132,7 @@ pub fn rewind(
             None => return Err(Error::Reconstruction { step: k + 1 }),
         };
         models[k] = w.clone();
+        f.progress().advance(1);
     }
     Ok(models)
 }

@@ -39,6 +39,10 @@ pub struct VerifyReport {
     pub discrepancy: DiscrepancyReport,
     /// The entropy-compression code of the run (absent with `--no-code`).
     pub code: Option<CodeReport>,
+    /// What the run may have lost before it started (features that quantise to zero) or could
+    /// not do (no step moved the model); absent when there is nothing to say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// ρ per epoch and the thresholds of Theorem 3.2.
@@ -274,6 +278,11 @@ impl<W: std::io::Write> TrajectoryWriter<W> {
             out,
             path: path.to_string(),
         })
+    }
+
+    /// The underlying writer, e.g. to commit it once the run has succeeded.
+    pub fn into_inner(self) -> W {
+        self.out
     }
 }
 

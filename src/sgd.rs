@@ -13,6 +13,7 @@ use crate::model::backend::BackendError;
 use crate::model::backend::Mpfr;
 use crate::model::backend::{Backend, Exact, F64};
 use crate::model::{AnyModel, Model};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::rng::{permutation, stream, Stream};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,6 +94,7 @@ pub struct StepFunction<'a> {
     predictor: bool,
     evaluations: AtomicU64,
     predictor_evaluations: AtomicU64,
+    progress: &'a dyn Progress,
 }
 
 impl<'a> StepFunction<'a> {
@@ -110,7 +112,18 @@ impl<'a> StepFunction<'a> {
             predictor: true,
             evaluations: AtomicU64::new(0),
             predictor_evaluations: AtomicU64::new(0),
+            progress: &NoProgress,
         }
+    }
+
+    /// The same step function, reporting every phase that uses it to `progress`.
+    pub fn with_progress(self, progress: &'a dyn Progress) -> Self {
+        StepFunction { progress, ..self }
+    }
+
+    /// Where the phases using this step function report their progress.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress
     }
 
     /// The same step function with the f64 predictor of inversion switched on or off. The
@@ -326,6 +339,9 @@ pub fn run(
         correct: Vec::new(),
     };
     let all: Vec<usize> = (0..cfg.n_used).collect();
+    let per_epoch = cfg.n_used.checked_div(cfg.batch).unwrap_or(0);
+    f.progress()
+        .begin(Phase::Run, (cfg.epochs.saturating_mul(per_epoch)) as u64);
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
@@ -348,6 +364,7 @@ pub fn run(
             observer.on_step(&logged)?;
             traj.steps.push(logged);
             w = next;
+            f.progress().advance(1);
         }
         traj.permutations.push(perm);
     }

@@ -3,11 +3,15 @@
 //!
 //! A plan (TOML) lists axes; the sweep is their product, in the order the axes are declared
 //! below. Every run is seeded by its own `seed` parameter, never by its position or its thread.
-//! A plan can switch off phases a measurement does not need (`[phases]`). Output: one JSON line
-//! per run, `{"format": 1, "id", "spec", "report"}` (or `"error"` instead of `"report"` for a
-//! run that could not be set up), written in plan order once the sweep ends; while it runs,
-//! finished lines are appended as they come, so an interrupted sweep can `--resume`.
-//! `--shard K/N` runs every N-th run starting at the K-th, for array jobs; `merge` joins shards.
+//! A plan can switch off phases a measurement does not need (`[phases]`); a plan with an empty
+//! or repeated axis value, or a phase that cannot run (certification or the code without
+//! inversion), is refused. Output: one JSON line per run,
+//! `{"format": 2, "plan": {"name", "sha256"}, "shard": "K/N", "id", "spec", "report"}` (or
+//! `"error"` instead of `"report"` for a run that could not be set up), written in plan order
+//! once the sweep ends. The plan's identity and the shard on every line let `--resume` and
+//! `merge` refuse lines of another plan or slice instead of mixing them. Format 1 (without
+//! identity) is still read. `--shard K/N` runs every N-th run starting at the K-th, for array
+//! jobs; `merge` joins shards and names the runs that are missing.
 
 use crate::grid::Dyadic;
 use crate::model::Activation;
@@ -16,14 +20,17 @@ use crate::sgd::BackendChoice;
 use crate::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::Error;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// The results format this crate writes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+/// The results formats this crate reads: format 1 lines lack the plan identity and shard.
+pub const READABLE_FORMATS: [u32; 2] = [1, 2];
 
 /// A sweep plan.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub name: String,
@@ -35,49 +42,44 @@ pub struct Plan {
     pub fixed: Fixed,
 }
 
-/// The axes; an absent axis has one default value.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+/// The axes; an absent axis has one default value, an empty one is refused.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Axes {
-    #[serde(default)]
-    pub data: Vec<String>,
-    #[serde(default)]
-    pub model: Vec<String>,
-    #[serde(default)]
-    pub hidden: Vec<usize>,
-    #[serde(default)]
-    pub activation: Vec<String>,
-    #[serde(default)]
-    pub batch: Vec<usize>,
-    /// Dyadic step sizes; when given, `q` is ignored.
-    #[serde(default)]
-    pub alpha: Vec<String>,
-    #[serde(default)]
-    pub q: Vec<String>,
-    #[serde(default)]
-    pub frac_bits: Vec<u32>,
-    #[serde(default)]
-    pub backend: Vec<String>,
-    #[serde(default)]
-    pub epochs: Vec<usize>,
-    #[serde(default)]
-    pub seed: Vec<u64>,
-    #[serde(default)]
-    pub random_labels: Vec<bool>,
-    #[serde(default)]
-    pub classes: Vec<Vec<u32>>,
+    pub data: Option<Vec<String>>,
+    pub model: Option<Vec<String>>,
+    pub hidden: Option<Vec<usize>>,
+    pub activation: Option<Vec<String>>,
+    pub batch: Option<Vec<usize>>,
+    /// Dyadic step sizes (a plan gives `alpha` or `q`, not both).
+    pub alpha: Option<Vec<String>>,
+    pub q: Option<Vec<String>>,
+    pub frac_bits: Option<Vec<u32>>,
+    pub backend: Option<Vec<String>>,
+    pub epochs: Option<Vec<usize>>,
+    pub seed: Option<Vec<u64>>,
+    pub random_labels: Option<Vec<bool>>,
+    pub classes: Option<Vec<Vec<u32>>>,
 }
 
-/// Which phases run. Inversion is needed by certification and the code.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+/// Which phases run. Inversion is needed by certification and the code; the code follows
+/// inversion unless given.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phases {
     #[serde(default = "yes")]
     pub inversion: bool,
     #[serde(default)]
     pub certification: bool,
-    #[serde(default = "yes")]
-    pub code: bool,
+    #[serde(default)]
+    pub code: Option<bool>,
+}
+
+impl Phases {
+    /// Whether the code phase runs.
+    pub fn code(&self) -> bool {
+        self.code.unwrap_or(self.inversion)
+    }
 }
 
 fn yes() -> bool {
@@ -89,13 +91,13 @@ impl Default for Phases {
         Phases {
             inversion: true,
             certification: false,
-            code: true,
+            code: None,
         }
     }
 }
 
 /// Settings shared by every run of the plan.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixed {
     #[serde(default = "yes")]
@@ -248,46 +250,130 @@ impl RunSpec {
             certify: (plan.phases.certification && plan.phases.inversion)
                 .then_some(f.certify_budget),
             bias: true,
-            code: plan.phases.code && plan.phases.inversion,
+            code: plan.phases.code() && plan.phases.inversion,
             invert: plan.phases.inversion,
         })
     }
 }
 
-fn or<T: Clone>(v: &[T], d: T) -> Vec<T> {
-    if v.is_empty() {
-        vec![d]
-    } else {
-        v.to_vec()
+fn or<T: Clone>(v: &Option<Vec<T>>, d: T) -> Vec<T> {
+    match v {
+        Some(v) => v.to_vec(),
+        None => vec![d],
     }
 }
 
+/// What identifies a plan on every results line: its name and the SHA-256 of its parsed
+/// content (comments and layout of the TOML do not count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanIdentity {
+    pub name: String,
+    pub sha256: String,
+}
+
+impl std::fmt::Display for PlanIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short = self.sha256.get(..12).unwrap_or(&self.sha256);
+        write!(f, "plan '{}' (sha256 {short}…)", self.name)
+    }
+}
+
+/// Refuses an axis given with no value or with a value twice.
+fn check_axis<T: PartialEq + std::fmt::Debug>(
+    plan: &str,
+    axis: &str,
+    values: &Option<Vec<T>>,
+) -> Result<(), Error> {
+    let Some(v) = values else { return Ok(()) };
+    if v.is_empty() {
+        return Err(Error::Config(format!(
+            "plan {plan}: axis '{axis}' is empty; give it at least one value, or remove it to use the default"
+        )));
+    }
+    for (i, x) in v.iter().enumerate() {
+        if v[..i].contains(x) {
+            return Err(Error::Config(format!(
+                "plan {plan}: axis '{axis}' lists {x:?} twice; list each value once"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Plan {
-    /// Parses a plan from TOML.
+    /// Parses a plan from TOML and checks it (see [`Plan::check`]).
     pub fn parse(text: &str, name: &str) -> Result<Plan, Error> {
-        toml::from_str(text).map_err(|e| {
+        let plan: Plan = toml::from_str(text).map_err(|e| {
             let msg = e.message().replace('\n', " ");
             Error::Config(format!(
                 "{name} is not a valid plan: {msg}; see plans/smoke.toml for the format"
             ))
-        })
+        })?;
+        plan.check(name)?;
+        Ok(plan)
+    }
+
+    /// Refuses empty and repeated axis values, a plan giving both `alpha` and `q`, and phases
+    /// that cannot run.
+    pub fn check(&self, name: &str) -> Result<(), Error> {
+        let a = &self.axes;
+        check_axis(name, "data", &a.data)?;
+        check_axis(name, "model", &a.model)?;
+        check_axis(name, "hidden", &a.hidden)?;
+        check_axis(name, "activation", &a.activation)?;
+        check_axis(name, "batch", &a.batch)?;
+        check_axis(name, "alpha", &a.alpha)?;
+        check_axis(name, "q", &a.q)?;
+        check_axis(name, "frac_bits", &a.frac_bits)?;
+        check_axis(name, "backend", &a.backend)?;
+        check_axis(name, "epochs", &a.epochs)?;
+        check_axis(name, "seed", &a.seed)?;
+        check_axis(name, "random_labels", &a.random_labels)?;
+        check_axis(name, "classes", &a.classes)?;
+        if a.alpha.is_some() && a.q.is_some() {
+            return Err(Error::Config(format!(
+                "plan {name}: axes 'alpha' and 'q' are both given; a run's step size comes from one of them, so keep one"
+            )));
+        }
+        let p = &self.phases;
+        if !p.inversion && p.certification {
+            return Err(Error::Config(format!(
+                "plan {name}: certification = true needs inversion = true (a step is certified from its inversion); switch inversion on or certification off"
+            )));
+        }
+        if !p.inversion && p.code == Some(true) {
+            return Err(Error::Config(format!(
+                "plan {name}: code = true needs inversion = true (the code walks the run backwards); switch inversion on or the code off"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The plan's name and the hash of its content, recorded on every results line.
+    pub fn identity(&self) -> PlanIdentity {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        PlanIdentity {
+            name: self.name.clone(),
+            sha256: Sha256::digest(&canonical)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
     }
 
     /// Every run of the plan, in plan order.
     pub fn runs(&self) -> Vec<RunSpec> {
         let a = &self.axes;
-        let steps: Vec<String> = if a.alpha.is_empty() {
-            or(&a.q, "0.1".to_string())
+        let steps: Vec<String> = match &a.alpha {
+            Some(alpha) => alpha.iter().map(|x| format!("alpha={x}")).collect(),
+            None => or(&a.q, "0.1".to_string())
                 .into_iter()
                 .map(|q| format!("q={q}"))
-                .collect()
-        } else {
-            a.alpha.iter().map(|x| format!("alpha={x}")).collect()
+                .collect(),
         };
-        let classes: Vec<Option<Vec<u32>>> = if a.classes.is_empty() {
-            vec![None]
-        } else {
-            a.classes.iter().cloned().map(Some).collect()
+        let classes: Vec<Option<Vec<u32>>> = match &a.classes {
+            Some(c) => c.iter().cloned().map(Some).collect(),
+            None => vec![None],
         };
         let mut out = Vec::new();
         for data in or(&a.data, "digits".into()) {
@@ -336,6 +422,12 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultLine {
     pub format: u32,
+    /// The plan the run belongs to (absent in format 1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plan: Option<PlanIdentity>,
+    /// The slice of the plan that ran it, "K/N" ("1/1": the whole plan; absent in format 1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<String>,
     pub id: String,
     pub spec: RunSpec,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -368,12 +460,17 @@ pub fn run_one_with(
     };
     ResultLine {
         format: FORMAT,
+        plan: Some(plan.identity()),
+        shard: Some(WHOLE.into()),
         id: spec.id(),
         spec: spec.clone(),
         report,
         error,
     }
 }
+
+/// The shard of a run that ran in an unsharded sweep (and of every merged line).
+pub const WHOLE: &str = "1/1";
 
 /// The K-th of N slices (K from 1), by position in the plan.
 pub fn shard(runs: Vec<RunSpec>, k: usize, n: usize) -> Result<Vec<RunSpec>, Error> {
@@ -407,10 +504,10 @@ pub fn read_results(text: &str, name: &str) -> Result<Vec<ResultLine>, Error> {
             }
         };
         match value.get("format").and_then(|f| f.as_u64()) {
-            Some(f) if f == FORMAT as u64 => {}
+            Some(f) if READABLE_FORMATS.iter().any(|&r| u64::from(r) == f) => {}
             Some(f) => {
                 return Err(Error::Config(format!(
-                    "line {} of {name} has results format {f}; this rewind reads format {FORMAT}",
+                    "line {} of {name} has results format {f}; this rewind reads formats 1 and {FORMAT}, so use the rewind that wrote it",
                     i + 1
                 )))
             }
@@ -429,6 +526,60 @@ pub fn read_results(text: &str, name: &str) -> Result<Vec<ResultLine>, Error> {
         })?);
     }
     Ok(out)
+}
+
+/// Refuses lines that do not come from `plan` (and, when given, from `shard`): mixing them
+/// into another plan's file would lose or misattribute results.
+pub fn check_belongs(
+    lines: &[ResultLine],
+    plan: &PlanIdentity,
+    shard: Option<&str>,
+    name: &str,
+) -> Result<(), Error> {
+    for (i, l) in lines.iter().enumerate() {
+        let line = i + 1;
+        match &l.plan {
+            None => {
+                return Err(Error::Config(format!(
+                    "line {line} of {name} does not say which plan wrote it (results format 1); it cannot be checked against {plan}, so run the plan again without --resume"
+                )))
+            }
+            Some(p) if p != plan => {
+                return Err(Error::Config(format!(
+                    "line {line} of {name} comes from {p}, not from {plan}; pass the plan that wrote it, or write to another file"
+                )))
+            }
+            Some(_) => {}
+        }
+        if let (Some(want), Some(got)) = (shard, l.shard.as_deref()) {
+            if want != got {
+                return Err(Error::Config(format!(
+                    "line {line} of {name} comes from shard {got}, not from shard {want}; resume each shard into its own file"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ids of `runs` that no line holds, in plan order.
+pub fn missing_runs(lines: &[ResultLine], runs: &[RunSpec]) -> Vec<String> {
+    let have: BTreeSet<&str> = lines.iter().map(|l| l.id.as_str()).collect();
+    runs.iter()
+        .map(RunSpec::id)
+        .filter(|id| !have.contains(id.as_str()))
+        .collect()
+}
+
+/// A list for a one-line message: the first few items and how many more there are.
+pub fn name_some(items: &[String], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
+    let more = items.len().saturating_sub(max);
+    if more == 0 {
+        shown.join("; ")
+    } else {
+        format!("{} and {more} more", shown.join("; "))
+    }
 }
 
 /// Joins result lines: one per id (conflicting duplicates are an error), in the order of
@@ -539,7 +690,7 @@ synthetic_n = 40
         let mut ids: Vec<String> = runs.iter().map(RunSpec::id).collect();
         ids.dedup();
         assert_eq!(ids.len(), 4);
-        assert!(!plan.phases.code && plan.phases.inversion);
+        assert!(!plan.phases.code() && plan.phases.inversion);
     }
 
     #[test]
@@ -573,7 +724,7 @@ synthetic_n = 40
         assert_eq!(read_results(&text, "r").unwrap(), lines);
         let torn = format!("{text}{{\"format\":1,\"id\"");
         assert_eq!(read_results(&torn, "r").unwrap(), lines);
-        assert!(read_results("{\"format\":2}\n", "r").is_err());
+        assert!(read_results("{\"format\":3}\n", "r").is_err());
         let merged = merge(
             vec![lines[1].clone(), lines[0].clone(), lines[1].clone()],
             Some(&runs),

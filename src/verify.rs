@@ -12,6 +12,7 @@ use crate::discrepancy::{beta_code, beta_leading, discrepancy};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
 use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
@@ -136,6 +137,8 @@ pub struct Setup {
     /// The certified ∞-norm bound L_∞, where the model has one.
     pub linf: Option<BigRational>,
     pub init: Vec<i64>,
+    /// What quantisation lost (see [`VerifyReport::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl Setup {
@@ -144,7 +147,10 @@ impl Setup {
     pub fn new(config: &VerifyConfig) -> Result<Self, Error> {
         check_builtin(config)?;
         let binary = config.model.binary().then(|| model_name(config.model));
-        Self::build(config, binary, |data| Ok(build_model(config, data)))
+        Self::build(config, binary, |data| {
+            check_run_memory(config, data)?;
+            Ok(build_model(config, data))
+        })
     }
 
     /// The same for a user's own model, built from the prepared data set (its dimension
@@ -166,6 +172,17 @@ impl Setup {
     ) -> Result<Self, Error> {
         check_shape(config)?;
         let grid = Grid::new(config.frac_bits)?;
+        if let DataSource::Synthetic { n, features, .. } = config.data {
+            // Each value is held as an f64 and then as an i64.
+            let need = (n as u64)
+                .checked_mul(features as u64 + 1)
+                .and_then(|v| v.checked_mul(16));
+            check_memory(
+                need,
+                &format!("--data synthetic with {n} examples of {features} features"),
+                "use a smaller --synthetic-n or --synthetic-features",
+            )?;
+        }
         let raw = load(&config.data, config.seed)?;
         let classes = match (&config.classes, binary) {
             (Some(c), Some(name)) if c.len() != 2 => {
@@ -204,6 +221,7 @@ impl Setup {
         let n_used = n_loaded / config.batch * config.batch;
         data.features.truncate(n_used);
         data.labels.truncate(n_used);
+        let warnings = quantisation_warnings(&raw, &data);
         let model = make(&data)?;
         let init = model.init(&mut stream(config.seed, Stream::Init), &data);
         if init.len() != model.dim() {
@@ -226,6 +244,7 @@ impl Setup {
             smoothness,
             linf,
             init,
+            warnings,
         })
     }
 
@@ -256,6 +275,112 @@ impl Setup {
             .as_ref()
             .and_then(|l| (self.alpha.to_rational() * l).to_f64())
     }
+}
+
+/// The machine's physical memory in bytes, where the system says (Linux).
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Refuses work whose memory estimate (`None`: beyond 2^64 bytes) exceeds the machine's
+/// memory, before an allocation would abort the process.
+fn check_memory(need: Option<u64>, what: &str, fix: &str) -> Result<(), Error> {
+    let limit = physical_memory().unwrap_or(u64::MAX);
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+    match need {
+        Some(b) if b <= limit => Ok(()),
+        Some(b) => Err(Error::Config(format!(
+            "{what} needs about {} of memory, more than this machine's {}; {fix}",
+            gib(b),
+            gib(limit)
+        ))),
+        None => Err(Error::Config(format!(
+            "{what} needs more than 2^64 bytes of memory; {fix}"
+        ))),
+    }
+}
+
+/// The number of parameters of the configured model on this data, or `None` on overflow.
+/// (The same formulas as the models' own `dim`, checked, so that an absurd `--hidden` is an
+/// error before any model exists.)
+fn model_dim(c: &VerifyConfig, data: &Dataset) -> Option<usize> {
+    let (d, k) = (data.d(), data.classes as usize);
+    match c.model {
+        ModelKind::LeastSquares | ModelKind::Logistic => Some(d),
+        ModelKind::Softmax => d.checked_mul(k),
+        ModelKind::Mlp => c
+            .hidden
+            .checked_mul(d)?
+            .checked_add(k.checked_mul(c.hidden.checked_add(1)?)?),
+    }
+}
+
+/// The run keeps every model of its trajectory: (steps + a few) models of d parameters, plus
+/// the quantised data.
+fn check_run_memory(c: &VerifyConfig, data: &Dataset) -> Result<(), Error> {
+    let dim = model_dim(c, data).map(|d| d as u64);
+    let steps = (data.n() / c.batch) as u64;
+    let need = dim
+        .and_then(|d| d.checked_mul(steps.checked_mul(c.epochs as u64)?.checked_add(4)?))
+        .and_then(|v| v.checked_add((data.n() as u64).checked_mul(data.d() as u64)?))
+        .and_then(|v| v.checked_mul(8));
+    let what = format!(
+        "this run ({} parameters, up to {} steps, each model kept for the walk back)",
+        dim.map_or("more than 2^64".to_string(), |d| d.to_string()),
+        steps.saturating_mul(c.epochs as u64)
+    );
+    check_memory(
+        need,
+        &what,
+        "use a smaller --hidden, fewer --epochs or a larger --batch",
+    )
+}
+
+/// Feature values that quantisation turns into zero: the model never sees them.
+fn quantisation_warnings(raw: &RawData, data: &Dataset) -> Vec<String> {
+    let factor = 2f64.powi(-data.scale_log2);
+    let (mut nonzero, mut lost) = (0usize, 0usize);
+    for &v in raw.features.iter().flatten() {
+        if v != 0.0 {
+            nonzero += 1;
+            if data.grid.quantize_f64(v * factor).is_ok_and(|q| q == 0) {
+                lost += 1;
+            }
+        }
+    }
+    if lost == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "{lost} of the {nonzero} non-zero feature values of {} round to 0 at --frac-bits {} (features are scaled by 2^-{} into [-1, 1]); the model never sees them: raise --frac-bits",
+        raw.source,
+        data.grid.frac_bits(),
+        data.scale_log2
+    )]
+}
+
+/// A run in which no step changed the model measured nothing.
+fn run_warnings(setup: &Setup, traj: &Trajectory) -> Vec<String> {
+    let moved = (0..traj.steps.len())
+        .filter(|&k| traj.steps[k].w != traj.model_after(k))
+        .count();
+    if traj.steps.is_empty() || moved > 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "none of the {} steps moved the model: every α·gradient rounds to 0 at --frac-bits {}; raise --frac-bits or the step size",
+        traj.steps.len(),
+        setup.config.frac_bits
+    )]
 }
 
 /// The largest 16-bit dyadic α with α·bound ≤ q.
@@ -397,7 +522,28 @@ pub fn verify(
     setup: &Setup,
     observer: &mut dyn Observer,
 ) -> Result<(VerifyReport, Trajectory), Error> {
-    let f = setup.step_function();
+    let run = verify_run(setup, observer, &NoProgress)?;
+    Ok((run.report, run.trajectory))
+}
+
+/// Everything a verification produced.
+#[derive(Debug, Clone)]
+pub struct VerifiedRun {
+    /// The report, as `rewind verify --json` prints it.
+    pub report: VerifyReport,
+    /// Every model, batch and permutation of the run.
+    pub trajectory: Trajectory,
+    /// What inverting each logged step gave, in run order (absent when `invert` is off).
+    pub records: Option<Vec<crate::reconstruct::StepRecord>>,
+}
+
+/// [`verify`], reporting each phase to `progress` and keeping the inversion records.
+pub fn verify_run(
+    setup: &Setup,
+    observer: &mut dyn Observer,
+    progress: &dyn Progress,
+) -> Result<VerifiedRun, Error> {
+    let f = setup.step_function().with_progress(progress);
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), observer)?;
     let inverted = if setup.config.invert {
         Some(invert_all(setup, &f, &traj)?)
@@ -429,12 +575,22 @@ pub fn verify(
         steps: traj.steps.len(),
         inversion: inverted.as_ref().map(|i| i.inversion.clone()),
         hints: inverted.as_ref().map(|i| i.hints.clone()),
-        reconstruction: inverted.map(|i| i.reconstruction),
+        reconstruction: inverted.as_ref().map(|i| i.reconstruction.clone()),
         certification,
         discrepancy,
         code,
+        warnings: setup
+            .warnings
+            .iter()
+            .cloned()
+            .chain(run_warnings(setup, &traj))
+            .collect(),
     };
-    Ok((report, traj))
+    Ok(VerifiedRun {
+        report,
+        trajectory: traj,
+        records: inverted.map(|i| i.records),
+    })
 }
 
 /// Every step inverted, the hints derived and the walk back checked.
@@ -562,11 +718,14 @@ fn certify_all(
     budget: u64,
 ) -> Result<CertificationReport, Error> {
     use rayon::prelude::*;
+    f.progress().begin(Phase::Certify, traj.steps.len() as u64);
     let results: Vec<(Certificate, Enumerated)> = (0..traj.steps.len())
         .into_par_iter()
         .map(|k| {
             let s = &traj.steps[k];
-            certify(f, traj.model_after(k), &s.batch, &s.w, budget)
+            let certified = certify(f, traj.model_after(k), &s.batch, &s.w, budget);
+            f.progress().advance(1);
+            certified
         })
         .collect::<Result<_, _>>()?;
     for (k, ((cert, _), rec)) in results.iter().zip(records).enumerate() {

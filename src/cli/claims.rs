@@ -25,10 +25,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lines = read_results(&text, &name)?;
     let claims = check(&lines, &name)?;
     // A verdict of "does not hold" is a finding, not a failure: the exit code stays 0.
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&claims)?);
+    super::print(&if args.json {
+        serde_json::to_string_pretty(&claims)? + "\n"
     } else {
-        print!("{}", render(&claims));
-    }
+        render(&claims)
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,12 @@
 //! `rewind collisions`: the teaching picture of why finite-precision SGD is not one-to-one.
 
 use super::run_args::{BackendArg, Defaults, ModelArg, RunArgs};
-use anyhow::Context;
 use rewind::collisions::scan;
 use rewind::model::Model;
+use rewind::output::{check_paths, write_file};
 use rewind::plot::collision_svg;
 use rewind::sgd::{run as run_sgd, NoObserver};
-use rewind::verify::Setup;
+use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,14 +37,20 @@ pub struct Args {
     /// Where to write the SVG map.
     #[arg(long, default_value = "collisions.svg")]
     svg: PathBuf,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(&COLLISIONS)?;
+    if let DataSource::Path(p) = &config.data {
+        check_paths(&[("the data set (--data)", p)], &[("--svg", &args.svg)])?;
+    }
     // The picture wants the whole trajectory, not a run cut short at full accuracy.
     config.stop_at_full_accuracy = false;
     let setup = Setup::new(&config)?;
-    let f = setup.step_function();
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let f = setup.step_function().with_progress(&bar);
     let traj = run_sgd(&f, &setup.sgd_config(), setup.init.clone(), &mut NoObserver)?;
     let points: Vec<[i64; 2]> = traj
         .steps
@@ -62,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (center, auto_half) = fit(&points);
     let half = args.half_width.unwrap_or(auto_half);
     let map = scan(&f, &first.batch, center, half)?;
+    bar.finish();
     let c = &setup.config;
     let title = format!(
         "{} on {}, p = {}, α = {}, b = {}",
@@ -71,12 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         setup.alpha,
         c.batch
     );
-    std::fs::write(&args.svg, collision_svg(&map, &points, &title)).with_context(|| {
-        format!(
-            "cannot write {}; check that its directory exists and is writable",
-            args.svg.display()
-        )
-    })?;
+    write_file(&args.svg, collision_svg(&map, &points, &title).as_bytes())?;
     let predicted = map
         .predicted
         .map_or("not computed for this model".into(), |p| format!("{p:.4}"));
@@ -84,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .q_inf
         .map_or("no certified bound".into(), |q| format!("{q:.4}"));
     let max_k = map.multiplicity.iter().copied().max().unwrap_or(0);
-    print!(
+    super::print(&format!(
         "rewind collisions: {title}\n\
          window:          {side} × {side} points around ({cx}, {cy}), the step of batch 1 of epoch 1; q = α·L_B = {q:.4}, q_∞ = {q_inf}\n\
          many-to-one:     measured {m:.4} (points that are not the first preimage of their image, {n} inner points); predicted 1 − det(I − αH_B) = {predicted}\n\
@@ -98,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         n = map.inner_points,
         sh = map.shared_share,
         svg = args.svg.display(),
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

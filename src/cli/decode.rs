@@ -4,11 +4,11 @@
 use super::encode::FinalModel;
 use super::run_args::{DataArgs, VERIFY};
 use anyhow::Context;
-use rewind::encode::decode_run;
+use rewind::encode::decode_run_with_progress;
+use rewind::output::{check_paths, Output};
 use rewind::report::{model_sha256, TrajectoryHeader, TrajectoryWriter};
 use rewind::sgd::{LoggedStep, Observer};
-use std::fs::File;
-use std::io::BufWriter;
+use rewind::verify::DataSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,9 +25,23 @@ pub struct Args {
     /// Write the decoded trajectory as JSON lines (the `--dump-trajectory` format).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = args.data.config(&VERIFY);
+    let mut inputs = vec![
+        ("the code file", args.code.as_path()),
+        ("the final model (--final)", args.final_model.as_path()),
+    ];
+    if let DataSource::Path(p) = &config.data {
+        inputs.push(("the data set (--data)", p.as_path()));
+    }
+    if let Some(out) = &args.out {
+        check_paths(&inputs, &[("--out", out.as_path())])?;
+    }
+    let out = args.out.as_deref().map(Output::create).transpose()?;
     let bytes = std::fs::read(&args.code).with_context(|| {
         format!(
             "cannot read {}; pass the code file written by `rewind encode`",
@@ -52,39 +66,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             model.format
         );
     }
-    let run = decode_run(&bytes, &model.weights, &args.data.config(&VERIFY))?;
-    if let Some(path) = &args.out {
-        write_trajectory(&run, &model.weights, path)?;
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let run = decode_run_with_progress(&bytes, &model.weights, &config, &bar)?;
+    bar.finish();
+    if let Some(out) = out {
+        write_trajectory(&run, &model.weights, out)?;
     }
     let h = &run.header;
-    println!(
-        "rewind decode: {} epochs, {} steps decoded from {} ({} bytes) and {}",
+    super::print(&format!(
+        "rewind decode: {} epochs, {} steps decoded from {} ({} bytes) and {}\n\
+         initial model sha256: {}\n\
+         every decoded step replays forward to the final model bit for bit\n",
         h.epochs,
         h.steps,
         args.code.display(),
         bytes.len(),
-        args.final_model.display()
-    );
-    println!(
-        "initial model sha256: {}",
+        args.final_model.display(),
         model_sha256(run.initial_model())
-    );
-    println!("every decoded step replays forward to the final model bit for bit");
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn write_trajectory(
     run: &rewind::encode::DecodedRun,
     final_model: &[i64],
-    path: &PathBuf,
+    out: Output,
 ) -> anyhow::Result<()> {
     let h = &run.header;
-    let file = File::create(path).with_context(|| {
-        format!(
-            "cannot create {}; check that its directory exists and is writable",
-            path.display()
-        )
-    })?;
+    let path = out.path().display().to_string();
     let header = TrajectoryHeader {
         format: 1,
         p: h.frac_bits,
@@ -97,7 +106,7 @@ fn write_trajectory(
         features: run.setup.data.d(),
         batch: h.batch,
     };
-    let mut w = TrajectoryWriter::new(BufWriter::new(file), &path.display().to_string(), &header)?;
+    let mut w = TrajectoryWriter::new(out, &path, &header)?;
     let per_epoch = h.n / h.batch;
     for (k, (model, batch)) in run
         .decoded
@@ -114,5 +123,6 @@ fn write_trajectory(
         })?;
     }
     w.on_final(final_model)?;
+    w.into_inner().commit()?;
     Ok(())
 }

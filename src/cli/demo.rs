@@ -1,9 +1,9 @@
 //! `rewind demo`: one step's inversion, iterate by iterate, for a person at a terminal.
 
-use anyhow::Context;
 use rewind::certify::Certificate;
 use rewind::demo::{demo, demo_svg, raw, Demo, DemoConfig, BATCH, EPOCHS, EXAMPLES};
 use rewind::invert::Termination;
+use rewind::output::write_file;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,14 +39,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         frac_bits: args.frac_bits,
     };
     let d = demo(&config)?;
-    std::fs::write(&args.svg, demo_svg(&d)).with_context(|| {
-        format!(
-            "cannot write {}; check that its directory exists and is writable",
-            args.svg.display()
-        )
-    })?;
-    print!("{}", report(&d));
-    println!("picture written to {}", args.svg.display());
+    write_file(&args.svg, demo_svg(&d).as_bytes())?;
+    super::print(&format!(
+        "{}picture written to {}\n",
+        report(&d),
+        args.svg.display()
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

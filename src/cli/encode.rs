@@ -2,9 +2,9 @@
 //! model.
 
 use super::run_args::{CertifyArgs, RunArgs, VERIFY};
-use anyhow::Context;
-use rewind::encode::encode_run;
-use rewind::verify::Setup;
+use rewind::encode::encode_run_with_progress;
+use rewind::output::{check_paths, commit_together, Output};
+use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,6 +21,8 @@ pub struct Args {
     /// Where to write the final model (JSON).
     #[arg(long = "final", default_value = "final.json")]
     final_model: PathBuf,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 /// The final model file: `{"format": 1, "final": [raw integers]}`.
@@ -35,39 +37,62 @@ pub struct FinalModel {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(&VERIFY)?;
     config.certify = args.certify.budget();
+    let data = match &config.data {
+        DataSource::Path(p) => vec![("the data set (--data)", p.as_path())],
+        _ => Vec::new(),
+    };
+    check_paths(
+        &data,
+        &[
+            ("--code", args.code.as_path()),
+            ("--final", args.final_model.as_path()),
+        ],
+    )?;
+    let (mut code_out, mut model_out) = (
+        Output::create(&args.code)?,
+        Output::create(&args.final_model)?,
+    );
     let setup = Setup::new(&config)?;
-    let enc = encode_run(&setup)?;
-    let fix = "check that its directory exists and is writable";
-    std::fs::write(&args.code, &enc.bytes)
-        .with_context(|| format!("cannot write {}; {fix}", args.code.display()))?;
+    for w in &setup.warnings {
+        super::warn(w);
+    }
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let enc = encode_run_with_progress(&setup, &bar)?;
+    bar.finish();
     let model = FinalModel {
         format: 1,
         frac_bits: setup.data.grid.frac_bits(),
         weights: enc.trajectory.final_model.clone(),
     };
-    std::fs::write(&args.final_model, serde_json::to_vec(&model)?)
-        .with_context(|| format!("cannot write {}; {fix}", args.final_model.display()))?;
+    code_out.put(&enc.bytes)?;
+    model_out.put(&serde_json::to_vec(&model)?)?;
+    // The code is useless without its final model: both files appear, or neither.
+    commit_together(vec![code_out, model_out])?;
     let e = &enc.encoded;
     let baseline: u64 = e.epochs.iter().map(|x| x.baseline_bits).sum();
-    println!(
-        "rewind encode: {} on {}, {} steps over {} epochs",
-        enc.header.model, setup.data.source, enc.header.steps, enc.header.epochs
-    );
-    println!(
-        "code:          {} bits against {} (epochs × ⌈log₂ n!⌉); run header {} bits",
-        e.code.bits, baseline, e.run_header_bits
+    let mut text = format!(
+        "rewind encode: {} on {}, {} steps over {} epochs\n\
+         code:          {} bits against {} (epochs × ⌈log₂ n!⌉); run header {} bits\n",
+        enc.header.model,
+        setup.data.source,
+        enc.header.steps,
+        enc.header.epochs,
+        e.code.bits,
+        baseline,
+        e.run_header_bits
     );
     for x in &e.epochs {
-        println!(
-            "  epoch {:>3}:   {} bits vs {} (hints {} bits, tilt {}/{})",
+        text += &format!(
+            "  epoch {:>3}:   {} bits vs {} (hints {} bits, tilt {}/{})\n",
             x.epoch, x.bits, x.baseline_bits, x.hint_bits, x.tilt.0, x.tilt.1
         );
     }
-    println!(
-        "wrote {} ({} bytes) and {}",
+    text += &format!(
+        "wrote {} ({} bytes) and {}\n",
         args.code.display(),
         enc.bytes.len(),
         args.final_model.display()
     );
+    super::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }

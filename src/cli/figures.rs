@@ -41,21 +41,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         RhoArg::Paper => Rho::Paper,
     };
     let figures = draw(&lines, rho, &name)?;
-    let written = write(&figures, &args.out)?;
+    for w in &figures.warnings {
+        super::warn(w);
+    }
+    let written = write(&figures, &args.out, &args.results)?;
+    let mut text = String::new();
     if figures.error_lines + figures.without_report > 0 {
-        println!(
-            "skipped {} error lines and {} lines without a report",
+        text += &format!(
+            "skipped {} error lines and {} lines without a report\n",
             figures.error_lines, figures.without_report
         );
     }
     for s in &figures.skipped {
-        println!("skipped {}: {}", s.file, s.reason);
+        text += &format!("skipped {}: {}\n", s.file, s.reason);
     }
     if written.is_empty() {
-        println!("no figure written: the results have no data for any of them");
+        text += "no figure written: the results have no data for any of them\n";
     }
     for p in &written {
-        println!("wrote {}", p.display());
+        text += &format!("wrote {}\n", p.display());
     }
+    super::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,12 +6,36 @@ mod decode;
 mod demo;
 mod encode;
 mod figures;
+mod progress;
 mod run_args;
 mod sweep;
 mod verify;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+
+/// A failed write to standard output. A closed pipe (`rewind claims x | head -1`) is not a
+/// failure of the program: `main` ends quietly with success on it, as ripgrep does.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutError(#[source] pub std::io::Error);
+
+impl StdoutError {
+    /// The reader went away (EPIPE).
+    pub fn is_closed_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Writes `text` to standard output and flushes it, so that every write error surfaces here
+/// (instead of a panic in `println!`).
+pub fn print(text: &str) -> Result<(), StdoutError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(StdoutError)
+}
 
 /// Exact fixed-point SGD that rewinds itself bit for bit.
 #[derive(Debug, Parser)]
@@ -41,11 +65,22 @@ enum Command {
     Demo(demo::Args),
 }
 
+/// A warning on stderr, one line (an unwritable stderr cannot be reported anywhere).
+pub fn warn(text: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {text}");
+}
+
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = match Cli::try_parse() {
+    // `--q -0.1` is a value, not a flag: every subcommand accepts negative numbers as values
+    // (and its own checks then say what range a value must lie in).
+    let command = Cli::command().mut_subcommands(|s| s.allow_negative_numbers(true));
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
-        Err(e) => return Ok(clap_exit(e)),
+        Err(e) => return clap_exit(e),
     };
     match cli.command {
         Command::Verify(args) => verify::run(args),
@@ -59,25 +94,64 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Help and version go to stdout with success; a usage error becomes one line on stderr.
-fn clap_exit(e: clap::Error) -> ExitCode {
+/// Help and version go to stdout with success (their write errors are checked like any
+/// other output); a usage error becomes one line on stderr.
+fn clap_exit(e: clap::Error) -> anyhow::Result<ExitCode> {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(2)
+            let text = if std::io::stdout().is_terminal() {
+                e.render().ansi().to_string()
             } else {
-                ExitCode::SUCCESS
-            }
+                e.render().to_string()
+            };
+            print(&text)?;
+            Ok(
+                if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         _ => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{} (see rewind --help)", first.trim());
-            ExitCode::from(2)
+            let line = usage_line(&e);
+            let _ = writeln!(std::io::stderr(), "{line} (see rewind --help)");
+            Ok(ExitCode::from(2))
         }
+    }
+}
+
+/// The first line of clap's message, with what it leaves to later lines (the missing
+/// arguments' names, the `--flag=-0.1` form for a negative value) brought into it.
+fn usage_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim()
+        .to_string();
+    match e.kind() {
+        ErrorKind::MissingRequiredArgument => match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::Strings(names)) => format!(
+                "error: missing required argument{} {}",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            _ => first,
+        },
+        ErrorKind::UnknownArgument => match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg))
+                if arg.starts_with('-') && arg[1..].starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                format!("{first}; a negative value is attached to its flag with '=', e.g. --q=-0.1")
+            }
+            _ => first,
+        },
+        _ => first,
     }
 }

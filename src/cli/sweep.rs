@@ -1,11 +1,14 @@
 //! `rewind sweep PLAN.toml`: many runs in parallel; `rewind sweep merge`: join shard outputs.
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use rewind::sweep::{merge, read_results, run_one, shard, summary_csv, to_jsonl, Plan, ResultLine};
-use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
+use rewind::output::{check_paths, commit_together, Output};
+use rewind::sweep::{
+    check_belongs, merge, missing_runs, name_some, read_results, run_one, shard, summary_csv,
+    to_jsonl, Plan, PlanIdentity, ResultLine, WHOLE,
+};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -18,18 +21,21 @@ pub struct Args {
     merge: Option<SweepCommand>,
     /// The plan (TOML): axes, phases and fixed settings; see plans/smoke.toml.
     plan: Option<PathBuf>,
-    /// Results file: one JSON line per run; a summary CSV is written beside it.
+    /// Results file: one JSON line per run; a summary CSV (same name, .csv) is written beside it.
     #[arg(long, default_value = "results.jsonl")]
     out: PathBuf,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
-    /// Skip runs already present in the results file.
+    /// Skip runs already present in the results file or in the journal an interrupted sweep
+    /// left beside it (`OUT.partial`); lines of another plan or shard are refused.
     #[arg(long)]
     resume: bool,
     /// Run only the K-th of N slices of the plan (K from 1), e.g. for an array job.
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -60,98 +66,289 @@ fn load_plan(path: &Path) -> anyhow::Result<Plan> {
     )?)
 }
 
-fn write_outputs(out: &Path, lines: &[ResultLine]) -> anyhow::Result<()> {
-    let fix = "check that its directory exists and is writable";
-    std::fs::write(out, to_jsonl(lines))
-        .with_context(|| format!("cannot write {}; {fix}", out.display()))?;
-    let csv = out.with_extension("csv");
-    std::fs::write(&csv, summary_csv(lines))
-        .with_context(|| format!("cannot write {}; {fix}", csv.display()))?;
+/// The summary CSV beside a results file.
+fn csv_path(out: &Path) -> PathBuf {
+    out.with_extension("csv")
+}
+
+/// Where finished runs are appended while a sweep runs, so that an interrupted sweep can
+/// resume; the results file itself is only ever replaced whole.
+fn journal_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+/// Refuses a results file whose summary CSV would be the file itself.
+fn check_out(out: &Path) -> anyhow::Result<()> {
+    if csv_path(out) == out {
+        anyhow::bail!(
+            "--out {} would be overwritten by the summary CSV written beside it; give the results file another extension, e.g. --out {}",
+            out.display(),
+            out.with_extension("jsonl").display()
+        );
+    }
     Ok(())
 }
 
+/// Writes the results and their summary CSV, both complete or neither.
+fn write_outputs(out: &Path, lines: &[ResultLine]) -> anyhow::Result<()> {
+    let mut results = Output::create(out)?;
+    let mut csv = Output::create(&csv_path(out))?;
+    results.put(to_jsonl(lines).as_bytes())?;
+    csv.put(summary_csv(lines).as_bytes())?;
+    commit_together(vec![results, csv])?;
+    Ok(())
+}
+
+/// The plan file and the data files its runs read.
+fn plan_inputs<'a>(plan_path: &'a Path, plan: &'a Plan) -> Vec<(&'static str, &'a Path)> {
+    let mut inputs = vec![("the plan", plan_path)];
+    for d in plan.axes.data.iter().flatten() {
+        if d != "digits" && d != "synthetic" {
+            inputs.push(("a data set of the plan", Path::new(d.as_str())));
+        }
+    }
+    inputs
+}
+
+fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow::Result<()> {
+    check_out(out)?;
+    let plan = plan_path.map(load_plan).transpose()?;
+    let csv = csv_path(out);
+    let mut ins: Vec<(&str, &Path)> = inputs
+        .iter()
+        .map(|p| ("one of the inputs", p.as_path()))
+        .collect();
+    if let (Some(pp), Some(plan)) = (plan_path, &plan) {
+        ins.extend(plan_inputs(pp, plan));
+    }
+    check_paths(&ins, &[("--out", out), ("the summary CSV", &csv)])?;
+    let mut all = Vec::new();
+    let mut identity: Option<(PlanIdentity, String)> = None;
+    let mut shards: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for p in inputs {
+        let name = p.display().to_string();
+        let lines = read_results(&read(p, "results file")?, &name)?;
+        for l in &lines {
+            if let Some(id) = &l.plan {
+                match &identity {
+                    None => identity = Some((id.clone(), name.clone())),
+                    Some((first, from)) if first != id => anyhow::bail!(
+                        "{name} holds runs of {id} but {from} holds runs of {first}; merge the shards of one plan at a time"
+                    ),
+                    Some(_) => {}
+                }
+            }
+            if let Some((k, n)) = l.shard.as_deref().and_then(parse_shard) {
+                shards.entry(n).or_default().insert(k);
+            }
+        }
+        all.extend(lines);
+    }
+    if let (Some(plan), Some((id, from))) = (&plan, &identity) {
+        if plan.identity() != *id {
+            anyhow::bail!(
+                "{from} holds runs of {id}, not of {} ({}); pass the plan the shards were run with",
+                plan.identity(),
+                plan_path.map_or(String::new(), |p| p.display().to_string())
+            );
+        }
+    }
+    for l in &mut all {
+        if l.shard.is_some() {
+            l.shard = Some(WHOLE.into());
+        }
+    }
+    let runs = plan.as_ref().map(Plan::runs);
+    let merged = merge(all, runs.as_deref())?;
+    match &runs {
+        Some(runs) => {
+            let missing = missing_runs(&merged, runs);
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "the inputs hold {} of the plan's {} runs; missing {}: {}; pass every shard's results (nothing was written)",
+                    runs.len() - missing.len(),
+                    runs.len(),
+                    missing.len(),
+                    name_some(&missing, 3)
+                );
+            }
+        }
+        None => {
+            for (n, have) in &shards {
+                let absent: Vec<String> = (1..=*n)
+                    .filter(|k| !have.contains(k))
+                    .map(|k| format!("{k}/{n}"))
+                    .collect();
+                if !absent.is_empty() {
+                    anyhow::bail!(
+                        "no input holds a run of shard {}; pass every shard's results, or --plan to check run by run (nothing was written)",
+                        absent.join(", ")
+                    );
+                }
+            }
+        }
+    }
+    write_outputs(out, &merged)?;
+    super::print(&format!(
+        "merged {} runs from {} files into {}\n",
+        merged.len(),
+        inputs.len(),
+        out.display()
+    ))?;
+    Ok(())
+}
+
+fn parse_shard(s: &str) -> Option<(usize, usize)> {
+    let (k, n) = s.split_once('/')?;
+    Some((k.trim().parse().ok()?, n.trim().parse().ok()?))
+}
+
+/// Cuts a torn last line (an interrupted append) so that new lines start on a line of their
+/// own; returns the bytes cut.
+fn cut_torn_tail(path: &Path) -> anyhow::Result<u64> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read {}; check its permissions", path.display()))?;
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let cut = (bytes.len() - keep) as u64;
+    if cut > 0 {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(keep as u64).map(|()| f))
+            .map_err(|source| rewind::Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        f.sync_all().map_err(|source| rewind::Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(cut)
+}
+
+/// The worker threads to start: `--threads` within what the system can start.
+fn thread_count(asked: Option<usize>) -> anyhow::Result<(usize, rayon::ThreadPool)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = asked.unwrap_or(cores);
+    if threads == 0 {
+        anyhow::bail!("--threads 0 starts no worker; use --threads 1 or more (this machine has {cores} cores)");
+    }
+    if threads > MAX_THREADS {
+        anyhow::bail!(
+            "--threads {threads} is more threads than a process can reasonably start (at most {MAX_THREADS}; this machine has {cores} cores, and the results do not depend on the count); use --threads {cores}"
+        );
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot start {threads} worker threads ({e}): the system limits threads per process (see ulimit -u); use fewer, e.g. --threads {cores}"
+            )
+        })?;
+    Ok((threads, pool))
+}
+
+/// More worker threads than any machine this runs on has cores.
+const MAX_THREADS: usize = 4096;
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(SweepCommand::Merge { inputs, out, plan }) = args.merge {
-        let mut all = Vec::new();
-        for p in &inputs {
-            all.extend(read_results(
-                &read(p, "results file")?,
-                &p.display().to_string(),
-            )?);
-        }
-        let order = plan
-            .as_deref()
-            .map(load_plan)
-            .transpose()?
-            .map(|p| p.runs());
-        let merged = merge(all, order.as_deref())?;
-        write_outputs(&out, &merged)?;
-        println!(
-            "merged {} runs from {} files into {}",
-            merged.len(),
-            inputs.len(),
-            out.display()
-        );
+        run_merge(&inputs, &out, plan.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     }
     let Some(plan_path) = args.plan else {
         anyhow::bail!("rewind sweep needs a plan file, e.g. `rewind sweep plans/smoke.toml`");
     };
     let plan = load_plan(&plan_path)?;
-    let mut runs = plan.runs();
-    if let Some(s) = &args.shard {
-        let (k, n) = s
-            .split_once('/')
-            .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)))
-            .ok_or_else(|| anyhow::anyhow!("--shard {s} is not K/N; write e.g. --shard 2/8"))?;
-        runs = shard(runs, k, n)?;
-    }
-    let previous = if args.resume && args.out.exists() {
-        read_results(
-            &read(&args.out, "results file")?,
-            &args.out.display().to_string(),
-        )?
-    } else {
-        Vec::new()
+    let identity = plan.identity();
+    let all_runs = plan.runs();
+    let (runs, shard_name) = match &args.shard {
+        Some(s) => {
+            let (k, n) = parse_shard(s)
+                .ok_or_else(|| anyhow::anyhow!("--shard {s} is not K/N; write e.g. --shard 2/8"))?;
+            (shard(all_runs, k, n)?, format!("{k}/{n}"))
+        }
+        None => (all_runs, WHOLE.to_string()),
     };
-    let done: HashSet<String> = previous.iter().map(|l| l.id.clone()).collect();
+    let out = &args.out;
+    check_out(out)?;
+    let csv = csv_path(out);
+    let journal = journal_path(out);
+    check_paths(
+        &plan_inputs(&plan_path, &plan),
+        &[
+            ("--out", out),
+            ("the summary CSV", &csv),
+            ("the journal of finished runs", &journal),
+        ],
+    )?;
+    let (threads, pool) = thread_count(args.threads)?;
+    let mut previous = Vec::new();
+    if args.resume {
+        for p in [out, &journal] {
+            if !p.exists() {
+                continue;
+            }
+            if p == &journal {
+                let cut = cut_torn_tail(p)?;
+                if cut > 0 {
+                    super::warn(&format!(
+                        "cut {cut} bytes of an interrupted line at the end of {}",
+                        p.display()
+                    ));
+                }
+            }
+            let name = p.display().to_string();
+            let lines = read_results(&read(p, "results file")?, &name)?;
+            check_belongs(&lines, &identity, Some(&shard_name), &name)?;
+            previous.extend(lines);
+        }
+    } else if journal.exists() {
+        anyhow::bail!(
+            "{} holds the runs of an interrupted sweep; continue it with --resume, or delete it to start again",
+            journal.display()
+        );
+    }
+    let previous = merge(previous, Some(&runs))?;
+    let done: HashSet<&str> = previous.iter().map(|l| l.id.as_str()).collect();
     let todo: Vec<_> = runs
         .iter()
-        .filter(|r| !done.contains(&r.id()))
+        .filter(|r| !done.contains(r.id().as_str()))
         .cloned()
         .collect();
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
     // Finished runs are appended as they come, so that an interrupted sweep can resume.
     let file = std::fs::OpenOptions::new()
         .create(true)
-        .append(args.resume)
-        .write(true)
-        .truncate(!args.resume)
-        .open(&args.out)
-        .with_context(|| {
-            format!(
-                "cannot write {}; check that its directory exists and is writable",
-                args.out.display()
-            )
+        .append(true)
+        .open(&journal)
+        .map_err(|source| rewind::Error::Io {
+            path: journal.display().to_string(),
+            source,
         })?;
-    let sink = Mutex::new(file);
-    let bar = progress(todo.len() as u64);
+    let sink = Mutex::new((file, None::<std::io::Error>));
+    let bar = super::progress::bar(
+        args.progress.quiet,
+        todo.len() as u64,
+        "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
+    );
     let started = std::time::Instant::now();
     let fresh: Vec<ResultLine> = pool.install(|| {
         todo.par_iter()
             .map(|spec| {
-                let line = run_one(&plan, spec);
-                if let Ok(mut f) = sink.lock() {
-                    let _ = f.write_all(to_jsonl(std::slice::from_ref(&line)).as_bytes());
-                    let _ = f.flush();
+                let mut line = run_one(&plan, spec);
+                line.shard = Some(shard_name.clone());
+                if let Ok(mut guard) = sink.lock() {
+                    let (f, failed) = &mut *guard;
+                    if failed.is_none() {
+                        let text = to_jsonl(std::slice::from_ref(&line));
+                        if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.flush()) {
+                            *failed = Some(e);
+                        }
+                    }
                 }
                 bar.inc(1);
                 line
@@ -159,38 +356,49 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect()
     });
     bar.finish_and_clear();
+    if let Ok((_, Some(e))) = sink.into_inner() {
+        return Err(rewind::Error::Io {
+            path: journal.display().to_string(),
+            source: e,
+        }
+        .into());
+    }
+    let resumed = previous.len();
     let lines = merge(previous.into_iter().chain(fresh).collect(), Some(&runs))?;
-    let lines: Vec<ResultLine> = lines
-        .into_iter()
-        .filter(|l| runs.iter().any(|r| r.id() == l.id))
+    write_outputs(out, &lines).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; the finished runs are kept in {} for --resume",
+            journal.display()
+        )
+    })?;
+    std::fs::remove_file(&journal).map_err(|source| rewind::Error::Io {
+        path: journal.display().to_string(),
+        source,
+    })?;
+    let failed: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.error.as_ref().map(|e| format!("{} ({e})", l.id)))
         .collect();
-    write_outputs(&args.out, &lines)?;
-    let errors = lines.iter().filter(|l| l.error.is_some()).count();
-    println!(
-        "sweep {}: {} runs ({} new, {} resumed, {} errors) in {:.1} s on {} threads; wrote {} and {}",
+    super::print(&format!(
+        "sweep {}: {} runs ({} new, {} resumed, {} errors) in {:.1} s on {} threads; wrote {} and {}\n",
         plan.name,
         lines.len(),
         todo.len(),
-        lines.len() - todo.len(),
-        errors,
+        resumed,
+        failed.len(),
         started.elapsed().as_secs_f64(),
         threads,
-        args.out.display(),
-        args.out.with_extension("csv").display()
-    );
+        out.display(),
+        csv.display()
+    ))?;
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} runs failed: {}; their lines in {} hold the errors",
+            failed.len(),
+            lines.len(),
+            name_some(&failed, 3),
+            out.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A progress bar on stderr when it is a terminal; hidden otherwise (logs, CI).
-fn progress(total: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}")
-    {
-        bar.set_style(style);
-    }
-    bar
 }

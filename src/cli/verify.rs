@@ -1,18 +1,16 @@
 //! `rewind verify`: run, invert, reconstruct and report.
 
 use super::run_args::{CertifyArgs, RunArgs, VERIFY};
-use anyhow::Context;
 use rewind::model::Model;
+use rewind::output::{check_paths, commit_together, Output};
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::{verify, Setup, VerifyConfig};
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::PathBuf;
+use rewind::verify::{verify_run, DataSource, Setup, VerifyConfig};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Flags of `rewind verify`. Defaults: logistic regression on the bundled digits (3 vs 8),
-/// b = 20, q = 0.1, p = 32, 3 epochs, MPFR at 128 bits.
+/// b = 20, q = 0.1, p = 32, 3 epochs, the f64 backend.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -34,6 +32,8 @@ pub struct Args {
     /// Write the quantised data set as the model sees it to this file (JSON).
     #[arg(long)]
     dump_data: Option<PathBuf>,
+    #[command(flatten)]
+    progress: super::progress::QuietArg,
 }
 
 impl Args {
@@ -46,41 +46,63 @@ impl Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let setup = Setup::new(&args.config()?)?;
-    if let Some(path) = &args.dump_data {
-        write_data(&setup, path)?;
-    }
-    let (report, _) = match &args.dump_trajectory {
-        Some(path) => {
-            let file = File::create(path).with_context(|| {
-                format!(
-                    "cannot create {}; check that its directory exists and is writable",
-                    path.display()
-                )
-            })?;
-            let mut w = TrajectoryWriter::new(
-                BufWriter::new(file),
-                &path.display().to_string(),
-                &header(&setup),
-            )?;
-            verify(&setup, &mut w as &mut dyn Observer)?
-        }
-        None => verify(&setup, &mut NoObserver)?,
+    let config = args.config()?;
+    let data_path = match &config.data {
+        DataSource::Path(p) => Some(p.clone()),
+        _ => None,
     };
+    let inputs: Vec<(&str, &Path)> = data_path
+        .as_deref()
+        .map(|p| ("the data set (--data)", p))
+        .into_iter()
+        .collect();
+    let named = [
+        ("--dump-data", &args.dump_data),
+        ("--dump-trajectory", &args.dump_trajectory),
+        ("--out", &args.out),
+    ];
+    let outputs: Vec<(&str, &Path)> = named
+        .iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (*flag, p)))
+        .collect();
+    check_paths(&inputs, &outputs)?;
+    // Opened before the run, so that a missing directory is reported before the work is done;
+    // committed together after it, so that a failed run leaves none of them behind.
+    let open = |p: &Option<PathBuf>| p.as_deref().map(Output::create).transpose();
+    let (mut data_out, traj_out, mut report_out) = (
+        open(&args.dump_data)?,
+        open(&args.dump_trajectory)?,
+        open(&args.out)?,
+    );
+    let setup = Setup::new(&config)?;
+    if let Some(o) = &mut data_out {
+        write_data(&setup, o)?;
+    }
+    let bar = super::progress::PhaseBar::new(args.progress.quiet);
+    let (report, traj_out) = match traj_out {
+        Some(o) => {
+            let path = o.path().display().to_string();
+            let mut w = TrajectoryWriter::new(o, &path, &header(&setup))?;
+            let report = verify_run(&setup, &mut w as &mut dyn Observer, &bar)?.report;
+            (report, Some(w.into_inner()))
+        }
+        None => (verify_run(&setup, &mut NoObserver, &bar)?.report, None),
+    };
+    bar.finish();
     let json = serde_json::to_string_pretty(&report)? + "\n";
-    if let Some(path) = &args.out {
-        std::fs::write(path, &json).with_context(|| {
-            format!(
-                "cannot write {}; check that its directory exists and is writable",
-                path.display()
-            )
-        })?;
+    if let Some(o) = &mut report_out {
+        o.put(json.as_bytes())?;
     }
-    if args.json {
-        print!("{json}");
-    } else {
-        print!("{}", summary(&report));
+    for w in &report.warnings {
+        super::warn(w);
     }
+    commit_together(
+        [data_out, traj_out, report_out]
+            .into_iter()
+            .flatten()
+            .collect(),
+    )?;
+    super::print(&if args.json { json } else { summary(&report) })?;
     Ok(
         if report
             .reconstruction
@@ -109,7 +131,7 @@ fn header(s: &Setup) -> TrajectoryHeader {
     }
 }
 
-fn write_data(s: &Setup, path: &PathBuf) -> anyhow::Result<()> {
+fn write_data(s: &Setup, out: &mut Output) -> anyhow::Result<()> {
     let dump = DataDump {
         format: 1,
         frac_bits: s.data.grid.frac_bits(),
@@ -123,13 +145,7 @@ fn write_data(s: &Setup, path: &PathBuf) -> anyhow::Result<()> {
             .map(|&c| s.model.loss_label(c))
             .collect(),
     };
-    let file = File::create(path).with_context(|| {
-        format!(
-            "cannot create {}; check that its directory exists and is writable",
-            path.display()
-        )
-    })?;
-    serde_json::to_writer(BufWriter::new(file), &dump)?;
+    serde_json::to_writer(&mut *out, &dump).map_err(|e| out.error(e.into()))?;
     Ok(())
 }
 

@@ -17,8 +17,11 @@ use num_traits::{One, Zero};
 /// Errors of decoding: the code cannot be what the decoder is asked to read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
+    /// A digit's radix or total frequency is zero, so no digit can be read.
     #[error("a digit's frequency table is empty or zero; the code does not match the data or the final model")]
     EmptyTable,
+    /// The remaining value falls outside the digit's range: the code is too short for what is
+    /// being read.
     #[error("the code ends before its last digit; the file is truncated or corrupted")]
     Exhausted,
 }
@@ -26,7 +29,9 @@ pub enum CodeError {
 /// A finished code: the integer `value` written with `bits` bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Code {
+    /// The code as an integer C, the binary fraction C/2^`bits` ∈ [0, 1).
     pub value: BigUint,
+    /// The code's length L in bits (C < 2^L; leading zero bits count).
     pub bits: u64,
 }
 
@@ -39,6 +44,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// The empty message: the interval [0, 1).
     pub fn new() -> Self {
         Encoder {
             low: BigUint::zero(),
@@ -102,19 +108,60 @@ pub fn ceil_log2_ratio(a: &BigUint, b: &BigUint) -> u64 {
     l
 }
 
+/// log₂ v for v ≥ 1, from its top 64 bits (relative error below 2^-52).
+pub fn log2_big(v: &BigUint) -> f64 {
+    let bits = v.bits();
+    if bits <= 64 {
+        return (v.iter_u64_digits().next().unwrap_or(0) as f64).log2();
+    }
+    let top = (v >> (bits - 64)).iter_u64_digits().next().unwrap_or(0);
+    (top as f64).log2() + (bits - 64) as f64
+}
+
 /// The decoder's position: the value v = num/den ∈ [0, 1) of what is left to read.
+///
+/// It also counts the information read so far, Σ log₂(total/frequency). A code of L bits holds
+/// at most L bits of information (the encoder writes ⌈log₂(D/W)⌉ or one bit more), so a digit
+/// that would take the count beyond L reads past the end of the code: an error, which bounds
+/// the decoder's work by the code's length whatever a header claims.
 #[derive(Debug, Clone)]
 pub struct Decoder {
     num: BigUint,
     den: BigUint,
+    read_bits: f64,
+    limit_bits: f64,
 }
 
 impl Decoder {
+    /// Starts reading `code` from its first digit.
     pub fn new(code: &Code) -> Self {
+        let bits = code.bits as f64;
         Decoder {
             num: code.value.clone(),
             den: BigUint::one() << code.bits,
+            read_bits: 0.0,
+            // Slack for the rounding of the f64 sum only; a valid code never needs it.
+            limit_bits: bits + 1e-9 * bits + 1e-6,
         }
+    }
+
+    /// Bits of information read so far.
+    pub fn read_bits(&self) -> f64 {
+        self.read_bits
+    }
+
+    /// Bits of information left in the code.
+    pub fn remaining_bits(&self) -> f64 {
+        (self.limit_bits - self.read_bits).max(0.0)
+    }
+
+    /// Counts `bits` more of information, failing past the end of the code.
+    fn consume(&mut self, bits: f64) -> Result<(), CodeError> {
+        self.read_bits += bits;
+        if self.read_bits > self.limit_bits {
+            return Err(CodeError::Exhausted);
+        }
+        Ok(())
     }
 
     /// Reads a uniform digit of `radix`.
@@ -122,6 +169,7 @@ impl Decoder {
         if radix.is_zero() {
             return Err(CodeError::EmptyTable);
         }
+        self.consume(log2_big(radix))?;
         let t = &self.num * radix;
         let (slot, rest) = t.div_rem(&self.den);
         if slot >= *radix {
@@ -142,6 +190,7 @@ impl Decoder {
         let mut cum = BigUint::zero();
         for (k, f) in table.iter().enumerate() {
             if slot < &cum + f {
+                self.consume(log2_big(&total) - log2_big(f))?;
                 // v' = (v·M − cum)/f
                 self.num = t - &cum * &self.den;
                 self.den *= f;
@@ -195,6 +244,25 @@ mod tests {
         for (d, r) in digits.iter().zip(&radices) {
             assert_eq!(dec.pop_uniform(&big(*r)).unwrap(), big(*d));
         }
+    }
+
+    #[test]
+    fn reading_past_the_end_is_an_error() {
+        let mut e = Encoder::new();
+        e.push_uniform(&big(5), &big(8));
+        let code = e.finish();
+        let mut dec = Decoder::new(&code);
+        assert_eq!(dec.pop_uniform(&big(8)).unwrap(), big(5));
+        assert_eq!(dec.pop_uniform(&big(2)), Err(CodeError::Exhausted));
+        // A digit of radix 1 carries no information and is always there.
+        let mut dec = Decoder::new(&code);
+        dec.pop_uniform(&big(8)).unwrap();
+        assert_eq!(dec.pop_uniform(&big(1)).unwrap(), big(0));
+        let exact = (1u64 << 40) + 12345;
+        assert!(
+            (log2_big(&(BigUint::from(exact) << 100u32)) - ((exact as f64).log2() + 100.0)).abs()
+                < 1e-12
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ use super::rank::{binomial, permutation_rank, permutation_unrank, subset_rank, s
 use crate::certify::enumerate_preimages;
 use crate::grid::checked_add;
 use crate::invert::{invert, Termination};
+use crate::progress::Phase;
 use crate::reconstruct::StepRecord;
 use crate::sgd::{StepFunction, Trajectory};
 use crate::Error;
@@ -170,6 +171,8 @@ trait Channel {
         known: Option<usize>,
     ) -> Result<usize, Error>;
     fn start_epoch(&mut self, epoch: usize);
+    /// Whether the code can still hold `bits` of information (always, when writing).
+    fn can_hold(&self, bits: f64) -> bool;
 }
 
 /// Exact products of one epoch's digits: all of them, and its hints and header alone.
@@ -247,6 +250,10 @@ impl Channel for Writer {
     fn start_epoch(&mut self, epoch: usize) {
         self.epochs.push((epoch, Tally::new()));
     }
+
+    fn can_hold(&self, _: f64) -> bool {
+        true
+    }
 }
 
 struct Reader {
@@ -263,6 +270,19 @@ impl Channel for Reader {
     }
 
     fn start_epoch(&mut self, _: usize) {}
+
+    fn can_hold(&self, bits: f64) -> bool {
+        bits <= self.dec.remaining_bits()
+    }
+}
+
+/// log₂ C(n, k) from log-gamma, accurate to far better than a bit for these sizes.
+fn log2_binomial(n: u64, k: u64) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    let lg = |x: u64| libm::lgamma(x as f64 + 1.0);
+    (lg(n) - lg(k) - lg(n - k)) / std::f64::consts::LN_2
 }
 
 fn code_error(e: CodeError) -> Error {
@@ -365,6 +385,7 @@ impl Walk<'_> {
         let mut permutations = vec![Vec::new(); self.shape.epochs];
         let mut w = final_model.to_vec();
         let per_epoch = self.shape.per_epoch();
+        self.f.progress().begin(Phase::Code, t as u64);
         for e in (0..self.shape.epochs).rev() {
             ch.start_epoch(e + 1);
             let tilt_known = self.known.as_ref().map(|k| big(k.tilts[e]));
@@ -389,6 +410,7 @@ impl Walk<'_> {
                 w = self.step_back(ch, k, &w, &batch, hinted[k], d)?;
                 models[k] = w.clone();
                 batches[k] = batch;
+                self.f.progress().advance(1);
             }
             let mut perm: Vec<usize> = batches[first..first + steps].concat();
             perm.extend(remainder);
@@ -415,6 +437,11 @@ impl Walk<'_> {
             hinted_known.as_ref().map(|v| big(v.len())),
         )?;
         let h = small(&h, "hint count")?;
+        // C(T, h) and its unranking cost O(h²) big-integer work: refuse a count the code is
+        // too short to hold before doing any of it.
+        if !ch.can_hold(log2_binomial(t as u64, h as u64) - 1.0) {
+            return Err(corrupt("more hinted steps than the code can name"));
+        }
         let set_radix = binomial(t as u64, h as u64);
         let set_rank = match &hinted_known {
             Some(v) => Some(subset_rank(t as u64, v)?),

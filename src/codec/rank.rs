@@ -7,10 +7,20 @@ use num_traits::{One, Zero};
 /// Errors of unranking: a rank outside its range, or an object that is not what it claims.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RankError {
+    /// A rank not below the number of objects (n! permutations, C(m, k) subsets).
     #[error("rank is out of range for {what}; the code is corrupted")]
-    OutOfRange { what: &'static str },
+    OutOfRange {
+        /// The kind of object being unranked.
+        what: &'static str,
+    },
+    /// An object to rank that is not a permutation of 0..n or a set of distinct entries below m.
     #[error("{what} is not valid: {why}")]
-    Invalid { what: &'static str, why: String },
+    Invalid {
+        /// The kind of object being ranked.
+        what: &'static str,
+        /// The entry that breaks it.
+        why: String,
+    },
 }
 
 /// C(n, k) exactly (0 when k > n).

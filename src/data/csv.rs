@@ -51,6 +51,13 @@ pub(crate) fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawData, DataError>
         match shape {
             None => {
                 if cells.iter().any(|c| c.parse::<f64>().is_err()) {
+                    if let Some(separator) = other_separator(content) {
+                        return Err(DataError::Separator {
+                            path: path.to_path_buf(),
+                            line,
+                            separator,
+                        });
+                    }
                     return Err(DataError::Header {
                         path: path.to_path_buf(),
                         line,
@@ -136,11 +143,32 @@ fn parse_label(path: &Path, line: usize, column: usize, cell: &str) -> Result<u3
     if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= f64::from(u32::MAX) {
         return Ok(value as u32);
     }
+    if value.is_finite() && value.fract() == 0.0 && value > f64::from(u32::MAX) {
+        return Err(DataError::LabelTooLarge {
+            path: path.to_path_buf(),
+            line,
+            column,
+            text: cell.to_string(),
+        });
+    }
     Err(DataError::BadLabel {
         path: path.to_path_buf(),
         line,
         column,
         text: cell.to_string(),
+    })
+}
+
+/// The separator a line uses instead of commas, if splitting it there gives only numbers
+/// (a `;`-separated export, a TSV).
+fn other_separator(content: &str) -> Option<char> {
+    [';', '\t', '|', ' '].into_iter().find(|&sep| {
+        let cells: Vec<&str> = content
+            .split(sep)
+            .map(str::trim)
+            .filter(|c| !c.is_empty() || sep != ' ')
+            .collect();
+        cells.len() >= 2 && cells.iter().all(|c| c.parse::<f64>().is_ok())
     })
 }
 
@@ -314,13 +342,20 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("line 2"), "{err}");
-        for label in ["1.5", "inf", "4294967296", "-2.0"] {
+        for label in ["1.5", "inf", "-2.0"] {
             let err = load_text(&format!("1,2,0\n3,4,{label}\n")).unwrap_err();
             assert!(
                 matches!(err, DataError::BadLabel { line: 2, .. }),
                 "{label}: {err}"
             );
         }
+        // Beyond u32: a class number too large, said so.
+        let err = load_text("1,2,0\n3,4,4294967296\n").unwrap_err();
+        assert!(
+            matches!(err, DataError::LabelTooLarge { line: 2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("too large"), "{err}");
         let err = load_text("1,2,0\n3,4,cat\n").unwrap_err();
         assert!(
             matches!(

@@ -26,7 +26,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Features as read, before quantisation: row-major, every row the same length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawData {
+    /// One row of feature values per example, as read (any finite values; no bias column yet).
     pub features: Vec<Vec<f64>>,
+    /// The label of each row as read (not yet a class index; see [`prepare()`]).
     pub labels: Vec<u32>,
     /// Where the data came from (a path or a generator description), for messages and reports.
     pub source: String,
@@ -38,157 +40,321 @@ pub struct RawData {
 /// `thiserror` treats a field named `source` as the underlying error.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The path does not exist.
     #[error("{} does not exist; check the file name and directory", .path.display())]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The file concerned.
+        path: PathBuf,
+    },
 
+    /// The file exists but could not be read.
     #[error("cannot read {}: {source}; check that it is a readable file", .path.display())]
     Io {
+        /// The file concerned.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
 
+    /// The file starts with the gzip magic but is not a valid gzip stream.
     #[error("{} starts like a gzip file but does not decompress ({source}); download or compress it again", .path.display())]
     Decompress {
+        /// The file concerned.
         path: PathBuf,
+        /// The decompressor's error.
         source: std::io::Error,
     },
 
+    /// A CSV line is not valid UTF-8.
     #[error("line {line} of {} is not valid UTF-8 text; give a plain-text CSV of numbers or an IDX file", .path.display())]
-    NotText { path: PathBuf, line: usize },
+    NotText {
+        /// The file concerned.
+        path: PathBuf,
+        /// The 1-based line that is not UTF-8.
+        line: usize,
+    },
 
+    /// The file holds no data rows (CSV) or no images (IDX).
     #[error("{} contains no data rows; give one row per example (the features, then the label)", .path.display())]
-    Empty { path: PathBuf },
+    Empty {
+        /// The file concerned.
+        path: PathBuf,
+    },
 
+    /// The first non-empty CSV line has a cell that is not a number: a header line.
     #[error("line {line} of {} looks like a header ('{text}'); remove the header line so that every line holds only numbers", .path.display())]
     Header {
+        /// The file concerned.
         path: PathBuf,
+        /// The 1-based line of the file.
         line: usize,
+        /// The line, shortened if long.
         text: String,
     },
 
+    /// The first CSV row has fewer than two columns (at least one feature, then the label).
     #[error("line {line} of {} has {found} column(s) but at least 2 are needed; write the features, then the label, separated by commas", .path.display())]
     TooFewColumns {
+        /// The file concerned.
         path: PathBuf,
+        /// The 1-based line of the file.
         line: usize,
+        /// The columns it has.
         found: usize,
     },
 
+    /// A CSV row has a different number of columns than the first row.
     #[error("line {line} of {} has {found} columns but {expected} were expected (as on line {first_line}); give every row the same number of columns", .path.display())]
     ColumnCount {
+        /// The file concerned.
         path: PathBuf,
+        /// The 1-based line of the file.
         line: usize,
+        /// The columns this row has.
         found: usize,
+        /// The columns of the first data row.
         expected: usize,
+        /// The 1-based line of the first data row.
         first_line: usize,
     },
 
+    /// A CSV cell does not parse as a number (a feature, or a label that is not numeric at all).
     #[error("line {line}, column {column} of {}: '{text}' is not a number; write every cell as a decimal number such as 3 or 0.25", .path.display())]
     BadCell {
+        /// The file concerned.
         path: PathBuf,
+        /// The 1-based line of the file.
         line: usize,
+        /// The 1-based column.
         column: usize,
+        /// The cell as written.
         text: String,
     },
 
+    /// A CSV feature cell parses to NaN or an infinity, which has no grid point.
     #[error("line {line}, column {column} of {}: '{text}' is not a finite number; replace it, since NaN and infinity cannot be put on the grid", .path.display())]
     NonFinite {
+        /// The file concerned.
         path: PathBuf,
+        /// The 1-based line of the file.
         line: usize,
+        /// The 1-based column.
         column: usize,
+        /// The cell as written.
         text: String,
     },
 
+    /// A CSV label cell is a number but not a non-negative integer that fits in `u32` (an integral
+    /// float such as 7.0 is accepted).
     #[error("line {line}, column {column} of {}: label '{text}' is not a non-negative integer; write labels (the last column) as 0, 1, 2, … (7 and 7.0 are both fine)", .path.display())]
     BadLabel {
+        /// The file concerned.
         path: PathBuf,
+        /// The 1-based line of the file.
         line: usize,
+        /// The 1-based column (the last one).
         column: usize,
+        /// The cell as written.
         text: String,
     },
 
+    /// A CSV line separates its values with something other than commas.
+    #[error("line {line} of {} separates its values with {} instead of commas; rewind reads comma-separated values, so replace the separator with ','", .path.display(), separator_name(*.separator))]
+    Separator {
+        /// The file concerned.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The separator found.
+        separator: char,
+    },
+
+    /// A label does not fit in u32.
+    #[error("line {line}, column {column} of {}: label '{text}' is too large (labels are class numbers up to {}); write labels as 0, 1, 2, …", .path.display(), u32::MAX)]
+    LabelTooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// The label as written.
+        text: String,
+    },
+
+    /// An IDX file of another element type or rank than unsigned-byte images.
+    #[error("{} is an IDX file of {kind} (magic 0x{magic:08x}), not of unsigned-byte images; rewind reads MNIST-style images (magic 0x00000803) with their labels file beside them", .path.display())]
+    IdxType {
+        /// The file concerned.
+        path: PathBuf,
+        /// What its magic says it holds.
+        kind: String,
+        /// The magic number read.
+        magic: u32,
+    },
+
+    /// An IDX file does not start with the magic of its kind (`00 00 08 03` for images,
+    /// `00 00 08 01` for labels).
     #[error("{} is not an IDX {what} file: it starts with 0x{found:08x}, not 0x{expected:08x}; pass an MNIST-style {what} file (raw or .gz)", .path.display())]
     IdxMagic {
+        /// The file concerned.
         path: PathBuf,
+        /// `images` or `labels`: the kind of file expected.
         what: &'static str,
+        /// The first four bytes, big-endian.
         found: u32,
+        /// The magic of the kind expected.
         expected: u32,
     },
 
+    /// An IDX file is shorter or longer than its header's dimensions say.
     #[error("{} is {actual} bytes (after decompression) but its IDX header calls for {expected}: {problem}; download the file again", .path.display())]
     IdxSize {
+        /// The file concerned.
         path: PathBuf,
+        /// The length in bytes that the header calls for (after decompression).
         expected: u64,
+        /// The length in bytes of the file after decompression.
         actual: u64,
+        /// Truncated, trailing bytes, or ends inside the header.
         problem: String,
     },
 
+    /// An IDX header declares dimensions that cannot be used.
     #[error("{} has an unusable IDX header: {why}; download the file again", .path.display())]
-    IdxHeader { path: PathBuf, why: String },
+    IdxHeader {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with the dimensions.
+        why: String,
+    },
 
+    /// The IDX images and labels files hold different numbers of examples.
     #[error("{} holds {n_images} images but {} holds {n_labels} labels; pass the labels file that belongs to these images", .images.display(), .labels.display())]
     IdxCountMismatch {
+        /// The images file.
         images: PathBuf,
+        /// The labels file.
         labels: PathBuf,
+        /// The number of images its header declares.
         n_images: u64,
+        /// The number of labels its header declares.
         n_labels: u64,
     },
 
+    /// No labels file was found beside an IDX images file (see [`idx::labels_path_for`]).
     #[error("{} is an IDX image file but its labels file was not found ({looked_for}); put the labels file next to it under that name", .images.display())]
-    IdxLabelsNotFound { images: PathBuf, looked_for: String },
+    IdxLabelsNotFound {
+        /// The images file.
+        images: PathBuf,
+        /// The labels file names that were tried, or why none follows from the images name.
+        looked_for: String,
+    },
 
+    /// An IDX labels file was passed where the images file is expected.
     #[error("{} is an IDX labels file; pass the images file (e.g. train-images-idx3-ubyte) and its labels are found next to it", .path.display())]
-    IdxLabelsGiven { path: PathBuf },
+    IdxLabelsGiven {
+        /// The file concerned.
+        path: PathBuf,
+    },
 
+    /// [`RawData`] has a different number of feature rows and labels.
     #[error(
         "{data} has {features} feature rows but {labels} labels; give exactly one label per row"
     )]
     LabelCount {
+        /// The data set, as described by [`RawData::source`].
         data: String,
+        /// The number of feature rows.
         features: usize,
+        /// The number of labels.
         labels: usize,
     },
 
+    /// A row of [`RawData`] has a different number of features than the first row.
     #[error("row {row} of {data} has {found} features but row 1 has {expected}; give every row the same number of features")]
     RaggedRows {
+        /// The data set, as described by [`RawData::source`].
         data: String,
+        /// The 1-based row.
         row: usize,
+        /// The features of that row.
         found: usize,
+        /// The features of row 1.
         expected: usize,
     },
 
+    /// A feature of [`RawData`] is NaN or an infinity, which has no grid point.
     #[error("row {row}, feature {column} of {data} is {value}, not a finite number; replace it, since NaN and infinity cannot be put on the grid")]
     NonFiniteFeature {
+        /// The data set, as described by [`RawData::source`].
         data: String,
+        /// The 1-based row.
         row: usize,
+        /// The 1-based feature.
         column: usize,
+        /// The value found.
         value: f64,
     },
 
+    /// The rows of [`RawData`] have no features.
     #[error("{data} has no feature columns; give at least one feature before the label")]
-    NoFeatures { data: String },
+    NoFeatures {
+        /// The data set, as described by [`RawData::source`].
+        data: String,
+    },
 
+    /// [`RawData`] has no rows.
     #[error("{data} has no rows; give a data set with at least one example of each class")]
-    NoRows { data: String },
+    NoRows {
+        /// The data set, as described by [`RawData::source`].
+        data: String,
+    },
 
+    /// The class list (`--classes`) has fewer than two entries.
     #[error("the class list has {got} entr{}; list at least 2 distinct classes", if *.got == 1 { "y" } else { "ies" })]
-    ClassListTooShort { got: usize },
+    ClassListTooShort {
+        /// The number of classes listed.
+        got: usize,
+    },
 
+    /// The class list names a label twice.
     #[error("class {class} is listed twice; list each class once")]
-    DuplicateClass { class: u32 },
+    DuplicateClass {
+        /// The label listed twice.
+        class: u32,
+    },
 
+    /// The class list names a label no row has.
     #[error("class {class} does not occur in {data} (classes present: {present}); choose classes from those present")]
     ClassAbsent {
+        /// The label that no row has.
         class: u32,
+        /// The data set, as described by [`RawData::source`].
         data: String,
+        /// The labels that occur, quoted (elided after 20).
         present: String,
     },
 
+    /// Without a class list, every row has the same label.
     #[error("{data} has only one class ({present}); a classifier needs at least 2, so use data with more than one label")]
-    TooFewClasses { data: String, present: String },
+    TooFewClasses {
+        /// The data set, as described by [`RawData::source`].
+        data: String,
+        /// The only label present.
+        present: String,
+    },
 
+    /// More distinct labels than a `u32` class index can hold.
     #[error("{data} has {count} classes, more than a u32 can index; select fewer classes")]
-    TooManyClasses { data: String, count: usize },
+    TooManyClasses {
+        /// The data set, as described by [`RawData::source`].
+        data: String,
+        /// The number of distinct labels.
+        count: usize,
+    },
 
+    /// Quantisation left the grid: a feature did not fit in `i64` raw units (docs/design.md §2.1).
     #[error(transparent)]
     Grid(#[from] GridError),
 }
@@ -215,7 +381,48 @@ pub fn load_path(path: &Path) -> Result<RawData, DataError> {
             path: path.to_path_buf(),
         });
     }
+    if let Some((kind, magic)) = other_idx(&bytes) {
+        return Err(DataError::IdxType {
+            path: path.to_path_buf(),
+            kind,
+            magic,
+        });
+    }
     csv::parse_csv(path, &bytes)
+}
+
+/// An IDX header of a type other than images and labels: two zero bytes, a type code
+/// (0x08 unsigned byte … 0x0E double) and 1 to 4 dimensions.
+fn other_idx(bytes: &[u8]) -> Option<(String, u32)> {
+    let head: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    let kind = match head {
+        [0, 0, t, dims] if (1..=4).contains(&dims) => match t {
+            0x08 => "unsigned bytes",
+            0x09 => "signed bytes",
+            0x0B => "16-bit integers",
+            0x0C => "32-bit integers",
+            0x0D => "32-bit floats",
+            0x0E => "64-bit floats",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((
+        format!(
+            "{kind} in {} dimension{}",
+            head[3],
+            if head[3] == 1 { "" } else { "s" }
+        ),
+        u32::from_be_bytes(head),
+    ))
+}
+
+fn separator_name(c: char) -> String {
+    match c {
+        '\t' => "tabs".into(),
+        ' ' => "spaces".into(),
+        c => format!("'{c}'"),
+    }
 }
 
 /// The whole content of `path`, gunzipped if it starts with the gzip magic bytes.

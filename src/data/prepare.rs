@@ -12,7 +12,7 @@
 //! With `random_labels`, every kept row gets a class index drawn uniformly from `0..classes`,
 //! independently of its features (the memorisation experiment). The draws come from ChaCha20
 //! seeded with `seed_from_u64(seed)` on stream [`Stream::RandomLabels`](crate::rng::Stream), one bounded draw per row
-//! in row order, each by the rejection rule of [`uniform_below`](crate::rng::uniform_below).
+//! in row order, each by the rejection rule of [`uniform_below`].
 //!
 //! # Quantisation (a public promise)
 //!
@@ -37,6 +37,7 @@ const MAX_CLASSES_QUOTED: usize = 20;
 /// How to turn [`RawData`] into a [`Dataset`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrepareOptions {
+    /// The grid 2^-p·ℤ the features are quantised onto.
     pub grid: Grid,
     /// Labels to keep, in the order that defines their class indices; `None` keeps all.
     pub classes: Option<Vec<u32>>,
@@ -51,6 +52,7 @@ pub struct PrepareOptions {
 /// A data set on the grid, ready for training.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// The grid 2^-p·ℤ of the features, and of every model trained on them.
     pub grid: Grid,
     /// n rows of raw grid integers (k meaning k·2^-p), bias column (raw 2^p) last if `has_bias`.
     pub features: Vec<Vec<i64>>,
@@ -62,7 +64,9 @@ pub struct Dataset {
     pub class_names: Vec<u32>,
     /// A feature value v was stored as v·2^-scale_log2 before quantisation.
     pub scale_log2: i32,
+    /// Whether the last column is the bias (raw 2^p in every row), counted in [`Dataset::d`].
     pub has_bias: bool,
+    /// Where the rows came from (a path or a generator description), from [`RawData::source`].
     pub source: String,
 }
 

@@ -16,6 +16,7 @@ pub struct LeastSquares {
 }
 
 impl LeastSquares {
+    /// One weight per column of `data` (bias included): d = `data.d()`.
     pub fn new(data: &Dataset) -> Self {
         LeastSquares { d: data.d() }
     }

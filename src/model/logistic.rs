@@ -16,6 +16,7 @@ pub struct Logistic {
 }
 
 impl Logistic {
+    /// One weight per column of `data` (bias included): d = `data.d()`.
     pub fn new(data: &Dataset) -> Self {
         Logistic { d: data.d() }
     }

@@ -18,10 +18,12 @@ use rand_core::RngCore;
 pub enum Activation {
     /// GELU, a·Φ(a) with Φ the standard normal CDF (via erf).
     Gelu,
+    /// tanh(a).
     Tanh,
 }
 
 impl Activation {
+    /// The name used by `--activation` and in reports: `gelu` or `tanh`.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Gelu => "gelu",
@@ -47,6 +49,8 @@ struct Forward<R> {
 }
 
 impl Mlp {
+    /// `hidden` units with `activation` on `data.d()` inputs (bias included) and one output per
+    /// class: d = hidden·`data.d()` + classes·(hidden + 1) parameters.
     pub fn new(data: &Dataset, hidden: usize, activation: Activation) -> Self {
         Mlp {
             d: data.d(),
@@ -56,10 +60,12 @@ impl Mlp {
         }
     }
 
+    /// The number of hidden units.
     pub fn hidden(&self) -> usize {
         self.hidden
     }
 
+    /// The hidden layer's activation.
     pub fn activation(&self) -> Activation {
         self.activation
     }

@@ -37,13 +37,25 @@ use rand_core::RngCore;
 /// A smoothness constant of the batch loss, with its status.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Smoothness {
-    /// A proven upper bound on L_B for every batch of the run.
-    Certified { bound: BigRational, how: String },
-    /// A numerical estimate: not a certificate.
-    Estimate { value: f64, how: String },
+    /// A proven upper bound on L_B for every batch of the run (docs/design.md §2.5).
+    Certified {
+        /// The bound, exactly, in real (not raw) units: L_B ≤ `bound`.
+        bound: BigRational,
+        /// Which bound won and with which factor, for the report.
+        how: String,
+    },
+    /// A numerical estimate (the MLP's power iteration): not a certificate, and reported as one.
+    Estimate {
+        /// The estimated λ_max of the Hessian, in real units.
+        value: f64,
+        /// How the estimate was made, for the report.
+        how: String,
+    },
 }
 
 impl Smoothness {
+    /// The bound or estimate as f64 (+∞ if a certified bound does not fit), for display and for
+    /// the ratio α·L_B.
     pub fn to_f64(&self) -> f64 {
         match self {
             Smoothness::Certified { bound, .. } => {
@@ -53,10 +65,13 @@ impl Smoothness {
         }
     }
 
+    /// True for a proven bound, false for an estimate; the report labels the bound with it, and
+    /// only a proven bound refuses an `--alpha` with α·L_B ≥ 1 (docs/design.md §2.3).
     pub fn is_certified(&self) -> bool {
         matches!(self, Smoothness::Certified { .. })
     }
 
+    /// The description of how the bound or estimate was obtained.
     pub fn how(&self) -> &str {
         match self {
             Smoothness::Certified { how, .. } | Smoothness::Estimate { how, .. } => how,
@@ -347,14 +362,17 @@ const BOUND_SLACK: f64 = 1.0 + 1e-9;
 /// A box of the grid: every U with |U_k − center_k| ≤ radius ulps.
 #[derive(Debug, Clone, Copy)]
 pub struct Around<'a> {
+    /// The centre of the box, raw grid integers (a verified preimage V, docs/design.md §4.3).
     pub center: &'a [i64],
+    /// The half-width of the box in ulps, the same in every coordinate.
     pub radius: i64,
 }
 
 /// The absolute row sums of a batch Hessian of the form (1/b)Σ_x A_x ⊗ xxᵀ (the weights are
 /// blocks of d feature weights, one block per class for softmax), where the rows of A_x for
 /// block c sum in absolute value to at most `curvature[x][c]`. Then
-/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·curvature[x][c]·max_c' Σ_k' |x_k'| r_(c',k') for k in block c.
+/// Σ_j |H_kj| r_j ≤ (1/b)Σ_x |x_k|·`curvature[x][c]`·max_c' Σ_k' |x_k'| r_(c',k') for k in
+/// block c.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowBound<'a> {
     data: &'a Dataset,

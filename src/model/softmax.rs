@@ -17,6 +17,8 @@ pub struct Softmax {
 }
 
 impl Softmax {
+    /// One block of `data.d()` weights per class of `data` (bias included): d = classes·`data.d()`,
+    /// class blocks in class order.
     pub fn new(data: &Dataset) -> Self {
         Softmax {
             d: data.d(),

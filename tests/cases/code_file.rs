@@ -21,7 +21,7 @@ const MUTATIONS: usize = 2_000;
 
 /// A run small enough to decode thousands of times: n = 12, d = 3, 8 steps. p = 8 and
 /// q = 0.9 make the grid coarse enough for many-to-one steps, so hints are exercised.
-fn tiny(seed: u64, certify: Option<u64>) -> VerifyConfig {
+pub(super) fn tiny(seed: u64, certify: Option<u64>) -> VerifyConfig {
     VerifyConfig {
         data: DataSource::Synthetic {
             n: 12,
@@ -41,28 +41,28 @@ fn tiny(seed: u64, certify: Option<u64>) -> VerifyConfig {
     }
 }
 
-fn encode_config(c: &VerifyConfig) -> EncodedRun {
+pub(super) fn encode_config(c: &VerifyConfig) -> EncodedRun {
     encode_run(&Setup::new(c).expect("a valid configuration")).expect("the run encodes")
 }
 
-fn has_hints(e: &EncodedRun) -> bool {
+pub(super) fn has_hints(e: &EncodedRun) -> bool {
     e.encoded.epochs.iter().any(|c| c.hint_bits > 0)
 }
 
 /// The first seed whose tiny run needs a hint: a corrupted hint must be caught too.
-fn hinted_seed() -> u64 {
+pub(super) fn hinted_seed() -> u64 {
     (0..64)
         .find(|&s| has_hints(&encode_config(&tiny(s, None))))
         .expect("some seed below 64 gives a hinted step")
 }
 
 /// Where the code starts (its bit count, then its bytes) in a well-formed file.
-fn code_region(bytes: &[u8]) -> Range<usize> {
+pub(super) fn code_region(bytes: &[u8]) -> Range<usize> {
     let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     16 + len..bytes.len() - 32
 }
 
-fn reseal(mut body: Vec<u8>) -> Vec<u8> {
+pub(super) fn reseal(mut body: Vec<u8>) -> Vec<u8> {
     let sum = Sha256::digest(&body);
     body.extend_from_slice(&sum);
     body
@@ -70,7 +70,11 @@ fn reseal(mut body: Vec<u8>) -> Vec<u8> {
 
 /// One random edit of `bytes`, always a real change; positions come from `at` (a non-empty
 /// range). Returns the edited bytes and a description for failure messages.
-fn mutate(rng: &mut impl rand_core::RngCore, bytes: &[u8], at: Range<usize>) -> (Vec<u8>, String) {
+pub(super) fn mutate(
+    rng: &mut impl rand_core::RngCore,
+    bytes: &[u8],
+    at: Range<usize>,
+) -> (Vec<u8>, String) {
     let mut out = bytes.to_vec();
     let pos = uniform_in(rng, at.start as i64, at.end as i64 - 1) as usize;
     let what = match uniform_in(rng, 0, 4) {

@@ -30,17 +30,29 @@ use crate::grid::{Dyadic, GridError};
 /// Errors a backend can raise while evaluating a gradient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
+    /// The exact backend was asked for a non-polynomial function (docs/design.md §2.4).
     #[error("the exact backend cannot evaluate {function} (only polynomial gradients, i.e. least squares, are exact); use --backend f64 (or mpfr)")]
-    NotPolynomial { function: &'static str },
+    NotPolynomial {
+        /// The function refused: `exp`, `tanh`, `erf`, `sqrt` or `pi`.
+        function: &'static str,
+    },
+    /// The `mpfr` backend was chosen in a build without the cargo feature `mpfr`.
     #[error("this build of rewind has no MPFR backend; rebuild with `cargo build --release --features mpfr` (needs m4: apt-get install m4) or use --backend f64")]
     MpfrNotBuilt,
+    /// A user's model (docs/design.md §2.5, `model::custom`) returned a vector of the wrong
+    /// length, which would otherwise index out of range later.
     #[error("model {model}: {method} returned {got} values where {expected} were expected; fix the model's implementation")]
     ModelContract {
+        /// The model's name, as it reports it.
         model: &'static str,
+        /// The method whose result had the wrong length.
         method: &'static str,
+        /// The length returned.
         got: usize,
+        /// The length required (d parameters, or one entry per example asked about).
         expected: usize,
     },
+    /// A step increment or a grid value did not fit in `i64`, or was not finite.
     #[error(transparent)]
     Grid(#[from] GridError),
 }
@@ -50,16 +62,25 @@ pub enum BackendError {
 /// Methods rather than operators keep the bounds simple for the three very different types
 /// (`f64`, MPFR floats, big rationals).
 pub trait Real: Clone + Send + Sync + std::fmt::Debug {
+    /// `self + o`, rounded as the backend rounds (exact for rationals, to nearest otherwise).
     fn add(&self, o: &Self) -> Self;
+    /// `self − o`, rounded as the backend rounds.
     fn sub(&self, o: &Self) -> Self;
+    /// `self · o`, rounded as the backend rounds.
     fn mul(&self, o: &Self) -> Self;
+    /// `self / o`, rounded as the backend rounds; `o` must be non-zero.
     fn div(&self, o: &Self) -> Self;
+    /// `−self`, always exact.
     fn neg(&self) -> Self;
     /// Division by a positive integer (the 1/|B| of a batch mean).
     fn div_int(&self, n: u64) -> Self;
+    /// e^self; [`BackendError::NotPolynomial`] on the exact backend.
     fn exp(&self) -> Result<Self, BackendError>;
+    /// tanh(self) (the tanh activation); [`BackendError::NotPolynomial`] on the exact backend.
     fn tanh(&self) -> Result<Self, BackendError>;
+    /// The error function (GELU); [`BackendError::NotPolynomial`] on the exact backend.
     fn erf(&self) -> Result<Self, BackendError>;
+    /// √self; [`BackendError::NotPolynomial`] on the exact backend.
     fn sqrt(&self) -> Result<Self, BackendError>;
     /// `self > 0`.
     fn is_positive(&self) -> bool;
@@ -71,6 +92,7 @@ pub trait Real: Clone + Send + Sync + std::fmt::Debug {
 
 /// A deterministic evaluator: makes numbers and rounds a scaled gradient onto the grid.
 pub trait Backend: Send + Sync {
+    /// The backend's number type: `BigRational`, an MPFR float or `f64`.
     type R: Real;
     /// The name used on the command line and in reports.
     fn name(&self) -> &'static str;

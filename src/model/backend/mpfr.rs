@@ -17,15 +17,18 @@ pub struct Mpfr {
 impl Mpfr {
     /// The smallest precision that still holds every raw `i64` grid value exactly.
     pub const MIN_PRECISION: u32 = 64;
+    /// The working precision in bits when `--mpfr-precision` is not given.
     pub const DEFAULT_PRECISION: u32 = 128;
 
-    /// Panics never: precisions below 64 are raised to 64 so grid values stay exact.
+    /// A backend at `precision` bits; precisions below [`Self::MIN_PRECISION`] are raised to it
+    /// so that grid values stay exact (never a panic).
     pub fn new(precision: u32) -> Self {
         Mpfr {
             precision: precision.max(Self::MIN_PRECISION),
         }
     }
 
+    /// The working precision in bits; the unit roundoff is 2^-precision (docs/design.md §2.4).
     pub fn precision(&self) -> u32 {
         self.precision
     }
