@@ -10,6 +10,9 @@
 //! once by the walk back), and the hinted steps with and without the predictor.
 //! Run with `cargo bench --features mpfr --bench invert`.
 
+mod common;
+
+use common::cpu_seconds;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::model::Model;
 use rewind::reconstruct::{analyse, hints_of, rewind};
@@ -47,14 +50,6 @@ fn inversion_phase(f: &StepFunction, t: &Trajectory, max_it: u32) -> usize {
 struct Cost {
     wall: Duration,
     cpu: Option<f64>,
-}
-
-/// The process's user + system CPU seconds from /proc/self/stat (Linux; clock ticks of 10 ms).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// Times `f` over passes that together last at least `total` (at least 3 passes). On a shared
