@@ -1,5 +1,5 @@
 //! The accuracy discrepancy of Section 3: λ, λ', λ'', φ, ρ in both directions, ρ_i per epoch,
-//! running averages and the threshold β(n, b) of Theorem 3.2.
+//! running averages, their null model and the threshold β(n, b) of Theorem 3.2.
 //!
 //! For the model W_{i,j} after step j − 1 of epoch i (j ∈ [2, n/b + 1]):
 //! λ = acc(W_{i,j}, X), φ = acc(W_{i,j}, B_{i,j−1}), λ' = acc(W_{i,j}, X_{i,j−1}) (the examples
@@ -9,8 +9,11 @@
 //! The paper defines ρ_{i,j} = D_KL(λ' ‖ φ) ([`rho_paper`], with its boundary conventions
 //! D(1‖q) = D(0‖q) = 0, D(p‖1) = log(1/p), D(p‖0) = log(1/(1 − p))). Its own proof (Lemma 2.4
 //! with κ_A = φ, κ_B = λ') bounds the code by D_KL(φ ‖ λ'), the direction [`rho_code`] computes
-//! and the one the measured code saving tracks (docs/design.md §2.8). Both are reported, in bits.
+//! and the one the measured code saving tracks (docs/design.md §2.8). Both are reported, in bits, each
+//! beside its null expectation and variance ([`crate::null`]): what a batch drawn independently
+//! of correctness gives by itself.
 
+use crate::null::{step_moments, z_score, NullMoments};
 use serde::{Deserialize, Serialize};
 
 /// Standard Bernoulli KL divergence D(p‖q) in bits (∞ where q ∈ {0, 1} and p ≠ q).
@@ -52,14 +55,6 @@ pub fn beta_leading(n: usize, b: usize) -> f64 {
     n * n.log2() / (b as f64 * b as f64)
 }
 
-/// The threshold this project's code gives: an epoch's code can beat log₂ n! by c bits with
-/// probability at most 2^-c over uniform permutations (incompressibility), so with c = log₂ n
-/// (the paper's "w.h.p.") and the epoch header, b·ρ_i ≤ header + log₂ n w.h.p., i.e.
-/// ρ_i ≤ (header + log₂ n)/b.
-pub fn beta_code(n: usize, b: usize, header_bits: u64) -> f64 {
-    (header_bits as f64 + (n as f64).log2()) / b as f64
-}
-
 /// The quantities of one model W_{i,j}, j ≥ 2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepDiscrepancy {
@@ -72,9 +67,14 @@ pub struct StepDiscrepancy {
     pub lambda_unseen: Option<f64>,
     pub rho_paper: f64,
     pub rho_code: f64,
+    /// What the batch's sampling alone gives both terms ([`crate::null`]).
+    pub null: NullMoments,
 }
 
-/// ρ_i and its running average, per epoch.
+/// ρ_i and its running average, per epoch, beside the null model of [`crate::null`]: the
+/// expectation and variance ρ_i would have if the batch were a uniform subset of the seen
+/// examples, independent of correctness. Variances add over steps and epochs (the centred terms
+/// are martingale differences); a z with a null variance of 0 is 0 ([`z_score`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochDiscrepancy {
     pub epoch: usize,
@@ -86,6 +86,44 @@ pub struct EpochDiscrepancy {
     pub running_rho_paper: f64,
     /// (1/t)Σ_{i≤t} ρ_i, the code's direction.
     pub running_rho_code: f64,
+    /// Σ_j E[D(φ‖λ')] over the epoch under the null.
+    pub null_rho_code: f64,
+    /// Σ_j E[D(λ'‖φ)] over the epoch under the null.
+    pub null_rho_paper: f64,
+    /// Σ_j Var[D(φ‖λ')] over the epoch under the null.
+    pub null_var_code: f64,
+    /// Σ_j Var[D(λ'‖φ)] over the epoch under the null.
+    pub null_var_paper: f64,
+    /// (rho_code − null_rho_code)/√null_var_code.
+    pub excess_z_code: f64,
+    /// (rho_paper − null_rho_paper)/√null_var_paper.
+    pub excess_z_paper: f64,
+    /// (1/t)Σ_{i≤t} null_rho_code, to set beside `running_rho_code`.
+    pub running_null_rho_code: f64,
+    /// (1/t)Σ_{i≤t} null_rho_paper.
+    pub running_null_rho_paper: f64,
+    /// Σ_{i≤t}(rho_code − null_rho_code)/√(Σ_{i≤t} null_var_code): the evidence of all epochs
+    /// so far.
+    pub running_excess_z_code: f64,
+    /// The same in the paper's direction.
+    pub running_excess_z_paper: f64,
+}
+
+/// The standard deviation under the null of the running average (1/t)Σ_{i≤t}ρ_i at every
+/// epoch t, √(Σ_{i≤t} var_i)/t, with `var` picking an epoch's null variance.
+pub fn running_null_sd(
+    epochs: &[EpochDiscrepancy],
+    var: impl Fn(&EpochDiscrepancy) -> f64,
+) -> Vec<f64> {
+    let mut total = 0.0;
+    epochs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            total += var(e);
+            total.sqrt() / (i + 1) as f64
+        })
+        .collect()
 }
 
 /// Per-step and per-epoch discrepancies of a run, from the correctness of every model on every
@@ -110,17 +148,18 @@ pub fn discrepancy(
             seen[x] = true;
         }
         let after = &correct[k + 1];
-        let share = |pick: &dyn Fn(usize) -> bool| -> Option<f64> {
-            let (c, t) = (0..n)
+        let count = |pick: &dyn Fn(usize) -> bool| -> (usize, usize) {
+            (0..n)
                 .filter(|&x| pick(x))
-                .fold((0usize, 0usize), |(c, t), x| (c + after[x] as usize, t + 1));
-            (t > 0).then(|| c as f64 / t as f64)
+                .fold((0, 0), |(c, t), x| (c + after[x] as usize, t + 1))
         };
-        let lambda = share(&|_| true).unwrap_or(0.0);
+        let share = |(c, t): (usize, usize)| (t > 0).then(|| c as f64 / t as f64);
+        let lambda = share(count(&|_| true)).unwrap_or(0.0);
         let phi = batch.iter().filter(|&&x| after[x]).count() as f64 / batch.len().max(1) as f64;
-        let lambda_seen = share(&|x| seen[x]).unwrap_or(0.0);
+        let (seen_correct, seen_total) = count(&|x| seen[x]);
+        let lambda_seen = share((seen_correct, seen_total)).unwrap_or(0.0);
         let lambda_unseen = (j_of[k] < per_epoch)
-            .then(|| share(&|x| !seen[x]))
+            .then(|| share(count(&|x| !seen[x])))
             .flatten();
         steps.push(StepDiscrepancy {
             epoch: epoch_of[k],
@@ -131,24 +170,40 @@ pub fn discrepancy(
             lambda_unseen,
             rho_paper: rho_paper(lambda_seen, phi),
             rho_code: rho_code(lambda_seen, phi),
+            null: step_moments(seen_total, seen_correct, batch.len()),
         });
     }
     let epochs = epoch_of.last().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(epochs);
     let (mut sum_p, mut sum_c) = (0.0, 0.0);
+    let mut sum_null = NullMoments::default();
     for e in 1..=epochs {
         let mine: Vec<&StepDiscrepancy> = steps.iter().filter(|s| s.epoch == e).collect();
         let rp: f64 = mine.iter().map(|s| s.rho_paper).sum();
         let rc: f64 = mine.iter().map(|s| s.rho_code).sum();
+        let mut null = NullMoments::default();
+        mine.iter().for_each(|s| null += s.null);
         sum_p += rp;
         sum_c += rc;
+        sum_null += null;
+        let t = e as f64;
         out.push(EpochDiscrepancy {
             epoch: e,
             accuracy: mine.last().map_or(0.0, |s| s.lambda),
             rho_paper: rp,
             rho_code: rc,
-            running_rho_paper: sum_p / e as f64,
-            running_rho_code: sum_c / e as f64,
+            running_rho_paper: sum_p / t,
+            running_rho_code: sum_c / t,
+            null_rho_code: null.mean_code,
+            null_rho_paper: null.mean_paper,
+            null_var_code: null.var_code,
+            null_var_paper: null.var_paper,
+            excess_z_code: z_score(rc - null.mean_code, null.var_code),
+            excess_z_paper: z_score(rp - null.mean_paper, null.var_paper),
+            running_null_rho_code: sum_null.mean_code / t,
+            running_null_rho_paper: sum_null.mean_paper / t,
+            running_excess_z_code: z_score(sum_c - sum_null.mean_code, sum_null.var_code),
+            running_excess_z_paper: z_score(sum_p - sum_null.mean_paper, sum_null.var_paper),
         });
     }
     (steps, out)

@@ -13,6 +13,11 @@
 //! - `many-to-one.svg`: the observed share of steps that needed a hint against the predicted
 //!   1 − det(I − αH_B), one point per run, with the diagonal y = x.
 //!
+//! Every ρ panel also draws the null model's running average ([`crate::null`]: what a batch drawn
+//! independently of correctness gives by itself, averaged over the panel's runs) as a dashed
+//! black line, with a grey band of ±2 null standard deviations of one run's running average: a
+//! line inside the band is what sampling noise alone gives.
+//!
 //! The paper plots every quantity as a running average over epochs; here only ρ is averaged
 //! (the accuracy is the end-of-epoch value), as the accuracy already changes slowly. ρ is the
 //! code's direction D(φ‖λ') unless [`Rho::Paper`] is chosen. Runs are grouped as in
@@ -60,6 +65,8 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 const GREY: RGBColor = RGBColor(90, 90, 90);
+/// The null model's line and band: black, so that it differs from β's grey dashes.
+const NULL: RGBColor = RGBColor(0, 0, 0);
 
 /// One SVG, ready to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +147,8 @@ enum Style {
     Line,
     Dashed,
     Markers,
+    /// A filled polygon: the upper edge left to right, then the lower edge right to left.
+    Band,
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +228,7 @@ fn free_corner(p: &Panel) -> SeriesLabelPosition {
     let nx = |x: f64| (x - p.x.0) / (p.x.1 - p.x.0);
     let mut samples: Vec<(f64, f64)> = Vec::new();
     for s in &p.series {
-        if s.style == Style::Markers || s.points.len() < 2 {
+        if matches!(s.style, Style::Markers | Style::Band) || s.points.len() < 2 {
             samples.extend(s.points.iter().map(|&(x, y)| (nx(x), ny(y))));
             continue;
         }
@@ -321,9 +330,17 @@ where
                     .iter()
                     .map(|&pt| Circle::new(pt, 5, colour.mix(0.8).filled())),
             )?,
+            Style::Band => chart.draw_series(std::iter::once(Polygon::new(
+                s.points.clone(),
+                colour.mix(0.18).filled(),
+            )))?,
         };
         if let Some(label) = &s.label {
-            if s.style == Style::Markers {
+            if s.style == Style::Band {
+                anno.label(label.as_str()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], colour.mix(0.18).filled())
+                });
+            } else if s.style == Style::Markers {
                 anno.label(label.as_str())
                     .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
             } else {
@@ -490,6 +507,66 @@ fn rho_series(
         .collect()
 }
 
+/// The null's running average over a panel's runs (the mean at each epoch of the runs that
+/// reached it) as a dashed line, and a band of ±2 null standard deviations of one run's running
+/// average (the mean sd over the runs), its lower edge kept at or above `floor`. Drawn first, so
+/// the measured lines lie on top.
+fn null_series(g: &Group, rho: Rho, floor: f64) -> Vec<Series> {
+    let mut by_epoch: BTreeMap<usize, (f64, f64, usize)> = BTreeMap::new();
+    for r in &g.runs {
+        let sd = rho.running_null_sd(r.epochs());
+        for (e, sd) in r.epochs().iter().zip(sd) {
+            let slot = by_epoch.entry(e.epoch).or_insert((0.0, 0.0, 0));
+            slot.0 += rho.running_null(e);
+            slot.1 += sd;
+            slot.2 += 1;
+        }
+    }
+    let mean: Vec<(f64, f64, f64)> = by_epoch
+        .iter()
+        .map(|(&t, &(null, sd, k))| (t as f64, null / k as f64, sd / k as f64))
+        .filter(|p| p.1.is_finite() && p.2.is_finite())
+        .collect();
+    if mean.is_empty() {
+        return Vec::new();
+    }
+    let upper = mean.iter().map(|&(t, m, sd)| (t, m + 2.0 * sd));
+    let lower = mean
+        .iter()
+        .rev()
+        .map(|&(t, m, sd)| (t, (m - 2.0 * sd).max(floor)));
+    vec![
+        Series {
+            label: Some("null ± 2 sd (one run)".into()),
+            colour: NULL,
+            style: Style::Band,
+            points: upper.chain(lower).collect(),
+        },
+        Series {
+            label: Some("null: batch independent of correctness".into()),
+            colour: NULL,
+            style: Style::Dashed,
+            points: mean.iter().map(|&(t, m, _)| (t, m)).collect(),
+        },
+    ]
+}
+
+/// The y values a ρ panel must show: the measured lines and the band's upper edge (the lower
+/// edge is clipped to the axis instead).
+fn rho_values(series: &[Series]) -> Vec<f64> {
+    series
+        .iter()
+        .flat_map(|s| {
+            let n = if s.style == Style::Band {
+                s.points.len() / 2
+            } else {
+                s.points.len()
+            };
+            s.points[..n].iter().map(|p| p.1)
+        })
+        .collect()
+}
+
 fn unlabelled(n: usize) -> String {
     if n > MAX_LEGEND {
         format!(" ({} series unlabelled)", n - MAX_LEGEND)
@@ -526,13 +603,19 @@ fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Strin
                     .collect(),
             })
             .collect();
-        let discrepancy = rho_series(g, n, &colours, rho);
+        let measured = rho_series(g, n, &colours, rho);
+        let mut discrepancy = null_series(g, rho, f64::NEG_INFINITY);
         let (y, _) = y_range(
-            discrepancy
-                .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.1)),
+            rho_values(&measured)
+                .into_iter()
+                .chain(rho_values(&discrepancy)),
             false,
         );
+        discrepancy
+            .iter_mut()
+            .filter(|s| s.style == Style::Band)
+            .for_each(|s| s.points.iter_mut().for_each(|p| p.1 = p.1.max(y.0)));
+        discrepancy.extend(measured);
         let more = unlabelled(g.runs.len());
         rows.push([
             Panel {
@@ -588,11 +671,20 @@ fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, 
     let (names, colours) = series_names(&groups);
     let mut panels = Vec::new();
     for ((g, title), n) in groups.iter().zip(&titles).zip(&names) {
-        let mut series = rho_series(g, n, &colours, rho);
+        let measured = rho_series(g, n, &colours, rho);
+        let null = null_series(g, rho, f64::NEG_INFINITY);
         let (y, scale) = y_range(
-            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            rho_values(&measured).into_iter().chain(rho_values(&null)),
             true,
         );
+        // The band's lower edge stops at the axis (on a log axis it may reach 0 or below).
+        let floor = if scale == Scale::Log {
+            y.0
+        } else {
+            y.0.min(0.0)
+        };
+        let mut series = null_series(g, rho, floor);
+        series.extend(measured);
         let x = epoch_range(&g.runs);
         let mut y = y;
         let mut caption = format!("{title}: running mean of {}", rho.name());

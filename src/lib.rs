@@ -12,7 +12,8 @@
 //! 5. [`verify`] ties it together and [`report`] writes the versioned result.
 //!
 //! Further: [`certify`] proves each step unique or ambiguous, [`codec`] writes the epochs'
-//! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3),
+//! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3)
+//! and [`null`] what sampling noise alone gives it,
 //! [`sweep`], [`claims`] and [`figures`] replicate Appendix B, [`collisions`] and [`demo`] show
 //! why a grid step is many-to-one, [`rng`] names every random stream, [`snapshot`] digests a
 //! run for a user's snapshot tests and [`progress`] reports the long phases to a front end.
@@ -54,6 +55,7 @@ pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod null;
 pub mod output;
 pub mod plot;
 pub mod progress;

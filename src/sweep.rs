@@ -624,7 +624,7 @@ pub fn to_jsonl(lines: &[ResultLine]) -> String {
 /// The summary CSV: one row per run.
 pub fn summary_csv(lines: &[ResultLine]) -> String {
     let mut out = String::from(
-        "id,model,hidden,batch,step,backend,epochs,seed,random_labels,status,epochs_run,final_accuracy,running_rho_code,running_rho_paper,beta_leading,steps,hinted_steps,code_bits,baseline_bits\n",
+        "id,model,hidden,batch,step,backend,epochs,seed,random_labels,status,epochs_run,final_accuracy,running_rho_code,running_null_rho_code,running_excess_z_code,running_rho_paper,beta_leading,steps,hinted_steps,code_bits,baseline_bits\n",
     );
     for l in lines {
         let s = &l.spec;
@@ -632,7 +632,7 @@ pub fn summary_csv(lines: &[ResultLine]) -> String {
         let last = r.and_then(|r| r.discrepancy.epochs.last());
         let opt = |v: Option<String>| v.unwrap_or_default();
         out += &format!(
-            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             l.id,
             s.model,
             s.hidden,
@@ -646,6 +646,8 @@ pub fn summary_csv(lines: &[ResultLine]) -> String {
             opt(r.map(|r| r.run.epochs_run.to_string())),
             opt(r.map(|r| format!("{:.6}", r.run.final_accuracy))),
             opt(last.map(|e| format!("{:.6}", e.running_rho_code))),
+            opt(last.map(|e| format!("{:.6}", e.running_null_rho_code))),
+            opt(last.map(|e| format!("{:.3}", e.running_excess_z_code))),
             opt(last.map(|e| format!("{:.6}", e.running_rho_paper))),
             opt(r.map(|r| format!("{:.6}", r.discrepancy.beta_leading))),
             opt(r.map(|r| r.steps.to_string())),

@@ -6,9 +6,9 @@
 //! the predicted share 1 − det(I − αH_B).
 
 use crate::certify::{certify, Certificate, Enumerated, UnknownReason};
-use crate::codec::entropy::{decode, encode, CodeOptions, RunShape, EPOCH_HEADER_BITS};
+use crate::codec::entropy::{decode, encode, CodeOptions, RunShape};
 use crate::data::{self, Dataset, PrepareOptions, RawData};
-use crate::discrepancy::{beta_code, beta_leading, discrepancy};
+use crate::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::{Outcome, Termination, DEFAULT_MAX_ITERATIONS};
 use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
@@ -406,6 +406,13 @@ fn alpha_for(q: &str, flag: &str, bound: &BigRational) -> Result<Dyadic, Error> 
 
 /// Checks that hold for every model.
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
+    if let Some(budget) = c.certify.filter(|&b| b > crate::certify::MAX_BUDGET) {
+        return Err(Error::Config(format!(
+            "--certify-budget {budget} is above the {} gradient evaluations per step this rewind allows (decoding repeats every certification); use at most {}",
+            crate::certify::MAX_BUDGET,
+            crate::certify::MAX_BUDGET
+        )));
+    }
     if c.batch == 0 {
         return Err(Error::Config("--batch must be at least 1".into()));
     }
@@ -556,9 +563,9 @@ pub fn verify_run(
         _ => None,
     };
     let correct = correctness(&f, &traj)?;
-    let (discrepancy, epoch_rho) = discrepancy_report(setup, &traj, &correct);
+    let discrepancy = discrepancy_report(setup, &traj, &correct);
     let code = match (setup.config.code, records) {
-        (true, Some(r)) => Some(code_report(setup, &f, &traj, r, &epoch_rho)?),
+        (true, Some(r)) => Some(code_report(setup, &f, &traj, r, &discrepancy.epochs)?),
         _ => None,
     };
     let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / setup.data.n() as f64;
@@ -813,30 +820,30 @@ pub fn correctness(f: &StepFunction, traj: &Trajectory) -> Result<Vec<Vec<bool>>
     Ok(traj.correct[..known].iter().cloned().chain(rest).collect())
 }
 
-/// The per-epoch discrepancy and, per epoch, (b·ρ_code, b·ρ_paper).
+/// The per-epoch discrepancy and its null model.
 fn discrepancy_report(
     setup: &Setup,
     traj: &Trajectory,
     correct: &[Vec<bool>],
-) -> (DiscrepancyReport, Vec<(f64, f64)>) {
+) -> DiscrepancyReport {
     let b = setup.config.batch;
     let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
     let epoch_of: Vec<usize> = traj.steps.iter().map(|s| s.epoch).collect();
     let j_of: Vec<usize> = traj.steps.iter().map(|s| s.step).collect();
     let n = setup.data.n();
     let (_, epochs) = discrepancy(correct, &batches, &epoch_of, &j_of, n / b);
-    let rho = epochs
-        .iter()
-        .map(|e| (b as f64 * e.rho_code, b as f64 * e.rho_paper))
-        .collect();
-    (
-        DiscrepancyReport {
-            beta_leading: beta_leading(n, b),
-            beta_code: beta_code(n, b, EPOCH_HEADER_BITS),
-            epochs,
-        },
-        rho,
-    )
+    DiscrepancyReport {
+        beta_leading: beta_leading(n, b),
+        epochs,
+    }
+}
+
+/// log₂ n + 2: an epoch's discrepancy saving is at most its tilt's log-likelihood ratio against
+/// the hypergeometric null, minus the 3 header bits, plus 2 bits of rounding (two ceilings);
+/// the ratio reaches c + 3 bits with probability at most 2^-(c+3) for each of the 8 tilts, so
+/// the saving reaches c + 2 bits with probability at most 2^-c. With c = log₂ n: at most 1/n.
+pub fn saving_threshold_bits(n: usize) -> f64 {
+    (n.max(1) as f64).log2() + 2.0
 }
 
 /// Encodes the run, decodes it from the final model alone and compares.
@@ -845,8 +852,9 @@ fn code_report(
     f: &StepFunction,
     traj: &Trajectory,
     records: &[crate::reconstruct::StepRecord],
-    epoch_rho: &[(f64, f64)],
+    rho: &[EpochDiscrepancy],
 ) -> Result<CodeReport, Error> {
+    let b = setup.config.batch as f64;
     let shape = RunShape::of(traj, setup.data.n(), setup.config.batch);
     let opts = CodeOptions {
         certify_budget: setup.config.certify,
@@ -866,7 +874,8 @@ fn code_report(
         .epochs
         .iter()
         .map(|e| {
-            let (rc, rp) = epoch_rho.get(e.epoch - 1).copied().unwrap_or((0.0, 0.0));
+            let d = rho.get(e.epoch - 1);
+            let scaled = |v: fn(&EpochDiscrepancy) -> f64| d.map_or(0.0, |d| b * v(d));
             EpochCodeReport {
                 epoch: e.epoch,
                 baseline_bits: e.baseline_bits,
@@ -877,8 +886,9 @@ fn code_report(
                 discrepancy_saving_bits: e.baseline_bits as i64
                     - (e.bits as i64 - e.hint_bits as i64),
                 tilt: format!("{}/{}", e.tilt.0, e.tilt.1),
-                b_rho_code: rc,
-                b_rho_paper: rp,
+                b_rho_code: scaled(|d| d.rho_code),
+                b_rho_paper: scaled(|d| d.rho_paper),
+                b_excess_code: scaled(|d| d.rho_code - d.null_rho_code),
             }
         })
         .collect::<Vec<_>>();
@@ -888,6 +898,7 @@ fn code_report(
         run_header_bits: enc.run_header_bits,
         baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
         certified_hints: opts.certify_budget.is_some(),
+        saving_threshold_bits: saving_threshold_bits(setup.data.n()),
         epochs,
     })
 }

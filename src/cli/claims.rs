@@ -1,6 +1,6 @@
 //! `rewind claims RESULTS`: the paper's three claims about the accuracy discrepancy (Section 3,
-//! Appendix B) checked on sweep results, with verdicts and the numbers they rest on (the rules
-//! are in `rewind::claims`).
+//! Appendix B) and a fourth, the learning signal, checked on sweep results against the null
+//! model, with verdicts and the numbers they rest on (the rules are in `rewind::claims`).
 
 use anyhow::Context;
 use rewind::claims::{check, render};

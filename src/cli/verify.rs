@@ -175,13 +175,18 @@ pub fn summary(r: &VerifyReport) -> String {
     });
     let code = r.code.as_ref().map_or(String::new(), code_summary);
     let last = r.discrepancy.epochs.last();
-    let discrepancy = format!(
-        "discrepancy:     running average ρ (code direction) {:.4}, (paper) {:.4}; β(n,b) leading term n·log₂n/b² = {:.3}, this code's threshold (3 + log₂n)/b = {:.3}\n",
-        last.map_or(0.0, |e| e.running_rho_code),
-        last.map_or(0.0, |e| e.running_rho_paper),
-        r.discrepancy.beta_leading,
-        r.discrepancy.beta_code,
-    );
+    let discrepancy = last.map_or(String::new(), |e| {
+        format!(
+            "discrepancy:     running average ρ_code {:.4} (null {:.4}, z {:+.2}), ρ_paper {:.4} (null {:.4}, z {:+.2}); β(n,b) leading term n·log₂n/b² = {:.3}\n",
+            e.running_rho_code,
+            e.running_null_rho_code,
+            e.running_excess_z_code,
+            e.running_rho_paper,
+            e.running_null_rho_paper,
+            e.running_excess_z_paper,
+            r.discrepancy.beta_leading,
+        )
+    });
     format!(
         "rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
          grid:            p = {p}, backend {backend}, α = {alpha} (α·L_B = {q:.4}, {cert})\n\
@@ -232,16 +237,17 @@ pub fn summary(r: &VerifyReport) -> String {
 
 fn code_summary(c: &rewind::report::CodeReport) -> String {
     let mut out = format!(
-        "code:            roundtrip_bit_exact: {}; {} bits in all against {} (epochs × ⌈log₂ n!⌉){}\n",
+        "code:            roundtrip_bit_exact: {}; {} bits in all against {} (epochs × ⌈log₂ n!⌉); a discrepancy saving ≥ log₂n + 2 = {:.1} bits has null probability ≤ 1/n{}\n",
         c.roundtrip_bit_exact,
         c.total_bits,
         c.baseline_total_bits,
+        c.saving_threshold_bits,
         if c.certified_hints { ", hints as certified preimage indices" } else { "" },
     );
     for e in &c.epochs {
         out += &format!(
-            "  epoch {:>3}:     {} bits vs {}: saving {} (discrepancy {}, hints {} bits), tilt {}, b·ρ_code {:.2}, b·ρ_paper {:.2}\n",
-            e.epoch, e.bits, e.baseline_bits, e.saving_bits, e.discrepancy_saving_bits, e.hint_bits, e.tilt, e.b_rho_code, e.b_rho_paper
+            "  epoch {:>3}:     {} bits vs {}: saving {} (discrepancy {}, hints {} bits), tilt {}, b·ρ_code {:.2}, b·excess_code {:.2}, b·ρ_paper {:.2}\n",
+            e.epoch, e.bits, e.baseline_bits, e.saving_bits, e.discrepancy_saving_bits, e.hint_bits, e.tilt, e.b_rho_code, e.b_excess_code, e.b_rho_paper
         );
     }
     out

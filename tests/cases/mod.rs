@@ -14,6 +14,7 @@ mod design_refs;
 mod figures;
 mod fuzz_decode;
 mod inversion;
+mod null_model;
 mod progress;
 mod reconstruction;
 mod reliability;

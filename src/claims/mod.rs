@@ -1,0 +1,197 @@
+//! `rewind claims` as a library: the paper's statements about the accuracy discrepancy checked
+//! on sweep results, each judged against the null model of [`crate::null`] (what a batch drawn
+//! independently of correctness gives by itself), with a verdict computed from the numbers
+//! (never hard-coded) and the numbers it rests on.
+//!
+//! The statements, from Section 3 ("The case for weak models") and Appendix B, and a fourth of
+//! this project's:
+//!
+//! 1. **Inverse-quadratic dependence on batch size** ([`batch`]): the exponent of b fitted to
+//!    the running average ρ̄, to its null and to the excess ρ̄ − null.
+//! 2. **Random labels: a width-independent threshold** ([`width`]): judged on the excess, with
+//!    tolerances from the null's standard deviation.
+//! 3. **Theorem 3.2** ([`theorem`]): ρ̄ ≤ β(n, b) while SGD has not reached 100% accuracy, with
+//!    the null's own ρ̄/β beside it.
+//! 4. **A learning signal** ([`learning`]): which runs' running excess z exceeds 3, i.e. whose
+//!    discrepancy sampling noise does not explain.
+//!
+//! Every run is judged with its own n, b and epochs (its report's null sums). [`selection`]
+//! groups and names runs, [`statistics`] holds the fits, [`render`] the text. Error lines and
+//! lines without a report are skipped and counted.
+
+pub mod batch;
+pub mod learning;
+pub mod render;
+pub mod selection;
+pub mod statistics;
+pub mod theorem;
+pub mod width;
+
+pub use batch::{BatchDependence, BatchFit, BatchGroup, LabelGroups, Point};
+pub use learning::{LearningSignal, SignalRun};
+pub use render::{num, render};
+pub use selection::{key, labels_name, names, runs, Field, Run, Runs};
+pub use statistics::{fit_slope, t_quantile_975, SlopeFit};
+pub use theorem::{Theorem32, WorstRun};
+pub use width::{WidthGroup, WidthIndependence, WidthValue};
+
+use crate::discrepancy::EpochDiscrepancy;
+use crate::sweep::ResultLine;
+use crate::Error;
+use serde::Serialize;
+
+/// A running excess z above this is a learning signal: a one-sided 0.13% tail of the null.
+pub const Z_SIGNAL: f64 = 3.0;
+
+/// The outcome of checking a claim on the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The claim holds, and the measurement is not what sampling noise alone gives.
+    Holds,
+    /// The claim holds, but the null model (no learning) gives the same: the data cannot tell
+    /// SGD's discrepancy from a batch's sampling noise here.
+    HoldsAsNoise,
+    DoesNotHold,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::HoldsAsNoise => "holds, and sampling noise alone gives the same",
+            Verdict::DoesNotHold => "does not hold",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// The weakest part decides: one contradiction refutes, any undecided part leaves the whole
+    /// undecided, a part that noise explains makes the whole explained by noise; no part at
+    /// all is no evidence.
+    fn all(parts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        let rank = |v: Verdict| match v {
+            Verdict::DoesNotHold => 0,
+            Verdict::Inconclusive => 1,
+            Verdict::HoldsAsNoise => 2,
+            Verdict::Holds => 3,
+        };
+        parts
+            .into_iter()
+            .min_by_key(|&v| rank(v))
+            .unwrap_or(Verdict::Inconclusive)
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which direction of the discrepancy (see [`crate::discrepancy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rho {
+    /// D(φ‖λ'), the direction the code (and the paper's own proof) bounds.
+    Code,
+    /// D(λ'‖φ), as the paper writes ρ.
+    Paper,
+}
+
+impl Rho {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rho::Code => "ρ_code",
+            Rho::Paper => "ρ_paper",
+        }
+    }
+
+    /// The running average (1/t)Σ_{i≤t} ρ_i of this direction.
+    pub fn running(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.running_rho_code,
+            Rho::Paper => e.running_rho_paper,
+        }
+    }
+
+    /// The null model's running average (1/t)Σ_{i≤t} E[ρ_i].
+    pub fn running_null(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.running_null_rho_code,
+            Rho::Paper => e.running_null_rho_paper,
+        }
+    }
+
+    /// The running excess z over epochs 1..=t.
+    pub fn running_z(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.running_excess_z_code,
+            Rho::Paper => e.running_excess_z_paper,
+        }
+    }
+
+    /// One epoch's null variance.
+    pub fn null_var(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.null_var_code,
+            Rho::Paper => e.null_var_paper,
+        }
+    }
+
+    /// The null standard deviation of the running average at every epoch.
+    pub fn running_null_sd(self, epochs: &[EpochDiscrepancy]) -> Vec<f64> {
+        crate::discrepancy::running_null_sd(epochs, |e| self.null_var(e))
+    }
+}
+
+/// The four claims checked on a results file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claims {
+    pub source: String,
+    pub lines: usize,
+    pub runs: usize,
+    pub error_lines: usize,
+    pub without_report: usize,
+    pub batch_dependence: BatchDependence,
+    pub width_independence: WidthIndependence,
+    pub theorem_3_2: Theorem32,
+    pub learning_signal: LearningSignal,
+}
+
+/// Checks the four claims on the result lines of `source`.
+pub fn check(lines: &[ResultLine], source: &str) -> Result<Claims, Error> {
+    if lines.is_empty() {
+        return Err(Error::Config(format!(
+            "{source} holds no result lines; pass a results file written by `rewind sweep`"
+        )));
+    }
+    let r = runs(lines);
+    Ok(Claims {
+        source: source.to_string(),
+        lines: lines.len(),
+        runs: r.runs.len(),
+        error_lines: r.error_lines,
+        without_report: r.without_report,
+        batch_dependence: batch::check(&r.runs),
+        width_independence: width::check(&r.runs),
+        theorem_3_2: theorem::check(&r.runs),
+        learning_signal: learning::check(&r.runs),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_combine() {
+        use Verdict::*;
+        assert_eq!(Verdict::all([Holds, Holds]), Holds);
+        assert_eq!(Verdict::all([Holds, HoldsAsNoise]), HoldsAsNoise);
+        assert_eq!(Verdict::all([HoldsAsNoise, Inconclusive]), Inconclusive);
+        assert_eq!(Verdict::all([Holds, Inconclusive]), Inconclusive);
+        assert_eq!(Verdict::all([Inconclusive, DoesNotHold]), DoesNotHold);
+        assert_eq!(Verdict::all([]), Inconclusive);
+    }
+}

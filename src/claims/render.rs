@@ -1,0 +1,241 @@
+//! The verdicts as text: per claim, the claim, its rule, the measured numbers beside the
+//! null's, and a line `verdict: …`.
+
+use super::batch::{BatchDependence, Exponent};
+use super::learning::LearningSignal;
+use super::selection::labels_name;
+use super::theorem::Theorem32;
+use super::width::WidthIndependence;
+use super::Claims;
+use std::fmt::Write;
+
+/// A number with four significant digits, in scientific notation when very large or small.
+pub fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() { "NaN" } else { "inf" }.to_string();
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        "0".to_string()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{x:.3e}")
+    } else {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        format!("{x:.decimals$}")
+    }
+}
+
+/// A value and its null standard deviation as "x (y sd)".
+fn sds(x: f64, sd: f64) -> String {
+    if sd > 0.0 {
+        format!("{} ({:+.1} sd)", num(x), x / sd)
+    } else {
+        num(x)
+    }
+}
+
+/// The verdicts as text: one block per claim (the claim, the rule, the numbers, and a line
+/// `verdict: …`).
+pub fn render(c: &Claims) -> String {
+    let mut s = format!(
+        "rewind claims: {}: {} runs with a report ({} of {} lines skipped: {} errors, {} without a report)\n",
+        c.source,
+        c.runs,
+        c.error_lines + c.without_report,
+        c.lines,
+        c.error_lines,
+        c.without_report
+    );
+    batch(&mut s, &c.batch_dependence);
+    width(&mut s, &c.width_independence);
+    theorem(&mut s, &c.theorem_3_2);
+    learning(&mut s, &c.learning_signal);
+    s
+}
+
+fn exponent(e: &Exponent) -> String {
+    let left = if e.left_out > 0 {
+        format!(", {} left out", e.left_out)
+    } else {
+        String::new()
+    };
+    let fit = match (e.slope, e.ci95) {
+        (Some(sl), Some([lo, hi])) => format!("{} [{}, {}]", num(sl), num(lo), num(hi)),
+        (Some(sl), None) => format!("{} (no interval)", num(sl)),
+        _ => "no fit".to_string(),
+    };
+    format!("{} {fit}{left}", e.quantity.name())
+}
+
+fn batch(s: &mut String, b: &BatchDependence) {
+    let _ = writeln!(s, "\n(i) {}", b.claim);
+    let _ = writeln!(s, "  rule: {}", b.rule);
+    for l in &b.labels {
+        for g in &l.groups {
+            let pts: Vec<String> = g
+                .points
+                .iter()
+                .map(|p| {
+                    format!(
+                        "b={} n={} {} vs null {} (z {:+.2})",
+                        p.batch,
+                        p.n,
+                        num(p.rho_code),
+                        num(p.null_code),
+                        p.z_code
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {}, {}, epoch {} (ρ̄_code): {}",
+                labels_name(l.random_labels),
+                g.name,
+                g.epoch,
+                pts.join(", ")
+            );
+        }
+    }
+    if b.single_batch_groups > 0 {
+        let _ = writeln!(
+            s,
+            "  {} groups with a single batch size left out",
+            b.single_batch_groups
+        );
+    }
+    for f in &b.fits {
+        let df = f.measured.t.map_or(String::new(), |t| {
+            format!(" (df {}, t {t:.3})", f.measured.df)
+        });
+        let _ = writeln!(
+            s,
+            "  {}, {} exponents, 95% CI{df}: {}; {}; {}; points {}, groups {}, {} with z > 3: {} ({})",
+            labels_name(f.random_labels),
+            f.rho.name(),
+            exponent(&f.measured),
+            exponent(&f.null),
+            exponent(&f.excess),
+            f.measured.points,
+            f.measured.groups,
+            f.signal_points,
+            f.verdict,
+            f.why
+        );
+    }
+    let _ = writeln!(s, "verdict: {} ({})", b.verdict, b.why);
+}
+
+fn width(s: &mut String, w: &WidthIndependence) {
+    let _ = writeln!(s, "\n(ii) {}", w.claim);
+    let _ = writeln!(s, "  rule: {}", w.rule);
+    let _ = writeln!(
+        s,
+        "  {} random-label runs; {} batch sizes with a single width and {} runs without a hidden layer left out",
+        w.random_label_runs, w.single_width_groups, w.without_width
+    );
+    for g in &w.groups {
+        let widths: Vec<String> = g
+            .widths
+            .iter()
+            .map(|v| {
+                let trend = match (v.trend, v.trend_sd) {
+                    (Some(t), Some(sd)) => sds(t, sd),
+                    _ => "no trend".to_string(),
+                };
+                format!(
+                    "width {} ρ̄ {} null {} excess {}, change {trend}",
+                    v.width,
+                    num(v.rho_code),
+                    num(v.null_code),
+                    sds(v.excess_code, v.sd_code)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  b = {}, epoch {} (change since epoch {}): {}; widths differ by at most {} sd, rise at most {} sd; spread of ρ̄ {}: {}",
+            g.batch,
+            g.epoch,
+            g.trend_from,
+            widths.join("; "),
+            num(g.max_pair_sd),
+            g.max_rise_sd.map_or("—".to_string(), num),
+            num(g.spread_code),
+            g.verdict
+        );
+    }
+    let _ = writeln!(s, "verdict: {} ({})", w.verdict, w.why);
+}
+
+fn theorem(s: &mut String, t: &Theorem32) {
+    let _ = writeln!(s, "\n(iii) {}", t.claim);
+    let _ = writeln!(s, "  rule: {}", t.rule);
+    let _ = writeln!(
+        s,
+        "  {} runs never reached 100% accuracy ({} stopped at full accuracy, {} made no step): {} at or below β, {} above",
+        t.runs, t.stopped_at_full_accuracy, t.without_epochs, t.below, t.above
+    );
+    if let Some(worst) = &t.worst {
+        let _ = writeln!(
+            s,
+            "  largest ρ̄_code/β = {} ({} at epoch {} vs β {}; null {}, null/β = {}; {})",
+            num(worst.ratio),
+            num(worst.rho_code),
+            worst.epoch,
+            num(worst.beta),
+            num(worst.null_code),
+            num(worst.null_ratio),
+            worst.id
+        );
+        let _ = writeln!(
+            s,
+            "  largest null/β over the runs: {}; informational: ρ̄_paper at or below β: {}; above β at some epoch: {}",
+            t.max_null_ratio.map_or("—".to_string(), num),
+            t.paper_below,
+            t.above_at_some_epoch
+        );
+    }
+    let _ = writeln!(s, "verdict: {} ({})", t.verdict, t.why);
+}
+
+fn learning(s: &mut String, l: &LearningSignal) {
+    let _ = writeln!(s, "\n(iv) {}", l.claim);
+    let _ = writeln!(s, "  rule: {}", l.rule);
+    for r in &l.signal {
+        let _ = writeln!(
+            s,
+            "  z {:+.2} (paper {:+.2}): ρ̄_code {} vs null {}, excess {} at epoch {}; {}",
+            r.z_code,
+            r.z_paper,
+            num(r.rho_code),
+            num(r.null_code),
+            num(r.excess_code),
+            r.epoch,
+            r.id
+        );
+    }
+    if let (true, Some(h)) = (l.signal.is_empty(), &l.highest) {
+        let _ = writeln!(
+            s,
+            "  highest z {:+.2}: ρ̄_code {} vs null {} at epoch {}; {}",
+            h.z_code,
+            num(h.rho_code),
+            num(h.null_code),
+            h.epoch,
+            h.id
+        );
+    }
+    let _ = writeln!(s, "verdict: {} ({})", l.verdict.as_str(), l.why);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_four_significant_digits() {
+        assert_eq!(num(0.012345), "0.01235");
+        assert_eq!(num(-2.0), "-2.000");
+        assert_eq!(sds(1.0, 0.5), "1.000 (+2.0 sd)");
+    }
+}

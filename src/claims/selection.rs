@@ -1,0 +1,181 @@
+//! Which runs a claim reads, and how they are grouped and named: runs that differ only in the
+//! fields a claim varies (batch size, width, seed) form a group, named by what differs.
+
+use crate::discrepancy::EpochDiscrepancy;
+use crate::report::VerifyReport;
+use crate::sweep::{ResultLine, RunSpec};
+use std::collections::BTreeSet;
+
+/// One result line that has a report.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub id: &'a str,
+    pub spec: &'a RunSpec,
+    pub report: &'a VerifyReport,
+}
+
+impl Run<'_> {
+    /// The hidden width, for the MLP (other models ignore the `hidden` axis).
+    pub fn width(&self) -> Option<usize> {
+        (self.spec.model == "mlp").then_some(self.spec.hidden)
+    }
+
+    /// ρ per epoch.
+    pub fn epochs(&self) -> &[EpochDiscrepancy] {
+        &self.report.discrepancy.epochs
+    }
+}
+
+/// The usable runs of a results file and what was skipped.
+#[derive(Debug, Clone)]
+pub struct Runs<'a> {
+    pub runs: Vec<Run<'a>>,
+    /// Lines whose run could not be set up or failed (`"error"`).
+    pub error_lines: usize,
+    /// Lines with neither a report nor an error.
+    pub without_report: usize,
+}
+
+/// Splits result lines into runs with a report and counts the rest.
+pub fn runs(lines: &[ResultLine]) -> Runs<'_> {
+    let mut out = Runs {
+        runs: Vec::new(),
+        error_lines: 0,
+        without_report: 0,
+    };
+    for l in lines {
+        match (&l.error, &l.report) {
+            (Some(_), _) => out.error_lines += 1,
+            (None, None) => out.without_report += 1,
+            (None, Some(report)) => out.runs.push(Run {
+                id: &l.id,
+                spec: &l.spec,
+                report,
+            }),
+        }
+    }
+    out
+}
+
+/// A field of the run specification, for grouping runs and for naming them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Width,
+    Model,
+    Data,
+    Activation,
+    Step,
+    Backend,
+    FracBits,
+    Epochs,
+    Classes,
+    Labels,
+    Batch,
+    Seed,
+}
+
+impl Field {
+    /// In the order names are written: the width first, as in the paper's legends.
+    pub const ALL: [Field; 12] = [
+        Field::Width,
+        Field::Model,
+        Field::Data,
+        Field::Activation,
+        Field::Step,
+        Field::Backend,
+        Field::FracBits,
+        Field::Epochs,
+        Field::Classes,
+        Field::Labels,
+        Field::Batch,
+        Field::Seed,
+    ];
+
+    /// The field of a spec as a short human phrase ("width 2", "b = 50", "seed 1"); empty
+    /// where it does not apply (the width of a model without a hidden layer).
+    pub fn describe(self, s: &RunSpec) -> String {
+        match self {
+            Field::Width => {
+                if s.model == "mlp" {
+                    format!("width {}", s.hidden)
+                } else {
+                    String::new()
+                }
+            }
+            Field::Model => s.model.clone(),
+            Field::Data => s.data.clone(),
+            Field::Activation => {
+                if s.model == "mlp" {
+                    s.activation.clone()
+                } else {
+                    String::new()
+                }
+            }
+            Field::Step => s.step.clone(),
+            Field::Backend => s.backend.clone(),
+            Field::FracBits => format!("p = {}", s.frac_bits),
+            Field::Epochs => format!("{} epochs", s.epochs),
+            Field::Classes => match &s.classes {
+                Some(c) => format!(
+                    "classes {}",
+                    c.iter().map(u32::to_string).collect::<Vec<_>>().join("+")
+                ),
+                None => String::new(),
+            },
+            Field::Labels => labels_name(s.random_labels).to_string(),
+            Field::Batch => format!("b = {}", s.batch),
+            Field::Seed => format!("seed {}", s.seed),
+        }
+    }
+}
+
+/// "true labels" or "random labels".
+pub fn labels_name(random: bool) -> &'static str {
+    if random {
+        "random labels"
+    } else {
+        "true labels"
+    }
+}
+
+/// Everything that identifies a setting except the fields in `except`: runs with equal keys
+/// differ only in those fields.
+pub fn key(s: &RunSpec, except: &[Field]) -> String {
+    Field::ALL
+        .iter()
+        .filter(|f| !except.contains(f))
+        .map(|f| f.describe(s))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A name for each spec made of the fields (outside `ignore`) that differ among them, the
+/// width first; a spec set where nothing differs is named by its width, or else its model.
+pub fn names(specs: &[&RunSpec], ignore: &[Field]) -> Vec<String> {
+    let varying: Vec<Field> = Field::ALL
+        .iter()
+        .copied()
+        .filter(|f| !ignore.contains(f))
+        .filter(|f| {
+            let values: BTreeSet<String> = specs.iter().map(|s| f.describe(s)).collect();
+            values.len() > 1
+        })
+        .collect();
+    specs
+        .iter()
+        .map(|s| {
+            let parts: Vec<String> = varying
+                .iter()
+                .map(|f| f.describe(s))
+                .filter(|d| !d.is_empty())
+                .collect();
+            if !parts.is_empty() {
+                parts.join(", ")
+            } else if s.model == "mlp" {
+                Field::Width.describe(s)
+            } else {
+                s.model.clone()
+            }
+        })
+        .collect()
+}
