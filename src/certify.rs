@@ -371,14 +371,19 @@ impl<'a> Bounds<'a> {
         }
     }
 
-    /// α·Σ_j sup|H_kj|·r_j for every k.
-    fn spread(&self, r: &[i64]) -> Vec<f64> {
-        self.rows.rows(r).iter().map(|v| v * self.alpha).collect()
+    /// α·Σ_j sup|H_kj|·r_j for the coordinates `only` (every k when `None`; 0 for the rest).
+    fn spread(&self, r: &[i64], only: Option<&[usize]>) -> Vec<f64> {
+        let mut rows = self.rows.rows_of(r, only);
+        match only {
+            None => rows.iter_mut().for_each(|v| *v *= self.alpha),
+            Some(coords) => coords.iter().for_each(|&k| rows[k] *= self.alpha),
+        }
+        rows
     }
 
     /// δ_k = α·Σ_j sup|H_kj|·r_j + 2E_k: how far a_k can move over the box of radii r.
     fn delta(&self, r: &[i64]) -> Vec<f64> {
-        self.spread(r)
+        self.spread(r, None)
             .iter()
             .zip(&self.two_e)
             .map(|(s, e)| s + e)
@@ -387,7 +392,9 @@ impl<'a> Bounds<'a> {
 
     /// Pins coordinates and re-tightens the radius until stable; returns the free coordinates,
     /// the radius and q_∞ over the free set. The spread is linear in the radii, so one row
-    /// computation per round gives both q_∞ (radius 1) and δ (radius R).
+    /// computation per round gives both q_∞ (radius 1) and δ (radius R). Pinning needs the rows
+    /// of the free coordinates only, and only those are computed: once most coordinates are
+    /// pinned a round costs a small fraction of a gradient evaluation.
     fn pin(&mut self) -> Result<Pinned, UnknownReason> {
         let d = self.f.dim();
         let mut free: Vec<bool> = vec![true; d];
@@ -397,7 +404,8 @@ impl<'a> Bounds<'a> {
         loop {
             // One row computation per free set: q_∞ uses radius 1, δ radius R (it is linear).
             let indicator: Vec<i64> = free.iter().map(|&b| b as i64).collect();
-            let unit = self.spread(&indicator);
+            let coords: Vec<usize> = (0..d).filter(|&k| free[k]).collect();
+            let unit = self.spread(&indicator, (coords.len() < d).then_some(coords.as_slice()));
             let q_inf = unit
                 .iter()
                 .zip(&free)
@@ -441,6 +449,9 @@ impl<'a> Bounds<'a> {
 }
 
 /// What pinning leaves: the free coordinates, the radius, q_∞ over them, and δ for that box.
+/// δ is exact for the free coordinates; a pinned one may hold only its 2E_k. That is all the
+/// search's root needs: its point is V, whose decided coordinates V_k = W'_k + s_k(V) are
+/// allowed whatever their δ, and its options are those of the free coordinates.
 struct Pinned {
     free: Vec<usize>,
     radius: i64,

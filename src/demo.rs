@@ -261,7 +261,8 @@ pub fn demo(config: &DemoConfig) -> Result<Demo, Error> {
         )));
     }
     let setup = Setup::new(&config.verify_config())?;
-    let f = setup.step_function();
+    // The demo draws the plain iteration, every iterate evaluated by the own backend.
+    let f = setup.step_function().with_predictor(false);
     let traj = run(&f, &setup.sgd_config(), setup.init.clone(), &mut NoObserver)?;
     let moving: Vec<usize> = (0..traj.steps.len())
         .filter(|&k| traj.model_after(k) != traj.steps[k].w.as_slice())

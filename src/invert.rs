@@ -6,6 +6,15 @@
 //! what it did: [`Outcome::Recovered`] (its fixed point is the logged model),
 //! [`Outcome::OtherPreimage`] (a different, verified preimage) or [`Outcome::NoPreimage`]
 //! (a cycle, or the iteration cap). It never claims uniqueness.
+//!
+//! When the run's backend is not f64, the iteration first runs with a cheap *predictor*, the
+//! f64 evaluation of the same model in the same order ([`StepFunction::predict_increment`]),
+//! and the run's own backend then takes over at the predictor's last iterate: its first
+//! evaluation there is the forward step, bit for bit, which confirms a fixed point, and
+//! otherwise the own iteration simply goes on. Nothing is concluded from the predictor, which
+//! only decides where the own iteration starts; f64 and the own backend round the same
+//! increments alike except within about 10⁻⁸ ulp of a rounding boundary, so the path, and the
+//! preimage found, are almost always those of the plain own iteration from W'.
 
 use crate::grid::checked_add;
 use crate::sgd::StepFunction;
@@ -42,8 +51,14 @@ pub struct Inversion {
     /// The fixed point when there is one, otherwise the last iterate.
     pub point: Vec<i64>,
     pub termination: Termination,
-    /// Iterations performed (each costs one gradient evaluation).
+    /// Steps V ← W' + s_B(V) taken, whichever backend evaluated them; the own backend's
+    /// confirmation of the predictor's last iterate counts as that iterate's evaluation, so
+    /// when both backends round alike this is the count of the plain own iteration.
     pub iterations: u32,
+    /// Gradient evaluations by the run's own backend (at least one for a fixed point).
+    pub own_evaluations: u32,
+    /// Gradient evaluations by the f64 predictor (0 when the own backend is f64).
+    pub predictor_evaluations: u32,
 }
 
 impl Inversion {
@@ -62,20 +77,69 @@ impl Inversion {
     }
 }
 
-/// Inverts the step that produced `w_next` from `batch`.
+/// Inverts the step that produced `w_next` from `batch`: the predictor's iteration (when the
+/// step function has one), then the own backend's from the predictor's last iterate, within
+/// `max_iterations` steps in all.
 pub fn invert(
     f: &StepFunction,
     w_next: &[i64],
     batch: &[usize],
     max_iterations: u32,
 ) -> Result<Inversion, Error> {
-    let mut v = w_next.to_vec();
+    let mut predicted = 0;
+    let (start, done) = predict(f, w_next, batch, max_iterations, &mut predicted)
+        .unwrap_or_else(|| (w_next.to_vec(), 0));
+    let own = iterate(w_next, start, max_iterations - done, |v| {
+        f.increment(v, batch)
+    })?;
+    Ok(Inversion {
+        point: own.point,
+        termination: own.termination,
+        iterations: done + own.iterations,
+        own_evaluations: own.iterations,
+        predictor_evaluations: predicted,
+    })
+}
+
+/// The predictor's iteration from W', leaving the own backend at least one step: the point to
+/// hand over and the steps it took to reach that point; `evaluations` counts its evaluations.
+/// `None` without a predictor, or when the predictor fails (an overflow in f64 is no evidence
+/// about the own backend, which then starts from W' as without one).
+fn predict(
+    f: &StepFunction,
+    w_next: &[i64],
+    batch: &[usize],
+    max_iterations: u32,
+    evaluations: &mut u32,
+) -> Option<(Vec<i64>, u32)> {
+    if !f.has_predictor() || max_iterations < 2 {
+        return None;
+    }
+    let walk = iterate(w_next, w_next.to_vec(), max_iterations - 1, |v| {
+        *evaluations += 1;
+        f.predict_increment(v, batch)
+    })
+    .ok()?;
+    // At a fixed point the last evaluation was at the point itself; the own backend repeats it.
+    let reached = walk.iterations - u32::from(walk.termination == Termination::FixedPoint);
+    Some((walk.point, reached))
+}
+
+/// The fixed-point iteration V ← W' + s(V) from `start`, for at most `budget` evaluations of
+/// `s`; `iterations` counts the evaluations.
+fn iterate(
+    w_next: &[i64],
+    start: Vec<i64>,
+    budget: u32,
+    mut s_of: impl FnMut(&[i64]) -> Result<Vec<i64>, Error>,
+) -> Result<Walk, Error> {
+    let mut v = start;
     let mut seen: HashMap<Vec<i64>, u32> = HashMap::new();
-    for it in 0..max_iterations {
-        let s = f.increment(&v, batch)?;
+    for it in 0..budget {
+        let s = s_of(&v)?;
         // A fixed point is checked as a forward step, bit for bit.
         if StepFunction::apply(&v, &s)? == w_next {
-            return Ok(Inversion {
+            return Ok(Walk {
                 point: v,
                 termination: Termination::FixedPoint,
                 iterations: it + 1,
@@ -84,7 +148,7 @@ pub fn invert(
         let next = checked_add(w_next, &s, "an inversion iterate")?;
         seen.insert(std::mem::replace(&mut v, next), it);
         if let Some(&first) = seen.get(&v) {
-            return Ok(Inversion {
+            return Ok(Walk {
                 point: v,
                 termination: Termination::Cycle {
                     length: it + 1 - first,
@@ -93,9 +157,16 @@ pub fn invert(
             });
         }
     }
-    Ok(Inversion {
+    Ok(Walk {
         point: v,
         termination: Termination::Cap,
-        iterations: max_iterations,
+        iterations: budget,
     })
+}
+
+/// Where one run of the iteration ended.
+struct Walk {
+    point: Vec<i64>,
+    termination: Termination,
+    iterations: u32,
 }

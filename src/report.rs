@@ -196,7 +196,17 @@ pub struct InversionReport {
     pub cycles: usize,
     pub caps: usize,
     pub mean_iterations: f64,
+    /// Every gradient evaluation of the inversion phase (inverting every step and walking
+    /// back): `own_backend_evaluations` + `predictor_evaluations`.
     pub gradient_evaluations: u64,
+    /// Evaluations by the run's own backend; each fixed point found costs at least one, its
+    /// confirmation as a forward step. Results written before this key existed read it as 0.
+    #[serde(default)]
+    pub own_backend_evaluations: u64,
+    /// Evaluations by the f64 predictor that runs the iteration before the own backend
+    /// confirms it (0 when the own backend is f64).
+    #[serde(default)]
+    pub predictor_evaluations: u64,
     /// Mean over steps of 1 − det(I − αH_B); null where not computed (no closed-form Hessian,
     /// or more than 1,024 parameters).
     pub predicted_many_to_one: Option<f64>,

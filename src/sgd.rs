@@ -90,7 +90,10 @@ pub struct StepFunction<'a> {
     data: &'a Dataset,
     alpha: Dyadic,
     backend: BackendChoice,
+    /// Whether inversion may use the f64 predictor (docs/design.md §4.1).
+    predictor: bool,
     evaluations: AtomicU64,
+    predictor_evaluations: AtomicU64,
     progress: &'a dyn Progress,
 }
 
@@ -106,7 +109,9 @@ impl<'a> StepFunction<'a> {
             data,
             alpha,
             backend,
+            predictor: true,
             evaluations: AtomicU64::new(0),
+            predictor_evaluations: AtomicU64::new(0),
             progress: &NoProgress,
         }
     }
@@ -119,6 +124,21 @@ impl<'a> StepFunction<'a> {
     /// Where the phases using this step function report their progress.
     pub fn progress(&self) -> &dyn Progress {
         self.progress
+    }
+
+    /// The same step function with the f64 predictor of inversion switched on or off. The
+    /// results of a run's inversions are deterministic either way, but the preimage found can
+    /// differ between the two settings, so every side of a code or a walk back must use the
+    /// same one.
+    pub fn with_predictor(mut self, on: bool) -> Self {
+        self.predictor = on;
+        self
+    }
+
+    /// Whether inversion runs the f64 predictor first: only when it is switched on and the own
+    /// backend is not f64 itself (then the predictor would be the same evaluation).
+    pub fn has_predictor(&self) -> bool {
+        self.predictor && self.backend != BackendChoice::F64
     }
 
     pub fn model(&self) -> &AnyModel {
@@ -141,9 +161,29 @@ impl<'a> StepFunction<'a> {
         self.model.dim()
     }
 
-    /// Gradient evaluations so far (one per call of [`increment`](Self::increment)).
+    /// Gradient evaluations so far: those of the own backend plus those of the predictor.
     pub fn gradient_evaluations(&self) -> u64 {
+        self.own_evaluations() + self.predictor_evaluations()
+    }
+
+    /// Evaluations by the run's own backend so far (one per call of
+    /// [`increment`](Self::increment) or [`increment_with_residual`](Self::increment_with_residual)).
+    pub fn own_evaluations(&self) -> u64 {
         self.evaluations.load(Ordering::Relaxed)
+    }
+
+    /// Evaluations by the f64 predictor so far (one per call of
+    /// [`predict_increment`](Self::predict_increment)).
+    pub fn predictor_evaluations(&self) -> u64 {
+        self.predictor_evaluations.load(Ordering::Relaxed)
+    }
+
+    /// The predictor's s_B(W): the same model, data, α and evaluation order in f64. Nothing is
+    /// ever concluded from it alone; inversion confirms its result with
+    /// [`increment`](Self::increment).
+    pub fn predict_increment(&self, w: &[i64], batch: &[usize]) -> Result<Vec<i64>, Error> {
+        self.predictor_evaluations.fetch_add(1, Ordering::Relaxed);
+        Ok(self.increment_with(&F64, w, batch)?.0)
     }
 
     /// The step increment s_B(W) = round_half_even(α·ĝ_B(W)·2^p), as raw integers.

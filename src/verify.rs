@@ -612,12 +612,14 @@ struct Inverted {
 }
 
 fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inverted, Error> {
-    let before = f.gradient_evaluations();
+    let (own_before, predictor_before) = (f.own_evaluations(), f.predictor_evaluations());
     let max_it = setup.config.max_iterations;
     let records = analyse(f, traj, max_it)?;
     let hints = hints_of(&records);
     let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
     let models = rewind(f, &traj.final_model, &batches, &hints, max_it)?;
+    let own = f.own_evaluations() - own_before;
+    let predictor = f.predictor_evaluations() - predictor_before;
     let steps = traj.steps.len();
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
     let hinted = hints.hints.len();
@@ -634,7 +636,9 @@ fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inve
             .filter(|r| r.termination == Termination::Cap)
             .count(),
         mean_iterations: mean(records.iter().map(|r| r.iterations as f64)),
-        gradient_evaluations: f.gradient_evaluations() - before,
+        gradient_evaluations: own + predictor,
+        own_backend_evaluations: own,
+        predictor_evaluations: predictor,
         predicted_many_to_one: predicted_many_to_one(f, traj),
         observed_many_to_one: if steps == 0 {
             0.0

@@ -202,7 +202,7 @@ pub fn summary(r: &VerifyReport) -> String {
         "rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
          grid:            p = {p}, backend {backend}, α = {alpha} (α·L_B = {q:.4}, {cert})\n\
          run:             {steps} steps over {er} epochs, accuracy {a0:.3} → {a1:.3}{stop}\n\
-         inversion:       recovered {rec}, other preimage {oth}, no preimage {nop} ({cyc} cycles, {cap} capped); mean {it:.2} iterations per step, {ge} gradient evaluations in all\n\
+         inversion:       recovered {rec}, other preimage {oth}, no preimage {nop} ({cyc} cycles, {cap} capped); mean {it:.2} iterations per step, {ge} gradient evaluations in all ({own} own backend, {pred} f64 predictor)\n\
          many-to-one:     {obs:.4} of steps needed a hint (observed); 1 − det(I − αH_B) = {predicted} (predicted)\n\
          hints:           {hs} steps, {hb} bits\n\
          {certification}\
@@ -235,6 +235,8 @@ pub fn summary(r: &VerifyReport) -> String {
         cap = inv.caps,
         it = inv.mean_iterations,
         ge = inv.gradient_evaluations,
+        own = inv.own_backend_evaluations,
+        pred = inv.predictor_evaluations,
         obs = inv.observed_many_to_one,
         hs = hints.steps,
         hb = hints.bits,

@@ -108,23 +108,27 @@ impl Model for Logistic {
         // σ'(z) = σ(1 − σ) ≤ 1/4 everywhere, and it decreases in |z|: over a box, |z| is at
         // least |z(center)| − reach.
         let p = data.grid.frac_bits();
-        let local = |i: usize| {
-            let a = around?;
-            // z summed in f64 is off by at most γ_{d+2}·Σ|x·w| < 1e-12·Σ|x·w| for any d below
-            // 10⁴; that much is subtracted with the reach.
-            let (z, size) = data.features[i]
-                .iter()
-                .zip(a.center)
-                .map(|(&x, &w)| x as f64 * w as f64)
-                .fold((0.0, 0.0), |(z, m), t| (z + t, m + t.abs()));
-            let z = libm::ldexp(z.abs() - 1e-12 * size, -2 * p as i32)
-                - super::logit_reach(data, i, a.radius);
-            let s = 1.0 / (1.0 + libm::exp(-z.max(0.0)));
-            Some(s * (1.0 - s) * (1.0 + 1e-6))
+        let Some(a) = around else {
+            return Some(super::RowBound::new(data, batch, 1, |_, _| 0.25));
         };
-        Some(super::RowBound::new(data, batch, 1, |i, _| {
-            local(i).map_or(0.25, |v| v.min(0.25))
-        }))
+        // z = ⟨x, w⟩, Σ|x·w| and ‖x‖₁ (for the reach) of every example, in one pass.
+        let all: Vec<usize> = (0..self.d).collect();
+        let sums = super::sums_by_example(data, batch, &all, |k, x| {
+            let t = x as f64 * a.center[k] as f64;
+            [t, t.abs(), (x as f64).abs()]
+        });
+        let curvature: Vec<f64> = sums
+            .iter()
+            .map(|&[z, size, l1]| {
+                // z summed in f64 is off by at most γ_{d+2}·Σ|x·w| < 1e-12·Σ|x·w| for any d
+                // below 10⁴; that much is subtracted with the reach.
+                let z = libm::ldexp(z.abs() - 1e-12 * size, -2 * p as i32)
+                    - super::reach_of_l1(data, l1, a.radius);
+                let s = 1.0 / (1.0 + libm::exp(-z.max(0.0)));
+                (s * (1.0 - s) * (1.0 + 1e-6)).min(0.25)
+            })
+            .collect();
+        Some(super::RowBound::from_curvature(data, batch, 1, curvature))
     }
 
     fn evaluation_error(

@@ -351,9 +351,9 @@ pub fn uniform_init(
 
 /// The f64 value of raw grid integers.
 pub(crate) fn raw_to_f64(raw: &[i64], frac_bits: u32) -> Vec<f64> {
-    raw.iter()
-        .map(|&k| libm::ldexp(k as f64, -(frac_bits as i32)))
-        .collect()
+    // Scaling by a power of two is exact (the result is far from subnormal), as ldexp is.
+    let unit = libm::ldexp(1.0, -(frac_bits as i32));
+    raw.iter().map(|&k| k as f64 * unit).collect()
 }
 
 /// Relative slack added to bounds computed in f64, far above their own rounding error.
@@ -378,8 +378,8 @@ pub struct RowBound<'a> {
     data: &'a Dataset,
     batch: Vec<usize>,
     blocks: usize,
-    /// Curvature bound of each batch example and block.
-    curvature: Vec<Vec<f64>>,
+    /// Curvature bound of each batch example and block, `blocks` values per example.
+    curvature: Vec<f64>,
 }
 
 impl<'a> RowBound<'a> {
@@ -396,49 +396,135 @@ impl<'a> RowBound<'a> {
             blocks,
             curvature: batch
                 .iter()
-                .map(|&i| (0..blocks).map(|c| curvature(i, c)).collect())
+                .flat_map(|&i| (0..blocks).map(move |c| (i, c)))
+                .map(|(i, c)| curvature(i, c))
                 .collect(),
+        }
+    }
+
+    /// The same from the curvature bounds already computed: `blocks` values per example of
+    /// `batch`, in batch order.
+    pub(crate) fn from_curvature(
+        data: &'a Dataset,
+        batch: &[usize],
+        blocks: usize,
+        curvature: Vec<f64>,
+    ) -> Self {
+        debug_assert_eq!(curvature.len(), batch.len() * blocks);
+        RowBound {
+            data,
+            batch: batch.to_vec(),
+            blocks,
+            curvature,
         }
     }
 
     /// For every coordinate k, a bound on Σ_j sup|H_kj|·radius_j. Features are read as raw
     /// integers (exact in f64 below 2^53) and scaled once at the end.
     pub fn rows(&self, radius: &[i64]) -> Vec<f64> {
+        self.rows_of(radius, None)
+    }
+
+    /// The same bound for the coordinates `only` (every coordinate when `None`), 0 for the
+    /// others: each value is the one [`rows`](Self::rows) gives, bit for bit, but the work is
+    /// proportional to the coordinates asked for and those with a non-zero radius, not to d.
+    pub fn rows_of(&self, radius: &[i64], only: Option<&[usize]>) -> Vec<f64> {
         let d = self.data.d();
         let mut row = vec![0.0; self.blocks * d];
-        for (&i, curv) in self.batch.iter().zip(&self.curvature) {
+        // t = max over blocks of Σ_k |x_k|·r_k per example; its terms that are not +0 have
+        // r_k ≠ 0 (and adding +0 to a sum of non-negative terms changes nothing), so a radius
+        // that is mostly zero costs little.
+        let radius: Vec<f64> = radius.iter().map(|&r| r as f64).collect();
+        let reach = largest_weighted_l1(self.data, &self.batch, &radius);
+        for ((&i, curv), &t) in self
+            .batch
+            .iter()
+            .zip(self.curvature.chunks(self.blocks))
+            .zip(&reach)
+        {
             let x = &self.data.features[i];
-            let nonzero = || {
-                x.iter()
-                    .enumerate()
-                    .filter(|(_, &v)| v != 0)
-                    .map(|(k, &v)| (k, v.unsigned_abs() as f64))
-            };
-            let t = radius
-                .chunks(d)
-                .map(|r| nonzero().map(|(k, a)| a * r[k] as f64).sum::<f64>())
-                .fold(0.0, f64::max);
             if t == 0.0 {
                 continue;
             }
-            for (c, cv) in curv.iter().enumerate() {
-                let ct = cv * t;
-                let block = &mut row[c * d..(c + 1) * d];
-                for (k, a) in nonzero() {
-                    block[k] += a * ct;
+            match only {
+                None => {
+                    for (block, cv) in row.chunks_mut(d).zip(curv) {
+                        let ct = cv * t;
+                        // A zero feature adds +0.
+                        for (slot, &v) in block.iter_mut().zip(x) {
+                            *slot += (v as f64).abs() * ct;
+                        }
+                    }
+                }
+                Some(coords) => {
+                    for &k in coords {
+                        let v = x[k % d];
+                        if v != 0 {
+                            row[k] += (v as f64).abs() * (curv[k / d] * t);
+                        }
+                    }
                 }
             }
         }
         let p = self.data.grid.frac_bits() as i32;
         let scale = libm::ldexp(BOUND_SLACK / self.batch.len().max(1) as f64, -2 * p);
-        row.iter().map(|v| v * scale).collect()
+        match only {
+            None => row.iter_mut().for_each(|v| *v *= scale),
+            Some(coords) => coords.iter().for_each(|&k| row[k] *= scale),
+        }
+        row
     }
+}
+
+/// For every example of `batch`, the sums Σ_k term(k, x_k) over the coordinates `ks`, in their
+/// order. Each example's sums are added in the same order as a loop over that example alone,
+/// so the values are the same bit for bit; but the loop runs over the coordinates outermost, so
+/// the examples' additions proceed side by side instead of waiting for one another. There is
+/// no test for zero features (a mispredicted branch costs more than the addition): callers'
+/// terms for x_k = 0 add ±0, which leaves their sums unchanged.
+pub(crate) fn sums_by_example<const N: usize>(
+    data: &Dataset,
+    batch: &[usize],
+    ks: &[usize],
+    term: impl Fn(usize, i64) -> [f64; N],
+) -> Vec<[f64; N]> {
+    let rows: Vec<&[i64]> = batch.iter().map(|&i| data.features[i].as_slice()).collect();
+    let mut acc = vec![[0.0; N]; batch.len()];
+    for &k in ks {
+        for (a, x) in acc.iter_mut().zip(&rows) {
+            for (slot, tn) in a.iter_mut().zip(term(k, x[k])) {
+                *slot += tn;
+            }
+        }
+    }
+    acc
+}
+
+/// Σ_k |x_k|·r_k for every example of `batch`, the largest over the blocks of `r` (d values
+/// each), as [`sums_by_example`] adds it; terms with r_k = 0 are +0 and skipped. |x_k| is
+/// taken as `(x_k as f64).abs()`, the same value as `x_k.unsigned_abs() as f64` (rounding is
+/// symmetric) from one instruction instead of an unsigned conversion.
+fn largest_weighted_l1(data: &Dataset, batch: &[usize], r: &[f64]) -> Vec<f64> {
+    let mut best = vec![0.0; batch.len()];
+    for block in r.chunks(data.d().max(1)) {
+        let ks: Vec<usize> = (0..block.len()).filter(|&k| block[k] != 0.0).collect();
+        let sums = sums_by_example(data, batch, &ks, |k, v| [(v as f64).abs() * block[k]]);
+        for (b, [s]) in best.iter_mut().zip(sums) {
+            *b = f64::max(*b, s);
+        }
+    }
+    best
 }
 
 /// The largest change of any logit ⟨w_c, x⟩ over the box: ‖x‖₁·radius·2^-p.
 pub(crate) fn logit_reach(data: &Dataset, i: usize, radius: i64) -> f64 {
-    let p = data.grid.frac_bits();
     let l1: f64 = data.features[i].iter().map(|&v| (v as f64).abs()).sum();
+    reach_of_l1(data, l1, radius)
+}
+
+/// [`logit_reach`] from the raw ‖x‖₁ summed in index order, for a caller that has it already.
+pub(crate) fn reach_of_l1(data: &Dataset, l1: f64, radius: i64) -> f64 {
+    let p = data.grid.frac_bits();
     libm::ldexp(l1 * radius as f64, -2 * p as i32) * BOUND_SLACK
 }
 
@@ -478,18 +564,10 @@ pub(crate) fn linear_eval_error(
     let b = batch.len();
     let mut eps = vec![0.0; d];
     let unit = libm::ldexp(1.0, -(p as i32));
-    for &i in batch {
+    let reach = largest_weighted_l1(data, batch, &wabs);
+    for (&i, &l1) in batch.iter().zip(&reach) {
         let x = &data.features[i];
-        let s_max = wabs
-            .chunks(d)
-            .map(|wc| {
-                x.iter()
-                    .zip(wc)
-                    .map(|(a, c)| a.unsigned_abs() as f64 * c)
-                    .sum::<f64>()
-            })
-            .fold(0.0, f64::max)
-            * unit;
+        let s_max = l1 * unit;
         let e_z = gamma(d + 4) * s_max;
         let (e_r, r_mag) = match link {
             Link::Identity => {
@@ -507,7 +585,7 @@ pub(crate) fn linear_eval_error(
         };
         let per = (e_r + (b as f64 + 3.0) * u * r_mag) * unit;
         for (slot, xk) in eps.iter_mut().zip(x) {
-            *slot += xk.unsigned_abs() as f64 * per;
+            *slot += (*xk as f64).abs() * per;
         }
     }
     let scale = 1.01 / b as f64;

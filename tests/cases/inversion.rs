@@ -1,13 +1,16 @@
-//! Inversion of single steps: the grid's many-to-one counterexample, and the property that a
-//! fixed point of the inverter is always a verified preimage.
+//! Inversion of single steps: the grid's many-to-one counterexample, the property that a
+//! fixed point of the inverter is always a verified preimage (whatever the f64 predictor says),
+//! and the cost of the own backend's confirmation.
 
 use proptest::prelude::*;
+use rewind::data::Dataset;
 use rewind::grid::Dyadic;
 use rewind::invert::{invert, Outcome, Termination};
-use rewind::model::{AnyModel, LeastSquares};
+use rewind::model::backend::{Backend, BackendError, Real};
+use rewind::model::{AnyModel, LeastSquares, Model, Smoothness};
 use rewind::reconstruct::{analyse, hints_of, rewind};
-use rewind::sgd::{BackendChoice, LoggedStep, StepFunction, Trajectory};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::sgd::{run, BackendChoice, LoggedStep, NoObserver, StepFunction, Trajectory};
+use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 const BACKENDS: [BackendChoice; 3] = [
     BackendChoice::Exact,
@@ -125,14 +128,181 @@ proptest! {
         let perm = rewind::rng::permutation(&mut rng, s.data.n());
         let batch = &perm[..3];
         let w_next = f.step(&w, batch).unwrap();
+        let (own, predicted) = (f.own_evaluations(), f.predictor_evaluations());
         let inv = invert(&f, &w_next, batch, 2_000).unwrap();
+        // The counters and the inversion's own account agree; only non-f64 backends predict.
+        prop_assert_eq!(f.own_evaluations() - own, inv.own_evaluations as u64);
+        prop_assert_eq!(f.predictor_evaluations() - predicted, inv.predictor_evaluations as u64);
+        prop_assert_eq!(inv.predictor_evaluations == 0, backend == BackendChoice::F64);
         if let Some(v) = inv.preimage() {
             prop_assert_eq!(f.step(v, batch).unwrap(), w_next.clone());
+            prop_assert!(inv.own_evaluations >= 1);
         }
         match inv.outcome(&w) {
             Outcome::Recovered => prop_assert_eq!(&inv.point, &w),
             Outcome::OtherPreimage => prop_assert_ne!(&inv.point, &w),
             Outcome::NoPreimage => prop_assert_ne!(inv.termination, Termination::FixedPoint),
         }
+        // Without the predictor the iteration is the plain own-backend one; it too returns
+        // only verified preimages.
+        let plain = s.step_function().with_predictor(false);
+        let inv_plain = invert(&plain, &w_next, batch, 2_000).unwrap();
+        prop_assert_eq!(inv_plain.predictor_evaluations, 0);
+        if let Some(v) = inv_plain.preimage() {
+            prop_assert_eq!(f.step(v, batch).unwrap(), w_next);
+        }
+    }
+
+    #[test]
+    fn a_misleading_predictor_never_changes_what_is_verified(
+        q in prop_oneof![Just("0.1"), Just("0.4"), Just("0.8")],
+        p in 4u32..24,
+        seed in 0u64..1000,
+    ) {
+        let s = misled_setup(q, p, seed);
+        let f = s.step_function();
+        let mut rng = rewind::rng::stream(seed, rewind::rng::Stream::Init);
+        let bound = s.data.grid.one() << 3;
+        let w: Vec<i64> = (0..f.dim()).map(|_| rewind::rng::uniform_in(&mut rng, -bound, bound)).collect();
+        let perm = rewind::rng::permutation(&mut rng, s.data.n());
+        let batch = &perm[..3];
+        let w_next = f.step(&w, batch).unwrap();
+        let inv = invert(&f, &w_next, batch, 2_000).unwrap();
+        prop_assert!(inv.predictor_evaluations > 0);
+        if let Some(v) = inv.preimage() {
+            prop_assert_eq!(f.step(v, batch).unwrap(), w_next);
+        }
+    }
+}
+
+/// Least squares whose f64 gradient (the predictor's) is 9/8 of the true one: a predictor that
+/// is wrong everywhere, under an exact own backend.
+#[derive(Debug)]
+struct Misled(LeastSquares);
+
+impl Model for Misled {
+    fn name(&self) -> &'static str {
+        "misled"
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn batch_gradient<B: Backend>(
+        &self,
+        be: &B,
+        w: &[B::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<B::R>, BackendError> {
+        let g = self.0.batch_gradient(be, w, data, batch)?;
+        Ok(match be.name() {
+            "f64" => g.iter().map(|v| v.add(&v.div_int(8))).collect(),
+            _ => g,
+        })
+    }
+    fn correct<B: Backend>(
+        &self,
+        be: &B,
+        w: &[i64],
+        data: &Dataset,
+        i: usize,
+    ) -> Result<bool, BackendError> {
+        self.0.correct(be, w, data, i)
+    }
+    fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
+        self.0.smoothness(data, batch, w)
+    }
+    fn hessian(&self, _: &[f64], _: &Dataset, _: &[usize]) -> Option<Vec<f64>> {
+        None
+    }
+    fn loss_label(&self, class: u32) -> i64 {
+        self.0.loss_label(class)
+    }
+    fn init(&self, rng: &mut dyn rand_core::RngCore, data: &Dataset) -> Vec<i64> {
+        self.0.init(rng, data)
+    }
+}
+
+fn misled_setup(q: &str, p: u32, seed: u64) -> Setup {
+    let config = VerifyConfig {
+        data: DataSource::Synthetic {
+            n: 12,
+            features: 3,
+            classes: 2,
+        },
+        backend: BackendChoice::Exact,
+        frac_bits: p,
+        step_size: StepSize::Q(q.into()),
+        batch: 3,
+        epochs: 2,
+        seed,
+        stop_at_full_accuracy: false,
+        ..VerifyConfig::default()
+    };
+    Setup::with_model(&config, |data| Misled(LeastSquares::new(data))).unwrap()
+}
+
+#[test]
+fn with_a_misleading_predictor_the_run_still_rewinds_and_decodes_bit_for_bit() {
+    let setup = misled_setup("0.4", 16, 3);
+    let (report, _) = verify_quiet(&setup).unwrap();
+    let inv = report.inversion.unwrap();
+    let rec = report.reconstruction.unwrap();
+    assert!(rec.initial_model_bit_exact && rec.all_models_bit_exact);
+    assert!(report.code.unwrap().roundtrip_bit_exact);
+    // Not vacuous: the predictor's fixed points were refused and the own backend iterated on.
+    assert!(
+        inv.own_backend_evaluations > 4 * report.steps as u64,
+        "{inv:?}"
+    );
+    assert_eq!(
+        inv.gradient_evaluations,
+        inv.own_backend_evaluations + inv.predictor_evaluations
+    );
+}
+
+#[test]
+fn an_honest_predictor_leaves_one_own_evaluation_per_step_and_the_same_outcomes() {
+    let cases = [
+        (ModelKind::LeastSquares, BackendChoice::Exact),
+        (ModelKind::Logistic, BackendChoice::Mpfr { precision: 128 }),
+    ];
+    for (model, backend) in cases.into_iter().filter(|(_, b)| b.is_available()) {
+        let s = Setup::new(&VerifyConfig {
+            data: DataSource::Synthetic {
+                n: 40,
+                features: 5,
+                classes: 2,
+            },
+            model,
+            backend,
+            step_size: StepSize::Q("0.2".into()),
+            batch: 4,
+            epochs: 2,
+            stop_at_full_accuracy: false,
+            ..VerifyConfig::default()
+        })
+        .unwrap();
+        let f = s.step_function();
+        let plain = s.step_function().with_predictor(false);
+        let traj = run(&f, &s.sgd_config(), s.init.clone(), &mut NoObserver).unwrap();
+        let mut own = Vec::new();
+        for (k, step) in traj.steps.iter().enumerate() {
+            let w_next = traj.model_after(k);
+            let inv = invert(&f, w_next, &step.batch, 10_000).unwrap();
+            let inv_plain = invert(&plain, w_next, &step.batch, 10_000).unwrap();
+            // The predictor walks the plain iteration's path: same point, same count.
+            assert_eq!(inv.point, inv_plain.point, "{backend:?} step {k}");
+            assert_eq!(inv.termination, inv_plain.termination);
+            assert_eq!(inv.iterations, inv_plain.iterations);
+            assert!(
+                inv_plain.own_evaluations > 2,
+                "not an easy case: {inv_plain:?}"
+            );
+            own.push(inv.own_evaluations);
+        }
+        let mean = own.iter().sum::<u32>() as f64 / own.len() as f64;
+        assert!(own.iter().all(|&e| e <= 2), "{backend:?}: {own:?}");
+        assert!(mean <= 1.1, "{backend:?}: mean {mean}");
     }
 }

@@ -59,6 +59,12 @@ proptest! {
         prop_assert!(rec.all_models_bit_exact);
         prop_assert_eq!(inv.recovered + inv.other_preimage + inv.no_preimage, report.steps);
         prop_assert_eq!(hints.steps, report.steps - inv.recovered);
+        // Every evaluation is the own backend's or the predictor's, and only f64 runs without
+        // a predictor; each of the 2·steps inversions (hints, then the walk back) confirms
+        // its point with at least one own evaluation.
+        prop_assert_eq!(inv.gradient_evaluations, inv.own_backend_evaluations + inv.predictor_evaluations);
+        prop_assert_eq!(inv.predictor_evaluations == 0, backend == BackendChoice::F64);
+        prop_assert!(inv.own_backend_evaluations >= 2 * report.steps as u64);
     }
 }
 
