@@ -26,7 +26,7 @@ pub struct EncodedRun {
     pub bytes: Vec<u8>,
     /// The file's header: the run's public parameters and fingerprints.
     pub header: CodeHeader,
-    /// The code and its lengths, per epoch and in all.
+    /// The code, the run header's length and each epoch's cost.
     pub encoded: Encoded,
     /// The logged run that was encoded.
     pub trajectory: Trajectory,

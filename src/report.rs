@@ -149,7 +149,8 @@ pub struct CertificationReport {
 /// The run's parameters, resolved (α exact, n after the tail is dropped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigReport {
-    /// Where the examples came from: "digits", "synthetic" or the file's path.
+    /// Where the examples came from: "digits (bundled)", the file's path, or
+    /// "synthetic(n=…, d=…, classes=…, seed=…)".
     pub data: String,
     /// The model's name as on the command line ("logistic", "mlp", …) or a custom model's own.
     pub model: String,
@@ -189,7 +190,8 @@ pub struct ConfigReport {
     pub features: usize,
     /// Model parameters.
     pub d: usize,
-    /// The original class labels kept, in the order that makes them classes 0, 1, ….
+    /// The original labels of classes 0, 1, …: the `--classes` list in its order, or every label
+    /// in ascending order.
     pub classes: Vec<u32>,
     /// Whether every label was replaced by a uniform draw (`--random-labels`).
     pub random_labels: bool,
@@ -206,7 +208,8 @@ pub struct SmoothnessReport {
     pub certified: bool,
     /// L_B, the smoothness bound of the batch loss (real units, not ulps).
     pub value: f64,
-    /// How `value` was obtained (trace or Gershgorin bound, or the estimate's method).
+    /// How `value` was obtained: which bound (trace or Gershgorin) and factor, or the estimate's
+    /// method.
     pub how: String,
 }
 
@@ -339,7 +342,7 @@ pub struct TrajectoryHeader {
 }
 
 impl<W: std::io::Write> TrajectoryWriter<W> {
-    /// Writes the header line to `out`; `path` names the destination in I/O errors.
+    /// Starts a trajectory file by writing its header line; `path` names `out` in I/O errors.
     pub fn new(mut out: W, path: &str, header: &TrajectoryHeader) -> Result<Self, crate::Error> {
         write_line(&mut out, path, header)?;
         Ok(TrajectoryWriter {

@@ -135,10 +135,10 @@ pub struct Fixed {
     /// Classes of the "synthetic" data set (default 2).
     #[serde(default = "default_synthetic_classes")]
     pub synthetic_classes: u32,
-    /// Certification budget of gradient evaluations per step.
+    /// Certification budget of gradient evaluations per step (default 4,096).
     #[serde(default = "default_budget")]
     pub certify_budget: u64,
-    /// Iteration cap of the inverter per step.
+    /// Iteration cap of the inverter per step (default 10,000).
     #[serde(default = "default_iterations")]
     pub max_iterations: u32,
 }

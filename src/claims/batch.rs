@@ -133,14 +133,15 @@ pub struct Exponent {
     pub groups: usize,
     /// Points left out because y ≤ 0 (no logarithm), or their group kept one batch size.
     pub left_out: usize,
-    /// The fitted exponent s of b; `None` when no group has two usable batch sizes.
+    /// The fitted exponent s of b; `None` when no group has y > 0 at two batch sizes.
     pub slope: Option<f64>,
     /// The 95% confidence interval of s; `None` with fewer than 3 points or no residual degree of
     /// freedom.
     pub ci95: Option<[f64; 2]>,
     /// Residual degrees of freedom: points − groups − 1.
     pub df: usize,
-    /// The 0.975 quantile of Student's t used for the interval.
+    /// The 0.975 quantile of Student's t with `df` degrees of freedom; `None` without an
+    /// interval.
     pub t: Option<f64>,
 }
 
@@ -180,7 +181,7 @@ pub struct BatchDependence {
     pub fits: Vec<BatchFit>,
     /// The verdict on ρ_code over every labels setting (the weakest decides).
     pub verdict: Verdict,
-    /// The reason for the verdict.
+    /// The reason for the verdict, in one line.
     pub why: String,
 }
 

@@ -58,7 +58,7 @@ impl Signal {
 /// Claim 4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LearningSignal {
-    /// The claim, in words.
+    /// The claim as this project states it.
     pub claim: &'static str,
     /// How the outcome is decided, in words.
     pub rule: String,
@@ -68,7 +68,7 @@ pub struct LearningSignal {
     pub signal: Vec<SignalRun>,
     /// The run with the highest z, whether or not it exceeds the threshold.
     pub highest: Option<SignalRun>,
-    /// The outcome.
+    /// Whether some run shows learning, none does, or there is nothing to judge.
     pub verdict: Signal,
     /// The reason for the outcome, in one line.
     pub why: String,

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 /// One result line that has a report.
 #[derive(Debug, Clone, Copy)]
 pub struct Run<'a> {
-    /// The run's canonical id.
+    /// The run's canonical id ([`RunSpec::id`]).
     pub id: &'a str,
     /// The run's point of the plan.
     pub spec: &'a RunSpec,
@@ -66,27 +66,27 @@ pub fn runs(lines: &[ResultLine]) -> Runs<'_> {
 pub enum Field {
     /// The MLP's hidden width.
     Width,
-    /// The model.
+    /// The model name ("logistic", "mlp", …).
     Model,
-    /// The data set.
+    /// The data set, as the plan names it.
     Data,
     /// The MLP's activation.
     Activation,
     /// The step size (`alpha=…` or `q=…`).
     Step,
-    /// The backend.
+    /// The backend ("exact", "mpfr", "f64").
     Backend,
     /// The grid's fractional bits p.
     FracBits,
-    /// The number of epochs.
+    /// The number of epochs t requested.
     Epochs,
-    /// The class selection.
+    /// The classes kept (the `classes` axis).
     Classes,
     /// True or random labels.
     Labels,
     /// The batch size b.
     Batch,
-    /// The seed.
+    /// The seed of the run's random streams.
     Seed,
 }
 

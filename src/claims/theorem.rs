@@ -46,7 +46,7 @@ pub struct Theorem32 {
     pub without_epochs: usize,
     /// ρ̄_code ≤ β at the last epoch.
     pub below: usize,
-    /// ρ̄_code > β at the last epoch: each one contradicts the theorem.
+    /// Runs with ρ̄_code > β at the last epoch; each one contradicts the theorem.
     pub above: usize,
     /// The largest null/β over the runs: the null alone uses this share of β.
     pub max_null_ratio: Option<f64>,
@@ -56,7 +56,7 @@ pub struct Theorem32 {
     pub above_at_some_epoch: usize,
     /// The run with the largest ratio ρ̄_code/β.
     pub worst: Option<WorstRun>,
-    /// The verdict.
+    /// The verdict of claim 3.
     pub verdict: Verdict,
     /// The reason for the verdict, in one line.
     pub why: String,
