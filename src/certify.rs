@@ -36,6 +36,10 @@ use serde::Serialize;
 /// Default budget of gradient evaluations per certified step.
 pub const DEFAULT_BUDGET: u64 = 4096;
 
+/// The largest budget accepted: a decoder repeats every certification, so a budget from a code
+/// file's header must not buy unbounded work.
+pub const MAX_BUDGET: u64 = 16_384;
+
 /// Why a step could not be certified.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]

@@ -406,6 +406,13 @@ fn alpha_for(q: &str, flag: &str, bound: &BigRational) -> Result<Dyadic, Error> 
 
 /// Checks that hold for every model.
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
+    if let Some(budget) = c.certify.filter(|&b| b > crate::certify::MAX_BUDGET) {
+        return Err(Error::Config(format!(
+            "--certify-budget {budget} is above the {} gradient evaluations per step this rewind allows (decoding repeats every certification); use at most {}",
+            crate::certify::MAX_BUDGET,
+            crate::certify::MAX_BUDGET
+        )));
+    }
     if c.batch == 0 {
         return Err(Error::Config("--batch must be at least 1".into()));
     }

@@ -3,8 +3,9 @@
 //! header, and with random code sections. The contract, case by case: no panic, no case longer
 //! than a second, and never a run other than the encoded one decoded without error.
 //!
-//! CI runs a short campaign; `REWIND_FUZZ_CASES` sets the number of cases for a long one:
-//! `REWIND_FUZZ_CASES=1000000 cargo test --release --test main fuzz -- --nocapture`.
+//! CI runs a short campaign; `REWIND_FUZZ_CASES` sets the number of cases for a long one and
+//! `REWIND_FUZZ_SEED` its seed (so that a long campaign can run as several processes):
+//! `REWIND_FUZZ_CASES=500000 REWIND_FUZZ_SEED=1 cargo test --release --test main fuzz -- --nocapture`.
 
 use super::code_file::{code_region, encode_config, hinted_seed, mutate, reseal, tiny};
 use rewind::encode::{decode_run, EncodedRun};
@@ -304,10 +305,15 @@ fn fuzz_the_decoder() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CI_CASES);
+    // Long campaigns can run as several processes, each with its own seed.
+    let seed = std::env::var("REWIND_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0xF022);
     let start = Instant::now();
-    let stats = campaign(cases, 0xF022);
+    let stats = campaign(cases, seed);
     eprintln!(
-        "decoder fuzz: {} cases in {:.1} s: {} rejected, {} decoded the same run, {} decoded a different run, {} panics, {} over {:?} (slowest {:?}); by class {:?}",
+        "decoder fuzz (seed {seed}): {} cases in {:.1} s: {} rejected, {} decoded the same run, {} decoded a different run, {} panics, {} over {:?} (slowest {:?}); by class {:?}",
         stats.cases,
         start.elapsed().as_secs_f64(),
         stats.rejected,

@@ -722,6 +722,10 @@ fn messages_speak_of_what_the_user_typed() {
         &rewind(&["verify", "--data", s(&idx)]),
         &["floats.csv", "IDX", "32-bit floats"],
     );
+    assert_error(
+        &rewind(&["verify", "--certify", "--certify-budget", "100000"]),
+        &["--certify-budget 100000", "at most 16384"],
+    );
     let big = file("big.csv", b"1,2,0\n3,4,5000000000\n");
     assert_error(
         &rewind(&["verify", "--data", s(&big)]),
