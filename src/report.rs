@@ -134,7 +134,8 @@ pub struct CertificationReport {
     pub optimal_hint_bits: u64,
     /// Gradient evaluations spent on certification.
     pub gradient_evaluations: u64,
-    /// The budget of gradient evaluations per step (`--certify-budget`).
+    /// The budget of gradient evaluations per step (`--certify-budget`, at most
+    /// [`crate::certify::MAX_BUDGET`]).
     pub budget: u64,
     /// Mean number of coordinates left free (not pinned) after pinning, over certified steps.
     pub mean_free_coordinates: f64,

@@ -135,7 +135,8 @@ pub struct Fixed {
     /// Classes of the "synthetic" data set (default 2).
     #[serde(default = "default_synthetic_classes")]
     pub synthetic_classes: u32,
-    /// Certification budget of gradient evaluations per step (default 4,096).
+    /// Certification budget of gradient evaluations per step (default 4,096, at most
+    /// [`crate::certify::MAX_BUDGET`]).
     #[serde(default = "default_budget")]
     pub certify_budget: u64,
     /// Iteration cap of the inverter per step (default 10,000).
