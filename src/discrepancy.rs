@@ -58,14 +58,21 @@ pub fn beta_leading(n: usize, b: usize) -> f64 {
 /// The quantities of one model W_{i,j}, j ≥ 2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepDiscrepancy {
+    /// Epoch i, from 1.
     pub epoch: usize,
     /// j, the index of W_{i,j}: the model after step j − 1.
     pub j: usize,
+    /// λ_i,j: accuracy of W_i,j on the whole data set, a share in [0, 1] (docs/design.md §2.8).
     pub lambda: f64,
+    /// φ_i,j: accuracy of W_i,j on B_i,j−1, the batch just used, a share in [0, 1].
     pub phi: f64,
+    /// λ'_i,j: accuracy of W_i,j on X_i,j−1, the examples seen so far this epoch.
     pub lambda_seen: f64,
+    /// λ''_i,j: accuracy on the examples not yet seen this epoch; `None` at j = n/b + 1.
     pub lambda_unseen: Option<f64>,
+    /// ρ_i,j = D(λ'‖φ) in bits, the paper's direction ([`rho_paper`]).
     pub rho_paper: f64,
+    /// ρ_i,j = D(φ‖λ') in bits, the code's direction ([`rho_code`]).
     pub rho_code: f64,
     /// What the batch's sampling alone gives both terms ([`crate::null`]).
     pub null: NullMoments,
@@ -77,10 +84,13 @@ pub struct StepDiscrepancy {
 /// are martingale differences); a z with a null variance of 0 is 0 ([`z_score`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochDiscrepancy {
+    /// Epoch i, from 1.
     pub epoch: usize,
     /// λ at the end of the epoch.
     pub accuracy: f64,
+    /// ρ_i = Σ_j D(λ'‖φ) over the epoch's models, in bits, the paper's direction.
     pub rho_paper: f64,
+    /// ρ_i = Σ_j D(φ‖λ') over the epoch's models, in bits, the code's direction.
     pub rho_code: f64,
     /// (1/t)Σ_{i≤t} ρ_i, paper's direction.
     pub running_rho_paper: f64,

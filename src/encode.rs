@@ -22,9 +22,13 @@ use crate::Error;
 /// A run encoded: the file's bytes, the code's lengths and the trajectory it came from.
 #[derive(Debug, Clone)]
 pub struct EncodedRun {
+    /// The code file's bytes (docs/design.md §5.5).
     pub bytes: Vec<u8>,
+    /// The file's header: the run's public parameters and fingerprints.
     pub header: CodeHeader,
+    /// The code, the run header's length and each epoch's cost.
     pub encoded: Encoded,
+    /// The logged run that was encoded.
     pub trajectory: Trajectory,
 }
 
@@ -91,8 +95,11 @@ fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
 /// A decoded run: the header and everything reconstructed.
 #[derive(Debug, Clone)]
 pub struct DecodedRun {
+    /// The file's header, checked against the data set.
     pub header: CodeHeader,
+    /// Every permutation, batch and model, W₁,₁ included, as decoded.
     pub decoded: Decoded,
+    /// The configuration rebuilt from the header and the data set.
     pub setup: Setup,
 }
 

@@ -71,23 +71,31 @@ const NULL: RGBColor = RGBColor(0, 0, 0);
 /// One SVG, ready to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
+    /// File name to write the figure under (e.g. [`FIG2`]).
     pub file: &'static str,
+    /// The SVG document.
     pub svg: String,
 }
 
 /// A figure the results have no data for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skipped {
+    /// File name the figure would have had.
     pub file: &'static str,
+    /// Why there is no data for it, in one line.
     pub reason: String,
 }
 
 /// Every figure drawn or skipped, and the lines that could not be used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
+    /// The figures drawn, in a fixed order.
     pub drawn: Vec<Figure>,
+    /// The figures the results have no data for.
     pub skipped: Vec<Skipped>,
+    /// Lines whose run could not be set up or failed (skipped).
     pub error_lines: usize,
+    /// Lines with neither a report nor an error (skipped).
     pub without_report: usize,
     /// Lines left out because a number in their report is not plausible, one message each.
     pub warnings: Vec<String>,

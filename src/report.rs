@@ -25,13 +25,19 @@ pub fn check_format(value: &serde_json::Value) -> Result<(), crate::Error> {
 /// The report of `rewind verify`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifyReport {
+    /// The report format, [`FORMAT`]; readers refuse others ([`check_format`], docs/design.md §6).
     pub format: u32,
+    /// The run's parameters as resolved (α exact, n after the tail).
     pub config: ConfigReport,
+    /// What Algorithm 1 did: epochs run, early stop, accuracies, final model hash.
     pub run: RunReport,
+    /// Number of SGD steps the run took, over all epochs (n/b per full epoch).
     pub steps: usize,
     /// Absent when the inversion phase is switched off (sweeps that only measure ρ).
     pub inversion: Option<InversionReport>,
+    /// What the hints cost (docs/design.md §4.2); absent with the inversion phase off.
     pub hints: Option<HintReport>,
+    /// The bit-for-bit check of the walk back to W₁,₁; absent with the inversion phase off.
     pub reconstruction: Option<ReconstructionReport>,
     /// Present with `--certify`: what is proven about every step.
     pub certification: Option<CertificationReport>,
@@ -61,6 +67,8 @@ pub struct VerifyReport {
 pub struct DiscrepancyReport {
     /// The paper's leading term n·log₂ n / b² (constant 1).
     pub beta_leading: f64,
+    /// One entry per epoch run, in order: λ, ρ_i, running averages and the null
+    /// (docs/design.md §2.8).
     pub epochs: Vec<crate::discrepancy::EpochDiscrepancy>,
 }
 
@@ -72,6 +80,8 @@ pub struct CodeReport {
     pub roundtrip_bit_exact: bool,
     /// Length of the whole code (all epochs and the run header, one terminated message).
     pub total_bits: u64,
+    /// Bits of the run header (the count and subset rank of hinted steps, docs/design.md §5.1);
+    /// 0 with certification, which codes no hinted set.
     pub run_header_bits: u64,
     /// Epochs × ⌈log₂ n!⌉.
     pub baseline_total_bits: u64,
@@ -81,18 +91,22 @@ pub struct CodeReport {
     /// reaches this with probability at most 1/n (the saving is a likelihood ratio against the
     /// hypergeometric null; derivation in the README). The threshold this code is held to.
     pub saving_threshold_bits: f64,
+    /// One entry per epoch, in run order.
     pub epochs: Vec<EpochCodeReport>,
 }
 
 /// One epoch's code length against ⌈log₂ n!⌉.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochCodeReport {
+    /// Epoch i, from 1.
     pub epoch: usize,
     /// ⌈log₂ n!⌉.
     pub baseline_bits: u64,
     /// The epoch's code, header and hints included.
     pub bits: u64,
+    /// Bits of the epoch's hint digits alone (docs/design.md §5.3).
     pub hint_bits: u64,
+    /// Bits of the epoch's header, the tilt index: 3 (docs/design.md §5.1).
     pub header_bits: u64,
     /// baseline − bits.
     pub saving_bits: i64,
@@ -118,17 +132,27 @@ pub struct CertificationReport {
     pub ambiguous: usize,
     /// Steps that could not be certified, by reason.
     pub unknown: usize,
+    /// Unknown because q_∞ ≥ 1 over the free coordinates: no radius exists
+    /// (docs/design.md §4.3).
     pub unknown_non_contractive: usize,
+    /// Unknown because the search needed more gradient evaluations than the budget.
     pub unknown_budget: usize,
+    /// Unknown because the model has no certified row or error bound (the MLP).
     pub unknown_no_certified_bound: usize,
+    /// Unknown because the radius R exceeds 64 ulps with a non-zero evaluation error.
     pub unknown_radius_too_large: usize,
     /// Σ ⌈log₂ k⌉ over ambiguous steps: the hint cost when the preimages are enumerated.
     pub optimal_hint_bits: u64,
     /// Gradient evaluations spent on certification.
     pub gradient_evaluations: u64,
+    /// The budget of gradient evaluations per step (`--certify-budget`, at most
+    /// [`crate::certify::MAX_BUDGET`]).
     pub budget: u64,
+    /// Mean number of coordinates left free (not pinned) after pinning, over certified steps.
     pub mean_free_coordinates: f64,
+    /// Largest number of free coordinates of any step.
     pub max_free_coordinates: usize,
+    /// Largest number of preimages found for one step (1 when every step is unique).
     pub max_preimages: usize,
     /// How the backend's evaluation error was bounded.
     pub evaluation_error: String,
@@ -137,64 +161,99 @@ pub struct CertificationReport {
 /// The run's parameters, resolved (α exact, n after the tail is dropped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigReport {
+    /// Where the examples came from: "digits (bundled)", the file's path, or
+    /// "synthetic(n=…, d=…, classes=…, seed=…)".
     pub data: String,
+    /// The model's name as on the command line ("logistic", "mlp", …) or a custom model's own.
     pub model: String,
+    /// Hidden width of the MLP; null for the other models.
     pub hidden: Option<usize>,
+    /// The MLP's activation ("gelu" or "tanh"); null for the other models.
     pub activation: Option<String>,
+    /// The backend that evaluated the gradients: "exact", "mpfr" or "f64" (docs/design.md §2.4).
     pub backend: String,
+    /// MPFR working precision in bits; null for the other backends.
     pub mpfr_precision: Option<u32>,
+    /// p, the grid's fractional bits: one ulp is 2^-p (docs/design.md §2.1).
     pub frac_bits: u32,
     /// α = alpha_num / alpha_den exactly (alpha_den a power of two).
     pub alpha: String,
+    /// Numerator m of α = m / alpha_den.
     pub alpha_num: u64,
+    /// Denominator of α, a power of two 2^k.
     pub alpha_den: u64,
     /// α·L_B with the bound or estimate below.
     pub q: f64,
     /// α·L_∞ with the certified ∞-norm (Gershgorin) bound; null where there is none.
     pub q_inf: Option<f64>,
+    /// The bound L_B behind `q`, and whether it is certified (docs/design.md §2.5).
     pub smoothness: SmoothnessReport,
+    /// Batch size b.
     pub batch: usize,
+    /// Epochs requested (t); `run.epochs_run` says how many ran.
     pub epochs: usize,
+    /// Seed of the run's named random streams (docs/design.md §6).
     pub seed: u64,
     /// Examples the run uses (⌊n_loaded/b⌋·b).
     pub n: usize,
+    /// Examples loaded after class selection, before the tail n_loaded − n is dropped.
     pub n_loaded: usize,
     /// Feature columns, bias included.
     pub features: usize,
     /// Model parameters.
     pub d: usize,
+    /// The original labels of classes 0, 1, …: the `--classes` list in its order, or every label
+    /// in ascending order.
     pub classes: Vec<u32>,
+    /// Whether every label was replaced by a uniform draw (`--random-labels`).
     pub random_labels: bool,
+    /// Whether the run stops once every example is classified correctly (line 6 of Algorithm 1).
     pub stop_at_full_accuracy: bool,
+    /// Iteration cap of the inverter per step (`--max-iterations`, docs/design.md §4.1).
     pub max_iterations: u32,
 }
 
 /// L_B and whether it is a certificate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SmoothnessReport {
+    /// True when `value` is a certificate; false for an estimate (the MLP's power iteration).
     pub certified: bool,
+    /// L_B, the smoothness bound of the batch loss (real units, not ulps).
     pub value: f64,
+    /// How `value` was obtained: which bound (trace or Gershgorin) and factor, or the estimate's
+    /// method.
     pub how: String,
 }
 
 /// What Algorithm 1 did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
+    /// Epochs that ran, the last possibly cut short by the stop.
     pub epochs_run: usize,
+    /// Whether the run stopped because every example was classified correctly.
     pub stopped_at_full_accuracy: bool,
+    /// Accuracy of W₁,₁ on the n examples, a share in [0, 1].
     pub initial_accuracy: f64,
+    /// Accuracy of the final model on the n examples, a share in [0, 1].
     pub final_accuracy: f64,
+    /// [`model_sha256`] of the final model.
     pub final_model_sha256: String,
 }
 
 /// Counts of inversion outcomes over all steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InversionReport {
+    /// Steps whose inversion reached the logged model (docs/design.md §4.1).
     pub recovered: usize,
+    /// Steps whose inversion reached a fixed point other than the logged model.
     pub other_preimage: usize,
+    /// Steps whose inversion ended in a cycle or at the cap.
     pub no_preimage: usize,
+    /// Steps whose iteration ended in a cycle.
     pub cycles: usize,
+    /// Steps whose iteration reached `--max-iterations`.
     pub caps: usize,
+    /// Mean iterations per step of the inverter.
     pub mean_iterations: f64,
     /// Every gradient evaluation of the inversion phase (inverting every step and walking
     /// back): `own_backend_evaluations` + `predictor_evaluations`.
@@ -217,17 +276,24 @@ pub struct InversionReport {
 /// What the corrections cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HintReport {
+    /// Steps that needed a hint (`other_preimage` + `no_preimage`).
     pub steps: usize,
+    /// Length of the hint code in bits, as a sum of ceilings (docs/design.md §4.2).
     pub bits: u64,
+    /// A description of how the hints are coded.
     pub coding: String,
 }
 
 /// The bit-for-bit check of the walk back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconstructionReport {
+    /// The walk back from the final model, batches and hints alone returned W₁,₁ bit for bit.
     pub initial_model_bit_exact: bool,
+    /// Every model of the walk back equals the logged one bit for bit.
     pub all_models_bit_exact: bool,
+    /// [`model_sha256`] of the model the walk back started from.
     pub final_model_sha256: String,
+    /// [`model_sha256`] of W₁,₁, the logged initial model.
     pub initial_model_sha256: String,
 }
 
@@ -274,20 +340,30 @@ pub struct TrajectoryWriter<W: std::io::Write> {
 /// The first line of a trajectory file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrajectoryHeader {
+    /// The trajectory format (1).
     pub format: u32,
+    /// p, the grid's fractional bits.
     pub p: u32,
+    /// Numerator m of α = m / alpha_den.
     pub alpha_num: u64,
+    /// Denominator of α, a power of two.
     pub alpha_den: u64,
+    /// The model's name, as in [`ConfigReport::model`].
     pub model: String,
+    /// The backend's name, as in [`ConfigReport::backend`].
     pub backend: String,
+    /// Examples the run uses.
     pub n: usize,
     /// Model parameters.
     pub d: usize,
+    /// Feature columns, bias included.
     pub features: usize,
+    /// Batch size b.
     pub batch: usize,
 }
 
 impl<W: std::io::Write> TrajectoryWriter<W> {
+    /// Starts a trajectory file by writing its header line; `path` names `out` in I/O errors.
     pub fn new(mut out: W, path: &str, header: &TrajectoryHeader) -> Result<Self, crate::Error> {
         write_line(&mut out, path, header)?;
         Ok(TrajectoryWriter {
@@ -336,10 +412,15 @@ impl<W: std::io::Write> crate::sgd::Observer for TrajectoryWriter<W> {
 /// The data set exactly as the model sees it (`--dump-data`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataDump {
+    /// The dump format (1).
     pub format: u32,
+    /// p: each raw feature k means k·2^-p.
     pub frac_bits: u32,
+    /// Examples, after the tail is dropped.
     pub n: usize,
+    /// Feature columns per example, bias included.
     pub d: usize,
+    /// The quantised features as raw grid integers, one row per example (docs/design.md §2.6).
     pub features: Vec<Vec<i64>>,
     /// Labels as the loss uses them: ±1 for least squares, the class index otherwise.
     pub labels: Vec<i64>,

@@ -80,6 +80,7 @@ pub struct StepLine {
     pub epoch: usize,
     /// Step j within the epoch, from 1.
     pub step: usize,
+    /// The batch of the step, as indices or, when large, a digest.
     pub batch: Batch,
     /// What inverting the step from the next model gave.
     pub outcome: Outcome,

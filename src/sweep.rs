@@ -33,11 +33,15 @@ pub const READABLE_FORMATS: [u32; 2] = [1, 2];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
+    /// The plan's name, recorded on every results line ([`PlanIdentity`]).
     pub name: String,
+    /// The axes whose product is the sweep (`[axes]`).
     #[serde(default)]
     pub axes: Axes,
+    /// Which phases each run performs (`[phases]`).
     #[serde(default)]
     pub phases: Phases,
+    /// Settings shared by every run (`[fixed]`).
     #[serde(default)]
     pub fixed: Fixed,
 }
@@ -46,19 +50,32 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Axes {
+    /// Data sets: "digits", "synthetic" or a file path (default "digits").
     pub data: Option<Vec<String>>,
+    /// Models: "least-squares", "logistic", "softmax" or "mlp" (default "logistic").
     pub model: Option<Vec<String>>,
+    /// Hidden widths of the MLP (default 10; ignored by the other models).
     pub hidden: Option<Vec<usize>>,
+    /// MLP activations: "gelu" or "tanh" (default "gelu").
     pub activation: Option<Vec<String>>,
+    /// Batch sizes b (default 20).
     pub batch: Option<Vec<usize>>,
     /// Dyadic step sizes (a plan gives `alpha` or `q`, not both).
     pub alpha: Option<Vec<String>>,
+    /// Targets q for α·L_B ≤ q, as for `--q` (default 0.1 when `alpha` is absent).
     pub q: Option<Vec<String>>,
+    /// Fractional bits p of the grid (default 32).
     pub frac_bits: Option<Vec<u32>>,
+    /// Backends: "exact", "mpfr" or "f64" (default "f64").
     pub backend: Option<Vec<String>>,
+    /// Epochs t (default 3).
     pub epochs: Option<Vec<usize>>,
+    /// Seeds of the runs' random streams (default 0).
     pub seed: Option<Vec<u64>>,
+    /// Whether labels are replaced by uniform draws (default false).
     pub random_labels: Option<Vec<bool>>,
+    /// Class selections, each a list of original classes (default: 3 and 8 for a two-class
+    /// model on the digits, else every class).
     pub classes: Option<Vec<Vec<u32>>>,
 }
 
@@ -67,10 +84,13 @@ pub struct Axes {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phases {
+    /// Invert every step, derive the hints and walk back (default true).
     #[serde(default = "yes")]
     pub inversion: bool,
+    /// Certify every step's preimages (default false; needs inversion).
     #[serde(default)]
     pub certification: bool,
+    /// Encode and decode the run's randomness; absent means "as `inversion`".
     #[serde(default)]
     pub code: Option<bool>,
 }
@@ -100,18 +120,26 @@ impl Default for Phases {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixed {
+    /// Stop a run once every example is classified correctly (default true).
     #[serde(default = "yes")]
     pub early_stop: bool,
+    /// MPFR working precision in bits for the "mpfr" backend (default 128).
     #[serde(default = "default_precision")]
     pub mpfr_precision: u32,
+    /// Examples of the "synthetic" data set (default 400).
     #[serde(default = "default_synthetic_n")]
     pub synthetic_n: usize,
+    /// Features of the "synthetic" data set (default 8).
     #[serde(default = "default_synthetic_features")]
     pub synthetic_features: usize,
+    /// Classes of the "synthetic" data set (default 2).
     #[serde(default = "default_synthetic_classes")]
     pub synthetic_classes: u32,
+    /// Certification budget of gradient evaluations per step (default 4,096, at most
+    /// [`crate::certify::MAX_BUDGET`]).
     #[serde(default = "default_budget")]
     pub certify_budget: u64,
+    /// Iteration cap of the inverter per step (default 10,000).
     #[serde(default = "default_iterations")]
     pub max_iterations: u32,
 }
@@ -152,18 +180,29 @@ impl Default for Fixed {
 /// One point of the plan's product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
+    /// Data set: "digits", "synthetic" or a file path.
     pub data: String,
+    /// Model name, as on the command line.
     pub model: String,
+    /// Hidden width (meaningful for the MLP only).
     pub hidden: usize,
+    /// MLP activation name.
     pub activation: String,
+    /// Batch size b.
     pub batch: usize,
     /// `alpha=m/2^k` or `q=…`.
     pub step: String,
+    /// Fractional bits p of the grid.
     pub frac_bits: u32,
+    /// Backend name: "exact", "mpfr" or "f64".
     pub backend: String,
+    /// Epochs t.
     pub epochs: usize,
+    /// Seed of the run's random streams: the run's only source of randomness (docs/design.md §6).
     pub seed: u64,
+    /// Whether the labels are replaced by uniform draws.
     pub random_labels: bool,
+    /// The original classes kept; `None`: 3 and 8 for a two-class model on the digits, else all.
     pub classes: Option<Vec<u32>>,
 }
 
@@ -267,7 +306,9 @@ fn or<T: Clone>(v: &Option<Vec<T>>, d: T) -> Vec<T> {
 /// content (comments and layout of the TOML do not count).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanIdentity {
+    /// The plan's name.
     pub name: String,
+    /// SHA-256 (lowercase hex) of the plan's parsed content.
     pub sha256: String,
 }
 
@@ -421,6 +462,7 @@ impl Plan {
 /// One line of a results file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultLine {
+    /// The results format, [`FORMAT`] (1 for older files).
     pub format: u32,
     /// The plan the run belongs to (absent in format 1).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -428,10 +470,14 @@ pub struct ResultLine {
     /// The slice of the plan that ran it, "K/N" ("1/1": the whole plan; absent in format 1).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shard: Option<String>,
+    /// The run's canonical key, [`RunSpec::id`].
     pub id: String,
+    /// The run's point of the plan.
     pub spec: RunSpec,
+    /// The run's report; absent when the run failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub report: Option<VerifyReport>,
+    /// Why the run could not be set up or failed, in one line; absent on success.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
 }

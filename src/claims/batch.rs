@@ -34,18 +34,25 @@ pub const MIN_HALF_WIDTH: f64 = 1e-9;
 /// One run's running averages at the epoch the claim compares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Point {
+    /// The run's id ([`RunSpec::id`]).
     pub id: String,
+    /// Batch size b.
     pub batch: usize,
+    /// The run's seed.
     pub seed: u64,
     /// The run's own n (after the tail is dropped).
     pub n: usize,
+    /// Running average ρ̄_code at the compared epoch, in bits.
     pub rho_code: f64,
+    /// Running average ρ̄_paper at the compared epoch, in bits.
     pub rho_paper: f64,
     /// The null's running average for this run.
     pub null_code: f64,
+    /// The null's running average in the paper's direction.
     pub null_paper: f64,
     /// The running excess z.
     pub z_code: f64,
+    /// The running excess z in the paper's direction.
     pub z_paper: f64,
 }
 
@@ -62,6 +69,7 @@ pub enum Quantity {
 }
 
 impl Quantity {
+    /// The quantity's printed name.
     pub fn name(self) -> &'static str {
         match self {
             Quantity::Measured => "measured ρ̄",
@@ -97,22 +105,27 @@ impl Point {
 pub struct BatchGroup {
     /// The group's name among the groups of its labels setting ("width 2").
     pub name: String,
+    /// What the group's runs share: [`key`] without batch size and seed.
     pub key: String,
     /// The last epoch every run of the group reached.
     pub epoch: usize,
+    /// The group's runs, one point each.
     pub points: Vec<Point>,
 }
 
 /// The groups of claim 1 of one labels setting.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabelGroups {
+    /// Whether these groups have random labels.
     pub random_labels: bool,
+    /// The groups of this labels setting with at least two batch sizes.
     pub groups: Vec<BatchGroup>,
 }
 
 /// One slope fit: log y = a_group + s·log b.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Exponent {
+    /// What was fitted: the measured ρ̄, its null or the excess.
     pub quantity: Quantity,
     /// Points in the fit.
     pub points: usize,
@@ -120,37 +133,55 @@ pub struct Exponent {
     pub groups: usize,
     /// Points left out because y ≤ 0 (no logarithm), or their group kept one batch size.
     pub left_out: usize,
+    /// The fitted exponent s of b; `None` when no group has y > 0 at two batch sizes.
     pub slope: Option<f64>,
+    /// The 95% confidence interval of s; `None` with fewer than 3 points or no residual degree of
+    /// freedom.
     pub ci95: Option<[f64; 2]>,
+    /// Residual degrees of freedom: points − groups − 1.
     pub df: usize,
+    /// The 0.975 quantile of Student's t with `df` degrees of freedom; `None` without an
+    /// interval.
     pub t: Option<f64>,
 }
 
 /// The fits of one labels setting and one direction of ρ, and their verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchFit {
+    /// Whether the fit is over random-label runs.
     pub random_labels: bool,
+    /// Which direction of ρ was fitted.
     pub rho: Rho,
+    /// The exponent of the measured ρ̄; the verdict rests on it.
     pub measured: Exponent,
+    /// The exponent of the null's running average (≈ −2 by construction, docs/design.md §8.4).
     pub null: Exponent,
+    /// The exponent of the excess ρ̄ − null.
     pub excess: Exponent,
     /// Points whose running excess z is above [`Z_SIGNAL`].
     pub signal_points: usize,
+    /// The verdict for this labels setting and direction.
     pub verdict: Verdict,
+    /// The reason for the verdict, in one line.
     pub why: String,
 }
 
 /// Claim 1.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchDependence {
+    /// The claim as the paper states it.
     pub claim: &'static str,
+    /// How the verdict is decided, in words.
     pub rule: String,
     /// Groups with at least two batch sizes, per labels setting (true labels first).
     pub labels: Vec<LabelGroups>,
     /// Groups with a single batch size, which say nothing about the slope.
     pub single_batch_groups: usize,
+    /// One fit per labels setting and direction of ρ.
     pub fits: Vec<BatchFit>,
+    /// The verdict on ρ_code over every labels setting (the weakest decides).
     pub verdict: Verdict,
+    /// The reason for the verdict, in one line.
     pub why: String,
 }
 

@@ -16,13 +16,19 @@ use serde::Serialize;
 /// A run of claim 4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalRun {
+    /// The run's id ([`crate::sweep::RunSpec::id`]).
     pub id: String,
+    /// The run's last epoch, where z is read.
     pub epoch: usize,
+    /// The running excess z, code direction: approximately N(0, 1) under the null.
     pub z_code: f64,
+    /// The running excess z in the paper's direction.
     pub z_paper: f64,
     /// ρ̄_code − null at the last epoch.
     pub excess_code: f64,
+    /// Running average ρ̄_code at the last epoch, in bits.
     pub rho_code: f64,
+    /// The null's running average at the last epoch, code direction.
     pub null_code: f64,
 }
 
@@ -39,6 +45,7 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// The outcome as it is printed.
     pub fn as_str(self) -> &'static str {
         match self {
             Signal::Learning => "learning",
@@ -51,7 +58,9 @@ impl Signal {
 /// Claim 4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LearningSignal {
+    /// The claim as this project states it.
     pub claim: &'static str,
+    /// How the outcome is decided, in words.
     pub rule: String,
     /// Runs with at least one epoch.
     pub runs: usize,
@@ -59,7 +68,9 @@ pub struct LearningSignal {
     pub signal: Vec<SignalRun>,
     /// The run with the highest z, whether or not it exceeds the threshold.
     pub highest: Option<SignalRun>,
+    /// Whether some run shows learning, none does, or there is nothing to judge.
     pub verdict: Signal,
+    /// The reason for the outcome, in one line.
     pub why: String,
 }
 

@@ -16,7 +16,7 @@
 //!    discrepancy sampling noise does not explain.
 //!
 //! Every run is judged with its own n, b and epochs (its report's null sums). [`selection`]
-//! groups and names runs, [`statistics`] holds the fits, [`render`] the text. Error lines and
+//! groups and names runs, [`statistics`] holds the fits, [`mod@render`] the text. Error lines and
 //! lines without a report are skipped and counted.
 
 pub mod batch;
@@ -52,11 +52,14 @@ pub enum Verdict {
     /// The claim holds, but the null model (no learning) gives the same: the data cannot tell
     /// SGD's discrepancy from a batch's sampling noise here.
     HoldsAsNoise,
+    /// The numbers contradict the claim.
     DoesNotHold,
+    /// The numbers cannot decide (too few runs or points, or an interval too wide).
     Inconclusive,
 }
 
 impl Verdict {
+    /// The verdict as it is printed ("holds", "does not hold", …).
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
@@ -100,6 +103,7 @@ pub enum Rho {
 }
 
 impl Rho {
+    /// The direction's printed name, "ρ_code" or "ρ_paper".
     pub fn name(self) -> &'static str {
         match self {
             Rho::Code => "ρ_code",
@@ -115,7 +119,7 @@ impl Rho {
         }
     }
 
-    /// The null model's running average (1/t)Σ_{i≤t} E[ρ_i].
+    /// The null model's running average (1/t)Σ_{i≤t} E\[ρ_i\].
     pub fn running_null(self, e: &EpochDiscrepancy) -> f64 {
         match self {
             Rho::Code => e.running_null_rho_code,
@@ -148,14 +152,23 @@ impl Rho {
 /// The four claims checked on a results file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Claims {
+    /// The results file the claims were checked on, as named on the command line.
     pub source: String,
+    /// Result lines read.
     pub lines: usize,
+    /// Lines with a report, the runs every claim reads.
     pub runs: usize,
+    /// Lines whose run could not be set up or failed (skipped).
     pub error_lines: usize,
+    /// Lines with neither a report nor an error (skipped).
     pub without_report: usize,
+    /// Claim 1: ρ̄ scales as b⁻² (Appendix B, [`batch`]).
     pub batch_dependence: BatchDependence,
+    /// Claim 2: with random labels, a threshold independent of the width ([`width`]).
     pub width_independence: WidthIndependence,
+    /// Claim 3: ρ̄ ≤ β(n, b) while accuracy is below 100% ([`theorem`]).
     pub theorem_3_2: Theorem32,
+    /// Claim 4: which runs show a discrepancy that sampling noise does not explain ([`learning`]).
     pub learning_signal: LearningSignal,
 }
 

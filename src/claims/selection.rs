@@ -9,8 +9,11 @@ use std::collections::BTreeSet;
 /// One result line that has a report.
 #[derive(Debug, Clone, Copy)]
 pub struct Run<'a> {
+    /// The run's canonical id ([`RunSpec::id`]).
     pub id: &'a str,
+    /// The run's point of the plan.
     pub spec: &'a RunSpec,
+    /// The run's report.
     pub report: &'a VerifyReport,
 }
 
@@ -29,6 +32,7 @@ impl Run<'_> {
 /// The usable runs of a results file and what was skipped.
 #[derive(Debug, Clone)]
 pub struct Runs<'a> {
+    /// Lines with a report, in file order.
     pub runs: Vec<Run<'a>>,
     /// Lines whose run could not be set up or failed (`"error"`).
     pub error_lines: usize,
@@ -60,17 +64,29 @@ pub fn runs(lines: &[ResultLine]) -> Runs<'_> {
 /// A field of the run specification, for grouping runs and for naming them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
+    /// The MLP's hidden width.
     Width,
+    /// The model name ("logistic", "mlp", …).
     Model,
+    /// The data set, as the plan names it.
     Data,
+    /// The MLP's activation.
     Activation,
+    /// The step size (`alpha=…` or `q=…`).
     Step,
+    /// The backend ("exact", "mpfr", "f64").
     Backend,
+    /// The grid's fractional bits p.
     FracBits,
+    /// The number of epochs t requested.
     Epochs,
+    /// The classes kept (the `classes` axis).
     Classes,
+    /// True or random labels.
     Labels,
+    /// The batch size b.
     Batch,
+    /// The seed of the run's random streams.
     Seed,
 }
 

@@ -29,6 +29,7 @@ pub fn t_quantile_975(df: usize) -> Option<f64> {
 /// A least-squares slope with one intercept per group.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SlopeFit {
+    /// The common slope s.
     pub slope: f64,
     /// Standard error of the slope; `None` without a residual degree of freedom.
     pub std_error: Option<f64>,
@@ -77,6 +78,8 @@ pub fn fit_slope(groups: &[Vec<(f64, f64)>]) -> Option<SlopeFit> {
     })
 }
 
+/// The relative spread (max − min)/mean of `values`: 0 when all are equal, ∞ when they differ
+/// and their mean is not positive.
 pub fn spread(values: &[f64]) -> f64 {
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);

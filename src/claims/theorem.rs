@@ -15,11 +15,15 @@ use serde::Serialize;
 /// The run of claim 3 closest to (or furthest over) its threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorstRun {
+    /// The run's id ([`crate::sweep::RunSpec::id`]).
     pub id: String,
+    /// The run's last epoch, where ρ̄ is compared.
     pub epoch: usize,
+    /// Running average ρ̄_code at that epoch, in bits.
     pub rho_code: f64,
     /// The null's running average for this run.
     pub null_code: f64,
+    /// β(n, b) = n·log₂ n / b² for the run's own n and b.
     pub beta: f64,
     /// ρ̄_code / β.
     pub ratio: f64,
@@ -30,15 +34,19 @@ pub struct WorstRun {
 /// Claim 3.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Theorem32 {
+    /// The theorem as the paper states it.
     pub claim: &'static str,
+    /// How the verdict is decided, in words.
     pub rule: String,
     /// Runs that never reached 100% accuracy and made at least one epoch.
     pub runs: usize,
+    /// Runs that stopped at 100% accuracy, which the theorem does not cover.
     pub stopped_at_full_accuracy: usize,
     /// Runs that made no step (they started at full accuracy).
     pub without_epochs: usize,
     /// ρ̄_code ≤ β at the last epoch.
     pub below: usize,
+    /// Runs with ρ̄_code > β at the last epoch; each one contradicts the theorem.
     pub above: usize,
     /// The largest null/β over the runs: the null alone uses this share of β.
     pub max_null_ratio: Option<f64>,
@@ -46,8 +54,11 @@ pub struct Theorem32 {
     pub paper_below: usize,
     /// Informational: runs whose ρ̄_code exceeded β at some epoch (the theorem says ∀t).
     pub above_at_some_epoch: usize,
+    /// The run with the largest ratio ρ̄_code/β.
     pub worst: Option<WorstRun>,
+    /// The verdict of claim 3.
     pub verdict: Verdict,
+    /// The reason for the verdict, in one line.
     pub why: String,
 }
 

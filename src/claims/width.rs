@@ -29,10 +29,15 @@ pub const TOLERANCE_SD: f64 = 3.0;
 /// One width of claim 2 at the compared epoch, averaged over its runs (seeds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WidthValue {
+    /// The MLP's hidden width.
     pub width: usize,
+    /// Runs (seeds) averaged.
     pub runs: usize,
+    /// Mean running average ρ̄_code, in bits.
     pub rho_code: f64,
+    /// Mean running average ρ̄_paper, in bits.
     pub rho_paper: f64,
+    /// Mean null running average, code direction.
     pub null_code: f64,
     /// ρ̄_code − null.
     pub excess_code: f64,
@@ -47,34 +52,46 @@ pub struct WidthValue {
 /// A batch size of claim 2.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WidthGroup {
+    /// The batch size b.
     pub batch: usize,
+    /// What the group's runs share: [`key`] without width, batch size and seed.
     pub key: String,
+    /// The last epoch every run of the group reached, where widths are compared.
     pub epoch: usize,
     /// The epoch the last quarter starts from.
     pub trend_from: usize,
+    /// One entry per width, averaged over seeds.
     pub widths: Vec<WidthValue>,
     /// Informational: (max − min)/mean of ρ̄ across widths.
     pub spread_code: f64,
+    /// Informational: the same for ρ̄_paper.
     pub spread_paper: f64,
     /// The largest |e_w − e_w'| / √(σ_w² + σ_w'²) over pairs of widths.
     pub max_pair_sd: f64,
     /// The largest rise of a width's excess, in standard deviations of the change.
     pub max_rise_sd: Option<f64>,
+    /// The verdict for this batch size.
     pub verdict: Verdict,
 }
 
 /// Claim 2.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WidthIndependence {
+    /// The claim as the paper states it.
     pub claim: &'static str,
+    /// How the verdict is decided, in words.
     pub rule: String,
+    /// Random-label runs read.
     pub random_label_runs: usize,
+    /// One group per batch size (and setting) with at least two widths.
     pub groups: Vec<WidthGroup>,
     /// Batch sizes (per setting) with a single width, which cannot show independence.
     pub single_width_groups: usize,
     /// Random-label runs of models without a hidden layer.
     pub without_width: usize,
+    /// The verdict over every group (the weakest decides).
     pub verdict: Verdict,
+    /// The reason for the verdict, in one line.
     pub why: String,
 }
 
