@@ -724,7 +724,7 @@ fn invert_run(
     p: &SgdPrimeConfig,
     max_iterations: u32,
 ) -> Result<InvertedRun, Error> {
-    let before = f.gradient_evaluations();
+    let (own_before, predictor_before) = (f.own_evaluations(), f.predictor_evaluations());
     let records = analyse_run(f, run, max_iterations)?;
     let hints = hints_of_run(&records);
     let walked = rewind_run(
@@ -735,6 +735,8 @@ fn invert_run(
         &hints,
         max_iterations,
     )?;
+    let own = f.own_evaluations() - own_before;
+    let predictor = f.predictor_evaluations() - predictor_before;
     let flat: Vec<&StepRecord> = records.iter().flatten().collect();
     let steps = flat.len();
     let count = |o: Outcome| flat.iter().filter(|r| r.outcome == o).count();
@@ -756,7 +758,9 @@ fn invert_run(
         cycles,
         caps,
         mean_iterations: crate::verify::mean(flat.iter().map(|r| r.iterations as f64)),
-        gradient_evaluations: f.gradient_evaluations() - before,
+        gradient_evaluations: own + predictor,
+        own_backend_evaluations: own,
+        predictor_evaluations: predictor,
         predicted_many_to_one: crate::reconstruct::predicted_many_to_one(f, &inner_flat),
         observed_many_to_one: if steps == 0 {
             0.0
