@@ -118,6 +118,7 @@ impl GdCall {
 /// Everything Algorithm 3 did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SgdPrimeRun {
+    /// Every GD call, in run order.
     pub calls: Vec<GdCall>,
     /// The model SGD′ returned, or the model after its last epoch.
     pub final_model: Vec<i64>,
@@ -315,8 +316,11 @@ pub fn hints_of_run(records: &[Vec<StepRecord>]) -> HintSet {
 /// What the decoder of a GD call knows: its batch, its z and T_{i,j}.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallShape {
+    /// B_{i,j} in permutation order.
     pub batch: Vec<usize>,
+    /// z: the perturbation's ℓ values.
     pub z: Vec<i64>,
+    /// T_{i,j}, the inner steps to invert.
     pub gd_steps: usize,
 }
 
@@ -396,6 +400,7 @@ pub struct AlgorithmReport {
 /// One epoch's code of Lemma 4.1, its parts and the bounds it is compared with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lemma41Epoch {
+    /// Epoch i, from 1.
     pub epoch: usize,
     /// The epoch's whole code: batches, T_{i,j}, z, hints and header.
     pub bits: u64,
@@ -408,6 +413,7 @@ pub struct Lemma41Epoch {
     pub gd_steps_bits: u64,
     /// Σ_j ℓ·m: the per-batch perturbation term.
     pub perturbation_bits: u64,
+    /// The bits of the epoch's hints (corrections for many-to-one inner steps).
     pub hint_bits: u64,
 }
 
@@ -431,8 +437,11 @@ pub struct PerturbationReport {
 /// One epoch's perturbations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochPerturbation {
+    /// Epoch i, from 1.
     pub epoch: usize,
+    /// GD calls in the epoch.
     pub calls: usize,
+    /// Random bits spent in the epoch (calls × ℓ·m).
     pub bits: u64,
 }
 
@@ -441,30 +450,44 @@ pub struct EpochPerturbation {
 pub struct GdStepsReport {
     /// Σ T_{i,j}: every inner GD step (each is one logged, inverted step).
     pub total: usize,
+    /// Median T_{i,j} over all calls.
     pub median: f64,
+    /// 90th percentile (nearest rank) of T_{i,j} over all calls.
     pub p90: f64,
+    /// Largest T_{i,j}.
     pub max: usize,
     /// Share of calls that stopped at T without meeting δ.
     pub share_at_cap: f64,
+    /// The same per epoch.
     pub epochs: Vec<EpochGdSteps>,
 }
 
 /// One epoch's GD calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochGdSteps {
+    /// Epoch i, from 1.
     pub epoch: usize,
+    /// GD calls in the epoch.
     pub calls: usize,
+    /// Σ_j T_{i,j} over the epoch.
     pub total: usize,
+    /// Median T_{i,j} of the epoch.
     pub median: f64,
+    /// 90th percentile (nearest rank) of T_{i,j} of the epoch.
     pub p90: f64,
+    /// Largest T_{i,j} of the epoch.
     pub max: usize,
+    /// Calls that stopped at T without meeting δ.
     pub at_cap: usize,
-    /// Inner steps whose inversion gave the logged model, another preimage or none.
+    /// Inner steps whose inversion gave the logged model (docs/design.md §4.1).
     pub recovered: usize,
+    /// Inner steps whose inversion gave another preimage.
     pub other_preimage: usize,
+    /// Inner steps whose inversion found no preimage.
     pub no_preimage: usize,
-    /// Inner steps that needed a hint, and the bits of their corrections.
+    /// Inner steps that needed a hint.
     pub hinted: usize,
+    /// The bits of those hints' corrections.
     pub hint_bits: u64,
 }
 
@@ -627,6 +650,7 @@ mod tests {
 pub struct VerifiedSgdPrime {
     /// The report, as `rewind verify --algorithm sgd-prime --json` prints it.
     pub report: crate::report::VerifyReport,
+    /// Every call, permutation and inner model of the run.
     pub run: SgdPrimeRun,
     /// Per call, what inverting each inner step gave (empty when `invert` is off).
     pub records: Vec<Vec<StepRecord>>,

@@ -38,8 +38,11 @@ pub enum DataSource {
     Path(PathBuf),
     /// Seeded Gaussian features with labels from a random linear teacher.
     Synthetic {
+        /// Number of examples.
         n: usize,
+        /// Features per example, before the bias feature.
         features: usize,
+        /// Number of classes the teacher assigns.
         classes: u32,
     },
 }
@@ -47,9 +50,13 @@ pub enum DataSource {
 /// The model family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
+    /// Binary least squares on labels ±1.
     LeastSquares,
+    /// Binary logistic regression.
     Logistic,
+    /// Multi-class softmax regression.
     Softmax,
+    /// One-hidden-layer perceptron with softmax output.
     Mlp,
 }
 
@@ -73,19 +80,33 @@ pub enum StepSize {
 /// Everything `rewind verify` needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifyConfig {
+    /// Where the examples come from.
     pub data: DataSource,
+    /// The model family.
     pub model: ModelKind,
+    /// Hidden width of the MLP (ignored by the other models).
     pub hidden: usize,
+    /// Hidden activation of the MLP (ignored by the other models).
     pub activation: Activation,
+    /// How gradients are evaluated before rounding to the grid (docs/design.md §2.4).
     pub backend: BackendChoice,
+    /// p: the grid spacing (one ulp) is 2^-p (docs/design.md §2.1).
     pub frac_bits: u32,
+    /// How α is chosen.
     pub step_size: StepSize,
+    /// b: examples per batch; the n mod b tail of the data is dropped.
     pub batch: usize,
+    /// The most epochs Algorithm 1 runs.
     pub epochs: usize,
+    /// Seed of every random stream of the run (src/rng.rs).
     pub seed: u64,
+    /// The classes to keep, by label (`None`: the model's default).
     pub classes: Option<Vec<u32>>,
+    /// Replace the labels by seeded random ones (a run that can learn nothing).
     pub random_labels: bool,
+    /// Stop at the start of a step once every example is classified correctly (Algorithm 1).
     pub stop_at_full_accuracy: bool,
+    /// The inverter's iteration cap per step (Lemma 2.1's fixed-point iteration).
     pub max_iterations: u32,
     /// Certify every step with this budget of gradient evaluations per step.
     pub certify: Option<u64>,
@@ -128,14 +149,21 @@ impl Default for VerifyConfig {
 /// and α.
 #[derive(Debug, Clone)]
 pub struct Setup {
+    /// The configuration this setup was resolved from.
     pub config: VerifyConfig,
+    /// The quantised data set, its length a multiple of b.
     pub data: Dataset,
+    /// Examples loaded, before the n mod b tail was dropped.
     pub n_loaded: usize,
+    /// The model.
     pub model: AnyModel,
+    /// The step size α, a dyadic rational.
     pub alpha: Dyadic,
+    /// The bound L_B on the batch gradient's Lipschitz constant (docs/design.md §2.5).
     pub smoothness: Smoothness,
     /// The certified ∞-norm bound L_∞, where the model has one.
     pub linf: Option<BigRational>,
+    /// W₁,₁, the seeded initial model in raw grid integers.
     pub init: Vec<i64>,
     /// What quantisation lost (see [`VerifyReport::warnings`]).
     pub warnings: Vec<String>,

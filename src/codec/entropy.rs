@@ -73,6 +73,7 @@ pub struct RunShape {
 }
 
 impl RunShape {
+    /// The shape of a logged run on `n` examples with batch size `batch`.
     pub fn of(traj: &Trajectory, n: usize, batch: usize) -> Self {
         RunShape {
             n,
@@ -116,6 +117,7 @@ impl RunShape {
 pub struct CodeOptions {
     /// Enumerate preimages (with this budget) to code a hint as an index.
     pub certify_budget: Option<u64>,
+    /// The inverter's iteration cap per step (Lemma 2.1's fixed-point iteration).
     pub max_iterations: u32,
 }
 
@@ -124,11 +126,15 @@ pub struct CodeOptions {
 pub struct EpochCost {
     /// 1-based epoch.
     pub epoch: usize,
+    /// ⌈log₂ n!⌉: the cost of the epoch's permutation coded without the model.
     pub baseline_bits: u64,
     /// ⌈log₂⌉ of the epoch's exact digit product, header and hints included.
     pub bits: u64,
+    /// Bits of the epoch's hints (docs/design.md §5.3).
     pub hint_bits: u64,
+    /// Bits of the epoch's header, [`EPOCH_HEADER_BITS`] (its tilt index).
     pub header_bits: u64,
+    /// The tilt r = u/v the encoder chose, as (u, v) from [`TILTS`] (docs/design.md §5.2).
     pub tilt: (u64, u64),
     /// Section 4 only: the Elias-γ codes of T_{i,j} + 1 (0 for SGD).
     pub gd_steps_bits: u64,
@@ -139,9 +145,11 @@ pub struct EpochCost {
 /// A whole run's code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
+    /// The code itself.
     pub code: Code,
     /// Bits of the run's header digits (which steps are hinted).
     pub run_header_bits: u64,
+    /// Per epoch, in run order, what its code costs.
     pub epochs: Vec<EpochCost>,
 }
 
@@ -162,6 +170,7 @@ pub struct Decoded {
 /// One GD call of SGD′ as decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DecodedCall {
+    /// z: the call's ℓ perturbation values.
     pub z: Vec<i64>,
     /// The model before each inner step; the first is ψ_z(W_{i,j}).
     pub inner: Vec<Vec<i64>>,
@@ -172,6 +181,7 @@ pub struct DecodedCall {
 /// over the run's Σ T_{i,j} inner steps), then ψ_z undone.
 #[derive(Debug, Clone, Copy)]
 pub struct GdCode<'a> {
+    /// Ψ_ℓ: ℓ, m and the scale of each call's perturbation.
     pub perturbation: crate::perturb::Perturbation,
     /// T: a decoded T_{i,j} above it is a corrupted code.
     pub max_gd_steps: usize,

@@ -28,21 +28,37 @@ const MAX_HEADER: usize = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeHeader {
+    /// The model's `--model` name.
     pub model: String,
+    /// MLP hidden width (kept for every model; only the MLP reads it).
     pub hidden: usize,
+    /// MLP activation name, `gelu` or `tanh`.
     pub activation: String,
+    /// The gradient backend's name (docs/design.md §2.4).
     pub backend: String,
+    /// MPFR precision in bits; 0 for the other backends.
     pub mpfr_precision: u32,
+    /// p: one ulp of the grid is 2^-p.
     pub frac_bits: u32,
+    /// α's numerator: α = alpha_num / 2^alpha_shift.
     pub alpha_num: u64,
+    /// α's denominator exponent.
     pub alpha_shift: u32,
+    /// Whether the data set carries a constant-one bias feature.
     pub bias: bool,
+    /// b: examples per batch.
     pub batch: usize,
+    /// Epochs the run started (one permutation each).
     pub epochs: usize,
+    /// Steps the run took.
     pub steps: usize,
+    /// Examples used (a multiple of b).
     pub n: usize,
+    /// The model's parameter count.
     pub d: usize,
+    /// Gradient-evaluation budget per step when hints were certified (`--certify`).
     pub certify_budget: Option<u64>,
+    /// The inverter's iteration cap per step; the decoder must use the same.
     pub max_iterations: u32,
     /// SHA-256 of the quantised data set (see [`data_sha256`]).
     pub data_sha256: String,
@@ -57,14 +73,19 @@ pub struct CodeHeader {
 /// Errors of reading a code file; each names the problem and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileError {
+    /// The file does not start with the format's magic bytes.
     #[error("not a rewind code file (bad magic); pass a file written by `rewind encode`")]
     Magic,
+    /// The file's format version, which this build cannot read.
     #[error("code file format {0} is not supported (this rewind reads format {FORMAT}); re-encode with this version")]
     Version(u32),
+    /// The file ends before its declared lengths.
     #[error("the code file is truncated; copy or write it again")]
     Truncated,
+    /// The stored checksum does not match the contents.
     #[error("the code file's checksum does not match: it is corrupted; copy or write it again")]
     Checksum,
+    /// The JSON header does not parse as a [`CodeHeader`]; the parser's message.
     #[error("the code file's header is invalid ({0}); the file is corrupted")]
     Header(String),
 }
