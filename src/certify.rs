@@ -45,13 +45,22 @@ pub const MAX_BUDGET: u64 = 16_384;
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum UnknownReason {
     /// q_∞ = α·L_∞ ≥ 1: the ∞-norm radius argument fails.
-    NonContractiveInfNorm { q_inf: f64 },
+    NonContractiveInfNorm {
+        /// α·L_∞ over the free coordinates.
+        q_inf: f64,
+    },
     /// The enumeration would need more gradient evaluations than the budget.
-    Budget { candidates: f64 },
+    Budget {
+        /// Preimages found before the budget ran out (a lower bound on their number).
+        candidates: f64,
+    },
     /// The model has no certified Hessian bound or evaluation-error bound (the MLP).
     NoCertifiedBound,
     /// The radius exceeds the box on which the evaluation-error bound was established.
-    RadiusTooLarge { radius: i64 },
+    RadiusTooLarge {
+        /// The ∞-norm radius R in ulps.
+        radius: i64,
+    },
 }
 
 /// The box (in ulps around V) on which evaluation errors are bounded.
@@ -66,9 +75,12 @@ pub enum Certificate {
     /// `preimages` grid preimages; the logged model is number `index_of_logged` in
     /// lexicographic order, so picking it costs ⌈log₂ preimages⌉ bits.
     Ambiguous {
+        /// k > 1: the number of grid preimages.
         preimages: usize,
+        /// The logged model's 0-based position among them (`usize::MAX` if it is not one).
         index_of_logged: usize,
     },
+    /// Nothing is proven about the preimages (docs/design.md §4.3).
     Unknown(UnknownReason),
 }
 
@@ -100,7 +112,9 @@ pub struct Enumeration {
 /// The outcome of [`enumerate_preimages`] and the gradient evaluations it used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enumerated {
+    /// The proven preimage set, or why it could not be proven.
     pub result: Result<Enumeration, UnknownReason>,
+    /// Gradient evaluations spent, at most the budget.
     pub evaluations: u64,
 }
 

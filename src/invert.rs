@@ -31,7 +31,10 @@ pub enum Termination {
     /// V = W' + s_B(V): a preimage, verified by one forward step.
     FixedPoint,
     /// The iterates entered a cycle of this length (> 1): no preimage found.
-    Cycle { length: u32 },
+    Cycle {
+        /// The number of distinct iterates in the cycle.
+        length: u32,
+    },
     /// The cap was reached without a repeat.
     Cap,
 }
@@ -40,8 +43,12 @@ pub enum Termination {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The fixed point is the logged model W.
     Recovered,
+    /// The fixed point is a grid preimage of W' other than W (the grid's many-to-one steps,
+    /// docs/design.md §3).
     OtherPreimage,
+    /// A cycle or the cap: nothing is claimed about whether W' has a preimage.
     NoPreimage,
 }
 
@@ -50,6 +57,7 @@ pub enum Outcome {
 pub struct Inversion {
     /// The fixed point when there is one, otherwise the last iterate.
     pub point: Vec<i64>,
+    /// Why the iteration stopped.
     pub termination: Termination,
     /// Steps V ← W' + s_B(V) taken, whichever backend evaluated them; the own backend's
     /// confirmation of the predictor's last iterate counts as that iterate's evaluation, so

@@ -32,14 +32,23 @@ pub struct Perturbation {
 /// A perturbation parameter out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PerturbError {
+    /// m above [`MAX_BITS`].
     #[error("--perturbation-bits {0} is above {MAX_BITS}; use at most {MAX_BITS}")]
     Bits(u32),
+    /// s above [`MAX_SHIFT`].
     #[error("--perturbation-scale {0} is above {MAX_SHIFT}; use at most {MAX_SHIFT}")]
     Shift(u32),
     #[error(
         "z holds {got} values but the perturbation has length {want}; the code or log is corrupted"
     )]
-    Length { got: usize, want: usize },
+    /// A z whose length is not ℓ.
+    Length {
+        /// Values in z.
+        got: usize,
+        /// ℓ.
+        want: usize,
+    },
+    /// A z value outside the family's 2^m values.
     #[error("z value {0} is outside the perturbation's range; the code or log is corrupted")]
     Range(i64),
 }

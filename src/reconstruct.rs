@@ -27,6 +27,7 @@ pub type Hint = Vec<(usize, i64)>;
 /// The hints of a run, keyed by the 0-based step index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HintSet {
+    /// Step index → the correction that turns the inverter's point into the logged model.
     pub hints: BTreeMap<usize, Hint>,
 }
 
@@ -56,9 +57,14 @@ pub fn hint_bits(h: &Hint, d: usize) -> u64 {
 pub struct StepRecord {
     /// The inverter's fixed point, or its last iterate.
     pub point: Vec<i64>,
+    /// The point compared with the logged model (docs/design.md §4.1).
     pub outcome: Outcome,
+    /// Why the iteration stopped.
     pub termination: Termination,
+    /// Iterations V ← W' + s_B(V) taken.
     pub iterations: u32,
+    /// The correction Δ = W_logged − point, when the step is not recovered (docs/design.md
+    /// §4.2).
     pub hint: Option<Hint>,
 }
 

@@ -98,6 +98,8 @@ pub struct StepFunction<'a> {
 }
 
 impl<'a> StepFunction<'a> {
+    /// The step of `model` on `data` with step size α, gradients evaluated by `backend`; the
+    /// f64 predictor is on and progress goes nowhere.
     pub fn new(
         model: &'a AnyModel,
         data: &'a Dataset,
@@ -141,22 +143,27 @@ impl<'a> StepFunction<'a> {
         self.predictor && self.backend != BackendChoice::F64
     }
 
+    /// The model whose gradient is stepped.
     pub fn model(&self) -> &AnyModel {
         self.model
     }
 
+    /// The quantised data set the batches index.
     pub fn data(&self) -> &Dataset {
         self.data
     }
 
+    /// The step size α.
     pub fn alpha(&self) -> Dyadic {
         self.alpha
     }
 
+    /// The backend that evaluates ĝ_B (docs/design.md §2.4).
     pub fn backend(&self) -> BackendChoice {
         self.backend
     }
 
+    /// d, the number of weights of a model.
     pub fn dim(&self) -> usize {
         self.model.dim()
     }
@@ -280,6 +287,7 @@ pub struct LoggedStep {
 /// Everything Algorithm 1 did: every model, batch and permutation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trajectory {
+    /// Every step in run order: its epoch, batch and the model before it.
     pub steps: Vec<LoggedStep>,
     /// The model after the last step (W_{t+1,1}, or the model returned by the early stop).
     pub final_model: Vec<i64>,
@@ -306,7 +314,9 @@ impl Trajectory {
 
 /// Receives the run as it happens (e.g. to stream it to a file).
 pub trait Observer {
+    /// Called after each step is logged; an error stops the run.
     fn on_step(&mut self, step: &LoggedStep) -> Result<(), Error>;
+    /// Called once with the final model; an error fails the run.
     fn on_final(&mut self, w: &[i64]) -> Result<(), Error>;
 }
 
