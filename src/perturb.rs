@@ -1,10 +1,10 @@
 //! The reversible perturbation family Ψ_ℓ of Section 4, on the grid.
 //!
-//! ψ_z(W) = W + W_z with W_z[i] = z[i mod ℓ]: the paper's example of a family in which every
+//! ψ_z(W) = W + W_z with `W_z[i] = z[i mod ℓ]`: the paper's example of a family in which every
 //! ψ_z is one-to-one. Here z holds ℓ integers, each drawn from m random bits as a uniform
-//! integer in [−2^(m−1), 2^(m−1)) (m = 0 gives z = 0), and a value z[k] moves a weight by
-//! z[k]·2^s ulps for the stated shift s (`--perturbation-scale`). One call therefore spends ℓ·m
-//! random bits, drawn from their own ChaCha stream ([`Stream::Perturbation`]); ψ_z⁻¹ subtracts
+//! integer in [−2^(m−1), 2^(m−1)) (m = 0 gives z = 0), and a value `z[k]` moves a weight by
+//! `z[k]`·2^s ulps for the stated shift s (`--perturbation-scale`). One call therefore spends ℓ·m
+//! random bits, drawn from their own ChaCha stream ([`Stream::Perturbation`](crate::rng::Stream::Perturbation)); ψ_z⁻¹ subtracts
 //! the same vector, so undoing a perturbation is exact whenever applying it did not overflow,
 //! and an overflow is an error rather than a wrap.
 
@@ -25,7 +25,7 @@ pub struct Perturbation {
     pub length: usize,
     /// m: random bits per value.
     pub bits: u32,
-    /// s: each value moves a weight by z[k]·2^s ulps.
+    /// s: each value moves a weight by `z[k]`·2^s ulps.
     pub shift: u32,
 }
 
@@ -83,7 +83,7 @@ impl Perturbation {
         self.random_bits() == 0
     }
 
-    /// The smallest value of z[k]: −2^(m−1), or 0 for m = 0.
+    /// The smallest value of `z[k]`: −2^(m−1), or 0 for m = 0.
     pub fn low(&self) -> i64 {
         if self.bits == 0 {
             0
@@ -92,7 +92,7 @@ impl Perturbation {
         }
     }
 
-    /// The number of values z[k] can take: 2^m.
+    /// The number of values `z[k]` can take: 2^m.
     pub fn radix(&self) -> u64 {
         1u64 << self.bits
     }

@@ -424,7 +424,7 @@ pub struct PerturbationReport {
     pub length: usize,
     /// m.
     pub bits: u32,
-    /// s: a value z[k] moves a weight by z[k]·2^s ulps.
+    /// s: a value `z[k]` moves a weight by `z[k]`·2^s ulps.
     pub scale_shift: u32,
     /// ℓ·m, the random bits of one call.
     pub bits_per_call: u64,
