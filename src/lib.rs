@@ -41,6 +41,7 @@
 //! # Ok::<(), rewind::Error>(())
 //! ```
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod certify;
