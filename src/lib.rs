@@ -108,4 +108,14 @@ pub enum Error {
         /// The 1-based step, in run order, at which the walk back stopped.
         step: usize,
     },
+    /// A hint corrects a coordinate the model does not have: the hints belong to another run.
+    #[error("the hint of step {step} corrects coordinate {coordinate}, but the model has {dim} coordinates; the hints do not belong to this run")]
+    HintOutOfRange {
+        /// The 1-based step, in run order, whose hint is wrong.
+        step: usize,
+        /// The 0-based coordinate the hint names.
+        coordinate: usize,
+        /// The model's dimension d.
+        dim: usize,
+    },
 }

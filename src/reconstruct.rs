@@ -133,7 +133,7 @@ pub fn rewind(
     for k in (0..batches.len()).rev() {
         let inv = invert(f, &w, &batches[k], max_iterations)?;
         w = match hints.hints.get(&k) {
-            Some(h) => apply_hint(&inv.point, h)?,
+            Some(h) => apply_hint(&inv.point, h, k + 1)?,
             None if inv.preimage().is_some() => inv.point,
             None => return Err(Error::Reconstruction { step: k + 1 }),
         };
@@ -143,11 +143,17 @@ pub fn rewind(
     Ok(models)
 }
 
-fn apply_hint(v: &[i64], h: &Hint) -> Result<Vec<i64>, Error> {
+/// V + Δ for the hint of step `step` (1-based, run order); a hint naming a coordinate the
+/// model does not have is an error that names both.
+fn apply_hint(v: &[i64], h: &Hint, step: usize) -> Result<Vec<i64>, Error> {
     let mut delta = vec![0i64; v.len()];
     for &(k, d) in h {
         if k >= v.len() {
-            return Err(Error::Reconstruction { step: k + 1 });
+            return Err(Error::HintOutOfRange {
+                step,
+                coordinate: k,
+                dim: v.len(),
+            });
         }
         delta[k] = d;
     }
@@ -222,6 +228,23 @@ mod tests {
         let ld = log_det_identity_minus(&h, 0.1, 2).unwrap();
         assert!((ld - (0.8f64 * 0.6).ln()).abs() < 1e-12);
         assert!(log_det_identity_minus(&h, 0.5, 2).is_none());
+    }
+
+    #[test]
+    fn a_hint_outside_the_model_names_its_step_and_coordinate() {
+        let err = apply_hint(&[5, 6], &vec![(7, 1)], 3).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::HintOutOfRange {
+                    step: 3,
+                    coordinate: 7,
+                    dim: 2
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(apply_hint(&[5, 6], &vec![(1, -2)], 3).unwrap(), vec![5, 4]);
     }
 
     #[test]
