@@ -6,7 +6,7 @@
 //! [`CustomModel`] wraps any of them behind an `Arc` and implements `Model` again by letting the
 //! backend pick its own method ([`Backend::custom_gradient`]). So a user writes
 //!
-//! ```ignore
+//! ```text
 //! let setup = Setup::with_model(&config, |data| MyLoss::new(data))?;
 //! ```
 //!
