@@ -16,6 +16,7 @@ mod fuzz_decode;
 mod inversion;
 mod null_model;
 mod progress;
+mod readme;
 mod reconstruction;
 mod reliability;
 mod section4;
