@@ -125,7 +125,7 @@ pub fn decode_run_with_progress(
     let config = config_from(&header, data)?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
-    let setup = Setup::new(&config).map_err(|e| {
+    let setup = Setup::expecting_dim(&config, header.d).map_err(|e| {
         Error::Config(format!(
             "the code was written for another data set (with this one, the run's own checks fail: {e}); pass the same --data, --classes, --random-labels and --seed as when encoding"
         ))

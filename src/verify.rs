@@ -173,9 +173,33 @@ impl Setup {
     /// Loads and checks everything for one of the built-in models; every problem is a
     /// one-line [`Error`].
     pub fn new(config: &VerifyConfig) -> Result<Self, Error> {
+        Self::new_checked(config, |_| Ok(()))
+    }
+
+    /// [`Setup::new`] for a model whose parameter count is already known (a code file's
+    /// header): a configuration that would build a model of another size is refused before
+    /// the model is allocated, so a forged `hidden` cannot cost minutes or memory.
+    pub fn expecting_dim(config: &VerifyConfig, dim: usize) -> Result<Self, Error> {
+        Self::new_checked(config, |data| {
+            match model_dim(config, data) {
+            Some(d) if d == dim => Ok(()),
+            d => Err(Error::Config(format!(
+                "the code file's header describes a model of {dim} parameters, but {} on this data set has {}; the file is corrupted or was written for other data",
+                model_name(config.model),
+                d.map_or("more than 2^64".into(), |d| d.to_string())
+            ))),
+        }
+        })
+    }
+
+    fn new_checked(
+        config: &VerifyConfig,
+        check: impl FnOnce(&Dataset) -> Result<(), Error>,
+    ) -> Result<Self, Error> {
         check_builtin(config)?;
         let binary = config.model.binary().then(|| model_name(config.model));
         Self::build(config, binary, |data| {
+            check(data)?;
             check_run_memory(config, data)?;
             Ok(build_model(config, data))
         })

@@ -337,3 +337,26 @@ fn fuzz_the_decoder() {
     // The campaign must reach past the checksum: a fuzzer that only hits it proves nothing.
     assert!(stats.rejected > 0 && stats.identical + stats.rejected == cases);
 }
+
+/// Found by the long campaign: an MLP header whose `hidden` grew from 1 to 10⁶ (checksum
+/// recomputed) built the million-unit model before comparing its size with the header's, and
+/// took 40 s. The size is now compared first.
+#[test]
+fn a_forged_hidden_width_is_refused_before_the_model_is_built() {
+    let config = small(ModelKind::Mlp, hinted_seed(), 1);
+    let run = encode_config(&config);
+    let (mut header, rest) = split(&run.bytes);
+    for hidden in [1_000_000u64, u64::from(u32::MAX), u64::MAX] {
+        header["hidden"] = Value::from(hidden);
+        let bytes = assemble(&serde_json::to_vec(&header).unwrap(), &rest);
+        let start = Instant::now();
+        let e = decode_run(&bytes, &run.trajectory.final_model, &config)
+            .expect_err("a header describing another model size must be refused");
+        assert!(
+            start.elapsed() < CASE_LIMIT,
+            "hidden {hidden} took {:?}",
+            start.elapsed()
+        );
+        assert!(e.to_string().contains("parameters"), "hidden {hidden}: {e}");
+    }
+}
