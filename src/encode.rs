@@ -5,17 +5,28 @@
 //! The decoder trusts nothing: the file's checksum, the data set's and the final model's
 //! fingerprints, and finally a forward replay of every decoded step, which must land on the
 //! final model bit for bit.
+//!
+//! SGD′ runs (Section 4, [`encode_sgd_prime_run`]) are coded with Lemma 4.1's code: per batch
+//! T_{i,j}, z and the inner GD steps besides the batch. Their header carries Ψ_ℓ, ε, T and
+//! Σ T_{i,j}, each bounded before it sizes anything: T by [`MAX_GD_STEPS`], ℓ by the model's
+//! dimension, ℓ·m by the code's length (every call writes ℓ·m bits of z), and Σ T_{i,j} by the
+//! code's length too (each T_{i,j} costs its Elias-γ code, see [`max_inner_steps`]).
 
 use crate::codec::entropy::{
-    decode, encode, CodeOptions, Decoded, Encoded, RunShape, EPOCH_HEADER_BITS,
+    decode, decode_gd, encode, encode_gd, CodeOptions, Decoded, Encoded, RunShape,
+    EPOCH_HEADER_BITS,
 };
-use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader};
+use crate::codec::file::{
+    data_sha256, from_bytes, gd_run_sha256, run_sha256, to_bytes, CodeHeader, SgdPrimeHeader,
+};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
+use crate::perturb::Perturbation;
 use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::analyse;
 use crate::report::model_sha256;
 use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
+use crate::sgd_prime::{analyse_run, gd_code, replays, SgdPrimeConfig, SgdPrimeRun, MAX_GD_STEPS};
 use crate::verify::{model_name, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::Error;
 
@@ -28,8 +39,10 @@ pub struct EncodedRun {
     pub header: CodeHeader,
     /// The code, the run header's length and each epoch's cost.
     pub encoded: Encoded,
-    /// The logged run that was encoded.
+    /// The logged run that was encoded (for SGD′, its outer view: one step per GD call).
     pub trajectory: Trajectory,
+    /// The SGD′ run, with every call's z and inner models (absent for SGD).
+    pub sgd_prime: Option<SgdPrimeRun>,
 }
 
 /// Runs the configuration and encodes it.
@@ -54,7 +67,57 @@ pub fn encode_run_with_progress(
         header,
         encoded,
         trajectory: traj,
+        sgd_prime: None,
     })
+}
+
+/// Runs SGD′ (Algorithm 3) with `p` and encodes it with the code of Lemma 4.1, reporting each
+/// phase to `progress`.
+pub fn encode_sgd_prime_run(
+    setup: &Setup,
+    p: &SgdPrimeConfig,
+    progress: &dyn Progress,
+) -> Result<EncodedRun, Error> {
+    p.check_setup(setup)?;
+    let f = setup.step_function().with_progress(progress);
+    let run = crate::sgd_prime::run(&f, &setup.sgd_config(), p, setup.init.clone())?;
+    let records = analyse_run(&f, &run, setup.config.max_iterations)?;
+    let outer = run.outer();
+    let shape = RunShape::of(&outer, setup.data.n(), setup.config.batch);
+    let encoded = encode_gd(
+        &f,
+        &outer,
+        shape,
+        options(&setup.config),
+        gd_code(&run, p, Some((&run, &records))),
+    )?;
+    let mut header = header(setup, &outer);
+    header.run_sha256 = gd_fingerprint(outer.initial_model(), &outer.permutations, &run);
+    header.sgd_prime = Some(SgdPrimeHeader {
+        perturbation_length: p.perturbation.length,
+        perturbation_bits: p.perturbation.bits,
+        perturbation_scale: p.perturbation.shift,
+        epsilon: p.epsilon.to_string(),
+        max_gd_steps: p.max_gd_steps,
+        inner_steps: run.inner_steps(),
+    });
+    Ok(EncodedRun {
+        bytes: to_bytes(&header, &encoded.code),
+        header,
+        encoded,
+        trajectory: outer,
+        sgd_prime: Some(run),
+    })
+}
+
+/// The run fingerprint of an SGD′ run from its calls' T_{i,j} and z.
+fn gd_fingerprint(initial: &[i64], permutations: &[Vec<usize>], run: &SgdPrimeRun) -> String {
+    let calls: Vec<(usize, &[i64])> = run
+        .calls
+        .iter()
+        .map(|c| (c.gd_steps(), c.z.as_slice()))
+        .collect();
+    gd_run_sha256(initial, permutations, &calls)
 }
 
 fn options(c: &VerifyConfig) -> CodeOptions {
@@ -89,6 +152,7 @@ fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
         data_sha256: data_sha256(&s.data),
         final_model_sha256: model_sha256(&traj.final_model),
         run_sha256: run_sha256(traj.initial_model(), &traj.permutations),
+        sgd_prime: None,
     }
 }
 
@@ -123,6 +187,11 @@ pub fn decode_run_with_progress(
     let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
     check_header(&header, code.bits, final_model)?;
     let config = config_from(&header, data)?;
+    let sgd_prime = header
+        .sgd_prime
+        .as_ref()
+        .map(sgd_prime_config)
+        .transpose()?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
     let setup = Setup::expecting_dim(&config, header.d).map_err(|e| {
@@ -143,6 +212,9 @@ pub fn decode_run_with_progress(
             setup.model.dim()
         )));
     }
+    if let Some(p) = &sgd_prime {
+        p.check_setup(&setup)?;
+    }
     let f = setup.step_function().with_progress(progress);
     let shape = RunShape {
         n: header.n,
@@ -150,10 +222,36 @@ pub fn decode_run_with_progress(
         epochs: header.epochs,
         steps: header.steps,
     };
-    let decoded = decode(&f, final_model, shape, &code, options(&config))?;
-    replay(&f, &decoded, final_model)?;
+    let decoded = match (&sgd_prime, &header.sgd_prime) {
+        (Some(p), Some(h)) => {
+            let gd = crate::codec::entropy::GdCode {
+                perturbation: p.perturbation,
+                max_gd_steps: p.max_gd_steps,
+                inner_steps: h.inner_steps,
+                known: None,
+            };
+            let decoded = decode_gd(&f, final_model, shape, &code, options(&config), gd)?;
+            replay_gd(&f, p, &decoded, final_model)?;
+            decoded
+        }
+        _ => {
+            let decoded = decode(&f, final_model, shape, &code, options(&config))?;
+            replay(&f, &decoded, final_model)?;
+            decoded
+        }
+    };
     let initial = decoded.models.first().map_or(final_model, |m| m.as_slice());
-    if run_sha256(initial, &decoded.permutations) != header.run_sha256 {
+    let fingerprint = if header.sgd_prime.is_some() {
+        let calls: Vec<(usize, &[i64])> = decoded
+            .gd_calls
+            .iter()
+            .map(|c| (c.inner.len(), c.z.as_slice()))
+            .collect();
+        gd_run_sha256(initial, &decoded.permutations, &calls)
+    } else {
+        run_sha256(initial, &decoded.permutations)
+    };
+    if fingerprint != header.run_sha256 {
         return Err(Error::Config(
             "the decoded run does not match the code file's run fingerprint: the code is corrupted; copy or write it again".into(),
         ));
@@ -178,6 +276,110 @@ fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Erro
             )));
         }
         f.progress().advance(1);
+    }
+    Ok(())
+}
+
+/// Every decoded GD call of SGD′ must be what Algorithm 2 does from the decoded model before
+/// it: ψ_z, then the decoded inner steps, stopping where GD stops, landing on the next model.
+fn replay_gd(
+    f: &StepFunction,
+    p: &SgdPrimeConfig,
+    d: &Decoded,
+    final_model: &[i64],
+) -> Result<(), Error> {
+    f.progress().begin(Phase::Replay, d.models.len() as u64);
+    for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
+        let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
+        let call = d.gd_calls.get(k).ok_or_else(|| {
+            Error::Config("the decoded run lacks a GD call: the code is corrupted".into())
+        })?;
+        if !replays(f, p, w, batch, &call.z, &call.inner, next)? {
+            return Err(Error::Config(format!(
+                "decoded GD call {} does not replay to the next model: the code is corrupted or belongs to another run",
+                k + 1
+            )));
+        }
+        f.progress().advance(1);
+    }
+    Ok(())
+}
+
+/// The SGD′ parameters a header names, each checked as `rewind verify` checks its flags.
+fn sgd_prime_config(h: &SgdPrimeHeader) -> Result<SgdPrimeConfig, Error> {
+    let corrupt = |e: String| {
+        Error::Config(format!(
+            "the code file's sgd_prime header is invalid ({e}); the file is corrupted"
+        ))
+    };
+    let p = Perturbation::new(
+        h.perturbation_length,
+        h.perturbation_bits,
+        h.perturbation_scale,
+    )
+    .map_err(|e| corrupt(e.to_string()))?;
+    SgdPrimeConfig::new(p, &h.epsilon, h.max_gd_steps).map_err(|e| corrupt(e.to_string()))
+}
+
+/// The most inner GD steps a code of `code_bits` bits can name with T ≤ `max_gd_steps`: each
+/// call writes T_{i,j} + 1 in Elias-γ, 2⌊log₂(T_{i,j} + 1)⌋ + 1 bits, so Σ T_{i,j} is at most
+/// the code's length times the best ratio t / γ(t + 1) over t ≤ T (t = 2^(k+1) − 2 in each
+/// band of equal code length, or T itself).
+pub fn max_inner_steps(code_bits: u64, max_gd_steps: usize) -> u128 {
+    let t_max = max_gd_steps as u128;
+    let mut best = (0u128, 1u128);
+    let mut k = 0u32;
+    while k < 64 && (1u128 << k) - 1 <= t_max {
+        let t = ((1u128 << (k + 1)) - 2).min(t_max);
+        let bits = 2 * k as u128 + 1;
+        if t * best.1 > best.0 * bits {
+            best = (t, bits);
+        }
+        k += 1;
+    }
+    code_bits as u128 * best.0 / best.1
+}
+
+/// Checks an SGD′ header section against the code's length and the run's shape.
+fn check_sgd_prime(h: &CodeHeader, s: &SgdPrimeHeader, code_bits: u64) -> Result<(), Error> {
+    let corrupt = |what: String| {
+        Error::Config(format!(
+            "the code file's header is inconsistent ({what}); the file is corrupted"
+        ))
+    };
+    if s.max_gd_steps > MAX_GD_STEPS {
+        return Err(corrupt(format!(
+            "T = {} GD steps per call, above the largest accepted, {MAX_GD_STEPS}",
+            s.max_gd_steps
+        )));
+    }
+    if s.perturbation_length > h.d {
+        return Err(corrupt(format!(
+            "perturbation length ℓ = {} for a model of {} parameters",
+            s.perturbation_length, h.d
+        )));
+    }
+    let z_bits = if s.perturbation_bits == 0 {
+        0
+    } else {
+        s.perturbation_length as u128 * s.perturbation_bits as u128
+    };
+    if z_bits * h.steps as u128 > code_bits as u128 {
+        return Err(corrupt(format!(
+            "{} GD calls with ℓ·m = {z_bits} bits of perturbation each, but the code has {code_bits} bits",
+            h.steps
+        )));
+    }
+    let by_calls = h.steps as u128 * s.max_gd_steps as u128;
+    let by_code = max_inner_steps(code_bits, s.max_gd_steps);
+    if s.inner_steps as u128 > by_calls.min(by_code) {
+        return Err(corrupt(format!(
+            "{} inner GD steps, but {} calls of at most T = {} steps in a {code_bits}-bit code hold at most {}",
+            s.inner_steps,
+            h.steps,
+            s.max_gd_steps,
+            by_calls.min(by_code)
+        )));
     }
     Ok(())
 }
@@ -217,6 +419,9 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
     }
     if h.alpha_shift >= 64 {
         return Err(corrupt(format!("α = {}/2^{}", h.alpha_num, h.alpha_shift)));
+    }
+    if let Some(s) = &h.sgd_prime {
+        check_sgd_prime(h, s, code_bits)?;
     }
     Ok(())
 }

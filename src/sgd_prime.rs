@@ -35,6 +35,10 @@ use num_traits::{One, Signed, ToPrimitive};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// The largest T accepted, at encoding as at decoding: a code file's header names T, and the
+/// decoder's work per GD call is bounded by it (docs/design.md §5.5).
+pub const MAX_GD_STEPS: usize = 16_384;
+
 /// The parameters of Algorithms 2 and 3 beyond those of Algorithm 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SgdPrimeConfig {
@@ -53,7 +57,15 @@ impl SgdPrimeConfig {
         epsilon: &str,
         max_gd_steps: usize,
     ) -> Result<Self, Error> {
-        let eps = parse_rational(epsilon.trim())
+        if max_gd_steps > MAX_GD_STEPS {
+            return Err(Error::Config(format!(
+                "--max-gd-steps {max_gd_steps} is above {MAX_GD_STEPS}; use at most {MAX_GD_STEPS}"
+            )));
+        }
+        // A fraction of two small integers: a longer text is no ε a run was given.
+        let eps = (epsilon.len() <= 64)
+            .then(|| parse_rational(epsilon.trim()))
+            .flatten()
             .filter(|e| !e.is_negative() && *e <= BigRational::new(1.into(), 4.into()))
             .ok_or_else(|| {
                 Error::Config(format!(
@@ -75,6 +87,26 @@ impl SgdPrimeConfig {
     /// 1/(2(1 − ε)), the accuracy on X at which SGD′ returns.
     pub fn stop_target(&self) -> BigRational {
         target(&self.epsilon, 1)
+    }
+
+    /// Checks the parameters against the setup: a binary task, and ℓ at most the model's d
+    /// (W_z[i] = z[i mod ℓ] never reads a value beyond the d-th, so its bits would be spent for
+    /// nothing).
+    pub fn check_setup(&self, setup: &Setup) -> Result<(), Error> {
+        if setup.data.classes != 2 {
+            return Err(Error::Config(format!(
+                "--algorithm sgd-prime needs a binary task but the data has {} classes; choose two with --classes A,B",
+                setup.data.classes
+            )));
+        }
+        let d = crate::model::Model::dim(&setup.model);
+        if self.perturbation.length > d {
+            return Err(Error::Config(format!(
+                "--perturbation-length {} is above the model's {d} parameters (W_z[i] = z[i mod ℓ] would never use the rest); use at most {d}",
+                self.perturbation.length
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -237,6 +269,41 @@ pub fn gd(
         let next = f.step(&v, batch)?;
         inner.push(std::mem::replace(&mut v, next));
     }
+}
+
+/// Whether a decoded GD call is what Algorithm 2 does: from W = `w`, ψ_z(W) is `inner[0]`, each
+/// inner model steps to the next (the last to `next`), the target is not met before any of
+/// them, and GD stops where it did (target met, or `max_steps` steps). The work is bounded by
+/// the decoded steps, not by T.
+pub fn replays(
+    f: &StepFunction,
+    p: &SgdPrimeConfig,
+    w: &[i64],
+    batch: &[usize],
+    z: &[i64],
+    inner: &[Vec<i64>],
+    next: &[i64],
+) -> Result<bool, Error> {
+    let delta = p.batch_target();
+    let reached = |v: &[i64]| -> Result<bool, Error> {
+        let correct = f.correct_many(v, batch)?;
+        Ok(meets(
+            correct.iter().filter(|&&c| c).count(),
+            batch.len(),
+            &delta,
+        ))
+    };
+    if inner.len() > p.max_gd_steps {
+        return Ok(false);
+    }
+    let mut v = p.perturbation.apply(w, z)?;
+    for logged in inner {
+        if v != *logged || reached(&v)? {
+            return Ok(false);
+        }
+        v = f.step(&v, batch)?;
+    }
+    Ok(v == next && (inner.len() == p.max_gd_steps || reached(&v)?))
 }
 
 /// Algorithm 3, SGD′, from `init`: per epoch a permutation (the same stream as Algorithm 1)
@@ -660,12 +727,7 @@ pub struct VerifiedSgdPrime {
 /// W₁,₁ with the hints and the z's alone, and reports (with the Lemma 4.1 code when `code` is
 /// on).
 pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Error> {
-    if setup.data.classes != 2 {
-        return Err(Error::Config(format!(
-            "--algorithm sgd-prime needs a binary task but the data has {} classes; choose two with --classes A,B",
-            setup.data.classes
-        )));
-    }
+    p.check_setup(setup)?;
     let f = setup.step_function();
     let c = &setup.config;
     let run = run(&f, &setup.sgd_config(), p, setup.init.clone())?;

@@ -73,8 +73,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_trajectory(&run, &model.weights, out)?;
     }
     let h = &run.header;
+    let what = match &h.sgd_prime {
+        Some(s) => format!(
+            "SGD′ GD calls (with their z and {} inner steps)",
+            s.inner_steps
+        ),
+        None => "steps".into(),
+    };
     super::print(&format!(
-        "rewind decode: {} epochs, {} steps decoded from {} ({} bytes) and {}\n\
+        "rewind decode: {} epochs, {} {what} decoded from {} ({} bytes) and {}\n\
          initial model sha256: {}\n\
          every decoded step replays forward to the final model bit for bit\n",
         h.epochs,

@@ -2,7 +2,7 @@
 //! model.
 
 use super::run_args::{CertifyArgs, RunArgs, VERIFY};
-use rewind::encode::encode_run_with_progress;
+use rewind::encode::{encode_run_with_progress, encode_sgd_prime_run};
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ pub struct Args {
     run: RunArgs,
     #[command(flatten)]
     certify: CertifyArgs,
+    #[command(flatten)]
+    section4: super::section4::Section4Args,
     /// Where to write the code file.
     #[arg(long, default_value = "run.rwc")]
     code: PathBuf,
@@ -37,6 +39,7 @@ pub struct FinalModel {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(&VERIFY)?;
     config.certify = args.certify.budget();
+    let sgd_prime = args.section4.config()?;
     let data = match &config.data {
         DataSource::Path(p) => vec![("the data set (--data)", p.as_path())],
         _ => Vec::new(),
@@ -57,7 +60,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::warn(w);
     }
     let bar = super::progress::PhaseBar::new(args.progress.quiet);
-    let enc = encode_run_with_progress(&setup, &bar)?;
+    let enc = match &sgd_prime {
+        Some(p) => encode_sgd_prime_run(&setup, p, &bar)?,
+        None => encode_run_with_progress(&setup, &bar)?,
+    };
     bar.finish();
     let model = FinalModel {
         format: 1,
@@ -70,20 +76,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     commit_together(vec![code_out, model_out])?;
     let e = &enc.encoded;
     let baseline: u64 = e.epochs.iter().map(|x| x.baseline_bits).sum();
+    let what = match &enc.header.sgd_prime {
+        Some(s) => format!(
+            "SGD′ with {} GD calls ({} inner steps)",
+            enc.header.steps, s.inner_steps
+        ),
+        None => format!("{} steps", enc.header.steps),
+    };
     let mut text = format!(
-        "rewind encode: {} on {}, {} steps over {} epochs\n\
+        "rewind encode: {} on {}, {what} over {} epochs\n\
          code:          {} bits against {} (epochs × ⌈log₂ n!⌉); run header {} bits\n",
         enc.header.model,
         setup.data.source,
-        enc.header.steps,
         enc.header.epochs,
         e.code.bits,
         baseline,
         e.run_header_bits
     );
     for x in &e.epochs {
+        let gd = if enc.header.sgd_prime.is_some() {
+            format!(
+                ", T_ij {} bits, perturbations {} bits",
+                x.gd_steps_bits, x.perturbation_bits
+            )
+        } else {
+            String::new()
+        };
         text += &format!(
-            "  epoch {:>3}:   {} bits vs {} (hints {} bits, tilt {}/{})\n",
+            "  epoch {:>3}:   {} bits vs {} (hints {} bits{gd}, tilt {}/{})\n",
             x.epoch, x.bits, x.baseline_bits, x.hint_bits, x.tilt.0, x.tilt.1
         );
     }

@@ -4,21 +4,25 @@
 //! Layout (little-endian integers):
 //! ```text
 //! magic      8 bytes   "RWNDCODE"
-//! version    u32       FORMAT (1)
+//! version    u32       FORMAT (2; format 1 is still read)
 //! header     u32 len + JSON: the run's public parameters and fingerprints (CodeHeader)
 //! code bits  u64
 //! code       ⌈bits/8⌉ bytes, big-endian
 //! checksum   32 bytes  SHA-256 of everything before it
 //! ```
-//! Unknown versions are rejected; a truncated or altered file fails its checksum; a file
-//! written for another data set or final model fails the fingerprints.
+//! Format 2 adds the optional `sgd_prime` header section (the parameters of Section 4's SGD′,
+//! whose code is Lemma 4.1's); a format 1 header is a format 2 header without it, and a format 1
+//! file carrying it is refused. Unknown versions are rejected; a truncated or altered file fails
+//! its checksum; a file written for another data set or final model fails the fingerprints.
 
 use super::coder::{code_from_bytes, code_to_bytes, Code};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The code file format this crate writes and reads.
-pub const FORMAT: u32 = 1;
+/// The code file format this crate writes.
+pub const FORMAT: u32 = 2;
+/// The code file formats this crate reads: format 1 has no `sgd_prime` section.
+pub const READABLE_FORMATS: [u32; 2] = [1, 2];
 const MAGIC: &[u8; 8] = b"RWNDCODE";
 /// Headers larger than this are refused before any allocation.
 const MAX_HEADER: usize = 1 << 20;
@@ -66,8 +70,30 @@ pub struct CodeHeader {
     pub final_model_sha256: String,
     /// SHA-256 of the run itself (W₁,₁ and every permutation, see [`run_sha256`]): a code is
     /// compact, so almost any bit string decodes to *some* valid run; this commitment is what
-    /// tells the decoded run from the encoded one.
+    /// tells the decoded run from the encoded one. For SGD′ it also covers every call's
+    /// perturbation and GD step count ([`gd_run_sha256`]).
     pub run_sha256: String,
+    /// Present when the run is SGD′ (Algorithm 3, coded by Lemma 4.1); absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sgd_prime: Option<SgdPrimeHeader>,
+}
+
+/// The parameters of an SGD′ run the decoder needs (format 2): Ψ_ℓ, ε, T and Σ T_{i,j}.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdPrimeHeader {
+    /// ℓ: values in each perturbation z.
+    pub perturbation_length: usize,
+    /// m: random bits per value of z.
+    pub perturbation_bits: u32,
+    /// s: a value z[k] moves a weight by z[k]·2^s ulps.
+    pub perturbation_scale: u32,
+    /// ε as an exact fraction ("1/10").
+    pub epsilon: String,
+    /// T: the most GD steps of one call.
+    pub max_gd_steps: usize,
+    /// Σ T_{i,j}: the inner GD steps of the whole run.
+    pub inner_steps: usize,
 }
 
 /// Errors of reading a code file; each names the problem and what to do.
@@ -77,7 +103,7 @@ pub enum FileError {
     #[error("not a rewind code file (bad magic); pass a file written by `rewind encode`")]
     Magic,
     /// The file's format version, which this build cannot read.
-    #[error("code file format {0} is not supported (this rewind reads format {FORMAT}); re-encode with this version")]
+    #[error("code file format {0} is not supported (this rewind reads formats 1 and {FORMAT}); re-encode with this version")]
     Version(u32),
     /// The file ends before its declared lengths.
     #[error("the code file is truncated; copy or write it again")]
@@ -88,6 +114,9 @@ pub enum FileError {
     /// The JSON header does not parse as a [`CodeHeader`]; the parser's message.
     #[error("the code file's header is invalid ({0}); the file is corrupted")]
     Header(String),
+    /// A format 1 file whose header has a section that format 1 does not have.
+    #[error("the code file says format 1 but its header has an sgd_prime section (format 2); the file is corrupted")]
+    SectionInFormat1,
 }
 
 /// Writes the container.
@@ -115,7 +144,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(CodeHeader, Code), FileError> {
         at: MAGIC.len(),
     };
     let version = u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| FileError::Truncated)?);
-    if version != FORMAT {
+    if !READABLE_FORMATS.contains(&version) {
         return Err(FileError::Version(version));
     }
     if bytes.len() < 32 {
@@ -135,6 +164,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(CodeHeader, Code), FileError> {
     }
     let header: CodeHeader =
         serde_json::from_slice(r.take(len)?).map_err(|e| FileError::Header(e.to_string()))?;
+    if version == 1 && header.sgd_prime.is_some() {
+        return Err(FileError::SectionInFormat1);
+    }
     let bits = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| FileError::Truncated)?);
     let rest = &body[r.at..];
     if bits.div_ceil(8) != rest.len() as u64 {
@@ -168,6 +200,25 @@ pub fn run_sha256(initial_model: &[i64], permutations: &[Vec<usize>]) -> String 
         h.update((p.len() as u64).to_le_bytes());
         for &x in p {
             h.update((x as u64).to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of an SGD′ run: [`run_sha256`]'s input, then per GD call T_{i,j} and its z, so
+/// that a decoded run with another perturbation or step count is told from the encoded one.
+pub fn gd_run_sha256(
+    initial_model: &[i64],
+    permutations: &[Vec<usize>],
+    calls: &[(usize, &[i64])],
+) -> String {
+    let mut h = Sha256::new();
+    h.update(run_sha256(initial_model, permutations).as_bytes());
+    for (t, z) in calls {
+        h.update((*t as u64).to_le_bytes());
+        h.update((z.len() as u64).to_le_bytes());
+        for v in *z {
+            h.update(v.to_le_bytes());
         }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -216,6 +267,7 @@ mod tests {
             data_sha256: "00".into(),
             final_model_sha256: "11".into(),
             run_sha256: "22".into(),
+            sgd_prime: None,
         }
     }
 
@@ -233,11 +285,52 @@ mod tests {
             Err(FileError::Checksum)
         );
         assert_eq!(from_bytes(&bytes[..10]), Err(FileError::Truncated));
-        let mut v2 = bytes.clone();
-        v2[8] = 2;
-        assert_eq!(from_bytes(&v2), Err(FileError::Version(2)));
+        let mut v3 = bytes.clone();
+        v3[8] = 3;
+        assert_eq!(from_bytes(&v3), Err(FileError::Version(3)));
         let mut flipped = bytes.clone();
         flipped[30] ^= 1;
         assert_eq!(from_bytes(&flipped), Err(FileError::Checksum));
+    }
+
+    /// Rewrites the version field and reseals the checksum.
+    fn with_version(bytes: &[u8], version: u32) -> Vec<u8> {
+        let mut body = bytes[..bytes.len() - 32].to_vec();
+        body[8..12].copy_from_slice(&version.to_le_bytes());
+        let sum = Sha256::digest(&body);
+        body.extend_from_slice(&sum);
+        body
+    }
+
+    #[test]
+    fn format_1_is_read_and_the_sgd_prime_section_needs_format_2() {
+        let code = Code {
+            value: BigUint::from(5u32),
+            bits: 3,
+        };
+        let plain = to_bytes(&header(), &code);
+        assert_eq!(u32::from_le_bytes(plain[8..12].try_into().unwrap()), 2);
+        // A format 1 file (the same bytes but the version) still reads.
+        assert_eq!(
+            from_bytes(&with_version(&plain, 1)).unwrap(),
+            (header(), code.clone())
+        );
+        let prime = CodeHeader {
+            sgd_prime: Some(SgdPrimeHeader {
+                perturbation_length: 2,
+                perturbation_bits: 3,
+                perturbation_scale: 1,
+                epsilon: "1/10".into(),
+                max_gd_steps: 12,
+                inner_steps: 7,
+            }),
+            ..header()
+        };
+        let bytes = to_bytes(&prime, &code);
+        assert_eq!(from_bytes(&bytes).unwrap(), (prime, code));
+        assert_eq!(
+            from_bytes(&with_version(&bytes, 1)),
+            Err(FileError::SectionInFormat1)
+        );
     }
 }

@@ -1,13 +1,15 @@
 //! The decoder's fuzz target: code files mutated in their raw bytes, in their body with the
 //! checksum recomputed, in their header's JSON fields (checksum recomputed), with another run's
-//! header, and with random code sections. The contract, case by case: no panic, no case longer
-//! than a second, and never a run other than the encoded one decoded without error.
+//! header, and with random code sections, over plain SGD runs and one SGD′ run (Lemma 4.1).
+//! The contract, case by case: no panic, no case longer than a second, and never a run other
+//! than the encoded one decoded without error.
 //!
 //! CI runs a short campaign; `REWIND_FUZZ_CASES` sets the number of cases for a long one and
 //! `REWIND_FUZZ_SEED` its seed (so that a long campaign can run as several processes):
 //! `REWIND_FUZZ_CASES=500000 REWIND_FUZZ_SEED=1 cargo test --release --test main fuzz -- --nocapture`.
 
 use super::code_file::{code_region, encode_config, hinted_seed, mutate, reseal, tiny};
+use super::section4;
 use rewind::encode::{decode_run, EncodedRun};
 use rewind::rng::{stream, uniform_in, Stream};
 use rewind::sgd::BackendChoice;
@@ -22,7 +24,8 @@ const CI_CASES: u64 = 1_500;
 /// The contract's bound on one case.
 const CASE_LIMIT: Duration = Duration::from_secs(1);
 
-/// One encoded run the campaign mutates, with the data flags that decode it.
+/// One encoded run the campaign mutates, with the data flags that decode it (an SGD′ run's
+/// `run.sgd_prime` holds its calls).
 struct Base {
     label: &'static str,
     config: VerifyConfig,
@@ -60,14 +63,32 @@ fn bases() -> Vec<Base> {
         ("softmax, f64", small(ModelKind::Softmax, seed, 1)),
         ("mlp of one unit, f64", small(ModelKind::Mlp, seed, 1)),
     ];
-    configs
+    let mut out: Vec<Base> = configs
         .into_iter()
         .map(|(label, config)| Base {
             label,
             run: encode_config(&config),
             config,
         })
-        .collect()
+        .collect();
+    // SGD′ (Lemma 4.1's code): T_{i,j}, z and hinted inner steps besides the batches.
+    let config = section4::tiny(
+        section4::hinted_seed(BackendChoice::Exact),
+        BackendChoice::Exact,
+    );
+    let setup = rewind::verify::Setup::new(&config).expect("a valid configuration");
+    let run = rewind::encode::encode_sgd_prime_run(
+        &setup,
+        &section4::section4(),
+        &rewind::progress::NoProgress,
+    )
+    .expect("the SGD′ run encodes");
+    out.push(Base {
+        label: "sgd′, least squares, exact, hints",
+        run,
+        config,
+    });
+    out
 }
 
 /// The file's parts: the JSON header and what follows it (code bits, code), checksum removed.
@@ -80,7 +101,7 @@ fn split(bytes: &[u8]) -> (Value, Vec<u8>) {
 /// A sealed file from a header (any bytes) and the code part.
 fn assemble(header: &[u8], rest: &[u8]) -> Vec<u8> {
     let mut body = b"RWNDCODE".to_vec();
-    body.extend_from_slice(&1u32.to_le_bytes());
+    body.extend_from_slice(&rewind::codec::file::FORMAT.to_le_bytes());
     body.extend_from_slice(&(header.len() as u32).to_le_bytes());
     body.extend_from_slice(header);
     body.extend_from_slice(rest);
@@ -148,6 +169,18 @@ fn mutate_header(rng: &mut impl rand_core::RngCore, header: &mut Value) -> Strin
     let mut what = Vec::new();
     for _ in 0..uniform_in(rng, 1, 3) {
         let key = &keys[uniform_in(rng, 0, keys.len() as i64 - 1) as usize];
+        // The SGD′ section's own fields, most of the time it is picked.
+        if let Some(Value::Object(inner)) = map.get_mut(key.as_str()) {
+            if uniform_in(rng, 0, 3) > 0 {
+                let sub: Vec<String> = inner.keys().cloned().collect();
+                let k = &sub[uniform_in(rng, 0, sub.len() as i64 - 1) as usize];
+                let old = inner.get(k).cloned().unwrap_or(Value::Null);
+                let new = replacement(rng, &old);
+                what.push(format!("{key}.{k}: {old} → {new}"));
+                inner.insert(k.clone(), new);
+                continue;
+            }
+        }
         match uniform_in(rng, 0, 9) {
             0 => {
                 map.remove(key);
@@ -214,9 +247,17 @@ impl Stats {
             }
             Ok(Ok(run)) => {
                 let d = &run.decoded;
+                let same_calls = base.run.sgd_prime.as_ref().map_or(true, |r| {
+                    d.gd_calls.len() == r.calls.len()
+                        && d.gd_calls
+                            .iter()
+                            .zip(&r.calls)
+                            .all(|(g, c)| g.z == c.z && g.inner == c.inner)
+                });
                 let same = d.permutations == traj.permutations
                     && d.models.len() == traj.steps.len()
-                    && d.models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w);
+                    && d.models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w)
+                    && same_calls;
                 if same {
                     self.identical += 1;
                 } else {

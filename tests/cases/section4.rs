@@ -11,7 +11,7 @@ use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 /// Least squares on 12 random-label examples, p = 8 and q = 0.9 so that the grid is coarse
 /// enough for many-to-one steps.
-fn tiny(seed: u64, backend: BackendChoice) -> VerifyConfig {
+pub(super) fn tiny(seed: u64, backend: BackendChoice) -> VerifyConfig {
     VerifyConfig {
         data: DataSource::Synthetic {
             n: 12,
@@ -32,7 +32,7 @@ fn tiny(seed: u64, backend: BackendChoice) -> VerifyConfig {
     }
 }
 
-fn section4() -> SgdPrimeConfig {
+pub(super) fn section4() -> SgdPrimeConfig {
     SgdPrimeConfig::new(Perturbation::new(2, 3, 1).unwrap(), "0.1", 12).unwrap()
 }
 
@@ -43,7 +43,7 @@ fn verified(seed: u64, backend: BackendChoice) -> (Setup, VerifiedSgdPrime) {
 }
 
 /// The first seed whose run needs a hint on some inner step and has a GD call of several steps.
-fn hinted_seed(backend: BackendChoice) -> u64 {
+pub(super) fn hinted_seed(backend: BackendChoice) -> u64 {
     (0..64)
         .find(|&s| {
             let v = verified(s, backend).1;
@@ -208,4 +208,277 @@ fn lemma_4_1_code_depends_on_the_perturbation_family() {
     other.perturbation = Perturbation::new(2, 3, 2).unwrap();
     let dec = decode_gd(&f, &v.run.final_model, shape, &enc.code, opts, other);
     assert!(dec.map_or(true, |d| d.models[0] != v.run.calls[0].w));
+}
+
+/// The encoded file of an SGD′ run and the run itself.
+fn encode_sgd_prime(config: &VerifyConfig) -> rewind::encode::EncodedRun {
+    let setup = Setup::new(config).expect("a valid configuration");
+    rewind::encode::encode_sgd_prime_run(&setup, &section4(), &rewind::progress::NoProgress)
+        .expect("the SGD′ run encodes")
+}
+
+/// An SGD′ code file decodes, from the final model and the data alone, into every batch, W_{i,j},
+/// z and inner model of the logged run, on the exact backend and on f64; its code is the one
+/// `verify` checks in memory.
+#[test]
+fn sgd_prime_code_files_round_trip_on_two_backends() {
+    for backend in [BackendChoice::Exact, BackendChoice::F64] {
+        let seed = hinted_seed(backend);
+        let config = VerifyConfig {
+            code: true,
+            ..tiny(seed, backend)
+        };
+        let enc = encode_sgd_prime(&config);
+        let run = enc.sgd_prime.as_ref().expect("the SGD′ run");
+        assert_eq!(
+            u32::from_le_bytes(enc.bytes[8..12].try_into().unwrap()),
+            rewind::codec::file::FORMAT
+        );
+        let h = enc.header.sgd_prime.as_ref().expect("an sgd_prime header");
+        assert_eq!(
+            (
+                h.perturbation_length,
+                h.perturbation_bits,
+                h.perturbation_scale
+            ),
+            (2, 3, 1)
+        );
+        assert_eq!((h.max_gd_steps, h.inner_steps), (12, run.inner_steps()));
+        let dec = rewind::encode::decode_run(&enc.bytes, &run.final_model, &config)
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        let d = &dec.decoded;
+        assert_eq!(d.permutations, run.permutations, "{backend:?}");
+        assert_eq!(d.models.len(), run.calls.len());
+        for (k, c) in run.calls.iter().enumerate() {
+            assert_eq!(d.batches[k], c.batch);
+            assert_eq!(d.models[k], c.w, "{backend:?}: W of call {}", k + 1);
+            assert_eq!(d.gd_calls[k].z, c.z);
+            assert_eq!(d.gd_calls[k].inner, c.inner);
+        }
+        assert!(run.calls.iter().any(|c| c.gd_steps() >= 2));
+        // The file holds the very code `verify` round-trips in memory.
+        let setup = Setup::new(&config).unwrap();
+        let v = verify(&setup, &section4()).unwrap();
+        let code = v.report.code.as_ref().unwrap();
+        assert!(code.roundtrip_bit_exact);
+        assert_eq!(enc.encoded.code.bits, code.total_bits);
+        assert!(v.report.hints.as_ref().unwrap().steps > 0);
+    }
+}
+
+/// Rewrites the header's JSON, keeping the version, and reseals the checksum.
+fn with_header(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
+    edit(&mut header);
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut body = bytes[..12].to_vec();
+    body.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    body.extend_from_slice(&json);
+    body.extend_from_slice(&bytes[16 + len..bytes.len() - 32]);
+    let sum = Sha256::digest(&body);
+    body.extend_from_slice(&sum);
+    body
+}
+
+/// Every SGD′ header field is bounded before it sizes anything: T by its ceiling, ℓ by the
+/// model, ℓ·m and Σ T_{i,j} by the code's length; a file whose SGD′ section is dropped or
+/// changed does not decode to another run. Each refusal is one line and quick.
+#[test]
+fn forged_sgd_prime_headers_are_refused_quickly_in_one_line() {
+    let config = tiny(hinted_seed(BackendChoice::F64), BackendChoice::F64);
+    let enc = encode_sgd_prime(&config);
+    let fin = &enc.sgd_prime.as_ref().unwrap().final_model;
+    let big = serde_json::Value::from(u64::MAX / 2);
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "T above the ceiling",
+            Box::new(|h| h["sgd_prime"]["max_gd_steps"] = 1_000_000.into()),
+            "T = 1000000",
+        ),
+        (
+            "inner steps beyond the code",
+            Box::new(move |h| h["sgd_prime"]["inner_steps"] = big.clone()),
+            "inner GD steps",
+        ),
+        (
+            "ℓ beyond the model",
+            Box::new(|h| h["sgd_prime"]["perturbation_length"] = (1u64 << 40).into()),
+            "perturbation length",
+        ),
+        (
+            "ℓ·m beyond the code",
+            Box::new(|h| {
+                h["sgd_prime"]["perturbation_bits"] = 32.into();
+                h["sgd_prime"]["perturbation_length"] = h["d"].clone();
+            }),
+            "bits of perturbation",
+        ),
+        (
+            "m above its maximum",
+            Box::new(|h| h["sgd_prime"]["perturbation_bits"] = 33.into()),
+            "perturbation",
+        ),
+        (
+            "ε out of range",
+            Box::new(|h| h["sgd_prime"]["epsilon"] = "1/2".into()),
+            "--epsilon",
+        ),
+        (
+            "another perturbation scale",
+            Box::new(|h| h["sgd_prime"]["perturbation_scale"] = 2.into()),
+            "corrupted",
+        ),
+        (
+            "the section dropped",
+            Box::new(|h| {
+                h.as_object_mut().unwrap().remove("sgd_prime");
+            }),
+            "",
+        ),
+    ];
+    for (what, edit, needle) in cases {
+        let bytes = with_header(&enc.bytes, edit);
+        let start = std::time::Instant::now();
+        let e = rewind::encode::decode_run(&bytes, fin, &config)
+            .map(|_| ())
+            .expect_err(what)
+            .to_string();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "{what}"
+        );
+        assert!(e.contains(needle) && !e.contains('\n'), "{what}: {e}");
+    }
+    // A format 1 file cannot carry the section.
+    let mut v1 = enc.bytes[..enc.bytes.len() - 32].to_vec();
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let v1 = with_header(&[v1, vec![0; 32]].concat(), |_| {});
+    let e = rewind::encode::decode_run(&v1, fin, &config).unwrap_err();
+    assert!(e.to_string().contains("format 1"), "{e}");
+}
+
+/// The bound on Σ T_{i,j} is what Elias-γ allows: t / γ(t + 1) is largest at t = 2^(k+1) − 2.
+#[test]
+fn the_inner_step_bound_follows_the_elias_gamma_lengths() {
+    use rewind::codec::elias_gamma_bits;
+    use rewind::encode::max_inner_steps;
+    for t_max in [0usize, 1, 2, 3, 6, 7, 100, 16_384] {
+        let best = (0..=t_max as u64)
+            .map(|t| (t, elias_gamma_bits(t + 1)))
+            .max_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)))
+            .unwrap();
+        for bits in [0u64, 1, 5, 97, 10_000] {
+            assert_eq!(
+                max_inner_steps(bits, t_max),
+                (bits * best.0 / best.1) as u128,
+                "T = {t_max}, {bits} bits"
+            );
+        }
+    }
+}
+
+/// `rewind encode --algorithm sgd-prime` then `rewind decode` through the real binary: the
+/// decoded W₁,₁ is the one `rewind verify --algorithm sgd-prime` rewinds to, and every decoded
+/// call's batch and W_{i,j} is the logged run's.
+#[test]
+fn the_command_line_round_trip_of_sgd_prime() {
+    use super::common::rewind;
+    let dir = tempfile::TempDir::new().unwrap();
+    let code = dir.path().join("run.rwc");
+    let fin = dir.path().join("final.json");
+    let out = dir.path().join("decoded.jsonl");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let data = [
+        "--data",
+        "synthetic",
+        "--synthetic-n",
+        "12",
+        "--synthetic-features",
+        "2",
+        "--random-labels",
+    ];
+    let flags = [
+        "--model",
+        "least-squares",
+        "--backend",
+        "exact",
+        "--frac-bits",
+        "8",
+        "--q",
+        "0.9",
+        "--batch",
+        "3",
+        "--epochs",
+        "2",
+        "--no-early-stop",
+        "--algorithm",
+        "sgd-prime",
+        "--perturbation-length",
+        "2",
+        "--perturbation-bits",
+        "3",
+        "--perturbation-scale",
+        "1",
+        "--max-gd-steps",
+        "12",
+    ];
+    let cli = |sub: &str, extra: &[String]| {
+        let mut args: Vec<String> = vec![sub.into()];
+        args.extend(data.iter().map(|a| a.to_string()));
+        if sub != "decode" {
+            args.extend(flags.iter().map(|a| a.to_string()));
+        }
+        args.extend_from_slice(extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = rewind(&refs);
+        assert!(
+            o.status.success(),
+            "{sub}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let enc = cli(
+        "encode",
+        &["--code".into(), s(&code), "--final".into(), s(&fin)],
+    );
+    assert!(
+        enc.contains("SGD′") && enc.contains("perturbations"),
+        "{enc}"
+    );
+    let dec = cli(
+        "decode",
+        &[s(&code), "--final".into(), s(&fin), "--out".into(), s(&out)],
+    );
+    let sha = dec
+        .lines()
+        .find_map(|l| l.strip_prefix("initial model sha256: "))
+        .unwrap_or_else(|| panic!("decode prints W₁,₁'s sha256: {dec}"));
+    let report: serde_json::Value =
+        serde_json::from_str(&cli("verify", &["--json".into()])).expect("a JSON report");
+    assert_eq!(
+        report["reconstruction"]["initial_model_sha256"].as_str(),
+        Some(sha)
+    );
+    assert_eq!(report["code"]["roundtrip_bit_exact"], true);
+    // The library's run with the same parameters, call by call.
+    let mut c = tiny(0, BackendChoice::Exact);
+    c.seed = 0;
+    c.random_labels = true;
+    let setup = Setup::new(&c).unwrap();
+    let run = verify(&setup, &section4()).unwrap().run;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), run.calls.len() + 2, "header, calls, final");
+    for (k, call) in run.calls.iter().enumerate() {
+        let l = &lines[k + 1];
+        assert_eq!(l["batch"], serde_json::json!(call.batch), "call {}", k + 1);
+        assert_eq!(l["w"], serde_json::json!(call.w), "call {}", k + 1);
+    }
 }
