@@ -35,6 +35,17 @@ use num_traits::{One, Signed, ToPrimitive};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// ℓ when none is given (`--perturbation-length`, a plan's `perturbation_length`).
+pub const DEFAULT_LENGTH: usize = 4;
+/// m when none is given.
+pub const DEFAULT_BITS: u32 = 8;
+/// s when none is given.
+pub const DEFAULT_SCALE: u32 = 16;
+/// ε when none is given.
+pub const DEFAULT_EPSILON: &str = "0.1";
+/// T when none is given.
+pub const DEFAULT_MAX_GD_STEPS: usize = 100;
+
 /// The largest T accepted, at encoding as at decoding: a code file's header names T, and the
 /// decoder's work per GD call is bounded by it (docs/design.md §5.5).
 pub const MAX_GD_STEPS: usize = 16_384;

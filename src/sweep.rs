@@ -15,8 +15,10 @@
 
 use crate::grid::Dyadic;
 use crate::model::Activation;
+use crate::perturb::Perturbation;
 use crate::report::VerifyReport;
 use crate::sgd::BackendChoice;
+use crate::sgd_prime::SgdPrimeConfig;
 use crate::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,10 @@ use std::path::PathBuf;
 
 /// The results format this crate writes.
 pub const FORMAT: u32 = 2;
+/// The `algorithm` axis value of Algorithm 1.
+pub const SGD: &str = "sgd";
+/// The `algorithm` axis value of Section 4's SGD′ (Algorithm 3).
+pub const SGD_PRIME: &str = "sgd-prime";
 /// The results formats this crate reads: format 1 lines lack the plan identity and shard.
 pub const READABLE_FORMATS: [u32; 2] = [1, 2];
 
@@ -77,6 +83,26 @@ pub struct Axes {
     /// Class selections, each a list of original classes (default: 3 and 8 for a two-class
     /// model on the digits, else every class).
     pub classes: Option<Vec<Vec<u32>>>,
+    /// Algorithms: "sgd" (Algorithm 1) or "sgd-prime" (Section 4's Algorithm 3) (default
+    /// "sgd"). The five axes below apply to "sgd-prime" only, and an "sgd" run does not multiply
+    /// over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Vec<String>>,
+    /// ℓ: values of each perturbation z (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation_length: Option<Vec<usize>>,
+    /// m: random bits per value of z (default 8); a run spends ℓ·m bits per GD call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation_bits: Option<Vec<u32>>,
+    /// s: a value z[k] moves a weight by z[k]·2^s ulps (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation_scale: Option<Vec<u32>>,
+    /// ε, as for `--epsilon` (default "0.1").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<Vec<String>>,
+    /// T: the most GD steps of one call (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gd_steps: Option<Vec<usize>>,
 }
 
 /// Which phases run. Inversion is needed by certification and the code; the code follows
@@ -204,6 +230,47 @@ pub struct RunSpec {
     pub random_labels: bool,
     /// The original classes kept; `None`: 3 and 8 for a two-class model on the digits, else all.
     pub classes: Option<Vec<u32>>,
+    /// SGD′'s parameters when the run is Section 4's Algorithm 3; absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sgd_prime: Option<SgdPrimeSpec>,
+}
+
+/// The parameters of an SGD′ run of a plan (the `--algorithm sgd-prime` flags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdPrimeSpec {
+    /// ℓ.
+    pub perturbation_length: usize,
+    /// m.
+    pub perturbation_bits: u32,
+    /// s.
+    pub perturbation_scale: u32,
+    /// ε as written in the plan.
+    pub epsilon: String,
+    /// T.
+    pub max_gd_steps: usize,
+}
+
+impl SgdPrimeSpec {
+    /// ℓ·m, the random bits of one GD call's perturbation.
+    pub fn random_bits(&self) -> u64 {
+        if self.perturbation_bits == 0 {
+            0
+        } else {
+            self.perturbation_length as u64 * self.perturbation_bits as u64
+        }
+    }
+
+    /// The SGD′ configuration, each parameter checked as its flag is.
+    pub fn config(&self) -> Result<SgdPrimeConfig, Error> {
+        let p = Perturbation::new(
+            self.perturbation_length,
+            self.perturbation_bits,
+            self.perturbation_scale,
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
+        SgdPrimeConfig::new(p, &self.epsilon, self.max_gd_steps)
+    }
 }
 
 impl RunSpec {
@@ -225,7 +292,16 @@ impl RunSpec {
             self.classes
                 .as_ref()
                 .map_or("default".to_string(), |c| c.iter().map(u32::to_string).collect::<Vec<_>>().join("+"))
-        )
+        ) + &self.sgd_prime.as_ref().map_or(String::new(), |p| {
+            format!(
+                ";algorithm=sgd-prime;l={};m={};s={};epsilon={};T={}",
+                p.perturbation_length,
+                p.perturbation_bits,
+                p.perturbation_scale,
+                p.epsilon,
+                p.max_gd_steps
+            )
+        })
     }
 
     /// The configuration of this run.
@@ -371,6 +447,7 @@ impl Plan {
         check_axis(name, "seed", &a.seed)?;
         check_axis(name, "random_labels", &a.random_labels)?;
         check_axis(name, "classes", &a.classes)?;
+        self.check_sgd_prime(name)?;
         if a.alpha.is_some() && a.q.is_some() {
             return Err(Error::Config(format!(
                 "plan {name}: axes 'alpha' and 'q' are both given; a run's step size comes from one of them, so keep one"
@@ -388,6 +465,70 @@ impl Plan {
             )));
         }
         Ok(())
+    }
+
+    /// The algorithm axis names known algorithms, and the SGD′ axes come with "sgd-prime".
+    fn check_sgd_prime(&self, name: &str) -> Result<(), Error> {
+        let a = &self.axes;
+        check_axis(name, "algorithm", &a.algorithm)?;
+        check_axis(name, "perturbation_length", &a.perturbation_length)?;
+        check_axis(name, "perturbation_bits", &a.perturbation_bits)?;
+        check_axis(name, "perturbation_scale", &a.perturbation_scale)?;
+        check_axis(name, "epsilon", &a.epsilon)?;
+        check_axis(name, "max_gd_steps", &a.max_gd_steps)?;
+        let algorithms = or(&a.algorithm, SGD.to_string());
+        if let Some(bad) = algorithms.iter().find(|x| *x != SGD && *x != SGD_PRIME) {
+            return Err(Error::Config(format!(
+                "plan {name}: unknown algorithm '{bad}' in axis 'algorithm'; use \"{SGD}\" or \"{SGD_PRIME}\""
+            )));
+        }
+        let given = [
+            ("perturbation_length", a.perturbation_length.is_some()),
+            ("perturbation_bits", a.perturbation_bits.is_some()),
+            ("perturbation_scale", a.perturbation_scale.is_some()),
+            ("epsilon", a.epsilon.is_some()),
+            ("max_gd_steps", a.max_gd_steps.is_some()),
+        ];
+        match given.iter().find(|g| g.1) {
+            Some((axis, _)) if !algorithms.iter().any(|x| x == SGD_PRIME) => {
+                Err(Error::Config(format!(
+                    "plan {name}: axis '{axis}' applies to algorithm \"{SGD_PRIME}\" only, which the plan does not run; add it to 'algorithm' or remove the axis"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Per value of the algorithm axis, in order: `None` for SGD, or each point of the SGD′
+    /// axes' product.
+    fn algorithms(&self) -> Vec<Option<SgdPrimeSpec>> {
+        use crate::sgd_prime as d;
+        let a = &self.axes;
+        let mut out = Vec::new();
+        for algorithm in or(&a.algorithm, SGD.to_string()) {
+            if algorithm != SGD_PRIME {
+                out.push(None);
+                continue;
+            }
+            for &perturbation_length in &or(&a.perturbation_length, d::DEFAULT_LENGTH) {
+                for &perturbation_bits in &or(&a.perturbation_bits, d::DEFAULT_BITS) {
+                    for &perturbation_scale in &or(&a.perturbation_scale, d::DEFAULT_SCALE) {
+                        for epsilon in or(&a.epsilon, d::DEFAULT_EPSILON.to_string()) {
+                            for &max_gd_steps in &or(&a.max_gd_steps, d::DEFAULT_MAX_GD_STEPS) {
+                                out.push(Some(SgdPrimeSpec {
+                                    perturbation_length,
+                                    perturbation_bits,
+                                    perturbation_scale,
+                                    epsilon: epsilon.clone(),
+                                    max_gd_steps,
+                                }));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The plan's name and the hash of its content, recorded on every results line.
@@ -416,6 +557,7 @@ impl Plan {
             Some(c) => c.iter().cloned().map(Some).collect(),
             None => vec![None],
         };
+        let algorithms = self.algorithms();
         let mut out = Vec::new();
         for data in or(&a.data, "digits".into()) {
             for model in or(&a.model, "logistic".into()) {
@@ -429,20 +571,23 @@ impl Plan {
                                             for &seed in &or(&a.seed, 0) {
                                                 for &random_labels in &or(&a.random_labels, false) {
                                                     for c in &classes {
-                                                        out.push(RunSpec {
-                                                            data: data.clone(),
-                                                            model: model.clone(),
-                                                            hidden,
-                                                            activation: activation.clone(),
-                                                            batch,
-                                                            step: step.clone(),
-                                                            frac_bits,
-                                                            backend: backend.clone(),
-                                                            epochs,
-                                                            seed,
-                                                            random_labels,
-                                                            classes: c.clone(),
-                                                        });
+                                                        for g in &algorithms {
+                                                            out.push(RunSpec {
+                                                                data: data.clone(),
+                                                                model: model.clone(),
+                                                                hidden,
+                                                                activation: activation.clone(),
+                                                                batch,
+                                                                step: step.clone(),
+                                                                frac_bits,
+                                                                backend: backend.clone(),
+                                                                epochs,
+                                                                seed,
+                                                                random_labels,
+                                                                classes: c.clone(),
+                                                                sgd_prime: g.clone(),
+                                                            });
+                                                        }
                                                     }
                                                 }
                                             }
@@ -499,7 +644,13 @@ pub fn run_one_with(
     let result = spec
         .config(plan)
         .and_then(|c| setup(&c))
-        .and_then(|s| verify_quiet(&s).map(|(r, _)| r));
+        .and_then(|s| match &spec.sgd_prime {
+            None => verify_quiet(&s).map(|(r, _)| r),
+            Some(p) => p
+                .config()
+                .and_then(|p| crate::sgd_prime::verify(&s, &p))
+                .map(|v| v.report),
+        });
     let (report, error) = match result {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),
@@ -739,6 +890,81 @@ synthetic_n = 40
         ids.dedup();
         assert_eq!(ids.len(), 4);
         assert!(!plan.phases.code() && plan.phases.inversion);
+    }
+
+    const PRIME: &str = r#"
+name = "p"
+[axes]
+data = ["synthetic"]
+model = ["least-squares"]
+batch = [4]
+q = ["0.5"]
+frac_bits = [10]
+random_labels = [true]
+algorithm = ["sgd", "sgd-prime"]
+perturbation_length = [0, 2]
+max_gd_steps = [5]
+[fixed]
+synthetic_n = 12
+synthetic_features = 3
+"#;
+
+    #[test]
+    fn sgd_prime_axes_multiply_only_sgd_prime_runs() {
+        let plan = Plan::parse(PRIME, "p").unwrap();
+        let runs = plan.runs();
+        // One SGD run, and one SGD′ run per ℓ.
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[0].sgd_prime, None);
+        let p: Vec<&SgdPrimeSpec> = runs[1..]
+            .iter()
+            .filter_map(|r| r.sgd_prime.as_ref())
+            .collect();
+        assert_eq!(
+            p.iter().map(|s| s.perturbation_length).collect::<Vec<_>>(),
+            [0, 2]
+        );
+        assert_eq!(
+            p[1].random_bits(),
+            2 * crate::sgd_prime::DEFAULT_BITS as u64
+        );
+        assert!(runs[2]
+            .id()
+            .ends_with(";algorithm=sgd-prime;l=2;m=8;s=16;epsilon=0.1;T=5"));
+        assert!(!runs[0].id().contains("algorithm"));
+        let lines: Vec<ResultLine> = runs.iter().map(|s| run_one(&plan, s)).collect();
+        assert!(lines.iter().all(|l| l.report.is_some()), "{lines:?}");
+        assert!(lines[0].report.as_ref().unwrap().algorithm.is_none());
+        let g = lines[2].report.as_ref().unwrap().gd_steps.as_ref().unwrap();
+        assert!(g.max <= 5);
+        assert_eq!(read_results(&to_jsonl(&lines), "r").unwrap(), lines);
+        // A plan without the new axes serialises as before: its identity does not change.
+        let old = Plan::parse(PLAN, "t").unwrap();
+        assert!(!serde_json::to_string(&old).unwrap().contains("algorithm"));
+    }
+
+    #[test]
+    fn bad_sgd_prime_axes_are_refused() {
+        let e = Plan::parse(&PRIME.replace("\"sgd\", \"sgd-prime\"", "\"adam\""), "p")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown algorithm 'adam'"), "{e}");
+        let e = Plan::parse(&PRIME.replace(", \"sgd-prime\"", ""), "p")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'perturbation_length' applies to algorithm"),
+            "{e}"
+        );
+        let e = Plan::parse(&PRIME.replace("[0, 2]", "[2, 2]"), "p")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
+        // A value out of range is the run's error, in one line.
+        let plan = Plan::parse(&PRIME.replace("[5]", "[100000]"), "p").unwrap();
+        let line = run_one(&plan, &plan.runs()[1]);
+        let e = line.error.unwrap();
+        assert!(e.contains("--max-gd-steps") && !e.contains('\n'), "{e}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use rewind::perturb::Perturbation;
 use rewind::report::VerifyReport;
-use rewind::sgd_prime::SgdPrimeConfig;
+use rewind::sgd_prime::{self, SgdPrimeConfig};
 
 /// Which training algorithm `verify` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,19 +21,19 @@ pub struct Section4Args {
     #[arg(long, value_enum, default_value = "sgd")]
     algorithm: AlgorithmArg,
     /// ℓ: values in each perturbation z (weight i moves by z[i mod ℓ]); sgd-prime only.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = sgd_prime::DEFAULT_LENGTH)]
     perturbation_length: usize,
     /// m: random bits per value of z, a uniform integer in [−2^(m−1), 2^(m−1)); sgd-prime only.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = sgd_prime::DEFAULT_BITS)]
     perturbation_bits: u32,
     /// s: a value z[k] moves a weight by z[k]·2^s ulps (grid units 2^-p); sgd-prime only.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = sgd_prime::DEFAULT_SCALE)]
     perturbation_scale: u32,
     /// ε: SGD′ stops at accuracy 1/(2(1−ε)) on X; GD aims at 1/(2(1−2ε)) on its batch.
-    #[arg(long, default_value = "0.1")]
+    #[arg(long, default_value = sgd_prime::DEFAULT_EPSILON)]
     epsilon: String,
     /// T: the most GD steps of one call.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = sgd_prime::DEFAULT_MAX_GD_STEPS)]
     max_gd_steps: usize,
 }
 
