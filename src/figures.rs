@@ -12,6 +12,12 @@
 //!   length of a plain permutation (dashed).
 //! - `many-to-one.svg`: the observed share of steps that needed a hint against the predicted
 //!   1 − det(I − αH_B), one point per run, with the diagonal y = x.
+//! - `gd-steps.svg` (Section 4, drawn only when the results hold SGD′ runs): GD steps per batch
+//!   (Σ T_{i,j} / calls of a run) against the perturbation's random bits ℓ·m, one panel per
+//!   batch size and one curve per model size d: the mean over the seeds, in a band of its 95%
+//!   t interval.
+//!
+//! The first six figures are about SGD (Algorithm 1) and read its runs only.
 //!
 //! Every ρ panel also draws the null model's running average ([`crate::null`]: what a batch drawn
 //! independently of correctness gives by itself, averaged over the panel's runs) as a dashed
@@ -47,6 +53,8 @@ pub const FIG5: &str = "fig5-random-labels.svg";
 pub const CODE_LENGTH: &str = "code-length.svg";
 /// Observed against predicted many-to-one share.
 pub const MANY_TO_ONE: &str = "many-to-one.svg";
+/// Section 4: GD steps per batch against ℓ·m.
+pub const GD_STEPS: &str = "gd-steps.svg";
 
 /// Series labelled in a legend at most; more would hide the plot.
 const MAX_LEGEND: usize = 12;
@@ -890,6 +898,107 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
     .map(Some)
 }
 
+/// The mean of `v` and the half-width of its 95% t interval (0 for a single value).
+fn mean_and_half_width(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let half = match crate::claims::t_quantile_975(v.len().saturating_sub(1)) {
+        Some(t) => {
+            let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+            t * (var / n).sqrt()
+        }
+        None => 0.0,
+    };
+    (m, half)
+}
+
+/// Section 4: GD steps per batch against ℓ·m, per batch size, one curve per model size.
+fn gd_steps(runs: &[Run]) -> Result<Option<String>, Error> {
+    let prime = crate::claims::section4::prime_runs(runs);
+    if prime.is_empty() {
+        return Ok(None);
+    }
+    // batch → d → ℓ·m → the runs' mean steps per call.
+    let mut by: BTreeMap<usize, BTreeMap<usize, BTreeMap<u64, Vec<f64>>>> = BTreeMap::new();
+    for r in &prime {
+        by.entry(r.batch)
+            .or_default()
+            .entry(r.d)
+            .or_default()
+            .entry(r.random_bits)
+            .or_default()
+            .push(r.mean_steps);
+    }
+    let sizes: std::collections::BTreeSet<usize> = prime.iter().map(|r| r.d).collect();
+    let colour =
+        |d: usize| COLOURS[sizes.iter().position(|&x| x == d).unwrap_or(0) % COLOURS.len()];
+    let x_max = prime
+        .iter()
+        .map(|r| r.random_bits)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let mut panels = Vec::new();
+    for (batch, by_d) in &by {
+        let mut series = Vec::new();
+        let mut lines = Vec::new();
+        for (i, (&d, levels)) in by_d.iter().enumerate() {
+            let stats: Vec<(f64, f64, f64)> = levels
+                .iter()
+                .map(|(&bits, v)| {
+                    let (m, h) = mean_and_half_width(v);
+                    (bits as f64, m, h)
+                })
+                .collect();
+            let mut band: Vec<(f64, f64)> = stats.iter().map(|&(x, m, h)| (x, m + h)).collect();
+            band.extend(stats.iter().rev().map(|&(x, m, h)| (x, (m - h).max(0.0))));
+            series.push(Series {
+                label: (i == 0).then(|| "95% t interval of the mean over seeds".to_string()),
+                colour: colour(d),
+                style: Style::Band,
+                points: band,
+            });
+            lines.push(Series {
+                label: Some(format!("d = {d}")),
+                colour: colour(d),
+                style: Style::Line,
+                points: stats.iter().map(|&(x, m, _)| (x, m)).collect(),
+            });
+        }
+        series.extend(lines);
+        let top = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(0.0f64, f64::max);
+        panels.push(Panel {
+            caption: format!("b = {batch}"),
+            x_desc: "random bits per GD call, ℓ·m".into(),
+            y_desc: "GD steps per batch, Σ T_ij / calls".into(),
+            x: (0.0, x_max),
+            y: (0.0, (top * 1.35).max(1.0)),
+            scale: Scale::Linear,
+            integer_x: false,
+            series,
+        });
+    }
+    let cols = panels.len().min(3);
+    let rows = panels.len().div_ceil(cols);
+    let size = ((520 * cols as u32).max(900), 60 + 420 * rows as u32);
+    let title = format!(
+        "Section 4: GD steps per batch against the perturbation's random bits ({} SGD′ runs)",
+        prime.len()
+    );
+    render(GD_STEPS, size, |root| {
+        let body = root.titled(&title, ("sans-serif", 22))?;
+        let cells = body.split_evenly((rows, cols));
+        for (cell, panel) in cells.iter().zip(&panels) {
+            draw_panel(cell, panel)?;
+        }
+        Ok(())
+    })
+    .map(Some)
+}
+
 /// Draws every figure the results have data for; `source` names the results in errors.
 pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Error> {
     if lines.is_empty() {
@@ -906,14 +1015,24 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
         without_report: r.without_report,
         warnings,
     };
+    let has_prime = r.runs.iter().any(|x| x.spec.sgd_prime.is_some());
     let mut add = |file: &'static str, svg: Option<String>, reason: &str| match svg {
         Some(svg) => out.drawn.push(Figure { file, svg }),
         None => out.skipped.push(Skipped {
             file,
-            reason: reason.to_string(),
+            reason: if has_prime && file != GD_STEPS {
+                format!("{reason}, among the SGD runs (SGD′ runs are drawn in {GD_STEPS} only)")
+            } else {
+                reason.to_string()
+            },
         }),
     };
-    let runs = &r.runs;
+    let runs: &Vec<Run> = &r
+        .runs
+        .iter()
+        .filter(|x| x.spec.sgd_prime.is_none())
+        .copied()
+        .collect();
     let no_runs = |random| format!("no {} run with a report and an epoch", labels_name(random));
     add(FIG2, accuracy_and_rho(runs, false, rho)?, &no_runs(false));
     add(FIG3, accuracy_and_rho(runs, true, rho)?, &no_runs(true));
@@ -929,6 +1048,9 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
         many_to_one(runs)?,
         "no run has an inversion section with a predicted share (the MLP has none; plans need [phases] inversion = true)",
     );
+    if has_prime {
+        add(GD_STEPS, gd_steps(&r.runs)?, "no SGD′ run made a GD call");
+    }
     Ok(out)
 }
 

@@ -83,6 +83,10 @@ pub struct Axes {
     /// Class selections, each a list of original classes (default: 3 and 8 for a two-class
     /// model on the digits, else every class).
     pub classes: Option<Vec<Vec<u32>>>,
+    /// Features of the "synthetic" data set, one run each (default: `[fixed]`'s
+    /// `synthetic_features`); how a plan varies the model size d of a linear model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_features: Option<Vec<usize>>,
     /// Algorithms: "sgd" (Algorithm 1) or "sgd-prime" (Section 4's Algorithm 3) (default
     /// "sgd"). The five axes below apply to "sgd-prime" only, and an "sgd" run does not multiply
     /// over them.
@@ -230,6 +234,9 @@ pub struct RunSpec {
     pub random_labels: bool,
     /// The original classes kept; `None`: 3 and 8 for a two-class model on the digits, else all.
     pub classes: Option<Vec<u32>>,
+    /// Features of the "synthetic" data set when the plan has a `synthetic_features` axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_features: Option<usize>,
     /// SGD′'s parameters when the run is Section 4's Algorithm 3; absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sgd_prime: Option<SgdPrimeSpec>,
@@ -292,7 +299,8 @@ impl RunSpec {
             self.classes
                 .as_ref()
                 .map_or("default".to_string(), |c| c.iter().map(u32::to_string).collect::<Vec<_>>().join("+"))
-        ) + &self.sgd_prime.as_ref().map_or(String::new(), |p| {
+        ) + &self.synthetic_features.map_or(String::new(), |k| format!(";features={k}"))
+            + &self.sgd_prime.as_ref().map_or(String::new(), |p| {
             format!(
                 ";algorithm=sgd-prime;l={};m={};s={};epsilon={};T={}",
                 p.perturbation_length,
@@ -317,7 +325,7 @@ impl RunSpec {
             "digits" => DataSource::Digits,
             "synthetic" => DataSource::Synthetic {
                 n: f.synthetic_n,
-                features: f.synthetic_features,
+                features: self.synthetic_features.unwrap_or(f.synthetic_features),
                 classes: f.synthetic_classes,
             },
             path => DataSource::Path(PathBuf::from(path)),
@@ -470,6 +478,7 @@ impl Plan {
     /// The algorithm axis names known algorithms, and the SGD′ axes come with "sgd-prime".
     fn check_sgd_prime(&self, name: &str) -> Result<(), Error> {
         let a = &self.axes;
+        check_axis(name, "synthetic_features", &a.synthetic_features)?;
         check_axis(name, "algorithm", &a.algorithm)?;
         check_axis(name, "perturbation_length", &a.perturbation_length)?;
         check_axis(name, "perturbation_bits", &a.perturbation_bits)?;
@@ -558,6 +567,10 @@ impl Plan {
             None => vec![None],
         };
         let algorithms = self.algorithms();
+        let features: Vec<Option<usize>> = match &a.synthetic_features {
+            Some(f) => f.iter().copied().map(Some).collect(),
+            None => vec![None],
+        };
         let mut out = Vec::new();
         for data in or(&a.data, "digits".into()) {
             for model in or(&a.model, "logistic".into()) {
@@ -571,7 +584,13 @@ impl Plan {
                                             for &seed in &or(&a.seed, 0) {
                                                 for &random_labels in &or(&a.random_labels, false) {
                                                     for c in &classes {
-                                                        for g in &algorithms {
+                                                        for (k, g) in
+                                                            features.iter().flat_map(|k| {
+                                                                algorithms
+                                                                    .iter()
+                                                                    .map(move |g| (k, g))
+                                                            })
+                                                        {
                                                             out.push(RunSpec {
                                                                 data: data.clone(),
                                                                 model: model.clone(),
@@ -585,6 +604,7 @@ impl Plan {
                                                                 seed,
                                                                 random_labels,
                                                                 classes: c.clone(),
+                                                                synthetic_features: *k,
                                                                 sgd_prime: g.clone(),
                                                             });
                                                         }

@@ -14,7 +14,11 @@
 //!    the null's own ρ̄/β beside it.
 //! 4. **A learning signal** ([`learning`]): which runs' running excess z exceeds 3, i.e. whose
 //!    discrepancy sampling noise does not explain.
+//! 5. **Theorem 4.3's direction** ([`section4`]): with fewer random bits in GD's perturbation,
+//!    more GD steps per batch, judged against a permutation null; present only when the results
+//!    hold SGD′ runs.
 //!
+//! Claims 1–4 are about SGD (Algorithm 1) and read its runs only; claim 5 reads the SGD′ runs.
 //! Every run is judged with its own n, b and epochs (its report's null sums). [`selection`]
 //! groups and names runs, [`statistics`] holds the fits, [`mod@render`] the text. Error lines and
 //! lines without a report are skipped and counted.
@@ -22,6 +26,7 @@
 pub mod batch;
 pub mod learning;
 pub mod render;
+pub mod section4;
 pub mod selection;
 pub mod statistics;
 pub mod theorem;
@@ -170,6 +175,9 @@ pub struct Claims {
     pub theorem_3_2: Theorem32,
     /// Claim 4: which runs show a discrepancy that sampling noise does not explain ([`learning`]).
     pub learning_signal: LearningSignal,
+    /// Claim 5: Theorem 4.3's direction on the SGD′ runs ([`section4`]); absent without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section_4: Option<section4::Section4>,
 }
 
 /// Checks the four claims on the result lines of `source`.
@@ -180,16 +188,23 @@ pub fn check(lines: &[ResultLine], source: &str) -> Result<Claims, Error> {
         )));
     }
     let r = runs(lines);
+    let sgd: Vec<Run> = r
+        .runs
+        .iter()
+        .filter(|x| x.spec.sgd_prime.is_none())
+        .copied()
+        .collect();
     Ok(Claims {
         source: source.to_string(),
         lines: lines.len(),
         runs: r.runs.len(),
         error_lines: r.error_lines,
         without_report: r.without_report,
-        batch_dependence: batch::check(&r.runs),
-        width_independence: width::check(&r.runs),
-        theorem_3_2: theorem::check(&r.runs),
-        learning_signal: learning::check(&r.runs),
+        batch_dependence: batch::check(&sgd),
+        width_independence: width::check(&sgd),
+        theorem_3_2: theorem::check(&sgd),
+        learning_signal: learning::check(&sgd),
+        section_4: section4::check(&r.runs),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use super::batch::{BatchDependence, Exponent};
 use super::learning::LearningSignal;
+use super::section4::Section4;
 use super::selection::labels_name;
 use super::theorem::Theorem32;
 use super::width::WidthIndependence;
@@ -46,11 +47,76 @@ pub fn render(c: &Claims) -> String {
         c.error_lines,
         c.without_report
     );
-    batch(&mut s, &c.batch_dependence);
-    width(&mut s, &c.width_independence);
-    theorem(&mut s, &c.theorem_3_2);
-    learning(&mut s, &c.learning_signal);
+    let prime = c.section_4.as_ref().map_or(0, |p| p.runs);
+    if prime < c.runs {
+        batch(&mut s, &c.batch_dependence);
+        width(&mut s, &c.width_independence);
+        theorem(&mut s, &c.theorem_3_2);
+        learning(&mut s, &c.learning_signal);
+    } else {
+        let _ = writeln!(
+            s,
+            "(i)–(iv) concern SGD (Algorithm 1); every run here is SGD′, so only (v) is checked"
+        );
+    }
+    if let Some(p) = &c.section_4 {
+        section4(&mut s, p);
+    }
     s
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or("—".to_string(), num)
+}
+
+fn section4(s: &mut String, p: &Section4) {
+    let _ = writeln!(s, "\n(v) {}", p.claim);
+    let _ = writeln!(s, "  rule: {}", p.rule);
+    let _ = writeln!(
+        s,
+        "  {} SGD′ runs ({} with a GD call); per level: runs, mean GD steps per call, median T_ij, p90, share of calls at T, runs returned (mean epoch), code/⌈log₂ n!⌉, discrepancy z",
+        p.runs, p.used
+    );
+    for l in &p.levels {
+        let _ = writeln!(
+            s,
+            "  {}, ℓ·m = {}: {} runs, mean {}, median {}, p90 {}, at T {}, returned {}/{} ({}), code ×{}, z {}",
+            l.name,
+            l.random_bits,
+            l.runs,
+            num(l.mean_steps),
+            num(l.median_steps),
+            num(l.p90_steps),
+            num(l.share_at_cap),
+            l.terminated,
+            l.runs,
+            l.mean_terminated_epoch
+                .map_or("—".to_string(), |e| format!("epoch {}", num(e))),
+            opt(l.code_ratio),
+            l.excess_z.map_or("—".to_string(), |z| format!("{z:+.2}")),
+        );
+    }
+    for g in &p.groups {
+        let _ = writeln!(
+            s,
+            "  {}: ρ_s(ℓ·m, mean steps) = {} over {} runs at {} levels of ℓ·m",
+            g.name,
+            g.spearman
+                .map_or("— (constant)".to_string(), |r| format!("{r:+.3}")),
+            g.runs,
+            g.levels
+        );
+    }
+    if let (Some(o), Some([lo, hi])) = (p.pooled, p.null_interval) {
+        let _ = writeln!(
+            s,
+            "  pooled ρ_s {o:+.3}; permutation null ({} permutations) 95% [{lo:+.3}, {hi:+.3}]; p(≤) {}, p(≥) {}",
+            p.permutations,
+            opt(p.p_less),
+            opt(p.p_greater)
+        );
+    }
+    let _ = writeln!(s, "verdict: {} ({})", p.verdict, p.why);
 }
 
 fn exponent(e: &Exponent) -> String {
