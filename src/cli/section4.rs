@@ -87,7 +87,7 @@ pub fn summary(r: &VerifyReport) -> String {
     );
     for e in &g.epochs {
         out += &format!(
-            "  epoch {:>3}:     {} calls, T_ij median {} p90 {} max {}, {} at T; inner steps recovered {}, other preimage {}, no preimage {}; {} hinted ({} bits)\n",
+            "  epoch {:>3}:     {} calls, T_ij median {} p90 {} max {}, {} at T; inner steps recovered {}, other preimage {}, no preimage {}; {} hinted ({} bits, each hint coded alone)\n",
             e.epoch, e.calls, e.median, e.p90, e.max, e.at_cap, e.recovered, e.other_preimage, e.no_preimage, e.hinted, e.hint_bits
         );
     }

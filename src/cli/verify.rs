@@ -227,7 +227,7 @@ pub fn summary(r: &VerifyReport) -> String {
         er = r.run.epochs_run,
         a0 = r.run.initial_accuracy,
         a1 = r.run.final_accuracy,
-        stop = if r.run.stopped_at_full_accuracy { ", stopped at full accuracy" } else { "" },
+        stop = stop_line(r),
         rec = inv.recovered,
         oth = inv.other_preimage,
         nop = inv.no_preimage,
@@ -244,6 +244,18 @@ pub fn summary(r: &VerifyReport) -> String {
         ae = rec.all_models_bit_exact,
         sha = rec.final_model_sha256,
     )
+}
+
+/// How the run ended early, if it did: SGD at full accuracy, SGD′ at its own target on X.
+fn stop_line(r: &VerifyReport) -> String {
+    match (&r.algorithm, r.run.stopped_at_full_accuracy) {
+        (_, false) => String::new(),
+        (Some(a), true) => format!(
+            ", SGD′ stopped at its target: accuracy ≥ 1/(2(1 − ε)) = {:.4} on X",
+            a.stop_target
+        ),
+        (None, true) => ", stopped at full accuracy".into(),
+    }
 }
 
 fn code_summary(c: &rewind::report::CodeReport) -> String {

@@ -4,7 +4,7 @@
 
 use super::common::rewind;
 use rewind::claims::Rho;
-use rewind::figures::{draw, CODE_LENGTH, FIG2, FIG3, FIG4, FIG5, MANY_TO_ONE};
+use rewind::figures::{draw, CODE_LENGTH, FIG2, FIG3, FIG4, FIG5, GD_STEPS, MANY_TO_ONE};
 use rewind::sweep::{run_one, to_jsonl, Plan, ResultLine};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -241,4 +241,41 @@ fn bad_results_files_are_one_line_errors() {
         "no result lines",
     );
     assert!(!Path::new(out).exists(), "nothing written on error");
+}
+
+/// Section 4's figure: drawn from SGD′ runs only, one curve per model size against ℓ·m with its
+/// band; the SGD figures read the SGD runs only, and say so when there are none.
+#[test]
+fn the_section_4_figure_is_drawn_from_sgd_prime_runs() {
+    let lines = super::section4::mixed_lines();
+    let figures = draw(lines, Rho::Code, "test").unwrap();
+    let files: Vec<&str> = figures.drawn.iter().map(|f| f.file).collect();
+    assert!(files.contains(&GD_STEPS), "{files:?}");
+    let svg = &figures
+        .drawn
+        .iter()
+        .find(|f| f.file == GD_STEPS)
+        .unwrap()
+        .svg;
+    assert_well_formed(svg, GD_STEPS);
+    assert_names(
+        svg,
+        GD_STEPS,
+        &["d = 4", "b = 3", "ℓ·m", "95% t interval", "12 SGD′ runs"],
+    );
+    let prime: Vec<ResultLine> = lines
+        .iter()
+        .filter(|l| l.spec.sgd_prime.is_some())
+        .cloned()
+        .collect();
+    let only = draw(&prime, Rho::Code, "test").unwrap();
+    assert_eq!(only.drawn.len(), 1);
+    assert!(only.skipped.iter().all(|s| s
+        .reason
+        .contains("SGD′ runs are drawn in gd-steps.svg only")));
+    // Plain SGD results have no Section 4 figure, drawn or skipped.
+    let (mlp, _) = results();
+    let plain = draw(mlp, Rho::Code, "test").unwrap();
+    assert!(plain.drawn.iter().all(|f| f.file != GD_STEPS));
+    assert!(plain.skipped.iter().all(|s| s.file != GD_STEPS));
 }

@@ -482,3 +482,160 @@ fn the_command_line_round_trip_of_sgd_prime() {
         assert_eq!(l["w"], serde_json::json!(call.w), "call {}", k + 1);
     }
 }
+
+/// A tiny mixed sweep: three SGD runs and SGD′ runs at ℓ = 0…3 (ℓ·m = 0, 3, 6, 9), three seeds
+/// each, without the code. Run once for the test binary.
+pub(super) fn mixed_lines() -> &'static [rewind::sweep::ResultLine] {
+    use rewind::sweep::{run_one, Plan, ResultLine};
+    static LINES: std::sync::OnceLock<Vec<ResultLine>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        let plan = Plan::parse(
+            r#"
+name = "section-4-tiny"
+[axes]
+data = ["synthetic"]
+model = ["least-squares"]
+batch = [3]
+q = ["0.9"]
+frac_bits = [8]
+epochs = [2]
+seed = [0, 1, 2]
+random_labels = [true]
+algorithm = ["sgd", "sgd-prime"]
+perturbation_length = [0, 1, 2, 3]
+perturbation_bits = [3]
+perturbation_scale = [1]
+max_gd_steps = [12]
+[phases]
+code = false
+[fixed]
+early_stop = false
+synthetic_n = 12
+synthetic_features = 3
+"#,
+            "tiny",
+        )
+        .unwrap();
+        let lines: Vec<ResultLine> = plan.runs().iter().map(|s| run_one(&plan, s)).collect();
+        assert!(lines.iter().all(|l| l.report.is_some()), "{lines:?}");
+        lines
+    })
+}
+
+/// The mixed sweep with every SGD′ run's mean GD steps per call set to `f(ℓ·m, seed)`.
+pub(super) fn with_steps(f: impl Fn(u64, u64) -> usize) -> Vec<rewind::sweep::ResultLine> {
+    let mut lines = mixed_lines().to_vec();
+    for l in &mut lines {
+        let Some(p) = &l.spec.sgd_prime else { continue };
+        let steps = f(p.random_bits(), l.spec.seed);
+        let r = l.report.as_mut().unwrap();
+        let calls = r.algorithm.as_ref().unwrap().calls;
+        r.gd_steps.as_mut().unwrap().total = steps * calls;
+    }
+    lines
+}
+
+/// Claim (v) on runs whose answer is known: steps falling with ℓ·m hold, rising steps are the
+/// opposite direction, steps that do not depend on ℓ·m are inconclusive; SGD′ runs never enter
+/// claims (i)–(iv), and a file without them has no (v).
+#[test]
+fn theorem_4_3_direction_is_judged_against_a_permutation_null() {
+    use rewind::claims::{check, render, Verdict};
+    let falling = check(
+        &with_steps(|bits, seed| 40 - 3 * bits as usize + seed as usize),
+        "f",
+    )
+    .unwrap();
+    let s4 = falling.section_4.as_ref().expect("claim (v)");
+    assert_eq!((s4.runs, s4.used), (12, 12));
+    assert_eq!(s4.verdict, Verdict::Holds, "{}", s4.why);
+    let [lo, hi] = s4.null_interval.unwrap();
+    assert!(s4.pooled.unwrap() < lo && lo < 0.0 && hi > 0.0);
+    assert_eq!(s4.levels.len(), 4);
+    assert_eq!(s4.levels[3].random_bits, 9);
+    assert!((s4.levels[0].mean_steps - 41.0).abs() < 1e-9);
+    // Claims (i)–(iv) read the three SGD runs only.
+    assert_eq!(falling.learning_signal.runs, 3);
+    assert!(render(&falling).contains("(iv) "));
+
+    let rising = check(
+        &with_steps(|bits, seed| 10 + 2 * bits as usize + seed as usize),
+        "r",
+    )
+    .unwrap();
+    let s4 = rising.section_4.unwrap();
+    assert_eq!(s4.verdict, Verdict::DoesNotHold, "{}", s4.why);
+    assert!(s4.why.contains("opposite"));
+
+    // The seed decides, not ℓ·m: what noise alone gives.
+    let flat = check(
+        &with_steps(|bits, seed| 20 + [5, 0, 9][seed as usize] + (bits % 2) as usize),
+        "n",
+    )
+    .unwrap();
+    let s4 = flat.section_4.unwrap();
+    assert_eq!(s4.verdict, Verdict::Inconclusive, "{}", s4.why);
+
+    let sgd_only: Vec<_> = mixed_lines()
+        .iter()
+        .filter(|l| l.spec.sgd_prime.is_none())
+        .cloned()
+        .collect();
+    let c = check(&sgd_only, "sgd").unwrap();
+    assert!(c.section_4.is_none());
+    assert!(!render(&c).contains("(v)"));
+    assert!(!serde_json::to_string(&c).unwrap().contains("section_4"));
+}
+
+/// `rewind claims` on SGD′ results prints verdict (v) with its numbers, and says why (i)–(iv)
+/// are left out.
+#[test]
+fn the_claims_command_prints_the_section_4_verdict() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let prime: Vec<_> = mixed_lines()
+        .iter()
+        .filter(|l| l.spec.sgd_prime.is_some())
+        .cloned()
+        .collect();
+    std::fs::write(&path, rewind::sweep::to_jsonl(&prime)).unwrap();
+    let out = super::common::rewind(&["claims", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("every run here is SGD′"), "{stdout}");
+    assert!(!stdout.contains("(i) "), "{stdout}");
+    for needle in [
+        "(v) Theorem 4.3",
+        "ℓ·m = 9",
+        "ρ_s",
+        "permutation null",
+        "verdict: ",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in {stdout}");
+    }
+}
+
+/// `rewind verify --algorithm sgd-prime` on its defaults: W₁,₁ bit exact, the code round trip
+/// bit exact, and the run line names SGD′'s own stop.
+#[test]
+fn the_default_sgd_prime_run_rewinds_and_round_trips() {
+    let out = super::common::rewind(&["verify", "--algorithm", "sgd-prime"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "initial_model_bit_exact: true",
+        "roundtrip_bit_exact: true",
+        "SGD′ stopped at its target: accuracy ≥ 1/(2(1 − ε)) = 0.5556 on X",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in {stdout}");
+    }
+    assert!(!stdout.contains("full accuracy"), "{stdout}");
+}
