@@ -20,7 +20,8 @@
 //!
 //! ```
 //! use rewind::sgd::BackendChoice;
-//! use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::config::{DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::verify::verify_quiet;
 //!
 //! // Least squares on a small synthetic set, exact gradients, a coarse grid.
 //! let setup = Setup::new(&VerifyConfig {

@@ -4,11 +4,11 @@
 use super::encode::FinalModel;
 use super::run_args::{verify_defaults, DataArgs};
 use anyhow::Context;
+use rewind::config::DataSource;
 use rewind::encode::decode_run_with_progress;
 use rewind::output::{check_paths, Output};
 use rewind::report::{model_sha256, TrajectoryHeader, TrajectoryWriter};
 use rewind::sgd::{LoggedStep, Observer};
-use rewind::verify::DataSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,9 +2,9 @@
 //! model.
 
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
+use rewind::config::{DataSource, Setup};
 use rewind::encode::encode_run_with_progress;
 use rewind::output::{check_paths, commit_together, Output};
-use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,11 +2,11 @@
 //! supplies its own defaults ([`Defaults`]): `verify` trains on the digits, `collisions` on a
 //! two-parameter problem on a coarse grid.
 
+use rewind::config::ModelKind;
 use rewind::config::{DataSource, StepSize, Synthetic, VerifyConfig};
 use rewind::grid::Dyadic;
 use rewind::model::Activation;
 use rewind::sgd::BackendKind;
-use rewind::verify::ModelKind;
 
 /// `verify`'s defaults ([`VerifyConfig::default`]): logistic regression on the digits 3 vs 8,
 /// b = 20, q = 0.1, p = 32, 3 epochs, the f64 backend (MPFR needs the `mpfr` cargo feature).

@@ -1,11 +1,12 @@
 //! `rewind verify`: run, invert, reconstruct and report.
 
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
+use rewind::config::{DataSource, Setup, VerifyConfig};
 use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::{verify_run, DataSource, Setup, VerifyConfig};
+use rewind::verify::verify_run;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
