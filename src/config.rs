@@ -4,6 +4,7 @@
 //! builds a [`VerifyConfig`] here and resolves it into a [`Setup`]; the defaults live here once
 //! (docs/design.md §7).
 
+use crate::codec::file::FileError;
 use crate::data::{self, Dataset, PrepareOptions, RawData};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::DEFAULT_MAX_ITERATIONS;
@@ -225,11 +226,12 @@ impl Setup {
         Self::new_checked(config, |data| {
             match model_dim(config, data) {
             Some(d) if d == dim => Ok(()),
-            d => Err(Error::Config(format!(
-                "the code file's header describes a model of {dim} parameters, but {} on this data set has {}; the file is corrupted or was written for other data",
+            d => Err(FileError::Inconsistent(format!(
+                "a model of {dim} parameters, but {} on this data set has {}; or the file was written for other data",
                 config.model.name(),
                 d.map_or("more than 2^64".into(), |d| d.to_string())
-            ))),
+            ))
+            .into()),
         }
         })
     }
