@@ -192,3 +192,115 @@ pub(super) fn elias_gamma(
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::coder::ceil_log2_ratio;
+    use crate::codec::elias_gamma_bits;
+
+    fn writer() -> Writer {
+        Writer {
+            enc: Encoder::new(),
+            run: Tally::new(),
+            epochs: Vec::new(),
+        }
+    }
+
+    fn reader(w: Writer) -> Reader {
+        Reader {
+            dec: Decoder::new(&w.enc.finish()),
+        }
+    }
+
+    const GAMMA: [u64; 6] = [1, 2, 3, 1 << 40, (1 << 62) + 1, i64::MAX as u64];
+
+    #[test]
+    fn digits_read_back_as_written_at_the_edges() {
+        let huge = num_traits::pow(BigUint::from(3u32), 80);
+        let table: Vec<BigUint> = [0u32, 5, 0, 3, 0].iter().map(|&v| v.into()).collect();
+        let uniform = [
+            (big(1), big(0)),
+            (big(2), big(1)),
+            (huge.clone(), &huge - 1u32),
+            (huge.clone(), big(0)),
+        ];
+        let mut w = writer();
+        for (radix, digit) in &uniform {
+            w.uniform(Part::Batch, radix, Some(digit.clone())).unwrap();
+        }
+        for k in [1, 3] {
+            w.table(Part::Batch, &table, Some(k)).unwrap();
+        }
+        for v in GAMMA {
+            elias_gamma(&mut w, Part::Hint, Some(v)).unwrap();
+        }
+        let mut r = reader(w);
+        for (radix, digit) in &uniform {
+            assert_eq!(&r.uniform(Part::Batch, radix, None).unwrap(), digit);
+        }
+        for k in [1, 3] {
+            assert_eq!(r.table(Part::Batch, &table, None).unwrap(), k);
+        }
+        for v in GAMMA {
+            assert_eq!(elias_gamma(&mut r, Part::Hint, None).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn an_elias_gamma_digit_costs_its_stated_bits() {
+        for v in GAMMA {
+            let mut w = writer();
+            w.start_epoch(1);
+            elias_gamma(&mut w, Part::GdSteps, Some(v)).unwrap();
+            let t = &w.epochs[0].1;
+            assert_eq!(
+                ceil_log2_ratio(&t.gd_den, &BigUint::one()),
+                elias_gamma_bits(v)
+            );
+            assert_eq!(t.den, t.gd_den);
+        }
+    }
+
+    #[test]
+    fn an_elias_gamma_prefix_longer_than_an_i64_is_a_corrupt_code() {
+        let mut w = writer();
+        for _ in 0..63 {
+            w.uniform(Part::Hint, &big(2), Some(big(0))).unwrap();
+        }
+        w.uniform(Part::Hint, &big(2), Some(big(1))).unwrap();
+        let err = elias_gamma(&mut reader(w), Part::Hint, None).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+    }
+
+    #[test]
+    fn each_digit_is_tallied_to_its_part_and_epoch() {
+        let mut w = writer();
+        w.uniform(Part::Run, &big(5), Some(big(4))).unwrap();
+        w.start_epoch(2);
+        w.uniform(Part::Hint, &big(4), Some(big(1))).unwrap();
+        w.uniform(Part::Header, &big(8), Some(big(7))).unwrap();
+        w.uniform(Part::Perturbation, &big(16), Some(big(0)))
+            .unwrap();
+        w.uniform(Part::Run, &big(3), Some(big(2))).unwrap();
+        let table = [big(1), big(6), big(3)];
+        w.table(Part::Batch, &table, Some(2)).unwrap();
+        assert_eq!((w.run.den.clone(), w.run.width.clone()), (big(15), big(1)));
+        let (epoch, t) = &w.epochs[0];
+        assert_eq!(*epoch, 2);
+        assert_eq!(t.den, big(4 * 8 * 16 * 10));
+        assert_eq!(t.width, big(3));
+        assert_eq!(
+            (t.hint_den.clone(), t.header_den.clone(), t.z_den.clone()),
+            (big(4), big(8), big(16))
+        );
+        assert_eq!(t.gd_den, big(1));
+    }
+
+    #[test]
+    fn the_encoder_without_a_digit_it_should_know_is_an_internal_error() {
+        let mut w = writer();
+        let err = w.uniform(Part::Batch, &big(3), None).unwrap_err();
+        assert!(err.to_string().contains("internal"), "{err}");
+    }
+}

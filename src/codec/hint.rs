@@ -172,3 +172,128 @@ impl StepRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::channel::{Reader, Tally, Writer};
+    use super::super::coder::{ceil_log2_ratio, Decoder, Encoder};
+    use super::*;
+    use num_bigint::BigUint;
+    use num_traits::One;
+
+    /// Writes `hint` alone; returns ⌈log₂⌉ of the product of its digits' radices and the hint
+    /// read back from the finished code.
+    fn round_trip(hint: &Hint, d: usize) -> (u64, Hint) {
+        let mut w = Writer {
+            enc: Encoder::new(),
+            run: Tally::new(),
+            epochs: Vec::new(),
+        };
+        w.start_epoch(1);
+        let written = Hint::code(&mut w, d, Some(hint)).unwrap();
+        assert_eq!(&written, hint);
+        let bits = ceil_log2_ratio(&w.epochs[0].1.hint_den, &BigUint::one());
+        let mut r = Reader {
+            dec: Decoder::new(&w.enc.finish()),
+        };
+        (bits, Hint::code(&mut r, d, None).unwrap())
+    }
+
+    #[test]
+    fn a_delta_applied_to_its_point_gives_the_logged_model() {
+        let logged = [5, -3, 7, 0, i64::MAX];
+        let point = [5, 4, 7, -2, i64::MAX - 9];
+        let h = Hint::delta(&logged, &point);
+        assert_eq!(h.entries(), &[(1, -7), (3, 2), (4, 9)]);
+        assert_eq!(h.apply(&point, 1).unwrap(), logged);
+        assert!(Hint::delta(&logged, &logged).is_empty());
+    }
+
+    #[test]
+    fn a_hint_outside_the_model_names_its_step_and_coordinate() {
+        let err = Hint::from(vec![(7, 1)]).apply(&[5, 6], 3).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::HintOutOfRange {
+                    step: 3,
+                    coordinate: 7,
+                    dim: 2
+                }
+            ),
+            "{err}"
+        );
+        let h = Hint::from(vec![(1, -2)]);
+        assert_eq!(h.apply(&[5, 6], 3).unwrap(), vec![5, 4]);
+    }
+
+    #[test]
+    fn a_correction_that_leaves_the_grid_is_an_error() {
+        let h = Hint::from(vec![(0, 1)]);
+        assert!(matches!(
+            h.apply(&[i64::MAX], 1),
+            Err(Error::Grid(crate::grid::GridError::Overflow { .. }))
+        ));
+    }
+
+    #[test]
+    fn hint_bits_follow_the_stated_code() {
+        // d = 8: nnz-1 in 3 bits, positions C(8,2)=28 → 5 bits, values 1+1 and 1+3.
+        assert_eq!(Hint::from(vec![(1, 1), (5, -2)]).bits(8), 3 + 5 + 2 + 4);
+        let mut set = HintSet::default();
+        assert_eq!(set.bits(10, 8), 4);
+        set.hints.insert(3, Hint::from(vec![(0, 1)]));
+        assert_eq!(set.bits(10, 8), 4 + 4 + 3 + 3 + 2);
+    }
+
+    #[test]
+    fn the_code_of_a_hint_reads_back_and_costs_its_stated_bits() {
+        // Where d and C(d, nnz) are powers of two the digits' product costs exactly the sum of
+        // the parts' bits; elsewhere ⌈log₂(d·C)⌉ may be one bit below ⌈log₂ d⌉ + ⌈log₂ C⌉.
+        let exact = [
+            (1, vec![(0, 1)]),
+            (1, vec![(0, -1)]),
+            (8, vec![(7, i64::MAX)]),
+            (4, vec![(0, -5), (1, 3), (2, 1), (3, -(1 << 40))]),
+            (16, vec![(9, -1_000_003)]),
+        ];
+        for (d, entries) in exact {
+            let h = Hint::from(entries);
+            let (bits, back) = round_trip(&h, d);
+            assert_eq!(back, h, "d = {d}");
+            assert_eq!(bits, h.bits(d), "{h:?} in d = {d}");
+        }
+        let h = Hint::from(vec![(0, 2), (4, -3), (6, 1)]);
+        let (bits, back) = round_trip(&h, 7);
+        assert_eq!(back, h);
+        // Values: sign + γ(2), sign + γ(3), sign + γ(1) = 4 + 4 + 2 bits; C(7, 3) = 35.
+        assert_eq!((bits, h.bits(7)), (8 + 10, 3 + 6 + 10));
+    }
+
+    #[test]
+    fn an_empty_hint_is_refused_before_any_digit() {
+        let mut w = Writer {
+            enc: Encoder::new(),
+            run: Tally::new(),
+            epochs: Vec::new(),
+        };
+        assert!(Hint::code(&mut w, 3, Some(&Hint::default())).is_err());
+        assert_eq!(w.enc.finish().bits, 0);
+    }
+
+    #[test]
+    fn a_step_record_carries_a_hint_unless_the_logged_model_came_back() {
+        let inv = Inversion {
+            point: vec![1, 2],
+            termination: Termination::FixedPoint,
+            iterations: 4,
+            own_evaluations: 4,
+            predictor_evaluations: 0,
+        };
+        let same = StepRecord::new(&inv, &[1, 2]);
+        assert_eq!((same.outcome, same.hint), (Outcome::Recovered, None));
+        let other = StepRecord::new(&inv, &[1, 5]);
+        assert_eq!(other.outcome, Outcome::OtherPreimage);
+        assert_eq!(other.hint, Some(Hint::from(vec![(1, 3)])));
+    }
+}

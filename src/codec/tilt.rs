@@ -154,3 +154,68 @@ pub(super) fn choose_tilts(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::rank::binomial;
+
+    /// Per k, Σ u^k·v^(b−k) over the b-subsets of {0, …, a+c−1} with k members below a (in
+    /// S₁), by listing every subset.
+    fn brute_force(a: usize, c: usize, b: usize, (u, v): (u64, u64)) -> Vec<BigUint> {
+        let mut out = vec![BigUint::zero(); b + 1];
+        for mask in 0u32..1 << (a + c) {
+            if mask.count_ones() as usize == b {
+                let k = (mask & ((1 << a) - 1)).count_ones() as usize;
+                out[k] +=
+                    num_traits::pow(BigUint::from(u), k) * num_traits::pow(BigUint::from(v), b - k);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_k1_table_counts_the_batches_by_their_correct_members() {
+        for (a, c, b) in [
+            (3, 4, 3),
+            (0, 5, 2),
+            (5, 0, 2),
+            (2, 3, 4),
+            (4, 4, 0),
+            (1, 1, 2),
+        ] {
+            for tilt in TILTS {
+                assert_eq!(
+                    k1_table(a, c, b, tilt),
+                    brute_force(a, c, b, tilt),
+                    "|S₁| = {a}, |S₀| = {c}, b = {b}, tilt {tilt:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn untilted_the_k1_digit_and_its_two_ranks_cost_log2_c_s_b() {
+        // (Σ_k f_k / f_k) · C(|S₁|, k) · C(|S₀|, b − k) = C(|S|, b) for every possible k.
+        for (a, c, b) in [(7, 9, 5), (20, 3, 6), (0, 12, 4)] {
+            let t = k1_table(a, c, b, (1, 1));
+            let total: BigUint = t.iter().sum();
+            assert_eq!(total, binomial((a + c) as u64, b as u64));
+            for (k, f) in t.iter().enumerate().filter(|(_, f)| !f.is_zero()) {
+                let ranks = binomial(a as u64, k as u64) * binomial(c as u64, (b - k) as u64);
+                assert_eq!(&ranks, f, "k = {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn membership_ignores_indices_beyond_n() {
+        assert_eq!(membership(4, &[3, 0, 9]), vec![true, false, false, true]);
+    }
+
+    #[test]
+    fn the_header_holds_every_tilt_index() {
+        assert_eq!(1u64 << EPOCH_HEADER_BITS, TILTS.len() as u64);
+        assert_eq!(TILTS[0], (1, 1));
+    }
+}

@@ -455,3 +455,118 @@ fn order_of(sequence: &[usize], members: &[usize]) -> Result<Vec<usize>, Error> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::entropy::{decode, encode};
+    use super::*;
+    use crate::data::Dataset;
+    use crate::grid::{Dyadic, Grid};
+    use crate::invert::Outcome;
+    use crate::model::{AnyModel, LeastSquares};
+    use crate::sgd::{BackendChoice, LoggedStep};
+
+    /// Four examples at x = 1 with labels +1, −1, +1, −1: a batch of one of each has gradient
+    /// w, and with α·2^p = 0.4 the step sends 3 to 2 and both 2 and 1 to 1.
+    fn data() -> Dataset {
+        let grid = Grid::new(4).unwrap();
+        Dataset {
+            grid,
+            features: vec![vec![grid.one()]; 4],
+            labels: vec![1, 0, 1, 0],
+            classes: 2,
+            class_names: vec![0, 1],
+            scale_log2: 0,
+            has_bias: false,
+            source: "four examples at x = 1".into(),
+        }
+    }
+
+    /// The run 3 → 2 → 1 in one epoch of two batches; its second step is many-to-one.
+    fn two_steps() -> Trajectory {
+        let step = |step, batch: [usize; 2], w| LoggedStep {
+            epoch: 1,
+            step,
+            batch: batch.to_vec(),
+            w: vec![w],
+        };
+        Trajectory {
+            steps: vec![step(1, [0, 1], 3), step(2, [2, 3], 2)],
+            final_model: vec![1],
+            permutations: vec![vec![0, 1, 2, 3]],
+            stopped_at: None,
+            correct: Vec::new(),
+        }
+    }
+
+    /// Every preimage in [−64, 64], listed: the 1-D step is monotone, so none lies outside.
+    fn listed(
+        f: &StepFunction,
+        w_after: &[i64],
+        batch: &[usize],
+        _: &[i64],
+        _: u64,
+    ) -> Result<Option<Vec<Vec<i64>>>, Error> {
+        let mut out = Vec::new();
+        for v in -64..=64 {
+            if f.step(&[v], batch)? == w_after {
+                out.push(vec![v]);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    #[test]
+    fn a_two_step_run_with_a_many_to_one_step_decodes_bit_for_bit() {
+        let data = data();
+        let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+        let alpha = Dyadic::new(13107, 15).unwrap();
+        let f = StepFunction::new(&model, &data, alpha, BackendChoice::Exact);
+        let traj = two_steps();
+        for (k, s) in traj.steps.iter().enumerate() {
+            assert_eq!(f.step(&s.w, &s.batch).unwrap(), traj.model_after(k));
+        }
+        let records: Vec<StepRecord> = (0..2)
+            .map(|k| {
+                let inv = invert(&f, traj.model_after(k), &traj.steps[k].batch, 100).unwrap();
+                StepRecord::new(&inv, &traj.steps[k].w)
+            })
+            .collect();
+        assert_eq!(records[0].outcome, Outcome::Recovered);
+        assert_eq!(records[1].outcome, Outcome::OtherPreimage);
+        let hint = Hint::from(vec![(0, 1)]);
+        assert_eq!(records[1].hint.as_ref(), Some(&hint));
+
+        let shape = RunShape::of(&traj, 4, 2);
+        let sparse = CodeOptions {
+            certify: None,
+            max_iterations: 100,
+        };
+        let listed = CodeOptions {
+            certify: Some(Certifier {
+                budget: 0,
+                enumerate: listed,
+            }),
+            ..sparse
+        };
+        // Sparse: the hinted set (⌈log₂ 3⌉ + ⌈log₂ C(2, 1)⌉ bits) and Δ = +1 (a sign and γ(1)).
+        // Listed: each step has two preimages ({3, 4}, then {1, 2}), one bit each.
+        for (opts, run_bits, hint_bits) in [(sparse, 3, hint.bits(1)), (listed, 0, 2)] {
+            let enc = encode(&f, &traj, &records, shape, opts).unwrap();
+            assert_eq!(
+                (enc.run_header_bits, enc.epochs[0].hint_bits),
+                (run_bits, hint_bits)
+            );
+            let dec = decode(&f, &traj.final_model, shape, &enc.code, opts).unwrap();
+            assert_eq!(dec.batches, vec![vec![0, 1], vec![2, 3]]);
+            assert_eq!(dec.models, vec![vec![3], vec![2]]);
+            assert_eq!(dec.permutations, traj.permutations);
+        }
+    }
+
+    #[test]
+    fn order_of_finds_each_element_in_the_sorted_members() {
+        assert_eq!(order_of(&[7, 2, 5], &[2, 5, 7]).unwrap(), vec![2, 0, 1]);
+        assert!(order_of(&[7, 3], &[2, 5, 7]).is_err());
+    }
+}
