@@ -124,20 +124,11 @@ pub struct Enumerated {
 pub fn certifier(budget: u64) -> Certifier {
     Certifier {
         budget,
-        enumerate: proven_preimages,
+        enumerate: |f, w_next, batch, v, budget| {
+            let e = enumerate_preimages(f, w_next, batch, v, budget)?;
+            Ok(e.result.ok().map(|en| en.preimages))
+        },
     }
-}
-
-/// Every grid preimage of `w_next` when the set is proven, `None` when it is not.
-fn proven_preimages(
-    f: &StepFunction,
-    w_next: &[i64],
-    batch: &[usize],
-    v: &[i64],
-    budget: u64,
-) -> Result<Option<Vec<Vec<i64>>>, Error> {
-    let e = enumerate_preimages(f, w_next, batch, v, budget)?;
-    Ok(e.result.ok().map(|en| en.preimages))
 }
 
 /// Finds every grid preimage of `w_next` under the step with `batch`, given one verified

@@ -4,7 +4,7 @@
 //! table; the writer also keeps, per epoch, the exact products of what each part of the code
 //! costs, which is what [`super::entropy::EpochCost`] reports.
 
-use super::coder::{CodeError, Decoder, Encoder};
+use super::coder::{Code, CodeError, Decoder, Encoder};
 use crate::Error;
 use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive, Zero};
@@ -71,6 +71,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// The empty code, nothing tallied yet.
+    pub(super) fn new() -> Self {
+        Writer {
+            enc: Encoder::new(),
+            run: Tally::new(),
+            epochs: Vec::new(),
+        }
+    }
+
     fn tally(&mut self, part: Part) -> &mut Tally {
         match (part, self.epochs.last_mut()) {
             (Part::Run, _) | (_, None) => &mut self.run,
@@ -129,7 +138,16 @@ impl Channel for Writer {
 
 /// The decoder's side: every digit is read from the code.
 pub(super) struct Reader {
-    pub(super) dec: Decoder,
+    dec: Decoder,
+}
+
+impl Reader {
+    /// Reads `code` from its first digit.
+    pub(super) fn new(code: &Code) -> Self {
+        Reader {
+            dec: Decoder::new(code),
+        }
+    }
 }
 
 impl Channel for Reader {
@@ -200,17 +218,11 @@ mod tests {
     use crate::codec::elias_gamma_bits;
 
     fn writer() -> Writer {
-        Writer {
-            enc: Encoder::new(),
-            run: Tally::new(),
-            epochs: Vec::new(),
-        }
+        Writer::new()
     }
 
     fn reader(w: Writer) -> Reader {
-        Reader {
-            dec: Decoder::new(&w.enc.finish()),
-        }
+        Reader::new(&w.enc.finish())
     }
 
     const GAMMA: [u64; 6] = [1, 2, 3, 1 << 40, (1 << 62) + 1, i64::MAX as u64];

@@ -36,8 +36,8 @@
 //! `tilt.rs` (the k₁ tables and the choice of tilt), `walk.rs` (the walk both sides share),
 //! `shape.rs` (what the decoder knows of the run) and [`super::hint`] (the hint and its code).
 
-use super::channel::{Reader, Tally, Writer};
-use super::coder::{ceil_log2_ratio, Code, Decoder, Encoder};
+use super::channel::{Reader, Writer};
+use super::coder::{ceil_log2_ratio, Code};
 use super::hint::StepRecord;
 use super::rank::factorial;
 use super::tilt::choose_tilts;
@@ -131,11 +131,7 @@ fn encode_with(
         }),
         gd,
     };
-    let mut w = Writer {
-        enc: Encoder::new(),
-        run: Tally::new(),
-        epochs: Vec::new(),
-    };
+    let mut w = Writer::new();
     walk.run(&mut w, &traj.final_model)?;
     let baseline = log2_factorial_bits(shape.n);
     let mut epochs: Vec<EpochCost> = w
@@ -206,8 +202,6 @@ fn decode_with(
         known: None,
         gd,
     };
-    let mut r = Reader {
-        dec: Decoder::new(code),
-    };
+    let mut r = Reader::new(code);
     walk.run(&mut r, final_model)
 }

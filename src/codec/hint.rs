@@ -175,8 +175,8 @@ impl StepRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::super::channel::{Reader, Tally, Writer};
-    use super::super::coder::{ceil_log2_ratio, Decoder, Encoder};
+    use super::super::channel::{Reader, Writer};
+    use super::super::coder::ceil_log2_ratio;
     use super::*;
     use num_bigint::BigUint;
     use num_traits::One;
@@ -184,18 +184,12 @@ mod tests {
     /// Writes `hint` alone; returns ⌈log₂⌉ of the product of its digits' radices and the hint
     /// read back from the finished code.
     fn round_trip(hint: &Hint, d: usize) -> (u64, Hint) {
-        let mut w = Writer {
-            enc: Encoder::new(),
-            run: Tally::new(),
-            epochs: Vec::new(),
-        };
+        let mut w = Writer::new();
         w.start_epoch(1);
         let written = Hint::code(&mut w, d, Some(hint)).unwrap();
         assert_eq!(&written, hint);
         let bits = ceil_log2_ratio(&w.epochs[0].1.hint_den, &BigUint::one());
-        let mut r = Reader {
-            dec: Decoder::new(&w.enc.finish()),
-        };
+        let mut r = Reader::new(&w.enc.finish());
         (bits, Hint::code(&mut r, d, None).unwrap())
     }
 
@@ -272,11 +266,7 @@ mod tests {
 
     #[test]
     fn an_empty_hint_is_refused_before_any_digit() {
-        let mut w = Writer {
-            enc: Encoder::new(),
-            run: Tally::new(),
-            epochs: Vec::new(),
-        };
+        let mut w = Writer::new();
         assert!(Hint::code(&mut w, 3, Some(&Hint::default())).is_err());
         assert_eq!(w.enc.finish().bits, 0);
     }
