@@ -8,12 +8,13 @@
 //! `cargo run --release --example custom_model` verifies a run bit for bit (inversion, hints,
 //! the walk back, certificates and the Lemma 3.1 code), then runs a two-point sweep on it.
 
+use rewind::config::{Setup, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::model::backend::{Backend, BackendError, Real};
 use rewind::model::{certified_linear_bound, uniform_init, Model, RowBound, Smoothness};
 use rewind::sgd::BackendChoice;
 use rewind::sweep::{run_one_with, to_jsonl, Plan};
-use rewind::verify::{verify_quiet, Setup, VerifyConfig};
+use rewind::verify::verify_quiet;
 use std::process::ExitCode;
 
 /// Huber regression with threshold 1.

@@ -12,10 +12,10 @@
 
 use crate::certify::{certify, Certificate, UnknownReason, DEFAULT_BUDGET};
 use crate::collisions::{scan, CollisionMap};
+use crate::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::{checked_add, Dyadic};
 use crate::invert::{invert, Termination};
 use crate::sgd::{run, BackendChoice, NoObserver, StepFunction};
-use crate::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::Error;
 use std::collections::HashMap;
 use std::fmt::Write;

@@ -21,7 +21,8 @@
 //!
 //! ```
 //! use rewind::sgd::BackendChoice;
-//! use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::config::{DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::verify::verify_quiet;
 //!
 //! // Least squares on a small synthetic set, exact gradients, a coarse grid.
 //! let setup = Setup::new(&VerifyConfig {
@@ -49,6 +50,7 @@ pub mod certify;
 pub mod claims;
 pub mod codec;
 pub mod collisions;
+pub mod config;
 pub mod data;
 pub mod demo;
 pub mod discrepancy;
@@ -58,6 +60,7 @@ pub mod grid;
 pub mod invert;
 pub mod many_to_one;
 pub mod model;
+pub mod names;
 pub mod null;
 pub mod output;
 pub mod perturb;

@@ -22,15 +22,7 @@ pub enum Activation {
     Tanh,
 }
 
-impl Activation {
-    /// The name used by `--activation` and in reports: `gelu` or `tanh`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Activation::Gelu => "gelu",
-            Activation::Tanh => "tanh",
-        }
-    }
-}
+crate::named_enum!(Activation, "activation", { Gelu => "gelu", Tanh => "tanh" });
 
 /// One hidden layer of `hidden` units.
 #[derive(Debug, Clone)]

@@ -2,10 +2,10 @@
 
 use proptest::prelude::*;
 use rewind::certify::{certify, enumerate_preimages, Certificate, UnknownReason};
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::grid::Dyadic;
 use rewind::model::{AnyModel, LeastSquares};
 use rewind::sgd::{BackendChoice, StepFunction};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 /// Every grid point within `reach` ulps of `center` (in every coordinate) whose step is `w_next`.
 fn brute_force(

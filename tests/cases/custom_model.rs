@@ -2,11 +2,12 @@
 //! in a user's type must change nothing, and a user's model that breaks the trait's contract is
 //! an error, never a panic.
 
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::model::backend::{Backend, BackendError};
 use rewind::model::{LeastSquares, Logistic, Model, Smoothness};
 use rewind::sgd::BackendChoice;
-use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::verify::verify_quiet;
 
 /// A user's type that delegates everything to a built-in model, bounds included.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use rewind::codec::hint::Hint;
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::grid::Dyadic;
 use rewind::invert::{invert, Outcome, Termination};
@@ -11,7 +12,7 @@ use rewind::model::backend::{Backend, BackendError, Real};
 use rewind::model::{AnyModel, LeastSquares, Model, Smoothness};
 use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{run, BackendChoice, LoggedStep, NoObserver, StepFunction, Trajectory};
-use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::verify::verify_quiet;
 
 const BACKENDS: [BackendChoice; 3] = [
     BackendChoice::Exact,
