@@ -4,10 +4,11 @@
 //! builds a [`VerifyConfig`] here and resolves it into a [`Setup`]; the defaults live here once
 //! (docs/design.md §7).
 
+use crate::codec::file::FileError;
 use crate::data::{self, Dataset, PrepareOptions, RawData};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::DEFAULT_MAX_ITERATIONS;
-use crate::model::{Activation, AnyModel, LeastSquares, Logistic, Mlp, Model, Smoothness, Softmax};
+use crate::model::{Activation, AnyModel, Linear, Mlp, Model, Smoothness};
 use crate::rng::{stream, Stream};
 use crate::sgd::{BackendChoice, SgdConfig, StepFunction};
 use crate::Error;
@@ -225,11 +226,12 @@ impl Setup {
         Self::new_checked(config, |data| {
             match model_dim(config, data) {
             Some(d) if d == dim => Ok(()),
-            d => Err(Error::Config(format!(
-                "the code file's header describes a model of {dim} parameters, but {} on this data set has {}; the file is corrupted or was written for other data",
+            d => Err(FileError::Inconsistent(format!(
+                "a model of {dim} parameters, but {} on this data set has {}; or the file was written for other data",
                 config.model.name(),
                 d.map_or("more than 2^64".into(), |d| d.to_string())
-            ))),
+            ))
+            .into()),
         }
         })
     }
@@ -327,7 +329,7 @@ impl Setup {
             )));
         }
         let smoothness = model.smoothness(&data, config.batch, &init);
-        let linf = model.linf_bound(&data, config.batch);
+        let linf = model.bounds().map(|b| b.linf_bound(&data, config.batch));
         let alpha = resolve_alpha(&config.step_size, &smoothness, linf.as_ref())?;
         Ok(Setup {
             config: config.clone(),
@@ -539,9 +541,9 @@ fn load(source: &DataSource, seed: u64) -> Result<RawData, Error> {
 
 fn build_model(c: &VerifyConfig, data: &Dataset) -> AnyModel {
     match c.model {
-        ModelKind::LeastSquares => AnyModel::LeastSquares(LeastSquares::new(data)),
-        ModelKind::Logistic => AnyModel::Logistic(Logistic::new(data)),
-        ModelKind::Softmax => AnyModel::Softmax(Softmax::new(data)),
+        ModelKind::LeastSquares => AnyModel::Linear(Linear::least_squares(data)),
+        ModelKind::Logistic => AnyModel::Linear(Linear::logistic(data)),
+        ModelKind::Softmax => AnyModel::Linear(Linear::softmax(data)),
         ModelKind::Mlp => AnyModel::Mlp(Mlp::new(data, c.hidden, c.activation)),
     }
 }

@@ -383,11 +383,7 @@ fn render(
         root.fill(&WHITE)
             .and_then(|_| body(&root))
             .and_then(|_| root.present())
-            .map_err(|e| {
-                Error::Config(format!(
-                    "cannot draw {file}: {e}; this is a bug in rewind, please report it with the results file"
-                ))
-            })?;
+            .map_err(|e| Error::Internal(format!("cannot draw {file}: {e}")))?;
     }
     Ok(svg)
 }

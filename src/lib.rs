@@ -45,6 +45,7 @@
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod certify;
 pub mod claims;
@@ -94,10 +95,20 @@ pub enum Error {
     /// docs/design.md §5.1).
     #[error(transparent)]
     Rank(#[from] codec::RankError),
-    /// A run parameter, plan or code file was refused, or a code did not decode; the string is
-    /// the whole one-line message.
+    /// A code file could not be read, or does not belong to the data and final model given
+    /// (docs/design.md §5.5).
+    #[error(transparent)]
+    CodeFile(#[from] codec::file::FileError),
+    /// A report or results line of a format this build does not read (docs/design.md §6).
+    #[error(transparent)]
+    Format(#[from] report::FormatError),
+    /// A run parameter or plan was refused, or a code did not decode; the string is the whole
+    /// one-line message.
     #[error("{0}")]
     Config(String),
+    /// A check of rewind's own consistency failed: a bug, never a problem with the input.
+    #[error("internal error: {0}; this is a bug in rewind, please report it with the command that produced it")]
+    Internal(String),
     /// An output file (report, trajectory, figure) could not be written.
     #[error("cannot write {path}: {source}; {}", output::advice(source))]
     Io {

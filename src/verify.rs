@@ -262,8 +262,8 @@ pub(crate) fn certify_all(
             Certificate::Unknown(_) => false,
         };
         if contradiction {
-            return Err(Error::Config(format!(
-                "certificate of step {} contradicts the inverter's preimage: a bound is wrong; please report this run",
+            return Err(Error::Internal(format!(
+                "the certificate of step {} contradicts the inverter's preimage: a bound is wrong",
                 k + 1
             )));
         }

@@ -100,7 +100,7 @@ impl Hint {
         let known = known.map(Hint::entries);
         if let Some(k) = known {
             if k.is_empty() {
-                return Err(Error::Config("internal: an empty hint".into()));
+                return Err(Error::Internal("an empty hint".into()));
             }
         }
         let nnz = ch.uniform(Part::Hint, &big(d), known.map(|k| big(k.len() - 1)))?;
@@ -267,7 +267,8 @@ mod tests {
     #[test]
     fn an_empty_hint_is_refused_before_any_digit() {
         let mut w = Writer::new();
-        assert!(Hint::code(&mut w, 3, Some(&Hint::default())).is_err());
+        let err = Hint::code(&mut w, 3, Some(&Hint::default())).unwrap_err();
+        assert!(matches!(err, Error::Internal(_)), "{err}");
         assert_eq!(w.enc.finish().bits, 0);
     }
 

@@ -353,8 +353,8 @@ impl Walk<'_> {
             };
             if preimages.len() == 1 {
                 if logged.is_some_and(|l| l != point.as_slice()) {
-                    return Err(Error::Config(
-                        "internal: a step certified unique does not return the logged model".into(),
+                    return Err(Error::Internal(
+                        "a step certified unique does not return the logged model".into(),
                     ));
                 }
                 return Ok(point);
@@ -362,9 +362,8 @@ impl Walk<'_> {
             let index = match logged {
                 Some(l) => Some(big(preimages.iter().position(|p| p == l).ok_or_else(
                     || {
-                        Error::Config(
-                            "internal: the logged model is not among the enumerated preimages"
-                                .into(),
+                        Error::Internal(
+                            "the logged model is not among the enumerated preimages".into(),
                         )
                     },
                 )?)),
@@ -449,9 +448,9 @@ fn order_of(sequence: &[usize], members: &[usize]) -> Result<Vec<usize>, Error> 
     sequence
         .iter()
         .map(|x| {
-            members.binary_search(x).map_err(|_| {
-                Error::Config("internal: a batch element is missing from its set".into())
-            })
+            members
+                .binary_search(x)
+                .map_err(|_| Error::Internal("a batch element is missing from its set".into()))
         })
         .collect()
 }
@@ -463,7 +462,7 @@ mod tests {
     use crate::data::Dataset;
     use crate::grid::{Dyadic, Grid};
     use crate::invert::Outcome;
-    use crate::model::{AnyModel, LeastSquares};
+    use crate::model::{AnyModel, Linear};
     use crate::sgd::{BackendChoice, LoggedStep};
 
     /// Four examples at x = 1 with labels +1, −1, +1, −1: a batch of one of each has gradient
@@ -519,7 +518,7 @@ mod tests {
     #[test]
     fn a_two_step_run_with_a_many_to_one_step_decodes_bit_for_bit() {
         let data = data();
-        let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+        let model = AnyModel::Linear(Linear::least_squares(&data));
         let alpha = Dyadic::new(13107, 15).unwrap();
         let f = StepFunction::new(&model, &data, alpha, BackendChoice::Exact);
         let traj = two_steps();

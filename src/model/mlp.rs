@@ -7,8 +7,7 @@
 //! estimate of λ_max of the full-data Hessian at the given model, labelled as an estimate.
 
 use super::backend::{Backend, BackendError, Real, F64};
-use super::least_squares::sparse_row;
-use super::softmax::softmax;
+use super::linear::{softmax, sparse_row};
 use super::{raw_to_f64, uniform_init, Model, Smoothness};
 use crate::data::Dataset;
 use rand_core::RngCore;
