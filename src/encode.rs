@@ -6,6 +6,7 @@
 //! fingerprints, and finally a forward replay of every decoded step, which must land on the
 //! final model bit for bit.
 
+use crate::certify::certifier;
 use crate::codec::entropy::{
     decode, encode, CodeOptions, Decoded, Encoded, RunShape, EPOCH_HEADER_BITS,
 };
@@ -59,7 +60,7 @@ pub fn encode_run_with_progress(
 
 fn options(c: &VerifyConfig) -> CodeOptions {
     CodeOptions {
-        certify_budget: c.certify,
+        certify: c.certify.map(certifier),
         max_iterations: c.max_iterations,
     }
 }

@@ -14,8 +14,9 @@
 //! Further: [`certify`] proves each step unique or ambiguous, [`codec`] writes the epochs'
 //! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3)
 //! and [`null`] what sampling noise alone gives it,
-//! [`sweep`], [`claims`] and [`figures`] replicate Appendix B, [`collisions`] and [`demo`] show
-//! why a grid step is many-to-one, [`rng`] names every random stream, [`snapshot`] digests a
+//! [`sweep`], [`claims`] and [`figures`] replicate Appendix B on the runs [`selection`] picks,
+//! [`collisions`] and [`demo`] show why a grid step is many-to-one and [`many_to_one`] predicts
+//! how often, [`rng`] names every random stream, [`snapshot`] digests a
 //! run for a user's snapshot tests and [`progress`] reports the long phases to a front end.
 //!
 //! ```
@@ -58,6 +59,7 @@ pub mod encode;
 pub mod figures;
 pub mod grid;
 pub mod invert;
+pub mod many_to_one;
 pub mod model;
 pub mod names;
 pub mod null;
@@ -68,6 +70,7 @@ pub mod progress;
 pub mod reconstruct;
 pub mod report;
 pub mod rng;
+pub mod selection;
 pub mod sgd;
 pub mod sgd_prime;
 pub mod snapshot;

@@ -1,9 +1,9 @@
 //! Section 4: SGD′ (Algorithm 3 with perturbed GD calls, Algorithm 2) walks back to W₁,₁ bit
 //! for bit, its inner steps are accounted once each, and its code (Lemma 4.1) round-trips.
 
+use rewind::codec::hint::HintSet;
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::perturb::Perturbation;
-use rewind::reconstruct::{hint_bits, HintSet};
 use rewind::sgd::BackendChoice;
 use rewind::sgd_prime::{
     analyse_run, call_shapes, hints_of_run, rewind_run, verify, SgdPrimeConfig, VerifiedSgdPrime,
@@ -130,7 +130,7 @@ fn every_logged_inner_step_is_one_forward_step_and_counted_once() {
     let per_epoch: u64 = g.epochs.iter().map(|e| e.hint_bits).sum();
     assert_eq!(
         per_epoch,
-        hinted.iter().map(|h| hint_bits(h, f.dim())).sum::<u64>()
+        hinted.iter().map(|h| h.bits(f.dim())).sum::<u64>()
     );
     assert_eq!(
         g.epochs.iter().map(|e| e.hinted).sum::<usize>(),
@@ -193,7 +193,7 @@ fn lemma_4_1_code_depends_on_the_perturbation_family() {
     let outer = v.run.outer();
     let shape = RunShape::of(&outer, setup.data.n(), setup.config.batch);
     let opts = CodeOptions {
-        certify_budget: None,
+        certify: None,
         max_iterations: setup.config.max_iterations,
     };
     let enc = encode_gd(
