@@ -15,7 +15,7 @@
 //! - The thresholds are compared exactly: c correct of |Y| meets δ = 1/(2(1 − 2ε)) iff
 //!   2c(1 − 2ε) ≥ |Y|.
 
-use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, RunShape};
+use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, KnownCall, RunShape};
 use crate::codec::hint::{HintSet, StepRecord};
 use crate::config::Setup;
 use crate::discrepancy::{beta_leading, EpochDiscrepancy};
@@ -873,7 +873,17 @@ pub fn gd_code<'a>(
         perturbation: p.perturbation,
         max_gd_steps: p.max_gd_steps,
         inner_steps: run.inner_steps(),
-        known,
+        known: known.map(|(run, records)| {
+            run.calls
+                .iter()
+                .zip(records)
+                .map(|(c, r)| KnownCall {
+                    z: &c.z,
+                    inner: &c.inner,
+                    records: r,
+                })
+                .collect()
+        }),
     }
 }
 

@@ -49,7 +49,7 @@ use num_traits::One;
 
 pub use super::shape::RunShape;
 pub use super::tilt::{EPOCH_HEADER_BITS, TILTS};
-pub use super::walk::{Certifier, CodeOptions, Decoded, DecodedCall, Enumerate, GdCode};
+pub use super::walk::{Certifier, CodeOptions, Decoded, DecodedCall, Enumerate, GdCode, KnownCall};
 
 /// What one epoch's code costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +99,9 @@ pub fn encode(
     encode_with(f, traj, records, shape, opts, None)
 }
 
-/// Encodes an SGD′ run (Lemma 4.1): `outer` is [`crate::sgd_prime::SgdPrimeRun::outer`] and
-/// `gd.known` holds the run and its inner inversions.
+/// Encodes an SGD′ run (Lemma 4.1): `outer` is its trajectory of outer steps (one per batch,
+/// from each GD call's input to its output) and `gd.known` holds each call's z, inner models and
+/// inner inversions.
 pub fn encode_gd(
     f: &StepFunction,
     outer: &Trajectory,

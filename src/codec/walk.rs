@@ -72,7 +72,7 @@ pub struct DecodedCall {
 /// The Section 4 part of a code (Lemma 4.1): per batch, T_{i,j} + 1 in Elias-γ, then z as ℓ
 /// digits of radix 2^m, then the batch's T_{i,j} inner steps undone (hinted like SGD steps,
 /// over the run's Σ T_{i,j} inner steps), then ψ_z undone.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GdCode<'a> {
     /// Ψ_ℓ: ℓ, m and the scale of each call's perturbation.
     pub perturbation: crate::perturb::Perturbation,
@@ -80,8 +80,20 @@ pub struct GdCode<'a> {
     pub max_gd_steps: usize,
     /// Σ T_{i,j}, public like the number of steps.
     pub inner_steps: usize,
-    /// Encoder only: the run and its inner inversions.
-    pub known: Option<(&'a crate::sgd_prime::SgdPrimeRun, &'a [Vec<StepRecord>])>,
+    /// Encoder only: each batch's GD call, in run order.
+    pub known: Option<Vec<KnownCall<'a>>>,
+}
+
+/// What the encoder knows of one GD call (Algorithm 2): its z, the models its inner steps
+/// started from and their inversion records.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownCall<'a> {
+    /// z: the call's ℓ perturbation values.
+    pub z: &'a [i64],
+    /// The model before each inner step, W_z first; T_{i,j} is their number.
+    pub inner: &'a [Vec<i64>],
+    /// The inner steps' inversion records, one per inner step.
+    pub records: &'a [StepRecord],
 }
 
 /// log₂ C(n, k) from log-gamma, accurate to far better than a bit for these sizes.
@@ -113,7 +125,7 @@ impl Walk<'_> {
     pub(super) fn run(&self, ch: &mut dyn Channel, final_model: &[i64]) -> Result<Decoded, Error> {
         self.shape.check()?;
         let t = self.shape.steps;
-        let inner_total = self.gd.map_or(t, |g| g.inner_steps);
+        let inner_total = self.gd.as_ref().map_or(t, |g| g.inner_steps);
         // Which steps carry a hint. With certification the decoder learns it step by step from
         // the enumerated preimages, so no set is coded.
         let hinted = if self.opts.certify.is_some() {
@@ -150,7 +162,7 @@ impl Walk<'_> {
                 for &x in &batch {
                     unassigned[x] = false;
                 }
-                w = match self.gd {
+                w = match &self.gd {
                     None => {
                         let known = self
                             .known
@@ -160,7 +172,7 @@ impl Walk<'_> {
                     }
                     Some(g) => {
                         let (before, call) =
-                            self.gd_back(ch, &g, k, &w, &batch, &hinted, &mut end)?;
+                            self.gd_back(ch, g, k, &w, &batch, &hinted, &mut end)?;
                         gd_calls[k] = call;
                         before
                     }
@@ -183,11 +195,11 @@ impl Walk<'_> {
 
     /// The number of hinted steps and which ones (without certification).
     fn hinted_steps(&self, ch: &mut dyn Channel, t: usize) -> Result<Vec<bool>, Error> {
-        let hinted_known: Option<Vec<u64>> = match self.gd.and_then(|g| g.known) {
-            Some((_, records)) => Some(
-                records
+        let hinted_known: Option<Vec<u64>> = match self.gd.as_ref().and_then(|g| g.known.as_ref()) {
+            Some(calls) => Some(
+                calls
                     .iter()
-                    .flatten()
+                    .flat_map(|c| c.records)
                     .enumerate()
                     .filter(|(_, r)| r.hint.is_some())
                     .map(|(s, _)| s as u64)
@@ -394,12 +406,8 @@ impl Walk<'_> {
         hinted: &[bool],
         end: &mut usize,
     ) -> Result<(Vec<i64>, DecodedCall), Error> {
-        let call = g.known.map(|(run, recs)| (&run.calls[k], &recs[k]));
-        let t = elias_gamma(
-            ch,
-            Part::GdSteps,
-            call.map(|(c, _)| c.gd_steps() as u64 + 1),
-        )?;
+        let call = g.known.as_ref().map(|calls| calls[k]);
+        let t = elias_gamma(ch, Part::GdSteps, call.map(|c| c.inner.len() as u64 + 1))?;
         let t = usize::try_from(t - 1).map_err(|_| corrupt("GD steps"))?;
         if t > g.max_gd_steps || t > *end {
             return Err(corrupt("more GD steps than the run took"));
@@ -411,7 +419,7 @@ impl Walk<'_> {
             let radix = BigUint::from(p.radix());
             (0..p.length)
                 .map(|i| {
-                    let known = call.map(|(c, _)| BigUint::from((c.z[i] - p.low()) as u64));
+                    let known = call.map(|c| BigUint::from((c.z[i] - p.low()) as u64));
                     let digit = ch.uniform(Part::Perturbation, &radix, known)?;
                     Ok(p.low() + digit.to_i64().ok_or_else(|| corrupt("perturbation"))?)
                 })
@@ -421,7 +429,7 @@ impl Walk<'_> {
         let mut w = w_after.to_vec();
         let mut inner = vec![Vec::new(); t];
         for s in (0..t).rev() {
-            let known = call.map(|(c, r)| (&r[s], c.inner[s].as_slice()));
+            let known = call.map(|c| (&c.records[s], c.inner[s].as_slice()));
             w = self.step_back(ch, known, &w, batch, hinted[start + s], start + s + 1)?;
             inner[s] = w.clone();
         }
