@@ -28,6 +28,7 @@
 //! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
 //! its steps are `Unknown(NoCertifiedBound)`.
 
+use crate::codec::entropy::Certifier;
 use crate::model::{Around, Model, RowBound};
 use crate::sgd::StepFunction;
 use crate::Error;
@@ -116,6 +117,18 @@ pub struct Enumerated {
     pub result: Result<Enumeration, UnknownReason>,
     /// Gradient evaluations spent, at most the budget.
     pub evaluations: u64,
+}
+
+/// The enumeration as the Lemma 3.1 code uses it, with `budget` gradient evaluations per step:
+/// a hint becomes the logged model's index among the proven preimages (docs/design.md §5.3).
+pub fn certifier(budget: u64) -> Certifier {
+    Certifier {
+        budget,
+        enumerate: |f, w_next, batch, v, budget| {
+            let e = enumerate_preimages(f, w_next, batch, v, budget)?;
+            Ok(e.result.ok().map(|en| en.preimages))
+        },
+    }
 }
 
 /// Finds every grid preimage of `w_next` under the step with `batch`, given one verified
@@ -336,13 +349,11 @@ impl<'a> Bounds<'a> {
         s_v: &[i64],
         residual: &[f64],
     ) -> Result<Self, UnknownReason> {
-        let model = f.model();
-        let rows = model
-            .row_bound(f.data(), batch, None)
-            .ok_or(UnknownReason::NoCertifiedBound)?;
+        let bounds = f.model().bounds().ok_or(UnknownReason::NoCertifiedBound)?;
+        let rows = bounds.row_bound(f.data(), batch, None);
         let u = f.unit_roundoff();
         // Slack for the error bound: generous against any radius that certification accepts.
-        let eps = model
+        let eps = bounds
             .evaluation_error(f.data(), batch, v, ERROR_SLACK, u)
             .ok_or(UnknownReason::NoCertifiedBound)?;
         let alpha = f.alpha().to_f64();
@@ -376,12 +387,8 @@ impl<'a> Bounds<'a> {
             center: &self.center,
             radius,
         };
-        if let Some(rows) = self
-            .f
-            .model()
-            .row_bound(self.f.data(), self.batch, Some(around))
-        {
-            self.rows = rows;
+        if let Some(bounds) = self.f.model().bounds() {
+            self.rows = bounds.row_bound(self.f.data(), self.batch, Some(around));
         }
     }
 

@@ -8,9 +8,10 @@
 //! where every other preimage of a point's image provably lies inside the window (within the
 //! certified radius R = ⌊1/(1 − q_∞)⌋ + 1 ulps).
 
+use crate::many_to_one::share_lost;
 use crate::model::Model;
+use crate::plot::Window;
 use crate::progress::Phase;
-use crate::reconstruct::log_det_identity_minus;
 use crate::sgd::StepFunction;
 use crate::Error;
 use rayon::prelude::*;
@@ -43,7 +44,16 @@ pub struct CollisionMap {
 impl CollisionMap {
     /// The window's side, 2·`half` + 1 points.
     pub fn side(&self) -> usize {
-        (2 * self.half + 1) as usize
+        self.window().side()
+    }
+
+    /// The scanned window and its multiplicities, as [`crate::plot`] draws them.
+    pub fn window(&self) -> Window<'_> {
+        Window {
+            center: self.center,
+            half: self.half,
+            multiplicity: &self.multiplicity,
+        }
     }
 
     /// The raw coordinates of point `i`.
@@ -77,8 +87,8 @@ pub fn scan(
     let alpha = f.alpha().to_f64();
     let q_inf = f
         .model()
-        .row_bound(f.data(), batch, None)
-        .map(|rb| rb.rows(&[1, 1]))
+        .bounds()
+        .map(|b| b.row_bound(f.data(), batch, None).rows(&[1, 1]))
         .map(|rows| rows.iter().fold(0.0f64, |m, v| m.max(v * alpha)));
     let margin = match q_inf {
         Some(q) if q < 1.0 => (1.0 / (1.0 - q)).floor() as i64 + 1,
@@ -123,8 +133,7 @@ pub fn scan(
     let predicted = f
         .model()
         .hessian(&w, f.data(), batch)
-        .and_then(|h| log_det_identity_minus(&h, alpha, 2))
-        .map(|ld| 1.0 - ld.exp());
+        .and_then(|h| share_lost(&h, alpha, 2));
     Ok(CollisionMap {
         center,
         half,

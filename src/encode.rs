@@ -12,22 +12,24 @@
 //! dimension, ℓ·m by the code's length (every call writes ℓ·m bits of z), and Σ T_{i,j} by the
 //! code's length too (each T_{i,j} costs its Elias-γ code, see [`max_inner_steps`]).
 
+use crate::certify::certifier;
 use crate::codec::entropy::{
     decode, decode_gd, encode, encode_gd, CodeOptions, Decoded, Encoded, RunShape,
     EPOCH_HEADER_BITS,
 };
+use crate::codec::file::FileError;
 use crate::codec::file::{
     data_sha256, from_bytes, gd_run_sha256, run_sha256, to_bytes, CodeHeader, SgdPrimeHeader,
 };
+use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
 use crate::perturb::Perturbation;
 use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::analyse;
 use crate::report::model_sha256;
-use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
+use crate::sgd::{run, BackendChoice, BackendKind, NoObserver, StepFunction, Trajectory};
 use crate::sgd_prime::{analyse_run, gd_code, replays, SgdPrimeConfig, SgdPrimeRun, MAX_GD_STEPS};
-use crate::verify::{model_name, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::Error;
 
 /// A run encoded: the file's bytes, the code's lengths and the trajectory it came from.
@@ -122,7 +124,7 @@ fn gd_fingerprint(initial: &[i64], permutations: &[Vec<usize>], run: &SgdPrimeRu
 
 fn options(c: &VerifyConfig) -> CodeOptions {
     CodeOptions {
-        certify_budget: c.certify,
+        certify: c.certify.map(certifier),
         max_iterations: c.max_iterations,
     }
 }
@@ -130,7 +132,7 @@ fn options(c: &VerifyConfig) -> CodeOptions {
 fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
     let c = &s.config;
     CodeHeader {
-        model: model_name(c.model).into(),
+        model: c.model.name().into(),
         hidden: c.hidden,
         activation: c.activation.name().into(),
         backend: c.backend.name().into(),
@@ -184,7 +186,7 @@ pub fn decode_run_with_progress(
     data: &VerifyConfig,
     progress: &dyn Progress,
 ) -> Result<DecodedRun, Error> {
-    let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
+    let (header, code) = from_bytes(bytes)?;
     check_header(&header, code.bits, final_model)?;
     let config = config_from(&header, data)?;
     let sgd_prime = header
@@ -194,23 +196,12 @@ pub fn decode_run_with_progress(
         .transpose()?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
-    let setup = Setup::expecting_dim(&config, header.d).map_err(|e| {
-        Error::Config(format!(
-            "the code was written for another data set (with this one, the run's own checks fail: {e}); pass the same --data, --classes, --random-labels and --seed as when encoding"
-        ))
+    let setup = Setup::expecting_dim(&config, header.d).map_err(|e| match e {
+        Error::CodeFile(e) => Error::CodeFile(e),
+        e => FileError::OtherData(Some(e.to_string())).into(),
     })?;
     if data_sha256(&setup.data) != header.data_sha256 || setup.data.n() != header.n {
-        return Err(Error::Config(
-            "the code was written for another data set; pass the same --data, --classes, --random-labels and --seed as when encoding".into(),
-        ));
-    }
-    if setup.model.dim() != header.d {
-        return Err(Error::Config(format!(
-            "the code file's header describes a model of {} parameters, but {} on this data set has {}; the file is corrupted or was written for other data",
-            header.d,
-            header.model,
-            setup.model.dim()
-        )));
+        return Err(FileError::OtherData(None).into());
     }
     if let Some(p) = &sgd_prime {
         p.check_setup(&setup)?;
@@ -252,9 +243,7 @@ pub fn decode_run_with_progress(
         run_sha256(initial, &decoded.permutations)
     };
     if fingerprint != header.run_sha256 {
-        return Err(Error::Config(
-            "the decoded run does not match the code file's run fingerprint: the code is corrupted; copy or write it again".into(),
-        ));
+        return Err(FileError::Fingerprint.into());
     }
     Ok(DecodedRun {
         header,
@@ -270,10 +259,7 @@ fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Erro
     for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
         let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
         if f.step(w, batch)? != next {
-            return Err(Error::Config(format!(
-                "decoded step {} does not replay to the next model: the code is corrupted or belongs to another run",
-                k + 1
-            )));
+            return Err(FileError::Replay(k + 1).into());
         }
         f.progress().advance(1);
     }
@@ -292,13 +278,10 @@ fn replay_gd(
     for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
         let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
         let call = d.gd_calls.get(k).ok_or_else(|| {
-            Error::Config("the decoded run lacks a GD call: the code is corrupted".into())
+            Error::Internal("the SGD′ decoder returned fewer GD calls than batches".into())
         })?;
         if !replays(f, p, w, batch, &call.z, &call.inner, next)? {
-            return Err(Error::Config(format!(
-                "decoded GD call {} does not replay to the next model: the code is corrupted or belongs to another run",
-                k + 1
-            )));
+            return Err(FileError::GdCallReplay(k + 1).into());
         }
         f.progress().advance(1);
     }
@@ -307,11 +290,7 @@ fn replay_gd(
 
 /// The SGD′ parameters a header names, each checked as `rewind verify` checks its flags.
 fn sgd_prime_config(h: &SgdPrimeHeader) -> Result<SgdPrimeConfig, Error> {
-    let corrupt = |e: String| {
-        Error::Config(format!(
-            "the code file's sgd_prime header is invalid ({e}); the file is corrupted"
-        ))
-    };
+    let corrupt = |e: String| Error::from(FileError::SgdPrime(e));
     let p = Perturbation::new(
         h.perturbation_length,
         h.perturbation_bits,
@@ -342,11 +321,7 @@ pub fn max_inner_steps(code_bits: u64, max_gd_steps: usize) -> u128 {
 
 /// Checks an SGD′ header section against the code's length and the run's shape.
 fn check_sgd_prime(h: &CodeHeader, s: &SgdPrimeHeader, code_bits: u64) -> Result<(), Error> {
-    let corrupt = |what: String| {
-        Error::Config(format!(
-            "the code file's header is inconsistent ({what}); the file is corrupted"
-        ))
-    };
+    let corrupt = |what: String| Error::from(FileError::Inconsistent(what));
     if s.max_gd_steps > MAX_GD_STEPS {
         return Err(corrupt(format!(
             "T = {} GD steps per call, above the largest accepted, {MAX_GD_STEPS}",
@@ -389,15 +364,9 @@ fn check_sgd_prime(h: &CodeHeader, s: &SgdPrimeHeader, code_bits: u64) -> Result
 /// of L bits holds at most L/3 epochs, and the steps must fit the epochs.
 fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(), Error> {
     if final_model.len() != h.d || model_sha256(final_model) != h.final_model_sha256 {
-        return Err(Error::Config(
-            "the final model does not match the code file; pass the final model written by the same `rewind encode`".into(),
-        ));
+        return Err(FileError::FinalModel.into());
     }
-    let corrupt = |what: String| {
-        Error::Config(format!(
-            "the code file's header is inconsistent ({what}); the file is corrupted"
-        ))
-    };
+    let corrupt = |what: String| Error::from(FileError::Inconsistent(what));
     let max_epochs = code_bits / EPOCH_HEADER_BITS;
     if h.epochs == 0 || h.epochs as u64 > max_epochs {
         return Err(corrupt(format!(
@@ -427,31 +396,14 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
 }
 
 fn config_from(h: &CodeHeader, data: &VerifyConfig) -> Result<VerifyConfig, Error> {
-    let bad = |what: &str| {
-        Error::Config(format!(
-            "the code file names an unknown {what}; the file is corrupted"
-        ))
-    };
-    let model = match h.model.as_str() {
-        "least-squares" => ModelKind::LeastSquares,
-        "logistic" => ModelKind::Logistic,
-        "softmax" => ModelKind::Softmax,
-        "mlp" => ModelKind::Mlp,
-        _ => return Err(bad("model")),
-    };
-    let backend = match h.backend.as_str() {
-        "exact" => BackendChoice::Exact,
-        "mpfr" => BackendChoice::Mpfr {
-            precision: h.mpfr_precision,
-        },
-        "f64" => BackendChoice::F64,
-        _ => return Err(bad("backend")),
-    };
-    let activation = match h.activation.as_str() {
-        "gelu" => Activation::Gelu,
-        "tanh" => Activation::Tanh,
-        _ => return Err(bad("activation")),
-    };
+    let bad = |what: &'static str| Error::from(FileError::UnknownName(what));
+    let model: ModelKind = h.model.parse().map_err(|_| bad("model"))?;
+    let backend = h
+        .backend
+        .parse::<BackendKind>()
+        .map_err(|_| bad("backend"))?
+        .choice(h.mpfr_precision);
+    let activation: Activation = h.activation.parse().map_err(|_| bad("activation"))?;
     Ok(VerifyConfig {
         model,
         hidden: h.hidden,

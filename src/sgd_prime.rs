@@ -15,19 +15,20 @@
 //! - The thresholds are compared exactly: c correct of |Y| meets δ = 1/(2(1 − 2ε)) iff
 //!   2c(1 − 2ε) ≥ |Y|.
 
-use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, RunShape};
+use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, KnownCall, RunShape};
+use crate::codec::hint::{HintSet, StepRecord};
+use crate::config::Setup;
 use crate::discrepancy::{beta_leading, EpochDiscrepancy};
 use crate::grid::parse_rational;
 use crate::invert::{Outcome, Termination};
 use crate::perturb::Perturbation;
-use crate::reconstruct::{analyse, hints_of, rewind, HintSet, StepRecord};
+use crate::reconstruct::{analyse, hints_of, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, EpochCodeReport, HintReport, InversionReport,
     ReconstructionReport,
 };
 use crate::rng::{permutation, stream, Stream};
 use crate::sgd::{LoggedStep, SgdConfig, StepFunction, Trajectory};
-use crate::verify::Setup;
 use crate::Error;
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -101,7 +102,7 @@ impl SgdPrimeConfig {
     }
 
     /// Checks the parameters against the setup: a binary task, and ℓ at most the model's d
-    /// (W_z[i] = z[i mod ℓ] never reads a value beyond the d-th, so its bits would be spent for
+    /// (`W_z[i] = z[i mod ℓ]` never reads a value beyond the d-th, so its bits would be spent for
     /// nothing).
     pub fn check_setup(&self, setup: &Setup) -> Result<(), Error> {
         if setup.data.classes != 2 {
@@ -569,7 +570,7 @@ pub struct EpochGdSteps {
     /// Inner steps that needed a hint.
     pub hinted: usize,
     /// The bits of those hints' corrections, each coded alone in whole bits (the sum of
-    /// [`crate::reconstruct::hint_bits`], as `hints.bits` counts them). The code of Lemma 4.1
+    /// [`crate::codec::hint::Hint::bits`], as `hints.bits` counts them). The code of Lemma 4.1
     /// writes the same digits arithmetically, with one ceiling per epoch, so its
     /// `algorithm.code_epochs[].hint_bits` is smaller: each hint's count (log₂ d bits) and
     /// positions (log₂ C(d, nnz)) are not rounded up one by one. On the defaults with random
@@ -638,7 +639,7 @@ pub fn gd_steps_report(
                 hint_bits: recs
                     .iter()
                     .filter_map(|r| r.hint.as_ref())
-                    .map(|h| crate::reconstruct::hint_bits(h, d))
+                    .map(|h| h.bits(d))
                     .sum(),
             }
         })
@@ -867,7 +868,7 @@ fn invert_run(
         gradient_evaluations: own + predictor,
         own_backend_evaluations: own,
         predictor_evaluations: predictor,
-        predicted_many_to_one: crate::reconstruct::predicted_many_to_one(f, &inner_flat),
+        predicted_many_to_one: crate::many_to_one::predicted_many_to_one(f, &inner_flat),
         observed_many_to_one: if steps == 0 {
             0.0
         } else {
@@ -954,7 +955,17 @@ pub fn gd_code<'a>(
         perturbation: p.perturbation,
         max_gd_steps: p.max_gd_steps,
         inner_steps: run.inner_steps(),
-        known,
+        known: known.map(|(run, records)| {
+            run.calls
+                .iter()
+                .zip(records)
+                .map(|(c, r)| KnownCall {
+                    z: &c.z,
+                    inner: &c.inner,
+                    records: r,
+                })
+                .collect()
+        }),
     }
 }
 
@@ -972,7 +983,7 @@ fn code_report(
     let (n, b) = (setup.data.n(), setup.config.batch);
     let shape = RunShape::of(&outer, n, b);
     let opts = CodeOptions {
-        certify_budget: setup.config.certify,
+        certify: setup.config.certify.map(crate::certify::certifier),
         max_iterations: setup.config.max_iterations,
     };
     let enc = encode_gd(
@@ -1038,7 +1049,7 @@ fn code_report(
         total_bits: enc.code.bits,
         run_header_bits: enc.run_header_bits,
         baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
-        certified_hints: opts.certify_budget.is_some(),
+        certified_hints: opts.certify.is_some(),
         saving_threshold_bits: crate::verify::saving_threshold_bits(n),
         epochs,
     };

@@ -16,9 +16,9 @@
 //! opposite** ("does not hold") when p(ρ_s ≥ observed) < 0.025, and the result is
 //! **inconclusive** (within what noise alone gives) otherwise.
 
-use super::selection::Run;
 use super::Verdict;
 use crate::rng::permutation;
+use crate::selection::Run;
 use crate::sweep::RunSpec;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
