@@ -17,9 +17,9 @@ use crate::codec::entropy::{
     decode, decode_gd, encode, encode_gd, CodeOptions, Decoded, Encoded, RunShape,
     EPOCH_HEADER_BITS,
 };
-use crate::codec::file::FileError;
 use crate::codec::file::{
-    data_sha256, from_bytes, gd_run_sha256, run_sha256, to_bytes, CodeHeader, SgdPrimeHeader,
+    data_sha256, from_bytes, gd_run_sha256, run_sha256, to_bytes, CodeHeader, FileError,
+    SgdPrimeHeader,
 };
 use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
