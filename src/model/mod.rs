@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod custom;
+pub mod kernels;
 mod least_squares;
 mod logistic;
 mod mlp;
