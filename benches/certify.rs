@@ -14,8 +14,8 @@ mod common;
 use common::cpu_seconds;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::certify::{certify, Certificate, DEFAULT_BUDGET};
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::sgd::{run, BackendChoice, NoObserver, Trajectory};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use std::time::{Duration, Instant};
 
 fn setup(model: ModelKind, backend: BackendChoice, q_inf: &str) -> Setup {

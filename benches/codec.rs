@@ -19,9 +19,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::codec::entropy::{decode, encode, CodeOptions, Encoded, RunShape};
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::reconstruct::{analyse, StepRecord};
 use rewind::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use std::time::{Duration, Instant};
 
 struct Config {

@@ -8,12 +8,18 @@
 //! `cargo run --release --example custom_model` verifies a run bit for bit (inversion, hints,
 //! the walk back, certificates and the Lemma 3.1 code), then runs a two-point sweep on it.
 
+use num_rational::BigRational;
+use num_traits::One;
+use rewind::config::{Setup, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::model::backend::{Backend, BackendError, Real};
-use rewind::model::{certified_linear_bound, uniform_init, Model, RowBound, Smoothness};
+use rewind::model::{
+    certified_linear_bound, certified_linf_bound, uniform_init, Around, CertifiedBounds, Model,
+    RowBound, Smoothness,
+};
 use rewind::sgd::BackendChoice;
 use rewind::sweep::{run_one_with, to_jsonl, Plan};
-use rewind::verify::{verify_quiet, Setup, VerifyConfig};
+use rewind::verify::verify_quiet;
 use std::process::ExitCode;
 
 /// Huber regression with threshold 1.
@@ -112,14 +118,24 @@ impl Model for Huber {
         uniform_init(rng, data, self.d, self.d)
     }
 
-    // The optional certified part: |H_B| has the row sums of (1/b)Σ xxᵀ (h'' ≤ 1)…
+    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
+        Some(self)
+    }
+}
+
+// The optional certified part: |H_B| has the row sums of (1/b)Σ xxᵀ (h'' ≤ 1)…
+impl CertifiedBounds for Huber {
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> BigRational {
+        certified_linf_bound(data, batch, &BigRational::one())
+    }
+
     fn row_bound<'d>(
         &self,
         data: &'d Dataset,
         batch: &[usize],
-        _around: Option<rewind::model::Around>,
-    ) -> Option<RowBound<'d>> {
-        Some(RowBound::new(data, batch, 1, |_, _| 1.0))
+        _around: Option<Around>,
+    ) -> RowBound<'d> {
+        RowBound::new(data, batch, 1, |_, _| 1.0)
     }
 
     // …and the exact backend makes no evaluation error; other backends get no certificate.

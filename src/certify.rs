@@ -336,13 +336,11 @@ impl<'a> Bounds<'a> {
         s_v: &[i64],
         residual: &[f64],
     ) -> Result<Self, UnknownReason> {
-        let model = f.model();
-        let rows = model
-            .row_bound(f.data(), batch, None)
-            .ok_or(UnknownReason::NoCertifiedBound)?;
+        let bounds = f.model().bounds().ok_or(UnknownReason::NoCertifiedBound)?;
+        let rows = bounds.row_bound(f.data(), batch, None);
         let u = f.unit_roundoff();
         // Slack for the error bound: generous against any radius that certification accepts.
-        let eps = model
+        let eps = bounds
             .evaluation_error(f.data(), batch, v, ERROR_SLACK, u)
             .ok_or(UnknownReason::NoCertifiedBound)?;
         let alpha = f.alpha().to_f64();
@@ -376,12 +374,8 @@ impl<'a> Bounds<'a> {
             center: &self.center,
             radius,
         };
-        if let Some(rows) = self
-            .f
-            .model()
-            .row_bound(self.f.data(), self.batch, Some(around))
-        {
-            self.rows = rows;
+        if let Some(bounds) = self.f.model().bounds() {
+            self.rows = bounds.row_bound(self.f.data(), self.batch, Some(around));
         }
     }
 

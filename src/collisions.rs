@@ -77,8 +77,8 @@ pub fn scan(
     let alpha = f.alpha().to_f64();
     let q_inf = f
         .model()
-        .row_bound(f.data(), batch, None)
-        .map(|rb| rb.rows(&[1, 1]))
+        .bounds()
+        .map(|b| b.row_bound(f.data(), batch, None).rows(&[1, 1]))
         .map(|rows| rows.iter().fold(0.0f64, |m, v| m.max(v * alpha)));
     let margin = match q_inf {
         Some(q) if q < 1.0 => (1.0 / (1.0 - q)).floor() as i64 + 1,

@@ -10,13 +10,13 @@ use crate::codec::entropy::{
     decode, encode, CodeOptions, Decoded, Encoded, RunShape, EPOCH_HEADER_BITS,
 };
 use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader};
+use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
 use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::analyse;
 use crate::report::model_sha256;
-use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
-use crate::verify::{model_name, ModelKind, Setup, StepSize, VerifyConfig};
+use crate::sgd::{run, BackendChoice, BackendKind, NoObserver, StepFunction, Trajectory};
 use crate::Error;
 
 /// A run encoded: the file's bytes, the code's lengths and the trajectory it came from.
@@ -67,7 +67,7 @@ fn options(c: &VerifyConfig) -> CodeOptions {
 fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
     let c = &s.config;
     CodeHeader {
-        model: model_name(c.model).into(),
+        model: c.model.name().into(),
         hidden: c.hidden,
         activation: c.activation.name().into(),
         backend: c.backend.name().into(),
@@ -227,26 +227,13 @@ fn config_from(h: &CodeHeader, data: &VerifyConfig) -> Result<VerifyConfig, Erro
             "the code file names an unknown {what}; the file is corrupted"
         ))
     };
-    let model = match h.model.as_str() {
-        "least-squares" => ModelKind::LeastSquares,
-        "logistic" => ModelKind::Logistic,
-        "softmax" => ModelKind::Softmax,
-        "mlp" => ModelKind::Mlp,
-        _ => return Err(bad("model")),
-    };
-    let backend = match h.backend.as_str() {
-        "exact" => BackendChoice::Exact,
-        "mpfr" => BackendChoice::Mpfr {
-            precision: h.mpfr_precision,
-        },
-        "f64" => BackendChoice::F64,
-        _ => return Err(bad("backend")),
-    };
-    let activation = match h.activation.as_str() {
-        "gelu" => Activation::Gelu,
-        "tanh" => Activation::Tanh,
-        _ => return Err(bad("activation")),
-    };
+    let model: ModelKind = h.model.parse().map_err(|_| bad("model"))?;
+    let backend = h
+        .backend
+        .parse::<BackendKind>()
+        .map_err(|_| bad("backend"))?
+        .choice(h.mpfr_precision);
+    let activation: Activation = h.activation.parse().map_err(|_| bad("activation"))?;
     Ok(VerifyConfig {
         model,
         hidden: h.hidden,

@@ -759,7 +759,7 @@ fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
     if with_code.is_empty() {
         return Ok(None);
     }
-    with_code.sort_by_key(|r| (r.spec.model.as_str(), r.spec.batch, r.spec.seed, r.id));
+    with_code.sort_by_key(|r| (r.spec.model.name(), r.spec.batch, r.spec.seed, r.id));
     let specs: Vec<&RunSpec> = with_code.iter().map(|r| r.spec).collect();
     let labels = names(&specs, &[]);
     let mut series = Vec::new();
@@ -836,7 +836,7 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
             if let Some(pred) = inv.predicted_many_to_one {
                 if pred.is_finite() && inv.observed_many_to_one.is_finite() {
                     by_model
-                        .entry(r.spec.model.as_str())
+                        .entry(r.spec.model.name())
                         .or_default()
                         .push((pred, inv.observed_many_to_one));
                 }

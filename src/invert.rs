@@ -85,6 +85,21 @@ impl Inversion {
     }
 }
 
+/// Watches an inversion: every iterate V_t the run's own backend evaluates, with its increment
+/// s_B(V_t), in order (the next iterate is W' + s_B(V_t)). The teaching demo draws them.
+pub trait InversionObserver {
+    /// Called once per own-backend evaluation, before the fixed-point check.
+    fn iterate(&mut self, point: &[i64], increment: &[i64]);
+}
+
+/// An observer that watches nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoIterates;
+
+impl InversionObserver for NoIterates {
+    fn iterate(&mut self, _point: &[i64], _increment: &[i64]) {}
+}
+
 /// Inverts the step that produced `w_next` from `batch`: the predictor's iteration (when the
 /// step function has one), then the own backend's from the predictor's last iterate, within
 /// `max_iterations` steps in all.
@@ -94,11 +109,24 @@ pub fn invert(
     batch: &[usize],
     max_iterations: u32,
 ) -> Result<Inversion, Error> {
+    invert_observed(f, w_next, batch, max_iterations, &mut NoIterates)
+}
+
+/// [`invert`], showing each own-backend iterate to `observer`.
+pub fn invert_observed(
+    f: &StepFunction,
+    w_next: &[i64],
+    batch: &[usize],
+    max_iterations: u32,
+    observer: &mut dyn InversionObserver,
+) -> Result<Inversion, Error> {
     let mut predicted = 0;
     let (start, done) = predict(f, w_next, batch, max_iterations, &mut predicted)
         .unwrap_or_else(|| (w_next.to_vec(), 0));
     let own = iterate(w_next, start, max_iterations - done, |v| {
-        f.increment(v, batch)
+        let s = f.increment(v, batch)?;
+        observer.iterate(v, &s);
+        Ok(s)
     })?;
     Ok(Inversion {
         point: own.point,

@@ -20,7 +20,8 @@
 //!
 //! ```
 //! use rewind::sgd::BackendChoice;
-//! use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::config::{DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::verify::verify_quiet;
 //!
 //! // Least squares on a small synthetic set, exact gradients, a coarse grid.
 //! let setup = Setup::new(&VerifyConfig {
@@ -48,6 +49,7 @@ pub mod certify;
 pub mod claims;
 pub mod codec;
 pub mod collisions;
+pub mod config;
 pub mod data;
 pub mod demo;
 pub mod discrepancy;
@@ -56,6 +58,7 @@ pub mod figures;
 pub mod grid;
 pub mod invert;
 pub mod model;
+pub mod names;
 pub mod null;
 pub mod output;
 pub mod perturb;

@@ -36,6 +36,33 @@ pub enum BackendChoice {
     F64,
 }
 
+/// A backend's family, without its parameters: what the command line, plans and code files
+/// name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// [`BackendChoice::Exact`].
+    Exact,
+    /// [`BackendChoice::Mpfr`].
+    Mpfr,
+    /// [`BackendChoice::F64`].
+    F64,
+}
+
+crate::named_enum!(BackendKind, "backend", { Exact => "exact", Mpfr => "mpfr", F64 => "f64" });
+
+impl BackendKind {
+    /// The backend of this family; `mpfr_precision` is used by MPFR only.
+    pub fn choice(self, mpfr_precision: u32) -> BackendChoice {
+        match self {
+            BackendKind::Exact => BackendChoice::Exact,
+            BackendKind::Mpfr => BackendChoice::Mpfr {
+                precision: mpfr_precision,
+            },
+            BackendKind::F64 => BackendChoice::F64,
+        }
+    }
+}
+
 /// Runs `$e` with `$be` bound to the backend `$choice` names: the one place that maps a
 /// [`BackendChoice`] to a backend value, and where a build without MPFR says so.
 macro_rules! with_backend {
@@ -75,13 +102,18 @@ impl BackendChoice {
         }
     }
 
+    /// Its family.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            BackendChoice::Exact => BackendKind::Exact,
+            BackendChoice::Mpfr { .. } => BackendKind::Mpfr,
+            BackendChoice::F64 => BackendKind::F64,
+        }
+    }
+
     /// The name used on the command line and in reports.
     pub fn name(&self) -> &'static str {
-        match self {
-            BackendChoice::Exact => "exact",
-            BackendChoice::Mpfr { .. } => "mpfr",
-            BackendChoice::F64 => "f64",
-        }
+        self.kind().name()
     }
 }
 

@@ -16,6 +16,7 @@
 //!   2c(1 − 2ε) ≥ |Y|.
 
 use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, RunShape};
+use crate::config::Setup;
 use crate::discrepancy::{beta_leading, EpochDiscrepancy};
 use crate::grid::parse_rational;
 use crate::invert::{Outcome, Termination};
@@ -27,7 +28,6 @@ use crate::report::{
 };
 use crate::rng::{permutation, stream, Stream};
 use crate::sgd::{LoggedStep, SgdConfig, StepFunction, Trajectory};
-use crate::verify::Setup;
 use crate::Error;
 use num_bigint::BigInt;
 use num_rational::BigRational;

@@ -28,7 +28,7 @@
 //! ```
 //! use rewind::sgd::BackendChoice;
 //! use rewind::snapshot::Snapshot;
-//! use rewind::verify::{DataSource, ModelKind, Setup, VerifyConfig};
+//! use rewind::config::{DataSource, ModelKind, Setup, VerifyConfig};
 //!
 //! let setup = Setup::new(&VerifyConfig {
 //!     data: DataSource::Synthetic { n: 8, features: 2, classes: 2 },
@@ -49,11 +49,12 @@
 //! # Ok::<(), rewind::Error>(())
 //! ```
 
+use crate::config::Setup;
 use crate::invert::Outcome;
 use crate::progress::NoProgress;
 use crate::report::model_sha256;
 use crate::sgd::NoObserver;
-use crate::verify::{verify_run, Setup, VerifiedRun};
+use crate::verify::{verify_run, VerifiedRun};
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -243,8 +244,8 @@ impl fmt::Display for Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DataSource, ModelKind, StepSize, VerifyConfig};
     use crate::sgd::BackendChoice;
-    use crate::verify::{DataSource, ModelKind, StepSize, VerifyConfig};
 
     /// Least squares on six synthetic points, exact gradients, p = 6, q = 0.9: three steps, and
     /// on this coarse grid with strong contraction some of them are many-to-one.

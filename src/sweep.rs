@@ -13,16 +13,19 @@
 //! identity) is still read. `--shard K/N` runs every N-th run starting at the K-th, for array
 //! jobs; `merge` joins shards and names the runs that are missing.
 
+use crate::config::{
+    DataSource, ModelKind, Setup, StepSize, Synthetic, VerifyConfig, DEFAULT_MPFR_PRECISION,
+    DEFAULT_Q,
+};
 use crate::grid::Dyadic;
 use crate::model::Activation;
 use crate::report::VerifyReport;
-use crate::sgd::BackendChoice;
-use crate::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use crate::sgd::BackendKind;
+use crate::verify::verify_quiet;
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 /// The results format this crate writes.
 pub const FORMAT: u32 = 2;
@@ -53,11 +56,11 @@ pub struct Axes {
     /// Data sets: "digits", "synthetic" or a file path (default "digits").
     pub data: Option<Vec<String>>,
     /// Models: "least-squares", "logistic", "softmax" or "mlp" (default "logistic").
-    pub model: Option<Vec<String>>,
+    pub model: Option<Vec<ModelKind>>,
     /// Hidden widths of the MLP (default 10; ignored by the other models).
     pub hidden: Option<Vec<usize>>,
     /// MLP activations: "gelu" or "tanh" (default "gelu").
-    pub activation: Option<Vec<String>>,
+    pub activation: Option<Vec<Activation>>,
     /// Batch sizes b (default 20).
     pub batch: Option<Vec<usize>>,
     /// Dyadic step sizes (a plan gives `alpha` or `q`, not both).
@@ -67,7 +70,7 @@ pub struct Axes {
     /// Fractional bits p of the grid (default 32).
     pub frac_bits: Option<Vec<u32>>,
     /// Backends: "exact", "mpfr" or "f64" (default "f64").
-    pub backend: Option<Vec<String>>,
+    pub backend: Option<Vec<BackendKind>>,
     /// Epochs t (default 3).
     pub epochs: Option<Vec<usize>>,
     /// Seeds of the runs' random streams (default 0).
@@ -145,16 +148,16 @@ pub struct Fixed {
 }
 
 fn default_precision() -> u32 {
-    128
+    DEFAULT_MPFR_PRECISION
 }
 fn default_synthetic_n() -> usize {
-    400
+    Synthetic::default().n
 }
 fn default_synthetic_features() -> usize {
-    8
+    Synthetic::default().features
 }
 fn default_synthetic_classes() -> u32 {
-    2
+    Synthetic::default().classes
 }
 fn default_budget() -> u64 {
     crate::certify::DEFAULT_BUDGET
@@ -182,20 +185,20 @@ impl Default for Fixed {
 pub struct RunSpec {
     /// Data set: "digits", "synthetic" or a file path.
     pub data: String,
-    /// Model name, as on the command line.
-    pub model: String,
+    /// The model family.
+    pub model: ModelKind,
     /// Hidden width (meaningful for the MLP only).
     pub hidden: usize,
-    /// MLP activation name.
-    pub activation: String,
+    /// The MLP's activation.
+    pub activation: Activation,
     /// Batch size b.
     pub batch: usize,
     /// `alpha=m/2^k` or `q=…`.
     pub step: String,
     /// Fractional bits p of the grid.
     pub frac_bits: u32,
-    /// Backend name: "exact", "mpfr" or "f64".
-    pub backend: String,
+    /// The backend's family (its MPFR precision is the plan's `mpfr_precision`).
+    pub backend: BackendKind,
     /// Epochs t.
     pub epochs: usize,
     /// Seed of the run's random streams: the run's only source of randomness (docs/design.md §6).
@@ -237,35 +240,14 @@ impl RunSpec {
             ))
         };
         let f = &plan.fixed;
-        let data = match self.data.as_str() {
-            "digits" => DataSource::Digits,
-            "synthetic" => DataSource::Synthetic {
+        let data = DataSource::from_arg(
+            &self.data,
+            Synthetic {
                 n: f.synthetic_n,
                 features: f.synthetic_features,
                 classes: f.synthetic_classes,
             },
-            path => DataSource::Path(PathBuf::from(path)),
-        };
-        let model = match self.model.as_str() {
-            "least-squares" => ModelKind::LeastSquares,
-            "logistic" => ModelKind::Logistic,
-            "softmax" => ModelKind::Softmax,
-            "mlp" => ModelKind::Mlp,
-            m => return Err(bad("model", m)),
-        };
-        let backend = match self.backend.as_str() {
-            "exact" => BackendChoice::Exact,
-            "mpfr" => BackendChoice::Mpfr {
-                precision: f.mpfr_precision,
-            },
-            "f64" => BackendChoice::F64,
-            b => return Err(bad("backend", b)),
-        };
-        let activation = match self.activation.as_str() {
-            "gelu" => Activation::Gelu,
-            "tanh" => Activation::Tanh,
-            a => return Err(bad("activation", a)),
-        };
+        );
         let step_size = match self.step.split_once('=') {
             Some(("alpha", a)) => StepSize::Alpha(a.parse::<Dyadic>()?),
             Some(("q", q)) => StepSize::Q(q.to_string()),
@@ -273,10 +255,10 @@ impl RunSpec {
         };
         Ok(VerifyConfig {
             data,
-            model,
+            model: self.model,
             hidden: self.hidden,
-            activation,
-            backend,
+            activation: self.activation,
+            backend: self.backend.choice(f.mpfr_precision),
             frac_bits: self.frac_bits,
             step_size,
             batch: self.batch,
@@ -405,9 +387,10 @@ impl Plan {
     /// Every run of the plan, in plan order.
     pub fn runs(&self) -> Vec<RunSpec> {
         let a = &self.axes;
+        let defaults = VerifyConfig::default();
         let steps: Vec<String> = match &a.alpha {
             Some(alpha) => alpha.iter().map(|x| format!("alpha={x}")).collect(),
-            None => or(&a.q, "0.1".to_string())
+            None => or(&a.q, DEFAULT_Q.to_string())
                 .into_iter()
                 .map(|q| format!("q={q}"))
                 .collect(),
@@ -418,26 +401,28 @@ impl Plan {
         };
         let mut out = Vec::new();
         for data in or(&a.data, "digits".into()) {
-            for model in or(&a.model, "logistic".into()) {
-                for hidden in or(&a.hidden, 10) {
-                    for activation in or(&a.activation, "gelu".into()) {
-                        for &batch in &or(&a.batch, 20) {
+            for &model in &or(&a.model, defaults.model) {
+                for hidden in or(&a.hidden, defaults.hidden) {
+                    for &activation in &or(&a.activation, defaults.activation) {
+                        for &batch in &or(&a.batch, defaults.batch) {
                             for step in &steps {
-                                for &frac_bits in &or(&a.frac_bits, 32) {
-                                    for backend in or(&a.backend, "f64".into()) {
-                                        for &epochs in &or(&a.epochs, 3) {
-                                            for &seed in &or(&a.seed, 0) {
-                                                for &random_labels in &or(&a.random_labels, false) {
+                                for &frac_bits in &or(&a.frac_bits, defaults.frac_bits) {
+                                    for &backend in &or(&a.backend, defaults.backend.kind()) {
+                                        for &epochs in &or(&a.epochs, defaults.epochs) {
+                                            for &seed in &or(&a.seed, defaults.seed) {
+                                                for &random_labels in
+                                                    &or(&a.random_labels, defaults.random_labels)
+                                                {
                                                     for c in &classes {
                                                         out.push(RunSpec {
                                                             data: data.clone(),
-                                                            model: model.clone(),
+                                                            model,
                                                             hidden,
-                                                            activation: activation.clone(),
+                                                            activation,
                                                             batch,
                                                             step: step.clone(),
                                                             frac_bits,
-                                                            backend: backend.clone(),
+                                                            backend,
                                                             epochs,
                                                             seed,
                                                             random_labels,
@@ -733,7 +718,7 @@ synthetic_n = 40
         let plan = Plan::parse(PLAN, "t").unwrap();
         let runs = plan.runs();
         assert_eq!(runs.len(), 4);
-        assert_eq!(runs[0].model, "logistic");
+        assert_eq!(runs[0].model, ModelKind::Logistic);
         assert_eq!(runs[1].batch, 8);
         let mut ids: Vec<String> = runs.iter().map(RunSpec::id).collect();
         ids.dedup();

@@ -1,6 +1,7 @@
 //! Which runs a claim reads, and how they are grouped and named: runs that differ only in the
 //! fields a claim varies (batch size, width, seed) form a group, named by what differs.
 
+use crate::config::ModelKind;
 use crate::discrepancy::EpochDiscrepancy;
 use crate::report::VerifyReport;
 use crate::sweep::{ResultLine, RunSpec};
@@ -20,7 +21,7 @@ pub struct Run<'a> {
 impl Run<'_> {
     /// The hidden width, for the MLP (other models ignore the `hidden` axis).
     pub fn width(&self) -> Option<usize> {
-        (self.spec.model == "mlp").then_some(self.spec.hidden)
+        (self.spec.model == ModelKind::Mlp).then_some(self.spec.hidden)
     }
 
     /// ρ per epoch.
@@ -112,23 +113,23 @@ impl Field {
     pub fn describe(self, s: &RunSpec) -> String {
         match self {
             Field::Width => {
-                if s.model == "mlp" {
+                if s.model == ModelKind::Mlp {
                     format!("width {}", s.hidden)
                 } else {
                     String::new()
                 }
             }
-            Field::Model => s.model.clone(),
+            Field::Model => s.model.to_string(),
             Field::Data => s.data.clone(),
             Field::Activation => {
-                if s.model == "mlp" {
-                    s.activation.clone()
+                if s.model == ModelKind::Mlp {
+                    s.activation.to_string()
                 } else {
                     String::new()
                 }
             }
             Field::Step => s.step.clone(),
-            Field::Backend => s.backend.clone(),
+            Field::Backend => s.backend.to_string(),
             Field::FracBits => format!("p = {}", s.frac_bits),
             Field::Epochs => format!("{} epochs", s.epochs),
             Field::Classes => match &s.classes {
@@ -187,10 +188,10 @@ pub fn names(specs: &[&RunSpec], ignore: &[Field]) -> Vec<String> {
                 .collect();
             if !parts.is_empty() {
                 parts.join(", ")
-            } else if s.model == "mlp" {
+            } else if s.model == ModelKind::Mlp {
                 Field::Width.describe(s)
             } else {
-                s.model.clone()
+                s.model.to_string()
             }
         })
         .collect()

@@ -1,29 +1,35 @@
 //! `rewind collisions`: the teaching picture of why finite-precision SGD is not one-to-one.
 
-use super::run_args::{BackendArg, Defaults, ModelArg, RunArgs};
+use super::run_args::RunArgs;
 use rewind::collisions::scan;
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::model::Model;
 use rewind::output::{check_paths, write_file};
 use rewind::plot::collision_svg;
+use rewind::sgd::BackendChoice;
 use rewind::sgd::{run as run_sgd, NoObserver};
-use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Defaults: least squares on 200 synthetic examples with two features and no bias, exact
 /// backend, p = 8, q = 0.45, b = 20, 2 epochs.
-const COLLISIONS: Defaults = Defaults {
-    data: "synthetic",
-    synthetic_n: 200,
-    synthetic_features: 2,
-    model: ModelArg::LeastSquares,
-    backend: BackendArg::Exact,
-    frac_bits: 8,
-    q: "0.45",
-    batch: 20,
-    epochs: 2,
-    bias: false,
-};
+fn collisions_defaults() -> VerifyConfig {
+    VerifyConfig {
+        data: DataSource::Synthetic {
+            n: 200,
+            features: 2,
+            classes: 2,
+        },
+        model: ModelKind::LeastSquares,
+        backend: BackendChoice::Exact,
+        frac_bits: 8,
+        step_size: StepSize::Q("0.45".into()),
+        batch: 20,
+        epochs: 2,
+        bias: false,
+        ..VerifyConfig::default()
+    }
+}
 
 /// Flags of `rewind collisions`. Defaults: least squares on 200 synthetic examples with two
 /// features and no bias, exact backend, p = 8, q = 0.45, b = 20, 2 epochs.
@@ -42,7 +48,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut config = args.run.config(&COLLISIONS)?;
+    let mut config = args.run.config(collisions_defaults())?;
     if let DataSource::Path(p) = &config.data {
         check_paths(&[("the data set (--data)", p)], &[("--svg", &args.svg)])?;
     }

@@ -2,13 +2,13 @@
 //! file, the final model and the data set alone.
 
 use super::encode::FinalModel;
-use super::run_args::{DataArgs, VERIFY};
+use super::run_args::{verify_defaults, DataArgs};
 use anyhow::Context;
+use rewind::config::DataSource;
 use rewind::encode::decode_run_with_progress;
 use rewind::output::{check_paths, Output};
 use rewind::report::{model_sha256, TrajectoryHeader, TrajectoryWriter};
 use rewind::sgd::{LoggedStep, Observer};
-use rewind::verify::DataSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.data.config(&VERIFY);
+    let config = args.data.config(verify_defaults());
     let mut inputs = vec![
         ("the code file", args.code.as_path()),
         ("the final model (--final)", args.final_model.as_path()),

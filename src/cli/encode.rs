@@ -1,10 +1,10 @@
 //! `rewind encode`: run SGD, then write the run's randomness as a code file beside its final
 //! model.
 
-use super::run_args::{CertifyArgs, RunArgs, VERIFY};
+use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
+use rewind::config::{DataSource, Setup};
 use rewind::encode::encode_run_with_progress;
 use rewind::output::{check_paths, commit_together, Output};
-use rewind::verify::{DataSource, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ pub struct FinalModel {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut config = args.run.config(&VERIFY)?;
+    let mut config = args.run.config(verify_defaults())?;
     config.certify = args.certify.budget();
     let data = match &config.data {
         DataSource::Path(p) => vec![("the data set (--data)", p.as_path())],

@@ -2,62 +2,17 @@
 //! supplies its own defaults ([`Defaults`]): `verify` trains on the digits, `collisions` on a
 //! two-parameter problem on a coarse grid.
 
-use clap::ValueEnum;
+use rewind::config::ModelKind;
+use rewind::config::{DataSource, StepSize, Synthetic, VerifyConfig};
 use rewind::grid::Dyadic;
 use rewind::model::Activation;
-use rewind::sgd::BackendChoice;
-use rewind::verify::{DataSource, ModelKind, StepSize, VerifyConfig};
-use std::path::PathBuf;
+use rewind::sgd::BackendKind;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ModelArg {
-    Logistic,
-    LeastSquares,
-    Softmax,
-    Mlp,
+/// `verify`'s defaults ([`VerifyConfig::default`]): logistic regression on the digits 3 vs 8,
+/// b = 20, q = 0.1, p = 32, 3 epochs, the f64 backend (MPFR needs the `mpfr` cargo feature).
+pub fn verify_defaults() -> VerifyConfig {
+    VerifyConfig::default()
 }
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    Exact,
-    Mpfr,
-    F64,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ActivationArg {
-    Gelu,
-    Tanh,
-}
-
-/// A subcommand's defaults for the flags the user leaves out.
-pub struct Defaults {
-    pub data: &'static str,
-    pub synthetic_n: usize,
-    pub synthetic_features: usize,
-    pub model: ModelArg,
-    pub backend: BackendArg,
-    pub frac_bits: u32,
-    pub q: &'static str,
-    pub batch: usize,
-    pub epochs: usize,
-    pub bias: bool,
-}
-
-/// `verify`'s defaults: logistic regression on the digits 3 vs 8, b = 20, q = 0.1, p = 32,
-/// 3 epochs, the f64 backend (MPFR needs the `mpfr` cargo feature).
-pub const VERIFY: Defaults = Defaults {
-    data: "digits",
-    synthetic_n: 400,
-    synthetic_features: 8,
-    model: ModelArg::Logistic,
-    backend: BackendArg::F64,
-    frac_bits: 32,
-    q: "0.1",
-    batch: 20,
-    epochs: 3,
-    bias: true,
-};
 
 /// Flags that define the data set.
 #[derive(Debug, clap::Args)]
@@ -71,9 +26,9 @@ pub struct DataArgs {
     /// Feature columns of `--data synthetic` (before the bias column).
     #[arg(long)]
     synthetic_features: Option<usize>,
-    /// Classes of `--data synthetic`.
-    #[arg(long, default_value_t = 2)]
-    synthetic_classes: u32,
+    /// Classes of `--data synthetic` (default 2).
+    #[arg(long)]
+    synthetic_classes: Option<u32>,
     /// Seed of the permutations, the initial model, random labels and synthetic data.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -86,22 +41,36 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// The data part of a configuration; the rest is `VerifyConfig::default()`.
-    pub fn config(&self, d: &Defaults) -> VerifyConfig {
-        VerifyConfig {
-            data: match self.data.as_deref().unwrap_or(d.data) {
-                "digits" => DataSource::Digits,
-                "synthetic" => DataSource::Synthetic {
-                    n: self.synthetic_n.unwrap_or(d.synthetic_n),
-                    features: self.synthetic_features.unwrap_or(d.synthetic_features),
-                    classes: self.synthetic_classes,
-                },
-                path => DataSource::Path(PathBuf::from(path)),
+    /// The data part of a configuration; the rest is `d`.
+    pub fn config(&self, d: VerifyConfig) -> VerifyConfig {
+        let shape = match d.data {
+            DataSource::Synthetic {
+                n,
+                features,
+                classes,
+            } => Synthetic {
+                n,
+                features,
+                classes,
             },
+            _ => Synthetic::default(),
+        };
+        let shape = Synthetic {
+            n: self.synthetic_n.unwrap_or(shape.n),
+            features: self.synthetic_features.unwrap_or(shape.features),
+            classes: self.synthetic_classes.unwrap_or(shape.classes),
+        };
+        let data = match (&self.data, d.data) {
+            (Some(arg), _) => DataSource::from_arg(arg, shape),
+            (None, DataSource::Synthetic { .. }) => DataSource::from_arg("synthetic", shape),
+            (None, other) => other,
+        };
+        VerifyConfig {
+            data,
             seed: self.seed,
             classes: self.classes.clone(),
             random_labels: self.random_labels,
-            ..VerifyConfig::default()
+            ..d
         }
     }
 }
@@ -112,12 +81,12 @@ pub struct RunArgs {
     #[command(flatten)]
     data: DataArgs,
     #[arg(long, value_enum)]
-    model: Option<ModelArg>,
+    model: Option<ModelKind>,
     /// Gradient backend (exact works for least squares only).
     #[arg(long, value_enum)]
-    backend: Option<BackendArg>,
+    backend: Option<BackendKind>,
     /// Working precision of the MPFR backend, in bits.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = rewind::config::DEFAULT_MPFR_PRECISION)]
     mpfr_precision: u32,
     /// Fractional bits p of the grid 2^-p·ℤ.
     #[arg(long)]
@@ -140,8 +109,8 @@ pub struct RunArgs {
     /// Hidden units of the MLP.
     #[arg(long, default_value_t = 10)]
     hidden: usize,
-    #[arg(long, value_enum, default_value = "gelu")]
-    activation: ActivationArg,
+    #[arg(long, value_enum, default_value_t = Activation::Gelu)]
+    activation: Activation,
     /// Do not append the constant-one bias feature.
     #[arg(long)]
     no_bias: bool,
@@ -155,41 +124,31 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The run these flags describe, with `d` filling what was left out.
-    pub fn config(&self, d: &Defaults) -> anyhow::Result<VerifyConfig> {
+    pub fn config(&self, d: VerifyConfig) -> anyhow::Result<VerifyConfig> {
         let step_size = match (&self.alpha, &self.q, &self.q_inf) {
             (Some(a), _, _) => StepSize::Alpha(a.parse::<Dyadic>()?),
             (None, Some(q), _) => StepSize::Q(q.clone()),
             (None, None, Some(q)) => StepSize::QInf(q.clone()),
-            (None, None, None) => StepSize::Q(d.q.into()),
+            (None, None, None) => d.step_size.clone(),
+        };
+        let backend = match self.backend {
+            Some(kind) => kind.choice(self.mpfr_precision),
+            None => d.backend.kind().choice(self.mpfr_precision),
         };
         let base = self.data.config(d);
         Ok(VerifyConfig {
-            model: match self.model.unwrap_or(d.model) {
-                ModelArg::Logistic => ModelKind::Logistic,
-                ModelArg::LeastSquares => ModelKind::LeastSquares,
-                ModelArg::Softmax => ModelKind::Softmax,
-                ModelArg::Mlp => ModelKind::Mlp,
-            },
+            model: self.model.unwrap_or(base.model),
             hidden: self.hidden,
-            activation: match self.activation {
-                ActivationArg::Gelu => Activation::Gelu,
-                ActivationArg::Tanh => Activation::Tanh,
-            },
-            backend: match self.backend.unwrap_or(d.backend) {
-                BackendArg::Exact => BackendChoice::Exact,
-                BackendArg::Mpfr => BackendChoice::Mpfr {
-                    precision: self.mpfr_precision,
-                },
-                BackendArg::F64 => BackendChoice::F64,
-            },
-            frac_bits: self.frac_bits.unwrap_or(d.frac_bits),
+            activation: self.activation,
+            backend,
+            frac_bits: self.frac_bits.unwrap_or(base.frac_bits),
             step_size,
-            batch: self.batch.unwrap_or(d.batch),
-            epochs: self.epochs.unwrap_or(d.epochs),
+            batch: self.batch.unwrap_or(base.batch),
+            epochs: self.epochs.unwrap_or(base.epochs),
             stop_at_full_accuracy: !self.no_early_stop,
             max_iterations: self.max_iterations,
             certify: None,
-            bias: d.bias && !self.no_bias,
+            bias: base.bias && !self.no_bias,
             code: true,
             invert: true,
             ..base

@@ -1,11 +1,12 @@
 //! `rewind verify`: run, invert, reconstruct and report.
 
-use super::run_args::{CertifyArgs, RunArgs, VERIFY};
+use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
+use rewind::config::{DataSource, Setup, VerifyConfig};
 use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::{verify_run, DataSource, Setup, VerifyConfig};
+use rewind::verify::verify_run;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,7 +41,7 @@ pub struct Args {
 
 impl Args {
     fn config(&self) -> anyhow::Result<VerifyConfig> {
-        let mut c = self.run.config(&VERIFY)?;
+        let mut c = self.run.config(verify_defaults())?;
         c.certify = self.certify.budget();
         c.code = !self.no_code;
         Ok(c)

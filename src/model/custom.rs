@@ -14,7 +14,7 @@
 //! Lemma 3.1 code and sweeps ([`crate::sweep::run_one_with`]) without any change to rewind.
 
 use super::backend::{Backend, BackendError, Exact, F64};
-use super::{Around, Model, RowBound, Smoothness};
+use super::{CertifiedBounds, Model, Smoothness};
 use crate::data::Dataset;
 use num_rational::BigRational;
 use rand_core::RngCore;
@@ -84,24 +84,8 @@ pub trait DynModel: Send + Sync + std::fmt::Debug {
     fn dyn_loss_label(&self, class: u32) -> i64;
     /// [`Model::init`].
     fn dyn_init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64>;
-    /// [`Model::linf_bound`].
-    fn dyn_linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational>;
-    /// [`Model::row_bound`].
-    fn dyn_row_bound<'d>(
-        &self,
-        data: &'d Dataset,
-        batch: &[usize],
-        around: Option<Around>,
-    ) -> Option<RowBound<'d>>;
-    /// [`Model::evaluation_error`].
-    fn dyn_evaluation_error(
-        &self,
-        data: &Dataset,
-        batch: &[usize],
-        w: &[i64],
-        slack: i64,
-        u: f64,
-    ) -> Option<Vec<f64>>;
+    /// [`Model::bounds`].
+    fn dyn_bounds(&self) -> Option<&dyn CertifiedBounds>;
 }
 
 impl<M: Model + std::fmt::Debug> DynModel for M {
@@ -175,26 +159,8 @@ impl<M: Model + std::fmt::Debug> DynModel for M {
     fn dyn_init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         self.init(rng, data)
     }
-    fn dyn_linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
-        self.linf_bound(data, batch)
-    }
-    fn dyn_row_bound<'d>(
-        &self,
-        data: &'d Dataset,
-        batch: &[usize],
-        around: Option<Around>,
-    ) -> Option<RowBound<'d>> {
-        self.row_bound(data, batch, around)
-    }
-    fn dyn_evaluation_error(
-        &self,
-        data: &Dataset,
-        batch: &[usize],
-        w: &[i64],
-        slack: i64,
-        u: f64,
-    ) -> Option<Vec<f64>> {
-        self.evaluation_error(data, batch, w, slack, u)
+    fn dyn_bounds(&self) -> Option<&dyn CertifiedBounds> {
+        self.bounds()
     }
 }
 
@@ -260,26 +226,8 @@ impl Model for CustomModel {
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         self.0.dyn_init(rng, data)
     }
-    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
-        self.0.dyn_linf_bound(data, batch)
-    }
-    fn row_bound<'d>(
-        &self,
-        data: &'d Dataset,
-        batch: &[usize],
-        around: Option<Around>,
-    ) -> Option<RowBound<'d>> {
-        self.0.dyn_row_bound(data, batch, around)
-    }
-    fn evaluation_error(
-        &self,
-        data: &Dataset,
-        batch: &[usize],
-        w: &[i64],
-        slack: i64,
-        u: f64,
-    ) -> Option<Vec<f64>> {
-        self.0.dyn_evaluation_error(data, batch, w, slack, u)
+    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
+        self.0.dyn_bounds()
     }
 }
 

@@ -170,7 +170,7 @@ impl ChunkRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::least_squares::sparse_row;
+    use crate::model::linear::sparse_row;
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
 

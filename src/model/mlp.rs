@@ -7,8 +7,7 @@
 //! estimate of λ_max of the full-data Hessian at the given model, labelled as an estimate.
 
 use super::backend::{Backend, BackendError, Real, F64};
-use super::least_squares::sparse_row;
-use super::softmax::softmax;
+use super::linear::{softmax, sparse_row};
 use super::{kernels, raw_to_f64, uniform_init, Model, Smoothness};
 use crate::data::Dataset;
 use rand_core::RngCore;
@@ -22,15 +21,7 @@ pub enum Activation {
     Tanh,
 }
 
-impl Activation {
-    /// The name used by `--activation` and in reports: `gelu` or `tanh`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Activation::Gelu => "gelu",
-            Activation::Tanh => "tanh",
-        }
-    }
-}
+crate::named_enum!(Activation, "activation", { Gelu => "gelu", Tanh => "tanh" });
 
 /// One hidden layer of `hidden` units.
 #[derive(Debug, Clone)]

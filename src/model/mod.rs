@@ -17,16 +17,12 @@
 pub mod backend;
 pub mod custom;
 pub mod kernels;
-mod least_squares;
-mod logistic;
+mod linear;
 mod mlp;
-mod softmax;
 
 pub use custom::CustomModel;
-pub use least_squares::LeastSquares;
-pub use logistic::Logistic;
+pub use linear::{Linear, Link};
 pub use mlp::{Activation, Mlp};
-pub use softmax::Softmax;
 
 use crate::data::Dataset;
 use backend::{Backend, BackendError};
@@ -126,49 +122,49 @@ pub trait Model: Send + Sync {
     }
     /// A random initial model W₁,₁ on the grid of `data`.
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64>;
-    /// A certified bound L_∞ on the row sums of |H_B| (the ∞-norm Lipschitz constant of the
-    /// gradient) valid for every batch of `batch` examples, where the model has one.
-    fn linf_bound(&self, _data: &Dataset, _batch: usize) -> Option<BigRational> {
+    /// The model's certified bounds, which certification and `--q-inf` need; `None` when it
+    /// has none (the MLP).
+    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
         None
     }
+}
+
+/// What a model can prove about its batch Hessian and its evaluation error: the bounds behind
+/// `--q-inf` and certification (docs/design.md §4.3), kept apart from [`Model`] so that a model
+/// without them is a complete model.
+pub trait CertifiedBounds {
+    /// A certified bound L_∞ on the row sums of |H_B| (the ∞-norm Lipschitz constant of the
+    /// gradient) valid for every batch of `batch` examples.
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> BigRational;
     /// The certified structure of the batch Hessian's absolute row sums, from which
     /// Σ_j sup|H_kj|·r_j is bounded for any radii r ([`RowBound::rows`]): over every U when
     /// `around` is `None`, or over the box of `around.radius` ulps around `around.center`, where
-    /// the loss's curvature can be bounded more tightly. `None` when the model has no
-    /// certified bound (the MLP).
+    /// the loss's curvature can be bounded more tightly.
     fn row_bound<'d>(
         &self,
-        _data: &'d Dataset,
-        _batch: &[usize],
-        _around: Option<Around>,
-    ) -> Option<RowBound<'d>> {
-        None
-    }
+        data: &'d Dataset,
+        batch: &[usize],
+        around: Option<Around>,
+    ) -> RowBound<'d>;
     /// A rigorous bound, per coordinate and in real units, on |ĝ_k(U) − ∇f_B(U)_k| for a backend
     /// with unit roundoff `u`, valid for every U within `slack` ulps of `w`; `None` when the
-    /// model has no such bound.
+    /// model has no such bound for this backend.
     fn evaluation_error(
         &self,
-        _data: &Dataset,
-        _batch: &[usize],
-        _w: &[i64],
-        _slack: i64,
-        _u: f64,
-    ) -> Option<Vec<f64>> {
-        None
-    }
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>>;
 }
 
 /// The models of a run, behind one enum so that runs can pick one at run time: the four of the
 /// command line and any user's own ([`AnyModel::custom`]).
 #[derive(Debug, Clone)]
 pub enum AnyModel {
-    /// Least squares against ±1 labels.
-    LeastSquares(LeastSquares),
-    /// Logistic regression.
-    Logistic(Logistic),
-    /// Softmax regression.
-    Softmax(Softmax),
+    /// Least squares, logistic or softmax regression.
+    Linear(Linear),
     /// The one-hidden-layer MLP.
     Mlp(Mlp),
     /// A model defined outside rewind.
@@ -185,9 +181,7 @@ impl AnyModel {
 macro_rules! dispatch {
     ($self:ident, $m:ident => $e:expr) => {
         match $self {
-            AnyModel::LeastSquares($m) => $e,
-            AnyModel::Logistic($m) => $e,
-            AnyModel::Softmax($m) => $e,
+            AnyModel::Linear($m) => $e,
             AnyModel::Mlp($m) => $e,
             AnyModel::Custom($m) => $e,
         }
@@ -240,26 +234,8 @@ impl Model for AnyModel {
     fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         dispatch!(self, m => m.init(rng, data))
     }
-    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<BigRational> {
-        dispatch!(self, m => m.linf_bound(data, batch))
-    }
-    fn row_bound<'d>(
-        &self,
-        data: &'d Dataset,
-        batch: &[usize],
-        around: Option<Around>,
-    ) -> Option<RowBound<'d>> {
-        dispatch!(self, m => m.row_bound(data, batch, around))
-    }
-    fn evaluation_error(
-        &self,
-        data: &Dataset,
-        batch: &[usize],
-        w: &[i64],
-        slack: i64,
-        u: f64,
-    ) -> Option<Vec<f64>> {
-        dispatch!(self, m => m.evaluation_error(data, batch, w, slack, u))
+    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
+        dispatch!(self, m => m.bounds())
     }
 }
 
@@ -529,17 +505,6 @@ pub(crate) fn reach_of_l1(data: &Dataset, l1: f64, radius: i64) -> f64 {
     libm::ldexp(l1 * radius as f64, -2 * p as i32) * BOUND_SLACK
 }
 
-/// How the per-example residual r = ∂f_x/∂z depends on the logits z.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Link {
-    /// r = z − y (least squares).
-    Identity,
-    /// r = σ(z) − y, σ 1/4-Lipschitz (logistic).
-    Sigmoid,
-    /// r_c = softmax(z)_c − [c = y], ∞-Lipschitz constant 1/2 (softmax).
-    Softmax,
-}
-
 /// Forward-error bound of ĝ for the linear models: ⟨x, w⟩ summed in order with both factors converted (γ_{d+4}), the link
 /// (with libm's or MPFR's exp within 2u), products, the batch sum (γ_b) and the division,
 /// following the standard model |fl(a∘b) − a∘b| ≤ u|a∘b|. Inflated by 1% for the box.
@@ -575,7 +540,7 @@ pub(crate) fn linear_eval_error(
                 let e = e_z + 2.0 * u * (s_max + 1.0 + e_z);
                 (e, s_max + 1.0 + e)
             }
-            Link::Sigmoid => {
+            Link::Logistic => {
                 let e = 0.25 * e_z + 8.0 * u;
                 (e, 1.0 + e)
             }

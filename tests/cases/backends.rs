@@ -1,7 +1,7 @@
 //! The three backends against each other: least squares, where the exact backend is the truth.
 
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::sgd::{BackendChoice, StepFunction};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 fn digits_least_squares(p: u32) -> Setup {
     Setup::new(&VerifyConfig {

@@ -2,10 +2,10 @@
 
 use proptest::prelude::*;
 use rewind::certify::{certify, enumerate_preimages, Certificate, UnknownReason};
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::grid::Dyadic;
-use rewind::model::{AnyModel, LeastSquares};
+use rewind::model::{AnyModel, Linear};
 use rewind::sgd::{BackendChoice, StepFunction};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 /// Every grid point within `reach` ulps of `center` (in every coordinate) whose step is `w_next`.
 fn brute_force(
@@ -39,7 +39,7 @@ fn brute_force(
 #[test]
 fn the_one_dimensional_collision_is_certified_ambiguous_never_unique() {
     let data = super::common::one_dimensional(4);
-    let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+    let model = AnyModel::Linear(Linear::least_squares(&data));
     for backend in [
         BackendChoice::Exact,
         BackendChoice::Mpfr { precision: 128 },
@@ -70,7 +70,7 @@ fn the_one_dimensional_collision_is_certified_ambiguous_never_unique() {
 #[test]
 fn a_non_contractive_step_is_unknown_with_its_reason() {
     let data = super::common::one_dimensional(4);
-    let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+    let model = AnyModel::Linear(Linear::least_squares(&data));
     // α = 1 = 1/L: q_∞ = 1, the radius argument fails.
     let f = StepFunction::new(
         &model,
@@ -89,7 +89,7 @@ fn a_non_contractive_step_is_unknown_with_its_reason() {
 #[test]
 fn an_exhausted_budget_is_unknown_with_its_reason() {
     let data = super::common::one_dimensional(4);
-    let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+    let model = AnyModel::Linear(Linear::least_squares(&data));
     let f = StepFunction::new(
         &model,
         &data,

@@ -3,10 +3,10 @@
 //! and the command-line round trip gives back exactly the run `rewind verify` logs.
 
 use super::common::{rewind, snapshots};
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::encode::{decode_run, encode_run, EncodedRun};
 use rewind::rng::{stream, uniform_in, Stream};
 use rewind::sgd::BackendChoice;
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -4,9 +4,9 @@ use proptest::prelude::*;
 use rewind::codec::entropy::{
     decode, encode, log2_factorial_bits, CodeOptions, EpochCost, RunShape, EPOCH_HEADER_BITS,
 };
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::reconstruct::analyse;
 use rewind::sgd::{run, BackendChoice, NoObserver};
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 struct Case {
     model: ModelKind,

@@ -1,8 +1,8 @@
 //! The measured many-to-one share on a two-parameter window against 1 − det(I − αH).
 
 use rewind::collisions::scan;
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::sgd::BackendChoice;
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 fn two_parameter_least_squares(q: &str) -> Setup {
     Setup::new(&VerifyConfig {

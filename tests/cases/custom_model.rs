@@ -2,11 +2,12 @@
 //! in a user's type must change nothing, and a user's model that breaks the trait's contract is
 //! an error, never a panic.
 
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::model::backend::{Backend, BackendError};
-use rewind::model::{LeastSquares, Logistic, Model, Smoothness};
+use rewind::model::{CertifiedBounds, Linear, Model, Smoothness};
 use rewind::sgd::BackendChoice;
-use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::verify::verify_quiet;
 
 /// A user's type that delegates everything to a built-in model, bounds included.
 #[derive(Debug)]
@@ -49,26 +50,8 @@ impl<M: Model> Model for Wrapped<M> {
     fn init(&self, rng: &mut dyn rand_core::RngCore, data: &Dataset) -> Vec<i64> {
         self.0.init(rng, data)
     }
-    fn linf_bound(&self, data: &Dataset, batch: usize) -> Option<num_rational::BigRational> {
-        self.0.linf_bound(data, batch)
-    }
-    fn row_bound<'d>(
-        &self,
-        data: &'d Dataset,
-        batch: &[usize],
-        around: Option<rewind::model::Around>,
-    ) -> Option<rewind::model::RowBound<'d>> {
-        self.0.row_bound(data, batch, around)
-    }
-    fn evaluation_error(
-        &self,
-        data: &Dataset,
-        batch: &[usize],
-        w: &[i64],
-        slack: i64,
-        u: f64,
-    ) -> Option<Vec<f64>> {
-        self.0.evaluation_error(data, batch, w, slack, u)
+    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
+        self.0.bounds()
     }
 }
 
@@ -115,7 +98,7 @@ fn same_run_as_builtin<M: Model + std::fmt::Debug + 'static>(
 fn a_wrapped_least_squares_runs_exactly_like_the_builtin_one() {
     for backend in [BackendChoice::Exact, BackendChoice::F64] {
         same_run_as_builtin(ModelKind::LeastSquares, backend, |d| {
-            Wrapped(LeastSquares::new(d))
+            Wrapped(Linear::least_squares(d))
         });
     }
 }
@@ -123,19 +106,19 @@ fn a_wrapped_least_squares_runs_exactly_like_the_builtin_one() {
 #[test]
 fn a_wrapped_logistic_model_runs_exactly_like_the_builtin_one() {
     same_run_as_builtin(ModelKind::Logistic, BackendChoice::F64, |d| {
-        Wrapped(Logistic::new(d))
+        Wrapped(Linear::logistic(d))
     });
     #[cfg(feature = "mpfr")]
     same_run_as_builtin(
         ModelKind::Logistic,
         BackendChoice::Mpfr { precision: 96 },
-        |d| Wrapped(Logistic::new(d)),
+        |d| Wrapped(Linear::logistic(d)),
     );
 }
 
 /// A model whose gradient has one coordinate too few.
 #[derive(Debug)]
-struct Short(LeastSquares);
+struct Short(Linear);
 
 impl Model for Short {
     fn name(&self) -> &'static str {
@@ -178,7 +161,7 @@ impl Model for Short {
 #[test]
 fn a_model_that_breaks_its_contract_is_an_error_not_a_panic() {
     let c = config(ModelKind::LeastSquares, BackendChoice::Exact);
-    let setup = Setup::with_model(&c, |d| Short(LeastSquares::new(d))).unwrap();
+    let setup = Setup::with_model(&c, |d| Short(Linear::least_squares(d))).unwrap();
     let err = verify_quiet(&setup).unwrap_err().to_string();
     assert!(
         err.contains("short") && err.contains("batch_gradient") && !err.contains('\n'),

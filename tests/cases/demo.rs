@@ -3,10 +3,10 @@
 
 use super::common::rewind;
 use rewind::certify::Certificate;
+use rewind::config::Setup;
 use rewind::demo::{demo, demo_svg, distance, Demo, DemoConfig};
 use rewind::grid::checked_add;
 use rewind::invert::Termination;
-use rewind::verify::Setup;
 
 fn config(seed: u64) -> DemoConfig {
     DemoConfig {

@@ -8,10 +8,10 @@
 //! `REWIND_FUZZ_CASES=500000 REWIND_FUZZ_SEED=1 cargo test --release --test main fuzz -- --nocapture`.
 
 use super::code_file::{code_region, encode_config, hinted_seed, mutate, reseal, tiny};
+use rewind::config::{DataSource, ModelKind, StepSize, VerifyConfig};
 use rewind::encode::{decode_run, EncodedRun};
 use rewind::rng::{stream, uniform_in, Stream};
 use rewind::sgd::BackendChoice;
-use rewind::verify::{DataSource, ModelKind, StepSize, VerifyConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -3,14 +3,15 @@
 //! and the cost of the own backend's confirmation.
 
 use proptest::prelude::*;
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::grid::Dyadic;
 use rewind::invert::{invert, Outcome, Termination};
 use rewind::model::backend::{Backend, BackendError, Real};
-use rewind::model::{AnyModel, LeastSquares, Model, Smoothness};
+use rewind::model::{AnyModel, Linear, Model, Smoothness};
 use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{run, BackendChoice, LoggedStep, NoObserver, StepFunction, Trajectory};
-use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::verify::verify_quiet;
 
 const BACKENDS: [BackendChoice; 3] = [
     BackendChoice::Exact,
@@ -21,7 +22,7 @@ const BACKENDS: [BackendChoice; 3] = [
 #[test]
 fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
     let data = super::common::one_dimensional(4);
-    let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+    let model = AnyModel::Linear(Linear::least_squares(&data));
     // q = 13107/2^15 ≈ 0.4: round(0.4) = 0 and round(0.8) = 1.
     let alpha = Dyadic::new(13107, 15).unwrap();
     for backend in BACKENDS.into_iter().filter(BackendChoice::is_available) {
@@ -66,7 +67,7 @@ fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
 fn the_many_to_one_share_in_one_dimension_is_q() {
     // w ↦ w − round(q·w) merges neighbours for a fraction q of all w, whatever p is.
     let data = super::common::one_dimensional(10);
-    let model = AnyModel::LeastSquares(LeastSquares::new(&data));
+    let model = AnyModel::Linear(Linear::least_squares(&data));
     let alpha = Dyadic::new(3, 3).unwrap(); // q = 0.375
     let f = StepFunction::new(&model, &data, alpha, BackendChoice::Exact);
     let images: Vec<i64> = (0..4096)
@@ -178,7 +179,7 @@ proptest! {
 /// Least squares whose f64 gradient (the predictor's) is 9/8 of the true one: a predictor that
 /// is wrong everywhere, under an exact own backend.
 #[derive(Debug)]
-struct Misled(LeastSquares);
+struct Misled(Linear);
 
 impl Model for Misled {
     fn name(&self) -> &'static str {
@@ -239,7 +240,7 @@ fn misled_setup(q: &str, p: u32, seed: u64) -> Setup {
         stop_at_full_accuracy: false,
         ..VerifyConfig::default()
     };
-    Setup::with_model(&config, |data| Misled(LeastSquares::new(data))).unwrap()
+    Setup::with_model(&config, |data| Misled(Linear::least_squares(data))).unwrap()
 }
 
 #[test]

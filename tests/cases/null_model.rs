@@ -1,9 +1,10 @@
 //! The null model on real runs: a run that cannot learn stays within its null, a run that
 //! memorises its batches leaves it.
 
+use rewind::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::grid::Dyadic;
 use rewind::sgd::BackendChoice;
-use rewind::verify::{verify_quiet, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::verify::verify_quiet;
 
 /// Logistic regression on digits 3 vs 8, f64, forward run and discrepancy only.
 fn config(batch: usize, epochs: usize, step: StepSize, random_labels: bool) -> VerifyConfig {

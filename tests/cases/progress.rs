@@ -3,9 +3,10 @@
 //! nothing but the result is written (no bar, and the same bytes with or without `--quiet`).
 
 use super::common::rewind;
+use rewind::config::{DataSource, ModelKind, Setup, VerifyConfig};
 use rewind::progress::{Phase, Progress};
 use rewind::sgd::{BackendChoice, NoObserver};
-use rewind::verify::{verify_quiet, verify_run, DataSource, ModelKind, Setup, VerifyConfig};
+use rewind::verify::{verify_quiet, verify_run};
 use std::sync::Mutex;
 use tempfile::TempDir;
 

@@ -2,9 +2,10 @@
 //! tiny exact run's whole trajectory.
 
 use proptest::prelude::*;
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{run, BackendChoice, NoObserver};
-use rewind::verify::{verify_quiet, DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::verify::verify_quiet;
 
 fn config(
     model: ModelKind,

@@ -1,13 +1,13 @@
 //! Section 4: SGD′ (Algorithm 3 with perturbed GD calls, Algorithm 2) walks back to W₁,₁ bit
 //! for bit, its inner steps are accounted once each, and its code (Lemma 4.1) round-trips.
 
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::perturb::Perturbation;
 use rewind::reconstruct::{hint_bits, HintSet};
 use rewind::sgd::BackendChoice;
 use rewind::sgd_prime::{
     analyse_run, call_shapes, hints_of_run, rewind_run, verify, SgdPrimeConfig, VerifiedSgdPrime,
 };
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 /// Least squares on 12 random-label examples, p = 8 and q = 0.9 so that the grid is coarse
 /// enough for many-to-one steps.

@@ -5,9 +5,9 @@
 //! any change to the run — model, data, seed, step size, backend, or rewind itself — fails the
 //! test with a diff that shows the first step that changed.
 
+use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::sgd::BackendChoice;
 use rewind::snapshot::Snapshot;
-use rewind::verify::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 
 /// The training run under test: least squares on 12 synthetic examples, exact gradients on a
 /// coarse grid (p = 8), with a step (q = α·L_B = 0.3) at which some steps are many-to-one.

@@ -1,0 +1,399 @@
+//! The linear models: z = Wx with one row of d weights per output, and a link that turns the
+//! logits z into the loss (paper Section 2; docs/design.md §2.5). One type serves all three:
+//! - identity, least squares with ±1 labels: f_x = ½(z − y)², r = z − y, H = xxᵀ;
+//! - logistic, f_x = log(1 + e^{−ỹz}), r = σ(z) − y, H = σ(1 − σ)·xxᵀ ≤ xxᵀ/4;
+//! - softmax over c classes, f_x = −log softmax(z)_y, r_c = p_c − [c = y],
+//!   H = (diag p − ppᵀ) ⊗ xxᵀ, whose link part has λ_max and ∞-norm at most 1/2.
+//!
+//! ∇f_x = r ⊗ x in every case, so the batch gradient, the accuracy rule, the Hessian and the
+//! certified bounds are written once here; only r, the link's curvature and its bound differ.
+//! The least-squares gradient is a polynomial in W and x, so the exact backend evaluates it with
+//! no rounding.
+
+use super::backend::{Backend, BackendError, Real};
+use super::{
+    certified_linear_bound, certified_linf_bound, dot_exact, kernels, linear_eval_error,
+    logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds,
+    Model, RowBound, Smoothness,
+};
+use crate::data::Dataset;
+use num_bigint::{BigInt, Sign};
+use num_rational::BigRational;
+use rand_core::RngCore;
+
+/// How the per-example residual r = ∂f_x/∂z depends on the logits z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// r = z − y with y = ±1 (least squares).
+    Identity,
+    /// r = σ(z) − y, σ' ≤ 1/4 (logistic regression).
+    Logistic,
+    /// r_c = softmax(z)_c − [c = y]; the link's Hessian has λ_max and ∞-norm ≤ 1/2.
+    Softmax,
+}
+
+impl Link {
+    /// The bound on the link's curvature that scales xxᵀ in L_B and L_∞: 1, 1/4 or 1/2.
+    fn curvature_bound(self) -> BigRational {
+        let q = match self {
+            Link::Identity => 1,
+            Link::Logistic => 4,
+            Link::Softmax => 2,
+        };
+        BigRational::new(BigInt::from(1), BigInt::from(q))
+    }
+}
+
+/// A linear model with its link: least squares, logistic or softmax regression.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    d: usize,
+    outputs: usize,
+    link: Link,
+}
+
+impl Linear {
+    /// One row of `data.d()` weights (bias included) per output: one output for the binary
+    /// links (identity, logistic), one per class of `data` for softmax, class rows in class
+    /// order.
+    pub fn new(data: &Dataset, link: Link) -> Self {
+        let outputs = match link {
+            Link::Identity | Link::Logistic => 1,
+            Link::Softmax => data.classes as usize,
+        };
+        Linear {
+            d: data.d(),
+            outputs,
+            link,
+        }
+    }
+
+    /// Least squares on a binary task; class 1 is y = +1, class 0 is y = −1.
+    pub fn least_squares(data: &Dataset) -> Self {
+        Self::new(data, Link::Identity)
+    }
+
+    /// Binary logistic regression; the label is the class index 0 or 1.
+    pub fn logistic(data: &Dataset) -> Self {
+        Self::new(data, Link::Logistic)
+    }
+
+    /// Multinomial logistic regression on all classes of the data set.
+    pub fn softmax(data: &Dataset) -> Self {
+        Self::new(data, Link::Softmax)
+    }
+
+    /// The link.
+    pub fn link(&self) -> Link {
+        self.link
+    }
+
+    /// r = ∂f_x/∂z for the logits `z` of an example of class `class`.
+    fn residuals<B: Backend>(
+        &self,
+        be: &B,
+        z: &[B::R],
+        class: u32,
+    ) -> Result<Vec<B::R>, BackendError> {
+        Ok(match self.link {
+            Link::Identity => vec![z[0].sub(&be.int(self.loss_label(class)))],
+            Link::Logistic => vec![sigmoid(&z[0], &be.int(1))?.sub(&be.int(class as i64))],
+            Link::Softmax => softmax(z)?
+                .into_iter()
+                .enumerate()
+                .map(|(c, pc)| {
+                    if c as u32 == class {
+                        pc.sub(&be.int(1))
+                    } else {
+                        pc
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// ∂²f_x/∂z² at the logits `z` in f64, row-major outputs × outputs.
+    fn link_hessian(&self, z: &[f64]) -> Option<Vec<f64>> {
+        Some(match self.link {
+            Link::Identity => vec![1.0],
+            Link::Logistic => {
+                let s = 1.0 / (1.0 + libm::exp(-z[0]));
+                vec![s * (1.0 - s)]
+            }
+            Link::Softmax => {
+                let p = softmax(z).ok()?;
+                let c = p.len();
+                (0..c * c)
+                    .map(|k| {
+                        let (c1, c2) = (k / c, k % c);
+                        let diagonal = if c1 == c2 { p[c1] } else { 0.0 };
+                        diagonal - p[c1] * p[c2]
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// The logits of raw example `x` under f64 weights `w`, summed in index order.
+    fn logits_f64(&self, w: &[f64], x: &[f64]) -> Vec<f64> {
+        w.chunks(self.d)
+            .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
+            .collect()
+    }
+}
+
+/// σ(z), evaluated on the branch where the exponential cannot overflow.
+pub(crate) fn sigmoid<R: Real>(z: &R, one: &R) -> Result<R, BackendError> {
+    if z.is_positive() {
+        let e = z.neg().exp()?;
+        Ok(one.div(&one.add(&e)))
+    } else {
+        let e = z.exp()?;
+        Ok(e.div(&one.add(&e)))
+    }
+}
+
+/// softmax(z) with the maximum subtracted first so that no exponential overflows.
+pub(crate) fn softmax<R: Real>(z: &[R]) -> Result<Vec<R>, BackendError> {
+    let mut m = z[0].clone();
+    for v in &z[1..] {
+        if v.gt(&m) {
+            m = v.clone();
+        }
+    }
+    let e: Vec<R> = z
+        .iter()
+        .map(|v| v.sub(&m).exp())
+        .collect::<Result<_, _>>()?;
+    let mut s = e[0].clone();
+    for v in &e[1..] {
+        s = s.add(v);
+    }
+    Ok(e.iter().map(|v| v.div(&s)).collect())
+}
+
+/// acc for a multi-logit model: the true class's logit beats every other one strictly.
+pub(crate) fn argmax_is<T: PartialOrd>(z: &[T], class: usize) -> bool {
+    z.iter()
+        .enumerate()
+        .all(|(c, v)| c == class || z[class] > *v)
+}
+
+/// The non-zero entries of a raw feature row, converted once into the backend's numbers.
+pub(crate) fn sparse_row<B: Backend>(be: &B, x: &[i64], p: u32) -> Vec<(usize, B::R)> {
+    x.iter()
+        .enumerate()
+        .filter(|(_, &v)| v != 0)
+        .map(|(k, &v)| (k, be.raw(v, p)))
+        .collect()
+}
+
+impl Model for Linear {
+    fn name(&self) -> &'static str {
+        match self.link {
+            Link::Identity => "least-squares",
+            Link::Logistic => "logistic",
+            Link::Softmax => "softmax",
+        }
+    }
+
+    fn dim(&self) -> usize {
+        self.d * self.outputs
+    }
+
+    fn batch_gradient<B: Backend>(
+        &self,
+        be: &B,
+        w: &[B::R],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<Vec<B::R>, BackendError> {
+        let p = data.grid.frac_bits();
+        let mut g = vec![be.int(0); self.dim()];
+        let zero = be.int(0);
+        for &i in batch {
+            let x = sparse_row(be, &data.features[i], p);
+            let z: Vec<B::R> = w
+                .chunks(self.d)
+                .map(|row| kernels::dot(&x, row, &zero))
+                .collect();
+            for (c, r) in self.residuals(be, &z, data.labels[i])?.iter().enumerate() {
+                for (k, xk) in &x {
+                    let idx = c * self.d + k;
+                    g[idx] = g[idx].add(&r.mul(xk));
+                }
+            }
+        }
+        Ok(g.iter().map(|v| v.div_int(batch.len() as u64)).collect())
+    }
+
+    /// Decided on exact integers: one logit must have the label's sign (zero is wrong), several
+    /// must have the label's logit strictly largest.
+    fn correct<B: Backend>(
+        &self,
+        _be: &B,
+        w: &[i64],
+        data: &Dataset,
+        i: usize,
+    ) -> Result<bool, BackendError> {
+        let x = &data.features[i];
+        let class = data.labels[i];
+        let z: Vec<BigInt> = w.chunks(self.d).map(|row| dot_exact(x, row)).collect();
+        Ok(match self.link {
+            Link::Identity | Link::Logistic => match z[0].sign() {
+                Sign::Plus => class == 1,
+                Sign::Minus => class == 0,
+                Sign::NoSign => false,
+            },
+            Link::Softmax => argmax_is(&z, class as usize),
+        })
+    }
+
+    fn smoothness(&self, data: &Dataset, batch: usize, _w: &[i64]) -> Smoothness {
+        certified_linear_bound(data, batch, self.link.curvature_bound())
+    }
+
+    /// (1/b)Σ_{x∈B} A_x ⊗ xxᵀ with A_x the link's Hessian at x's logits.
+    fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
+        let (d, c) = (self.d, self.outputs);
+        let dim = d * c;
+        let p = data.grid.frac_bits();
+        let mut h = vec![0.0; dim * dim];
+        for &i in batch {
+            let x = raw_to_f64(&data.features[i], p);
+            let a = self.link_hessian(&self.logits_f64(w, &x))?;
+            for c1 in 0..c {
+                for c2 in 0..c {
+                    let a = a[c1 * c + c2] / batch.len() as f64;
+                    for k1 in 0..d {
+                        if x[k1] == 0.0 {
+                            continue;
+                        }
+                        let row = (c1 * d + k1) * dim + c2 * d;
+                        for k2 in 0..d {
+                            h[row + k2] += a * x[k1] * x[k2];
+                        }
+                    }
+                }
+            }
+        }
+        Some(h)
+    }
+
+    fn loss_label(&self, class: u32) -> i64 {
+        match (self.link, class) {
+            (Link::Identity, 1) => 1,
+            (Link::Identity, _) => -1,
+            _ => class as i64,
+        }
+    }
+
+    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
+        uniform_init(rng, data, self.d, self.dim())
+    }
+
+    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
+        Some(self)
+    }
+}
+
+impl CertifiedBounds for Linear {
+    fn linf_bound(&self, data: &Dataset, batch: usize) -> BigRational {
+        certified_linf_bound(data, batch, &self.link.curvature_bound())
+    }
+
+    fn row_bound<'d>(
+        &self,
+        data: &'d Dataset,
+        batch: &[usize],
+        around: Option<Around>,
+    ) -> RowBound<'d> {
+        match (self.link, around) {
+            (Link::Identity, _) => RowBound::new(data, batch, 1, |_, _| 1.0),
+            (Link::Logistic, None) => RowBound::new(data, batch, 1, |_, _| 0.25),
+            (Link::Logistic, Some(a)) => logistic_rows(self.d, data, batch, a),
+            (Link::Softmax, _) => self.softmax_rows(data, batch, around),
+        }
+    }
+
+    fn evaluation_error(
+        &self,
+        data: &Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<Vec<f64>> {
+        Some(linear_eval_error(data, batch, w, slack, u, self.link))
+    }
+}
+
+/// σ'(z) = σ(1 − σ) ≤ 1/4 everywhere, and it decreases in |z|: over a box, |z| is at least
+/// |z(center)| − reach.
+fn logistic_rows<'d>(d: usize, data: &'d Dataset, batch: &[usize], a: Around) -> RowBound<'d> {
+    let p = data.grid.frac_bits();
+    // z = ⟨x, w⟩, Σ|x·w| and ‖x‖₁ (for the reach) of every example, in one pass.
+    let all: Vec<usize> = (0..d).collect();
+    let sums = sums_by_example(data, batch, &all, |k, x| {
+        let t = x as f64 * a.center[k] as f64;
+        [t, t.abs(), (x as f64).abs()]
+    });
+    let curvature: Vec<f64> = sums
+        .iter()
+        .map(|&[z, size, l1]| {
+            // z summed in f64 is off by at most γ_{d+2}·Σ|x·w| < 1e-12·Σ|x·w| for any d
+            // below 10⁴; that much is subtracted with the reach.
+            let z = libm::ldexp(z.abs() - 1e-12 * size, -2 * p as i32)
+                - reach_of_l1(data, l1, a.radius);
+            let s = 1.0 / (1.0 + libm::exp(-z.max(0.0)));
+            (s * (1.0 - s) * (1.0 + 1e-6)).min(0.25)
+        })
+        .collect();
+    RowBound::from_curvature(data, batch, 1, curvature)
+}
+
+impl Linear {
+    /// Row c of diag(p) − ppᵀ sums to 2p_c(1 − p_c) ≤ min(1/2, 2p_c), and over a box every p_c
+    /// grows by at most e^{2·reach}.
+    fn softmax_rows<'d>(
+        &self,
+        data: &'d Dataset,
+        batch: &[usize],
+        around: Option<Around>,
+    ) -> RowBound<'d> {
+        let p = data.grid.frac_bits();
+        let w = around.map(|a| raw_to_f64(a.center, p));
+        let probs = |i: usize| -> Option<Vec<f64>> {
+            let (a, w) = (around?, w.as_ref()?);
+            let x = &data.features[i];
+            let z: Vec<f64> = w
+                .chunks(self.d)
+                .map(|row| {
+                    let dot: f64 = row
+                        .iter()
+                        .zip(x)
+                        .filter(|(_, &v)| v != 0)
+                        .map(|(u, &v)| u * v as f64)
+                        .sum();
+                    libm::ldexp(dot, -(p as i32))
+                })
+                .collect();
+            let grow = libm::exp(2.0 * logit_reach(data, i, a.radius)) * (1.0 + 1e-6);
+            Some(
+                softmax(&z)
+                    .ok()?
+                    .iter()
+                    .map(|v| (v * grow).min(1.0))
+                    .collect(),
+            )
+        };
+        let cache: std::collections::HashMap<usize, Option<Vec<f64>>> =
+            batch.iter().map(|&i| (i, probs(i))).collect();
+        RowBound::new(data, batch, self.outputs, |i, c| {
+            cache
+                .get(&i)
+                .and_then(|pr| pr.as_ref())
+                .map_or(0.5, |pr| (2.0 * pr[c]).min(0.5))
+        })
+    }
+}
