@@ -13,14 +13,17 @@
 //!
 //! A zero feature may be skipped: its product is ±0, and adding ±0 to a lane leaves the lane's
 //! bits unchanged (a lane starts at +0 and, rounding to nearest, can never become −0, so even
-//! the sign of a zero sum is the same). The sparse generic form ([`dot`], used by every backend)
-//! and the f64 kernel over raw rows ([`Transposed::dots`]) therefore give the same bits.
+//! the sign of a zero sum is the same). The sparse generic form ([`dot`], which every backend
+//! runs, the f64 predictor included) and the f64 kernel ([`Rows::dots`] over [`ChunkRows`],
+//! the MLP's accuracy pass) therefore give the same bits.
 //!
-//! Why this order: eight independent chains let the compiler keep several additions in flight
-//! and vectorise across hidden units or lanes with any SIMD width (2 doubles with the default
-//! x86-64 target, 4 or 8 with `-C target-cpu=native`), while the result depends only on d and
-//! the data — never on the target, the SIMD width or the thread count. There is no run-time CPU
-//! feature dispatch.
+//! Why this order: eight independent chains keep several additions in flight, and with the
+//! features cut into chunks of eight the lanes are SIMD lanes of any width (2 doubles with the
+//! default x86-64 target, 4 or 8 with `-C target-cpu=native`), while the result depends only on
+//! d and the data — never on the target, the SIMD width, the register block or the thread
+//! count. There is no run-time CPU feature dispatch. The MPFR backend sums in the same order
+//! but is not blocked: an MPFR operation costs about a hundred f64 ones, so memory traffic and
+//! SIMD width, what the blocking saves, do not show there.
 
 use super::backend::{Backend, Real, F64};
 

@@ -317,3 +317,45 @@ fn power_iteration(m: &Mlp, data: &Dataset, w: &[i64]) -> f64 {
     }
     lambda.abs()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
+    use crate::grid::Dyadic;
+    use crate::model::AnyModel;
+    use crate::rng::{stream, Stream};
+
+    #[test]
+    fn the_f64_accuracy_kernel_answers_as_the_generic_path() {
+        // All ten digits: 8×8 images whose blank rows make whole chunks of zero features.
+        let s = Setup::new(&VerifyConfig {
+            model: ModelKind::Mlp,
+            hidden: 5,
+            step_size: StepSize::Alpha(Dyadic::new(1, 10).unwrap()),
+            ..VerifyConfig::default()
+        })
+        .unwrap();
+        let AnyModel::Mlp(m) = &s.model else {
+            panic!("an MLP was asked for");
+        };
+        let p = s.data.grid.frac_bits();
+        let rows = kernels::ChunkRows::new(&s.data.features, p);
+        // Every example, in reverse order, so that a row read for the wrong example shows.
+        let indices: Vec<usize> = (0..s.data.n()).rev().collect();
+        for seed in 0..3 {
+            // Weights 8 times the initial scale, so that the hidden units leave GELU's linear part.
+            let w: Vec<i64> = m
+                .init(&mut stream(seed, Stream::Init), &s.data)
+                .iter()
+                .map(|v| v * 8)
+                .collect();
+            let fast = m
+                .correct_many_f64(&m.weights_f64(&w, p), &s.data, &rows, &indices)
+                .unwrap();
+            let generic = m.correct_many(&F64, &w, &s.data, &indices).unwrap();
+            assert_eq!(fast, generic, "seed {seed}");
+            assert!(fast.iter().any(|&c| c) && fast.iter().any(|&c| !c));
+        }
+    }
+}
