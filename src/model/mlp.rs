@@ -116,7 +116,7 @@ impl Mlp {
 
 impl Model for Mlp {
     fn name(&self) -> &'static str {
-        "mlp"
+        super::ModelKind::Mlp.name()
     }
 
     fn dim(&self) -> usize {
