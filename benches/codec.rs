@@ -19,8 +19,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::codec::entropy::{decode, encode, CodeOptions, Encoded, RunShape};
+use rewind::codec::hint::StepRecord;
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
-use rewind::reconstruct::{analyse, StepRecord};
+use rewind::reconstruct::analyse;
 use rewind::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
 use std::time::{Duration, Instant};
 
@@ -130,7 +131,7 @@ fn bench(c: &mut Criterion) {
         let max_it = s.config.max_iterations;
         let shape = RunShape::of(&t, n, b);
         let opts = CodeOptions {
-            certify_budget: None,
+            certify: None,
             max_iterations: max_it,
         };
         let records: Vec<StepRecord> =

@@ -28,6 +28,7 @@
 //! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
 //! its steps are `Unknown(NoCertifiedBound)`.
 
+use crate::codec::entropy::Certifier;
 use crate::model::{Around, Model, RowBound};
 use crate::sgd::StepFunction;
 use crate::Error;
@@ -116,6 +117,18 @@ pub struct Enumerated {
     pub result: Result<Enumeration, UnknownReason>,
     /// Gradient evaluations spent, at most the budget.
     pub evaluations: u64,
+}
+
+/// The enumeration as the Lemma 3.1 code uses it, with `budget` gradient evaluations per step:
+/// a hint becomes the logged model's index among the proven preimages (docs/design.md §5.3).
+pub fn certifier(budget: u64) -> Certifier {
+    Certifier {
+        budget,
+        enumerate: |f, w_next, batch, v, budget| {
+            let e = enumerate_preimages(f, w_next, batch, v, budget)?;
+            Ok(e.result.ok().map(|en| en.preimages))
+        },
+    }
 }
 
 /// Finds every grid preimage of `w_next` under the step with `batch`, given one verified

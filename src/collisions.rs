@@ -8,9 +8,10 @@
 //! where every other preimage of a point's image provably lies inside the window (within the
 //! certified radius R = ⌊1/(1 − q_∞)⌋ + 1 ulps).
 
+use crate::many_to_one::share_lost;
 use crate::model::Model;
+use crate::plot::Window;
 use crate::progress::Phase;
-use crate::reconstruct::log_det_identity_minus;
 use crate::sgd::StepFunction;
 use crate::Error;
 use rayon::prelude::*;
@@ -43,7 +44,16 @@ pub struct CollisionMap {
 impl CollisionMap {
     /// The window's side, 2·`half` + 1 points.
     pub fn side(&self) -> usize {
-        (2 * self.half + 1) as usize
+        self.window().side()
+    }
+
+    /// The scanned window and its multiplicities, as [`crate::plot`] draws them.
+    pub fn window(&self) -> Window<'_> {
+        Window {
+            center: self.center,
+            half: self.half,
+            multiplicity: &self.multiplicity,
+        }
     }
 
     /// The raw coordinates of point `i`.
@@ -123,8 +133,7 @@ pub fn scan(
     let predicted = f
         .model()
         .hessian(&w, f.data(), batch)
-        .and_then(|h| log_det_identity_minus(&h, alpha, 2))
-        .map(|ld| 1.0 - ld.exp());
+        .and_then(|h| share_lost(&h, alpha, 2));
     Ok(CollisionMap {
         center,
         half,

@@ -6,10 +6,11 @@
 //! fingerprints, and finally a forward replay of every decoded step, which must land on the
 //! final model bit for bit.
 
+use crate::certify::certifier;
 use crate::codec::entropy::{
     decode, encode, CodeOptions, Decoded, Encoded, RunShape, EPOCH_HEADER_BITS,
 };
-use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader};
+use crate::codec::file::{data_sha256, from_bytes, run_sha256, to_bytes, CodeHeader, FileError};
 use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
@@ -59,7 +60,7 @@ pub fn encode_run_with_progress(
 
 fn options(c: &VerifyConfig) -> CodeOptions {
     CodeOptions {
-        certify_budget: c.certify,
+        certify: c.certify.map(certifier),
         max_iterations: c.max_iterations,
     }
 }
@@ -120,28 +121,17 @@ pub fn decode_run_with_progress(
     data: &VerifyConfig,
     progress: &dyn Progress,
 ) -> Result<DecodedRun, Error> {
-    let (header, code) = from_bytes(bytes).map_err(|e| Error::Config(e.to_string()))?;
+    let (header, code) = from_bytes(bytes)?;
     check_header(&header, code.bits, final_model)?;
     let config = config_from(&header, data)?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
-    let setup = Setup::expecting_dim(&config, header.d).map_err(|e| {
-        Error::Config(format!(
-            "the code was written for another data set (with this one, the run's own checks fail: {e}); pass the same --data, --classes, --random-labels and --seed as when encoding"
-        ))
+    let setup = Setup::expecting_dim(&config, header.d).map_err(|e| match e {
+        Error::CodeFile(e) => Error::CodeFile(e),
+        e => FileError::OtherData(Some(e.to_string())).into(),
     })?;
     if data_sha256(&setup.data) != header.data_sha256 || setup.data.n() != header.n {
-        return Err(Error::Config(
-            "the code was written for another data set; pass the same --data, --classes, --random-labels and --seed as when encoding".into(),
-        ));
-    }
-    if setup.model.dim() != header.d {
-        return Err(Error::Config(format!(
-            "the code file's header describes a model of {} parameters, but {} on this data set has {}; the file is corrupted or was written for other data",
-            header.d,
-            header.model,
-            setup.model.dim()
-        )));
+        return Err(FileError::OtherData(None).into());
     }
     let f = setup.step_function().with_progress(progress);
     let shape = RunShape {
@@ -154,9 +144,7 @@ pub fn decode_run_with_progress(
     replay(&f, &decoded, final_model)?;
     let initial = decoded.models.first().map_or(final_model, |m| m.as_slice());
     if run_sha256(initial, &decoded.permutations) != header.run_sha256 {
-        return Err(Error::Config(
-            "the decoded run does not match the code file's run fingerprint: the code is corrupted; copy or write it again".into(),
-        ));
+        return Err(FileError::Fingerprint.into());
     }
     Ok(DecodedRun {
         header,
@@ -172,10 +160,7 @@ fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Erro
     for (k, (w, batch)) in d.models.iter().zip(&d.batches).enumerate() {
         let next = d.models.get(k + 1).map_or(final_model, |m| m.as_slice());
         if f.step(w, batch)? != next {
-            return Err(Error::Config(format!(
-                "decoded step {} does not replay to the next model: the code is corrupted or belongs to another run",
-                k + 1
-            )));
+            return Err(FileError::Replay(k + 1).into());
         }
         f.progress().advance(1);
     }
@@ -187,15 +172,9 @@ fn replay(f: &StepFunction, d: &Decoded, final_model: &[i64]) -> Result<(), Erro
 /// of L bits holds at most L/3 epochs, and the steps must fit the epochs.
 fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(), Error> {
     if final_model.len() != h.d || model_sha256(final_model) != h.final_model_sha256 {
-        return Err(Error::Config(
-            "the final model does not match the code file; pass the final model written by the same `rewind encode`".into(),
-        ));
+        return Err(FileError::FinalModel.into());
     }
-    let corrupt = |what: String| {
-        Error::Config(format!(
-            "the code file's header is inconsistent ({what}); the file is corrupted"
-        ))
-    };
+    let corrupt = |what: String| Error::from(FileError::Inconsistent(what));
     let max_epochs = code_bits / EPOCH_HEADER_BITS;
     if h.epochs == 0 || h.epochs as u64 > max_epochs {
         return Err(corrupt(format!(
@@ -222,11 +201,7 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
 }
 
 fn config_from(h: &CodeHeader, data: &VerifyConfig) -> Result<VerifyConfig, Error> {
-    let bad = |what: &str| {
-        Error::Config(format!(
-            "the code file names an unknown {what}; the file is corrupted"
-        ))
-    };
+    let bad = |what: &'static str| Error::from(FileError::UnknownName(what));
     let model: ModelKind = h.model.parse().map_err(|_| bad("model"))?;
     let backend = h
         .backend

@@ -20,12 +20,12 @@
 //!
 //! The paper plots every quantity as a running average over epochs; here only ρ is averaged
 //! (the accuracy is the end-of-epoch value), as the accuracy already changes slowly. ρ is the
-//! code's direction D(φ‖λ') unless [`Rho::Paper`] is chosen. Runs are grouped as in
-//! [`crate::claims`]: a panel holds runs that differ only in width and seed, and series are
+//! code's direction D(φ‖λ') unless [`Rho::Paper`] is chosen. Runs are grouped by
+//! [`crate::selection`], as the claims group them: a panel holds runs that differ only in width and seed, and series are
 //! named by what differs among them ("width 2", or "width 2, seed 1"). A figure without data is
 //! skipped with a reason, not drawn empty.
 
-use crate::claims::{key, labels_name, names, runs, Field, Rho, Run};
+use crate::selection::{key, labels_name, names, runs, Field, Rho, Run};
 use crate::sweep::{ResultLine, RunSpec};
 use crate::Error;
 use plotters::coord::ranged1d::ValueFormatter;
@@ -383,11 +383,7 @@ fn render(
         root.fill(&WHITE)
             .and_then(|_| body(&root))
             .and_then(|_| root.present())
-            .map_err(|e| {
-                Error::Config(format!(
-                    "cannot draw {file}: {e}; this is a bug in rewind, please report it with the results file"
-                ))
-            })?;
+            .map_err(|e| Error::Internal(format!("cannot draw {file}: {e}")))?;
     }
     Ok(svg)
 }

@@ -14,8 +14,9 @@
 //! Further: [`certify`] proves each step unique or ambiguous, [`codec`] writes the epochs'
 //! randomness from the final model (Lemma 3.1), [`discrepancy`] measures ρ and β (Section 3)
 //! and [`null`] what sampling noise alone gives it,
-//! [`sweep`], [`claims`] and [`figures`] replicate Appendix B, [`collisions`] and [`demo`] show
-//! why a grid step is many-to-one, [`rng`] names every random stream, [`snapshot`] digests a
+//! [`sweep`], [`claims`] and [`figures`] replicate Appendix B on the runs [`selection`] picks,
+//! [`collisions`] and [`demo`] show why a grid step is many-to-one and [`many_to_one`] predicts
+//! how often, [`rng`] names every random stream, [`snapshot`] digests a
 //! run for a user's snapshot tests and [`progress`] reports the long phases to a front end.
 //!
 //! ```
@@ -44,6 +45,7 @@
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod certify;
 pub mod claims;
@@ -57,6 +59,7 @@ pub mod encode;
 pub mod figures;
 pub mod grid;
 pub mod invert;
+pub mod many_to_one;
 pub mod model;
 pub mod names;
 pub mod null;
@@ -67,6 +70,7 @@ pub mod progress;
 pub mod reconstruct;
 pub mod report;
 pub mod rng;
+pub mod selection;
 pub mod sgd;
 pub mod sgd_prime;
 pub mod snapshot;
@@ -91,10 +95,20 @@ pub enum Error {
     /// docs/design.md §5.1).
     #[error(transparent)]
     Rank(#[from] codec::RankError),
-    /// A run parameter, plan or code file was refused, or a code did not decode; the string is
-    /// the whole one-line message.
+    /// A code file could not be read, or does not belong to the data and final model given
+    /// (docs/design.md §5.5).
+    #[error(transparent)]
+    CodeFile(#[from] codec::file::FileError),
+    /// A report or results line of a format this build does not read (docs/design.md §6).
+    #[error(transparent)]
+    Format(#[from] report::FormatError),
+    /// A run parameter or plan was refused, or a code did not decode; the string is the whole
+    /// one-line message.
     #[error("{0}")]
     Config(String),
+    /// A check of rewind's own consistency failed: a bug, never a problem with the input.
+    #[error("internal error: {0}; this is a bug in rewind, please report it with the command that produced it")]
+    Internal(String),
     /// An output file (report, trajectory, figure) could not be written.
     #[error("cannot write {path}: {source}; {}", output::advice(source))]
     Io {

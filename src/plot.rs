@@ -1,8 +1,26 @@
 //! SVG figures, written as plain text so that they are byte-identical across runs and need no
 //! font or rendering library: the collision map of `rewind collisions`.
 
-use crate::collisions::CollisionMap;
 use std::fmt::Write;
+
+/// A square window of the grid, centre ± `half` ulps in each coordinate, with how many window
+/// points share each point's image: what a collision figure draws.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Centre of the window, raw grid integers.
+    pub center: [i64; 2],
+    /// The window's half side in ulps.
+    pub half: i64,
+    /// Per point (row-major, second coordinate outer), the points that share its image.
+    pub multiplicity: &'a [u32],
+}
+
+impl Window<'_> {
+    /// The window's side, 2·`half` + 1 points.
+    pub fn side(&self) -> usize {
+        (2 * self.half + 1) as usize
+    }
+}
 
 /// Fill colour of a point whose image has `k` preimages in the window.
 pub(crate) fn colour(k: u32) -> &'static str {
@@ -19,7 +37,7 @@ pub(crate) fn colour(k: u32) -> &'static str {
 /// drawn as horizontal runs of equal colour, which keeps the file small.
 pub(crate) fn collision_background(
     s: &mut String,
-    map: &CollisionMap,
+    map: &Window,
     origin: (f64, f64),
     cell: f64,
     id: &str,
@@ -56,8 +74,15 @@ pub(crate) fn collision_background(
 }
 
 /// The collision map as an SVG: one square per grid point coloured by how many points share
-/// its image, the trajectory (raw grid points) drawn on top, and a legend with the numbers.
-pub fn collision_svg(map: &CollisionMap, trajectory: &[[i64; 2]], title: &str) -> String {
+/// its image, the trajectory (raw grid points) drawn on top, and a legend with the measured and
+/// the predicted many-to-one share.
+pub fn collision_svg(
+    map: &Window,
+    merged_share: f64,
+    predicted: Option<f64>,
+    trajectory: &[[i64; 2]],
+    title: &str,
+) -> String {
     let side = map.side();
     let cell = (640.0 / side as f64).clamp(1.0, 12.0);
     let plot = cell * side as f64;
@@ -78,9 +103,8 @@ pub fn collision_svg(map: &CollisionMap, trajectory: &[[i64; 2]], title: &str) -
     let _ = writeln!(
         s,
         r#"<text x="{left}" y="50" font-size="12">many-to-one share {:.4} measured, {} predicted (1 − det(I − αH))</text>"#,
-        map.merged_share,
-        map.predicted
-            .map_or("not".to_string(), |p| format!("{p:.4}"))
+        merged_share,
+        predicted.map_or("not".to_string(), |p| format!("{p:.4}"))
     );
     collision_background(&mut s, map, (left, top), cell, "points");
     let to_px = |p: [i64; 2]| {

@@ -9,16 +9,25 @@ use serde::{Deserialize, Serialize};
 /// The report format this crate writes.
 pub const FORMAT: u32 = 1;
 
+/// A report this version does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// A format version other than [`FORMAT`].
+    #[error("report format {0} is not supported (this rewind reads format {FORMAT}); regenerate it with this version")]
+    Unsupported(u64),
+    /// No `format` field: not a report.
+    #[error(
+        "not a rewind report: no \"format\" field; pass a file written by `rewind verify --json`"
+    )]
+    Missing,
+}
+
 /// Rejects a report whose `format` this version does not read.
-pub fn check_format(value: &serde_json::Value) -> Result<(), crate::Error> {
+pub fn check_format(value: &serde_json::Value) -> Result<(), FormatError> {
     match value.get("format").and_then(|f| f.as_u64()) {
         Some(f) if f == FORMAT as u64 => Ok(()),
-        Some(f) => Err(crate::Error::Config(format!(
-            "report format {f} is not supported (this rewind reads format {FORMAT}); regenerate it with this version"
-        ))),
-        None => Err(crate::Error::Config(
-            "not a rewind report: no \"format\" field; pass a file written by `rewind verify --json`".into(),
-        )),
+        Some(f) => Err(FormatError::Unsupported(f)),
+        None => Err(FormatError::Missing),
     }
 }
 

@@ -15,13 +15,14 @@
 //! - The thresholds are compared exactly: c correct of |Y| meets δ = 1/(2(1 − 2ε)) iff
 //!   2c(1 − 2ε) ≥ |Y|.
 
-use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, RunShape};
+use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, KnownCall, RunShape};
+use crate::codec::hint::{HintSet, StepRecord};
 use crate::config::Setup;
 use crate::discrepancy::{beta_leading, EpochDiscrepancy};
 use crate::grid::parse_rational;
 use crate::invert::{Outcome, Termination};
 use crate::perturb::Perturbation;
-use crate::reconstruct::{analyse, hints_of, rewind, HintSet, StepRecord};
+use crate::reconstruct::{analyse, hints_of, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, EpochCodeReport, HintReport, InversionReport,
     ReconstructionReport,
@@ -551,7 +552,7 @@ pub fn gd_steps_report(
                 hint_bits: recs
                     .iter()
                     .filter_map(|r| r.hint.as_ref())
-                    .map(|h| crate::reconstruct::hint_bits(h, d))
+                    .map(|h| h.bits(d))
                     .sum(),
             }
         })
@@ -785,7 +786,7 @@ fn invert_run(
         gradient_evaluations: own + predictor,
         own_backend_evaluations: own,
         predictor_evaluations: predictor,
-        predicted_many_to_one: crate::reconstruct::predicted_many_to_one(f, &inner_flat),
+        predicted_many_to_one: crate::many_to_one::predicted_many_to_one(f, &inner_flat),
         observed_many_to_one: if steps == 0 {
             0.0
         } else {
@@ -872,7 +873,17 @@ pub fn gd_code<'a>(
         perturbation: p.perturbation,
         max_gd_steps: p.max_gd_steps,
         inner_steps: run.inner_steps(),
-        known,
+        known: known.map(|(run, records)| {
+            run.calls
+                .iter()
+                .zip(records)
+                .map(|(c, r)| KnownCall {
+                    z: &c.z,
+                    inner: &c.inner,
+                    records: r,
+                })
+                .collect()
+        }),
     }
 }
 
@@ -890,7 +901,7 @@ fn code_report(
     let (n, b) = (setup.data.n(), setup.config.batch);
     let shape = RunShape::of(&outer, n, b);
     let opts = CodeOptions {
-        certify_budget: setup.config.certify,
+        certify: setup.config.certify.map(crate::certify::certifier),
         max_iterations: setup.config.max_iterations,
     };
     let enc = encode_gd(
@@ -956,7 +967,7 @@ fn code_report(
         total_bits: enc.code.bits,
         run_header_bits: enc.run_header_bits,
         baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
-        certified_hints: opts.certify_budget.is_some(),
+        certified_hints: opts.certify.is_some(),
         saving_threshold_bits: crate::verify::saving_threshold_bits(n),
         epochs,
     };

@@ -12,9 +12,10 @@ pub use crate::config::{
 };
 use crate::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
 use crate::invert::{Outcome, Termination};
+use crate::many_to_one::predicted_many_to_one;
 use crate::model::{AnyModel, Model};
 use crate::progress::{NoProgress, Phase, Progress};
-use crate::reconstruct::{analyse, hints_of, predicted_many_to_one, rewind};
+use crate::reconstruct::{analyse, hints_of, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
     EpochCodeReport, HintReport, InversionReport, ReconstructionReport, RunReport,
@@ -55,7 +56,7 @@ pub struct VerifiedRun {
     /// Every model, batch and permutation of the run.
     pub trajectory: Trajectory,
     /// What inverting each logged step gave, in run order (absent when `invert` is off).
-    pub records: Option<Vec<crate::reconstruct::StepRecord>>,
+    pub records: Option<Vec<crate::codec::hint::StepRecord>>,
 }
 
 /// [`verify`], reporting each phase to `progress` and keeping the inversion records.
@@ -119,7 +120,7 @@ pub fn verify_run(
 
 /// Every step inverted, the hints derived and the walk back checked.
 struct Inverted {
-    records: Vec<crate::reconstruct::StepRecord>,
+    records: Vec<crate::codec::hint::StepRecord>,
     inversion: InversionReport,
     hints: HintReport,
     reconstruction: ReconstructionReport,
@@ -238,7 +239,7 @@ pub(crate) fn config_report(s: &Setup) -> ConfigReport {
 pub(crate) fn certify_all(
     f: &StepFunction,
     traj: &Trajectory,
-    records: &[crate::reconstruct::StepRecord],
+    records: &[crate::codec::hint::StepRecord],
     budget: u64,
 ) -> Result<CertificationReport, Error> {
     use rayon::prelude::*;
@@ -261,8 +262,8 @@ pub(crate) fn certify_all(
             Certificate::Unknown(_) => false,
         };
         if contradiction {
-            return Err(Error::Config(format!(
-                "certificate of step {} contradicts the inverter's preimage: a bound is wrong; please report this run",
+            return Err(Error::Internal(format!(
+                "the certificate of step {} contradicts the inverter's preimage: a bound is wrong",
                 k + 1
             )));
         }
@@ -368,13 +369,13 @@ fn code_report(
     setup: &Setup,
     f: &StepFunction,
     traj: &Trajectory,
-    records: &[crate::reconstruct::StepRecord],
+    records: &[crate::codec::hint::StepRecord],
     rho: &[EpochDiscrepancy],
 ) -> Result<CodeReport, Error> {
     let b = setup.config.batch as f64;
     let shape = RunShape::of(traj, setup.data.n(), setup.config.batch);
     let opts = CodeOptions {
-        certify_budget: setup.config.certify,
+        certify: setup.config.certify.map(crate::certify::certifier),
         max_iterations: setup.config.max_iterations,
     };
     let enc = encode(f, traj, records, shape, opts)?;
@@ -414,7 +415,7 @@ fn code_report(
         total_bits: enc.code.bits,
         run_header_bits: enc.run_header_bits,
         baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
-        certified_hints: opts.certify_budget.is_some(),
+        certified_hints: opts.certify.is_some(),
         saving_threshold_bits: saving_threshold_bits(setup.data.n()),
         epochs,
     })

@@ -17,9 +17,9 @@
 //! ≈ b⁻² by construction), and **holds** when some run does. The null's and the excess's
 //! exponents are printed beside it; ρ_paper is fitted and reported too.
 
-use super::selection::{key, labels_name, names, Field, Run};
 use super::statistics::{fit_slope, t_quantile_975};
-use super::{Rho, Verdict, Z_SIGNAL};
+use super::{Verdict, Z_SIGNAL};
+use crate::selection::{key, labels_name, names, Field, Rho, Run};
 use crate::sweep::RunSpec;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,8 +9,8 @@
 //! alone**; no run with an epoch: **inconclusive**. With many runs a few false signals are
 //! expected (0.13% each), so the count is printed beside the number of runs.
 
-use super::selection::Run;
-use super::{Rho, Z_SIGNAL};
+use super::Z_SIGNAL;
+use crate::selection::{Rho, Run};
 use serde::Serialize;
 
 /// A run of claim 4.

@@ -15,14 +15,13 @@
 //! 4. **A learning signal** ([`learning`]): which runs' running excess z exceeds 3, i.e. whose
 //!    discrepancy sampling noise does not explain.
 //!
-//! Every run is judged with its own n, b and epochs (its report's null sums). [`selection`]
-//! groups and names runs, [`statistics`] holds the fits, [`mod@render`] the text. Error lines and
-//! lines without a report are skipped and counted.
+//! Every run is judged with its own n, b and epochs (its report's null sums).
+//! [`crate::selection`] groups and names runs, [`statistics`] holds the fits, [`mod@render`] the
+//! text. Error lines and lines without a report are skipped and counted.
 
 pub mod batch;
 pub mod learning;
 pub mod render;
-pub mod selection;
 pub mod statistics;
 pub mod theorem;
 pub mod width;
@@ -30,12 +29,11 @@ pub mod width;
 pub use batch::{BatchDependence, BatchFit, BatchGroup, LabelGroups, Point};
 pub use learning::{LearningSignal, SignalRun};
 pub use render::{num, render};
-pub use selection::{key, labels_name, names, runs, Field, Run, Runs};
 pub use statistics::{fit_slope, t_quantile_975, SlopeFit};
 pub use theorem::{Theorem32, WorstRun};
 pub use width::{WidthGroup, WidthIndependence, WidthValue};
 
-use crate::discrepancy::EpochDiscrepancy;
+use crate::selection::runs;
 use crate::sweep::ResultLine;
 use crate::Error;
 use serde::Serialize;
@@ -89,63 +87,6 @@ impl Verdict {
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Which direction of the discrepancy (see [`crate::discrepancy`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rho {
-    /// D(φ‖λ'), the direction the code (and the paper's own proof) bounds.
-    Code,
-    /// D(λ'‖φ), as the paper writes ρ.
-    Paper,
-}
-
-impl Rho {
-    /// The direction's printed name, "ρ_code" or "ρ_paper".
-    pub fn name(self) -> &'static str {
-        match self {
-            Rho::Code => "ρ_code",
-            Rho::Paper => "ρ_paper",
-        }
-    }
-
-    /// The running average (1/t)Σ_{i≤t} ρ_i of this direction.
-    pub fn running(self, e: &EpochDiscrepancy) -> f64 {
-        match self {
-            Rho::Code => e.running_rho_code,
-            Rho::Paper => e.running_rho_paper,
-        }
-    }
-
-    /// The null model's running average (1/t)Σ_{i≤t} E\[ρ_i\].
-    pub fn running_null(self, e: &EpochDiscrepancy) -> f64 {
-        match self {
-            Rho::Code => e.running_null_rho_code,
-            Rho::Paper => e.running_null_rho_paper,
-        }
-    }
-
-    /// The running excess z over epochs 1..=t.
-    pub fn running_z(self, e: &EpochDiscrepancy) -> f64 {
-        match self {
-            Rho::Code => e.running_excess_z_code,
-            Rho::Paper => e.running_excess_z_paper,
-        }
-    }
-
-    /// One epoch's null variance.
-    pub fn null_var(self, e: &EpochDiscrepancy) -> f64 {
-        match self {
-            Rho::Code => e.null_var_code,
-            Rho::Paper => e.null_var_paper,
-        }
-    }
-
-    /// The null standard deviation of the running average at every epoch.
-    pub fn running_null_sd(self, epochs: &[EpochDiscrepancy]) -> Vec<f64> {
-        crate::discrepancy::running_null_sd(epochs, |e| self.null_var(e))
     }
 }
 

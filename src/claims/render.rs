@@ -3,10 +3,10 @@
 
 use super::batch::{BatchDependence, Exponent};
 use super::learning::LearningSignal;
-use super::selection::labels_name;
 use super::theorem::Theorem32;
 use super::width::WidthIndependence;
 use super::Claims;
+use crate::selection::labels_name;
 use std::fmt::Write;
 
 /// A number with four significant digits, in scientific notation when very large or small.

@@ -8,8 +8,8 @@
 //! each ratio ρ̄/β the null's ratio null/β: how much room the test had, since a batch drawn
 //! independently of correctness already gives ρ̄ ≈ null. ρ_paper is reported for information.
 
-use super::selection::Run;
 use super::Verdict;
+use crate::selection::Run;
 use serde::Serialize;
 
 /// The run of claim 3 closest to (or furthest over) its threshold.

@@ -17,9 +17,9 @@
 //! some width has a real excess. No batch size with two widths: inconclusive. The relative
 //! spread of ρ̄ across widths is reported for information.
 
-use super::selection::{key, Field, Run};
 use super::statistics::spread;
-use super::{Rho, Verdict};
+use super::Verdict;
+use crate::selection::{key, Field, Rho, Run};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

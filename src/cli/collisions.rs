@@ -84,7 +84,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         setup.alpha,
         c.batch
     );
-    write_file(&args.svg, collision_svg(&map, &points, &title).as_bytes())?;
+    write_file(
+        &args.svg,
+        collision_svg(
+            &map.window(),
+            map.merged_share,
+            map.predicted,
+            &points,
+            &title,
+        )
+        .as_bytes(),
+    )?;
     let predicted = map
         .predicted
         .map_or("not computed for this model".into(), |p| format!("{p:.4}"));

@@ -3,8 +3,8 @@
 //! each figure shows is in `rewind::figures`).
 
 use anyhow::Context;
-use rewind::claims::Rho;
 use rewind::figures::{draw, write};
+use rewind::selection::Rho;
 use rewind::sweep::read_results;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -88,6 +88,24 @@ pub enum FileError {
     /// The JSON header does not parse as a [`CodeHeader`]; the parser's message.
     #[error("the code file's header is invalid ({0}); the file is corrupted")]
     Header(String),
+    /// The header's fields contradict each other or the code's length.
+    #[error("the code file's header is inconsistent ({0}); the file is corrupted")]
+    Inconsistent(String),
+    /// The header names a model, backend or activation this build does not know.
+    #[error("the code file names an unknown {0}; the file is corrupted")]
+    UnknownName(&'static str),
+    /// The final model given is not the one the file was written for.
+    #[error("the final model does not match the code file; pass the final model written by the same `rewind encode`")]
+    FinalModel,
+    /// The data set given is not the encoder's; the run's own check that failed, if one did.
+    #[error("the code was written for another data set{}; pass the same --data, --classes, --random-labels and --seed as when encoding", .0.as_ref().map_or(String::new(), |e| format!(" (with this one, the run's own checks fail: {e})")))]
+    OtherData(Option<String>),
+    /// A decoded step does not run forward to the next decoded model.
+    #[error("decoded step {0} does not replay to the next model: the code is corrupted or belongs to another run")]
+    Replay(usize),
+    /// The decoded run's fingerprint differs from the header's.
+    #[error("the decoded run does not match the code file's run fingerprint: the code is corrupted; copy or write it again")]
+    Fingerprint,
 }
 
 /// Writes the container.

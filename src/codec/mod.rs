@@ -6,14 +6,19 @@
 //! code length is ⌈log₂ count⌉, never a floating-point estimate. This is the bookkeeping of
 //! the paper's Lemma 3.1 and Appendix A (the Kolmogorov complexity of sets and permutations).
 
+mod channel;
 pub mod coder;
 pub mod entropy;
 pub mod file;
+pub mod hint;
 pub mod rank;
+mod shape;
+mod tilt;
+mod walk;
 
 pub use rank::{
-    binomial, ceil_log2, permutation_rank, permutation_unrank, subset_rank, subset_unrank,
-    RankError,
+    binomial, ceil_log2, factorial, permutation_rank, permutation_unrank, subset_rank,
+    subset_unrank, RankError,
 };
 
 /// Bits of the Elias-γ code of a positive integer: 2⌊log₂ v⌋ + 1.

@@ -37,6 +37,11 @@ pub fn binomial(n: u64, k: u64) -> BigUint {
     r
 }
 
+/// n! exactly: the number of orders of n examples, the radix of a Lehmer rank.
+pub fn factorial(n: usize) -> BigUint {
+    (1..=n as u64).map(BigUint::from).product()
+}
+
 /// ⌈log₂ v⌉ for v ≥ 1 (0 for v ≤ 1): the bits of a uniform digit with v values.
 pub fn ceil_log2(v: &BigUint) -> u64 {
     if *v <= BigUint::one() {

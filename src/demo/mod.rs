@@ -285,8 +285,8 @@ pub fn demo(config: &DemoConfig) -> Result<Demo, Error> {
     let increment = f.increment(&w, &batch)?;
     let w_next = StepFunction::apply(&w, &increment)?;
     if w_next != traj.model_after(step_index) {
-        return Err(Error::Config(format!(
-            "the step recomputed from W does not reproduce the run's next model at step {}; this is a bug",
+        return Err(Error::Internal(format!(
+            "the step recomputed from W does not reproduce the run's next model at step {}",
             step_index + 1
         )));
     }

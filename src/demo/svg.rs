@@ -55,7 +55,7 @@ pub fn demo_svg(d: &Demo) -> String {
     );
 
     // Background: every point coloured by how many window points share its image.
-    crate::plot::collision_background(&mut s, map, (left, top), cell, "collisions");
+    crate::plot::collision_background(&mut s, &map.window(), (left, top), cell, "collisions");
     // The grid itself: one dot per point while the points are far enough apart to see.
     if cell >= 8.0 {
         let _ = writeln!(s, r##"<g id="grid" fill="#8d99ae">"##);

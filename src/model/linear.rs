@@ -14,7 +14,7 @@ use super::backend::{Backend, BackendError, Real};
 use super::{
     certified_linear_bound, certified_linf_bound, dot_exact, kernels, linear_eval_error,
     logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds,
-    Model, RowBound, Smoothness,
+    Model, ModelKind, RowBound, Smoothness,
 };
 use crate::data::Dataset;
 use num_bigint::{BigInt, Sign};
@@ -191,10 +191,11 @@ pub(crate) fn sparse_row<B: Backend>(be: &B, x: &[i64], p: u32) -> Vec<(usize, B
 impl Model for Linear {
     fn name(&self) -> &'static str {
         match self.link {
-            Link::Identity => "least-squares",
-            Link::Logistic => "logistic",
-            Link::Softmax => "softmax",
+            Link::Identity => ModelKind::LeastSquares,
+            Link::Logistic => ModelKind::Logistic,
+            Link::Softmax => ModelKind::Softmax,
         }
+        .name()
     }
 
     fn dim(&self) -> usize {

@@ -178,7 +178,7 @@ fn wins<R: Real>(z: &[R], class: usize) -> bool {
 
 impl Model for Mlp {
     fn name(&self) -> &'static str {
-        "mlp"
+        super::ModelKind::Mlp.name()
     }
 
     fn dim(&self) -> usize {

@@ -1,6 +1,7 @@
 //! The entropy-compression code: exact lengths and bit-for-bit round trips.
 
 use proptest::prelude::*;
+use rewind::certify::certifier;
 use rewind::codec::entropy::{
     decode, encode, log2_factorial_bits, CodeOptions, EpochCost, RunShape, EPOCH_HEADER_BITS,
 };
@@ -48,7 +49,7 @@ fn round_trip(c: &Case, certify: Option<u64>) -> (usize, Vec<EpochCost>) {
     let records = analyse(&f, &traj, 10_000).unwrap();
     let shape = RunShape::of(&traj, s.data.n(), c.batch);
     let opts = CodeOptions {
-        certify_budget: certify,
+        certify: certify.map(certifier),
         max_iterations: 10_000,
     };
     let enc = encode(&f, &traj, &records, shape, opts).unwrap();

@@ -3,8 +3,8 @@
 //! one-line error.
 
 use super::common::rewind;
-use rewind::claims::Rho;
 use rewind::figures::{draw, CODE_LENGTH, FIG2, FIG3, FIG4, FIG5, MANY_TO_ONE};
+use rewind::selection::Rho;
 use rewind::sweep::{run_one, to_jsonl, Plan, ResultLine};
 use std::path::Path;
 use std::sync::OnceLock;

@@ -3,6 +3,7 @@
 //! and the cost of the own backend's confirmation.
 
 use proptest::prelude::*;
+use rewind::codec::hint::Hint;
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::data::Dataset;
 use rewind::grid::Dyadic;
@@ -46,7 +47,11 @@ fn q_point_four_sends_one_and_two_to_the_same_point_and_the_verifier_says_so() {
         };
         let records = analyse(&f, &traj, 100).unwrap();
         assert_eq!(records[0].outcome, Outcome::OtherPreimage, "{backend:?}");
-        assert_eq!(records[0].hint, Some(vec![(0, 1)]), "{backend:?}");
+        assert_eq!(
+            records[0].hint,
+            Some(Hint::from(vec![(0, 1)])),
+            "{backend:?}"
+        );
 
         // Without the hint the walk back silently lands on the wrong model; with it, on 2.
         let batches = vec![batch.to_vec()];

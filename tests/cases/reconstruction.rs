@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+use rewind::invert::invert;
 use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{run, BackendChoice, NoObserver};
 use rewind::verify::verify_quiet;
@@ -50,7 +51,7 @@ proptest! {
         batch in prop_oneof![Just(1usize), Just(2), Just(4)],
     ) {
         let setup = Setup::new(&config(model, backend, q, p, seed, batch)).unwrap();
-        let (report, _) = verify_quiet(&setup).unwrap();
+        let (report, traj) = verify_quiet(&setup).unwrap();
         let (rec, inv, hints) = (
             report.reconstruction.unwrap(),
             report.inversion.unwrap(),
@@ -58,8 +59,20 @@ proptest! {
         );
         prop_assert!(rec.initial_model_bit_exact);
         prop_assert!(rec.all_models_bit_exact);
-        prop_assert_eq!(inv.recovered + inv.other_preimage + inv.no_preimage, report.steps);
-        prop_assert_eq!(hints.steps, report.steps - inv.recovered);
+        // The report's counts against a recount from the trajectory through the public
+        // inverter: the logged model is recovered, another preimage found, or none.
+        let f = setup.step_function();
+        let mut recount = [0usize; 3];
+        for (k, step) in traj.steps.iter().enumerate() {
+            let found = invert(&f, traj.model_after(k), &step.batch, setup.config.max_iterations).unwrap();
+            recount[match found.preimage() {
+                Some(v) if v == step.w.as_slice() => 0,
+                Some(_) => 1,
+                None => 2,
+            }] += 1;
+        }
+        prop_assert_eq!([inv.recovered, inv.other_preimage, inv.no_preimage], recount);
+        prop_assert_eq!(hints.steps, recount[1] + recount[2]);
         // Every evaluation is the own backend's or the predictor's, and only f64 runs without
         // a predictor; each of the 2·steps inversions (hints, then the walk back) confirms
         // its point with at least one own evaluation.

@@ -1,10 +1,12 @@
-//! Which runs a claim reads, and how they are grouped and named: runs that differ only in the
-//! fields a claim varies (batch size, width, seed) form a group, named by what differs.
+//! Which runs a claim or a figure reads, and how they are grouped and named: runs that differ
+//! only in the fields a claim varies (batch size, width, seed) form a group, named by what
+//! differs; [`Rho`] picks the direction of the discrepancy read from each run.
 
 use crate::config::ModelKind;
 use crate::discrepancy::EpochDiscrepancy;
 use crate::report::VerifyReport;
 use crate::sweep::{ResultLine, RunSpec};
+use serde::Serialize;
 use std::collections::BTreeSet;
 
 /// One result line that has a report.
@@ -195,4 +197,61 @@ pub fn names(specs: &[&RunSpec], ignore: &[Field]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Which direction of the discrepancy (see [`crate::discrepancy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rho {
+    /// D(φ‖λ'), the direction the code (and the paper's own proof) bounds.
+    Code,
+    /// D(λ'‖φ), as the paper writes ρ.
+    Paper,
+}
+
+impl Rho {
+    /// The direction's printed name, "ρ_code" or "ρ_paper".
+    pub fn name(self) -> &'static str {
+        match self {
+            Rho::Code => "ρ_code",
+            Rho::Paper => "ρ_paper",
+        }
+    }
+
+    /// The running average (1/t)Σ_{i≤t} ρ_i of this direction.
+    pub fn running(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.running_rho_code,
+            Rho::Paper => e.running_rho_paper,
+        }
+    }
+
+    /// The null model's running average (1/t)Σ_{i≤t} E\[ρ_i\].
+    pub fn running_null(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.running_null_rho_code,
+            Rho::Paper => e.running_null_rho_paper,
+        }
+    }
+
+    /// The running excess z over epochs 1..=t.
+    pub fn running_z(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.running_excess_z_code,
+            Rho::Paper => e.running_excess_z_paper,
+        }
+    }
+
+    /// One epoch's null variance.
+    pub fn null_var(self, e: &EpochDiscrepancy) -> f64 {
+        match self {
+            Rho::Code => e.null_var_code,
+            Rho::Paper => e.null_var_paper,
+        }
+    }
+
+    /// The null standard deviation of the running average at every epoch.
+    pub fn running_null_sd(self, epochs: &[EpochDiscrepancy]) -> Vec<f64> {
+        crate::discrepancy::running_null_sd(epochs, |e| self.null_var(e))
+    }
 }

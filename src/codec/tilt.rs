@@ -1,0 +1,221 @@
+//! The per-epoch tilt of the k₁ digit (docs/design.md §5.2): the split of the unassigned
+//! examples S into S₁ (classified correctly) and S₀, the frequency table of k₁ = |B ∩ S₁|,
+//! f_k = C(|S₁|,k)·C(|S₀|,b−k)·u^k·v^(b−k), and the encoder's choice of r = u/v per epoch.
+//!
+//! With r = 1 the k₁ digit and the two subset ranks that follow it cost exactly log₂ C(|S|, b)
+//! (Vandermonde), which is why an epoch without hints never loses against log₂ n!.
+
+use super::shape::RunShape;
+use crate::sgd::{StepFunction, Trajectory};
+use crate::Error;
+use num_bigint::BigUint;
+use num_traits::{One, Zero};
+
+/// The tilts r = u/v an epoch may choose, by index. r = 1 is the untilted hypergeometric prior.
+pub const TILTS: [(u64, u64); 8] = [
+    (1, 1),
+    (2, 1),
+    (4, 1),
+    (8, 1),
+    (16, 1),
+    (64, 1),
+    (1, 2),
+    (1, 4),
+];
+
+/// Bits of an epoch's header (its tilt index).
+pub const EPOCH_HEADER_BITS: u64 = 3;
+
+/// C(n, 0), C(n, 1), …, C(n, kmax), each from the previous one.
+fn binomial_row(n: usize, kmax: usize) -> Vec<BigUint> {
+    let mut row = Vec::with_capacity(kmax + 1);
+    let mut c = BigUint::one();
+    for k in 0..=kmax {
+        if k > n {
+            row.push(BigUint::zero());
+            continue;
+        }
+        row.push(c.clone());
+        c = c * BigUint::from((n - k) as u64) / BigUint::from((k + 1) as u64);
+    }
+    row
+}
+
+/// The untilted k₁ weights C(|S₁|,k)·C(|S₀|,b−k) for k = 0..=b.
+pub(super) fn k1_base(a: usize, c: usize, b: usize) -> Vec<BigUint> {
+    let ra = binomial_row(a, b);
+    let rc = binomial_row(c, b);
+    (0..=b).map(|k| &ra[k] * &rc[b - k]).collect()
+}
+
+/// The k₁ frequency table: the base weights times u^k·v^(b−k).
+pub(super) fn tilted(base: &[BigUint], (u, v): (u64, u64)) -> Vec<BigUint> {
+    let b = base.len() - 1;
+    if (u, v) == (1, 1) {
+        return base.to_vec();
+    }
+    base.iter()
+        .enumerate()
+        .map(|(k, f)| {
+            f * num_traits::pow(BigUint::from(u), k) * num_traits::pow(BigUint::from(v), b - k)
+        })
+        .collect()
+}
+
+/// The k₁ frequency table for |S₁| = a, |S₀| = c, batch b and tilt (u, v).
+pub(super) fn k1_table(a: usize, c: usize, b: usize, tilt: (u64, u64)) -> Vec<BigUint> {
+    tilted(&k1_base(a, c, b), tilt)
+}
+
+/// A mask of `0..n` with the batch's examples set (indices beyond n are ignored).
+pub(super) fn membership(n: usize, batch: &[usize]) -> Vec<bool> {
+    let mut mask = vec![false; n];
+    for &x in batch {
+        if let Some(m) = mask.get_mut(x) {
+            *m = true;
+        }
+    }
+    mask
+}
+
+/// S₁ and S₀: the unassigned examples the model classifies correctly and not, in index order.
+pub(super) fn split(
+    f: &StepFunction,
+    w: &[i64],
+    unassigned: &[bool],
+) -> Result<(Vec<usize>, Vec<usize>), Error> {
+    let mut s1 = Vec::new();
+    let mut s0 = Vec::new();
+    for (x, &free) in unassigned.iter().enumerate() {
+        if free {
+            if f.correct(w, x)? {
+                s1.push(x);
+            } else {
+                s0.push(x);
+            }
+        }
+    }
+    Ok((s1, s0))
+}
+
+/// For each epoch, the tilt index that makes its k₁ digits shortest (computed from the logged
+/// run, before any digit is written).
+pub(super) fn choose_tilts(
+    f: &StepFunction,
+    traj: &Trajectory,
+    shape: &RunShape,
+) -> Result<Vec<usize>, Error> {
+    let b = shape.batch;
+    let per = shape.per_epoch();
+    (0..shape.epochs)
+        .map(|e| {
+            let steps = shape.steps_in(e);
+            let mut unassigned = vec![true; shape.n];
+            for &x in &traj.permutations[e][steps * b..] {
+                unassigned[x] = false;
+            }
+            // Per batch: |S₁|, |S₀| and k₁, walking backwards as the decoder will.
+            let mut stats = Vec::with_capacity(steps);
+            for j in (0..steps).rev() {
+                let k = e * per + j;
+                let (s1, s0) = split(f, traj.model_after(k), &unassigned)?;
+                let batch = &traj.steps[k].batch;
+                let mask = membership(shape.n, batch);
+                let k1 = s1.iter().filter(|&&x| mask[x]).count();
+                stats.push((s1.len(), s0.len(), k1));
+                for &x in batch {
+                    unassigned[x] = false;
+                }
+            }
+            let bases: Vec<(Vec<BigUint>, usize)> = stats
+                .iter()
+                .map(|&(a, c, k1)| (k1_base(a, c, b), k1))
+                .collect();
+            let cost = |tilt: (u64, u64)| -> (BigUint, BigUint) {
+                let mut num = BigUint::one();
+                let mut den = BigUint::one();
+                for (base, k1) in &bases {
+                    let t = tilted(base, tilt);
+                    num *= t.iter().sum::<BigUint>();
+                    den *= &t[*k1];
+                }
+                (num, den)
+            };
+            let costs: Vec<(BigUint, BigUint)> = TILTS.iter().map(|&t| cost(t)).collect();
+            // The smallest num/den; ties go to the lowest index (r = 1 first).
+            let best = (0..TILTS.len())
+                .min_by(|&i, &j| {
+                    (&costs[i].0 * &costs[j].1)
+                        .cmp(&(&costs[j].0 * &costs[i].1))
+                        .then(i.cmp(&j))
+                })
+                .unwrap_or(0);
+            Ok(best)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::rank::binomial;
+
+    /// Per k, Σ u^k·v^(b−k) over the b-subsets of {0, …, a+c−1} with k members below a (in
+    /// S₁), by listing every subset.
+    fn brute_force(a: usize, c: usize, b: usize, (u, v): (u64, u64)) -> Vec<BigUint> {
+        let mut out = vec![BigUint::zero(); b + 1];
+        for mask in 0u32..1 << (a + c) {
+            if mask.count_ones() as usize == b {
+                let k = (mask & ((1 << a) - 1)).count_ones() as usize;
+                out[k] +=
+                    num_traits::pow(BigUint::from(u), k) * num_traits::pow(BigUint::from(v), b - k);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_k1_table_counts_the_batches_by_their_correct_members() {
+        for (a, c, b) in [
+            (3, 4, 3),
+            (0, 5, 2),
+            (5, 0, 2),
+            (2, 3, 4),
+            (4, 4, 0),
+            (1, 1, 2),
+        ] {
+            for tilt in TILTS {
+                assert_eq!(
+                    k1_table(a, c, b, tilt),
+                    brute_force(a, c, b, tilt),
+                    "|S₁| = {a}, |S₀| = {c}, b = {b}, tilt {tilt:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn untilted_the_k1_digit_and_its_two_ranks_cost_log2_c_s_b() {
+        // (Σ_k f_k / f_k) · C(|S₁|, k) · C(|S₀|, b − k) = C(|S|, b) for every possible k.
+        for (a, c, b) in [(7, 9, 5), (20, 3, 6), (0, 12, 4)] {
+            let t = k1_table(a, c, b, (1, 1));
+            let total: BigUint = t.iter().sum();
+            assert_eq!(total, binomial((a + c) as u64, b as u64));
+            for (k, f) in t.iter().enumerate().filter(|(_, f)| !f.is_zero()) {
+                let ranks = binomial(a as u64, k as u64) * binomial(c as u64, (b - k) as u64);
+                assert_eq!(&ranks, f, "k = {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn membership_ignores_indices_beyond_n() {
+        assert_eq!(membership(4, &[3, 0, 9]), vec![true, false, false, true]);
+    }
+
+    #[test]
+    fn the_header_holds_every_tilt_index() {
+        assert_eq!(1u64 << EPOCH_HEADER_BITS, TILTS.len() as u64);
+        assert_eq!(TILTS[0], (1, 1));
+    }
+}
