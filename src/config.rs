@@ -8,6 +8,7 @@ use crate::codec::file::FileError;
 use crate::data::{self, Dataset, PrepareOptions, RawData};
 use crate::grid::{parse_rational, Dyadic, Grid};
 use crate::invert::DEFAULT_MAX_ITERATIONS;
+pub use crate::model::ModelKind;
 use crate::model::{Activation, AnyModel, Linear, Mlp, Model, Smoothness};
 use crate::rng::{stream, Stream};
 use crate::sgd::{BackendChoice, SgdConfig, StepFunction};
@@ -81,33 +82,6 @@ pub const DEFAULT_Q: &str = "0.1";
 
 /// The MPFR working precision when none is given, in bits.
 pub const DEFAULT_MPFR_PRECISION: u32 = 128;
-
-/// The model family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModelKind {
-    /// Binary least squares on labels ±1.
-    LeastSquares,
-    /// Binary logistic regression.
-    Logistic,
-    /// Multi-class softmax regression.
-    Softmax,
-    /// One-hidden-layer perceptron with softmax output.
-    Mlp,
-}
-
-crate::named_enum!(ModelKind, "model", {
-    LeastSquares => "least-squares",
-    Logistic => "logistic",
-    Softmax => "softmax",
-    Mlp => "mlp",
-});
-
-impl ModelKind {
-    /// Whether the model takes exactly two classes.
-    pub fn binary(self) -> bool {
-        matches!(self, ModelKind::LeastSquares | ModelKind::Logistic)
-    }
-}
 
 /// How α is chosen.
 #[derive(Debug, Clone, PartialEq)]

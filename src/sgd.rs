@@ -12,11 +12,13 @@ use crate::model::backend::BackendError;
 #[cfg(feature = "mpfr")]
 use crate::model::backend::Mpfr;
 use crate::model::backend::{Backend, Exact, F64};
+use crate::model::kernels::ChunkRows;
 use crate::model::{AnyModel, Model};
 use crate::progress::{NoProgress, Phase, Progress};
 use crate::rng::{permutation, stream, Stream};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Which backend evaluates the gradient. `Mpfr` is always a valid choice to name (configs,
 /// reports and code files mention it), but evaluating with it needs the `mpfr` cargo feature;
@@ -127,6 +129,9 @@ pub struct StepFunction<'a> {
     evaluations: AtomicU64,
     predictor_evaluations: AtomicU64,
     progress: &'a dyn Progress,
+    /// The data's non-zero features in f64, built on the first accuracy pass that uses them;
+    /// `data` is borrowed for the step function's lifetime, so they cannot go stale.
+    rows: OnceLock<ChunkRows>,
 }
 
 impl<'a> StepFunction<'a> {
@@ -147,6 +152,7 @@ impl<'a> StepFunction<'a> {
             evaluations: AtomicU64::new(0),
             predictor_evaluations: AtomicU64::new(0),
             progress: &NoProgress,
+            rows: OnceLock::new(),
         }
     }
 
@@ -281,11 +287,45 @@ impl<'a> StepFunction<'a> {
         with_backend!(self.backend, be => Ok(self.model.correct(be, w, self.data, i)?))
     }
 
-    /// acc(W, x) for each of `indices`.
+    /// acc(W, x) for each of `indices`, in parallel over fixed chunks of examples: each answer
+    /// is one example's own boolean, so the result cannot depend on the thread count.
     pub fn correct_many(&self, w: &[i64], indices: &[usize]) -> Result<Vec<bool>, Error> {
-        with_backend!(self.backend, be => Ok(self.model.correct_many(be, w, self.data, indices)?))
+        if let (BackendChoice::F64, AnyModel::Mlp(m)) = (self.backend, self.model) {
+            let p = self.data.grid.frac_bits();
+            let rows = self
+                .rows
+                .get_or_init(|| ChunkRows::new(&self.data.features, p));
+            let wf = m.weights_f64(w, p);
+            return in_chunks(indices, |part| {
+                Ok(m.correct_many_f64(&wf, self.data, rows, part)?)
+            });
+        }
+        in_chunks(
+            indices,
+            |part| with_backend!(self.backend, be => Ok(self.model.correct_many(be, w, self.data, part)?)),
+        )
     }
 }
+
+/// `f` over fixed chunks of `indices` in parallel, the answers concatenated in order.
+fn in_chunks(
+    indices: &[usize],
+    f: impl Fn(&[usize]) -> Result<Vec<bool>, Error> + Sync,
+) -> Result<Vec<bool>, Error> {
+    use rayon::prelude::*;
+    if indices.len() <= ACCURACY_CHUNK {
+        return f(indices);
+    }
+    let parts = indices
+        .par_chunks(ACCURACY_CHUNK)
+        .map(&f)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parts.concat())
+}
+
+/// Examples per parallel task of the accuracy pass: enough that scheduling a task costs little
+/// beside its work.
+const ACCURACY_CHUNK: usize = 256;
 
 /// The parameters of Algorithm 1 itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,9 +12,9 @@
 
 use super::backend::{Backend, BackendError, Real};
 use super::{
-    certified_linear_bound, certified_linf_bound, dot_exact, linear_eval_error, logit_reach,
-    raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds, Model,
-    RowBound, Smoothness,
+    certified_linear_bound, certified_linf_bound, dot_exact, kernels, linear_eval_error,
+    logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds,
+    Model, ModelKind, RowBound, Smoothness,
 };
 use crate::data::Dataset;
 use num_bigint::{BigInt, Sign};
@@ -191,10 +191,11 @@ pub(crate) fn sparse_row<B: Backend>(be: &B, x: &[i64], p: u32) -> Vec<(usize, B
 impl Model for Linear {
     fn name(&self) -> &'static str {
         match self.link {
-            Link::Identity => "least-squares",
-            Link::Logistic => "logistic",
-            Link::Softmax => "softmax",
+            Link::Identity => ModelKind::LeastSquares,
+            Link::Logistic => ModelKind::Logistic,
+            Link::Softmax => ModelKind::Softmax,
         }
+        .name()
     }
 
     fn dim(&self) -> usize {
@@ -210,14 +211,12 @@ impl Model for Linear {
     ) -> Result<Vec<B::R>, BackendError> {
         let p = data.grid.frac_bits();
         let mut g = vec![be.int(0); self.dim()];
+        let zero = be.int(0);
         for &i in batch {
             let x = sparse_row(be, &data.features[i], p);
             let z: Vec<B::R> = w
                 .chunks(self.d)
-                .map(|row| {
-                    x.iter()
-                        .fold(be.int(0), |acc, (k, xk)| acc.add(&xk.mul(&row[*k])))
-                })
+                .map(|row| kernels::dot(&x, row, &zero))
                 .collect();
             for (c, r) in self.residuals(be, &z, data.labels[i])?.iter().enumerate() {
                 for (k, xk) in &x {

@@ -8,7 +8,7 @@
 
 use super::backend::{Backend, BackendError, Real, F64};
 use super::linear::{softmax, sparse_row};
-use super::{raw_to_f64, uniform_init, Model, Smoothness};
+use super::{kernels, raw_to_f64, uniform_init, Model, Smoothness};
 use crate::data::Dataset;
 use rand_core::RngCore;
 
@@ -71,52 +71,114 @@ impl Mlp {
         w: &[B::R],
         x: &[(usize, B::R)],
     ) -> Result<Forward<B::R>, BackendError> {
-        let mut pre = Vec::with_capacity(self.hidden);
-        let mut act = Vec::with_capacity(self.hidden);
-        for j in 0..self.hidden {
-            let row = &w[j * self.d..(j + 1) * self.d];
-            let a = x
-                .iter()
-                .fold(be.int(0), |acc, (k, xk)| acc.add(&xk.mul(&row[*k])));
-            act.push(self.activate(be, &a)?.0);
-            pre.push(a);
-        }
-        let h1 = self.hidden + 1;
-        let logits = (0..self.classes)
-            .map(|c| {
-                let row = &w[self.w2_offset() + c * h1..self.w2_offset() + (c + 1) * h1];
+        let zero = be.int(0);
+        let pre: Vec<B::R> = w[..self.w2_offset()]
+            .chunks_exact(self.d)
+            .map(|row| kernels::dot(x, row, &zero))
+            .collect();
+        let act = pre
+            .iter()
+            .map(|a| self.activate(be, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let logits = self.logits(&w[self.w2_offset()..], &act);
+        Ok(Forward { pre, act, logits })
+    }
+
+    /// z = W₂[h; 1]: each logit starts from its bias and adds the hidden units in index order.
+    fn logits<R: Real>(&self, w2: &[R], act: &[R]) -> Vec<R> {
+        w2.chunks_exact(self.hidden + 1)
+            .take(self.classes)
+            .map(|row| {
                 act.iter()
                     .zip(row)
                     .fold(row[self.hidden].clone(), |acc, (h, v)| acc.add(&h.mul(v)))
             })
-            .collect();
-        Ok(Forward { pre, act, logits })
+            .collect()
     }
 
-    /// The activation and its derivative at `a`.
-    fn activate<B: Backend>(&self, be: &B, a: &B::R) -> Result<(B::R, B::R), BackendError> {
-        let one = be.int(1);
+    /// Φ(a) = (1 + erf(a/√2))/2, GELU's gate.
+    fn gelu_gate<B: Backend>(be: &B, a: &B::R) -> Result<B::R, BackendError> {
+        let two = be.int(2);
+        Ok(be.int(1).add(&a.div(&two.sqrt()?).erf()?).div(&two))
+    }
+
+    /// The activation at `a`.
+    fn activate<B: Backend>(&self, be: &B, a: &B::R) -> Result<B::R, BackendError> {
+        match self.activation {
+            Activation::Tanh => a.tanh(),
+            Activation::Gelu => Ok(a.mul(&Self::gelu_gate(be, a)?)),
+        }
+    }
+
+    /// The activation's derivative at `a`.
+    fn slope<B: Backend>(&self, be: &B, a: &B::R) -> Result<B::R, BackendError> {
         match self.activation {
             Activation::Tanh => {
                 let t = a.tanh()?;
-                let dt = one.sub(&t.mul(&t));
-                Ok((t, dt))
+                Ok(be.int(1).sub(&t.mul(&t)))
             }
             Activation::Gelu => {
                 let two = be.int(2);
-                let sqrt2 = two.sqrt()?;
-                let cdf = one.add(&a.div(&sqrt2).erf()?).div(&two);
                 let sqrt_2pi = two.mul(&be.pi()?).sqrt()?;
                 let pdf = a.mul(a).div(&two).neg().exp()?.div(&sqrt_2pi);
-                Ok((a.mul(&cdf), cdf.add(&a.mul(&pdf))))
+                Ok(Self::gelu_gate(be, a)?.add(&a.mul(&pdf)))
             }
         }
     }
+
+    /// The weights in f64 for [`Mlp::correct_many_f64`], converted once per accuracy pass.
+    pub(crate) fn weights_f64(&self, w: &[i64], frac_bits: u32) -> WeightsF64 {
+        let wr: Vec<f64> = w.iter().map(|&k| F64.raw(k, frac_bits)).collect();
+        let (w1, w2) = wr.split_at(self.w2_offset());
+        WeightsF64 {
+            w1: kernels::Rows::new(w1, self.d),
+            w2: w2.to_vec(),
+        }
+    }
+
+    /// acc(W, x) on the f64 backend through [`kernels::Rows::dots`]: the hidden units'
+    /// pre-activations in passes over the example's non-zero chunks of features (`rows`, all of
+    /// `data`'s examples), in the lane order of [`Mlp::forward`], so the answers are those of
+    /// [`Model::correct_many`] on [`F64`] bit for bit.
+    pub(crate) fn correct_many_f64(
+        &self,
+        w: &WeightsF64,
+        data: &Dataset,
+        rows: &kernels::ChunkRows,
+        indices: &[usize],
+    ) -> Result<Vec<bool>, BackendError> {
+        let mut pre = vec![0.0; self.hidden];
+        let mut act = vec![0.0; self.hidden];
+        indices
+            .iter()
+            .map(|&i| {
+                w.w1.dots(rows.row(i), &mut pre);
+                for (h, a) in act.iter_mut().zip(&pre) {
+                    *h = self.activate(&F64, a)?;
+                }
+                Ok(wins(&self.logits(&w.w2, &act), data.labels[i] as usize))
+            })
+            .collect()
+    }
+}
+
+/// An MLP's weights in f64, laid out for the kernels: W₁ as [`kernels::Rows`], W₂ as is.
+pub(crate) struct WeightsF64 {
+    w1: kernels::Rows,
+    w2: Vec<f64>,
+}
+
+/// acc for a multi-logit model in the backend's own numbers (never through a lossy
+/// conversion): the true class's logit beats every other one strictly.
+fn wins<R: Real>(z: &[R], class: usize) -> bool {
+    z.iter()
+        .enumerate()
+        .all(|(c, v)| c == class || z[class].gt(v))
 }
 
 impl Model for Mlp {
     fn name(&self) -> &'static str {
-        "mlp"
+        super::ModelKind::Mlp.name()
     }
 
     fn dim(&self) -> usize {
@@ -162,7 +224,7 @@ impl Model for Mlp {
                 for (c, dzc) in dz.iter().enumerate() {
                     dh = dh.add(&w[off + c * h1 + j].mul(dzc));
                 }
-                let da = dh.mul(&self.activate(be, &f.pre[j])?.1);
+                let da = dh.mul(&self.slope(be, &f.pre[j])?);
                 for (k, xk) in &x {
                     let idx = j * self.d + k;
                     g[idx] = g[idx].add(&da.mul(xk));
@@ -196,12 +258,7 @@ impl Model for Mlp {
             .map(|&i| {
                 let x = sparse_row(be, &data.features[i], p);
                 let f = self.forward(be, &wr, &x)?;
-                let class = data.labels[i] as usize;
-                // Compared in the backend's own numbers, never through a lossy conversion.
-                Ok(f.logits
-                    .iter()
-                    .enumerate()
-                    .all(|(c, v)| c == class || f.logits[class].gt(v)))
+                Ok(wins(&f.logits, data.labels[i] as usize))
             })
             .collect()
     }
@@ -259,4 +316,46 @@ fn power_iteration(m: &Mlp, data: &Dataset, w: &[i64]) -> f64 {
         v = hv;
     }
     lambda.abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
+    use crate::grid::Dyadic;
+    use crate::model::AnyModel;
+    use crate::rng::{stream, Stream};
+
+    #[test]
+    fn the_f64_accuracy_kernel_answers_as_the_generic_path() {
+        // All ten digits: 8×8 images whose blank rows make whole chunks of zero features.
+        let s = Setup::new(&VerifyConfig {
+            model: ModelKind::Mlp,
+            hidden: 5,
+            step_size: StepSize::Alpha(Dyadic::new(1, 10).unwrap()),
+            ..VerifyConfig::default()
+        })
+        .unwrap();
+        let AnyModel::Mlp(m) = &s.model else {
+            panic!("an MLP was asked for");
+        };
+        let p = s.data.grid.frac_bits();
+        let rows = kernels::ChunkRows::new(&s.data.features, p);
+        // Every example, in reverse order, so that a row read for the wrong example shows.
+        let indices: Vec<usize> = (0..s.data.n()).rev().collect();
+        for seed in 0..3 {
+            // Weights 8 times the initial scale, so that the hidden units leave GELU's linear part.
+            let w: Vec<i64> = m
+                .init(&mut stream(seed, Stream::Init), &s.data)
+                .iter()
+                .map(|v| v * 8)
+                .collect();
+            let fast = m
+                .correct_many_f64(&m.weights_f64(&w, p), &s.data, &rows, &indices)
+                .unwrap();
+            let generic = m.correct_many(&F64, &w, &s.data, &indices).unwrap();
+            assert_eq!(fast, generic, "seed {seed}");
+            assert!(fast.iter().any(|&c| c) && fast.iter().any(|&c| !c));
+        }
+    }
 }

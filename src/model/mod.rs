@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod custom;
+pub mod kernels;
 mod linear;
 mod mlp;
 
@@ -29,6 +30,33 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, ToPrimitive};
 use rand_core::RngCore;
+
+/// The model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// Binary least squares on labels ±1.
+    LeastSquares,
+    /// Binary logistic regression.
+    Logistic,
+    /// Multi-class softmax regression.
+    Softmax,
+    /// One-hidden-layer perceptron with softmax output.
+    Mlp,
+}
+
+crate::named_enum!(ModelKind, "model", {
+    LeastSquares => "least-squares",
+    Logistic => "logistic",
+    Softmax => "softmax",
+    Mlp => "mlp",
+});
+
+impl ModelKind {
+    /// Whether the model takes exactly two classes.
+    pub fn binary(self) -> bool {
+        matches!(self, ModelKind::LeastSquares | ModelKind::Logistic)
+    }
+}
 
 /// A smoothness constant of the batch loss, with its status.
 #[derive(Debug, Clone, PartialEq)]

@@ -55,7 +55,7 @@ fn f64_stops_agreeing_with_exact_once_the_grid_needs_more_than_53_bits() {
     // f64 carries 53 bits, so once s_B needs more than that relative precision it must start
     // to differ. Report where f64 stops agreeing.
     let mut first_f64_disagreement = None;
-    for p in (36..=52).step_by(4) {
+    for p in (36..=56).step_by(4) {
         let df = disagreements(p, 10, BackendChoice::F64);
         eprintln!(
             "p = {p}: f64 differs from exact in {df} of {} coordinates",
@@ -68,14 +68,14 @@ fn f64_stops_agreeing_with_exact_once_the_grid_needs_more_than_53_bits() {
     eprintln!("f64 first disagrees with exact at p = {first_f64_disagreement:?}");
     assert!(
         first_f64_disagreement.is_some(),
-        "f64 agreed everywhere up to p = 52, which its 53-bit significand cannot do"
+        "f64 agreed everywhere up to p = 56, which its 53-bit significand cannot do"
     );
 }
 
 #[cfg(feature = "mpfr")]
 #[test]
 fn mpfr_keeps_agreeing_with_exact_where_f64_stops() {
-    for p in (36..=52).step_by(4) {
+    for p in (36..=56).step_by(4) {
         let dm = disagreements(p, 10, BackendChoice::Mpfr { precision: 128 });
         assert_eq!(dm, 0, "mpfr differs from exact at p = {p}");
     }
