@@ -15,9 +15,9 @@
 mod common;
 
 use common::cpu_seconds;
+use rewind::config::Setup;
 use rewind::sgd::{run, NoObserver, Trajectory};
 use rewind::sweep::Plan;
-use rewind::verify::Setup;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;

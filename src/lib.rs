@@ -47,35 +47,28 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod certify;
-pub mod claims;
-pub mod codec;
-pub mod collisions;
-pub mod config;
+// The folders are the layers of docs/design.md §7.1, read top down: experiments use the
+// pipeline, the pipeline uses the steps, the steps use sgd, model, data, grid and rng (at the
+// root with the shared infrastructure: names, output, progress). Every module is also
+// re-exported at the root, so that `rewind::sweep` and `rewind::experiments::sweep` name the
+// same module.
+pub mod experiments;
+pub mod pipeline;
+pub mod steps;
+
 pub mod data;
-pub mod demo;
-pub mod discrepancy;
-pub mod encode;
-pub mod figures;
 pub mod grid;
-pub mod invert;
-pub mod many_to_one;
 pub mod model;
 pub mod names;
-pub mod null;
 pub mod output;
 pub mod perturb;
-pub mod plot;
 pub mod progress;
-pub mod reconstruct;
-pub mod report;
 pub mod rng;
-pub mod selection;
 pub mod sgd;
-pub mod sgd_prime;
-pub mod snapshot;
-pub mod sweep;
-pub mod verify;
+
+pub use experiments::{claims, demo, figures, plot, selection, sweep};
+pub use pipeline::{config, encode, report, sgd_prime, snapshot, verify};
+pub use steps::{certify, codec, collisions, discrepancy, invert, many_to_one, null, reconstruct};
 
 /// Every error of the library. Each message is one line that names the problem and the fix.
 #[derive(Debug, thiserror::Error)]

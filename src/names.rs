@@ -1,6 +1,6 @@
 //! The names of the closed choices a run is made of (model family, backend, activation), as
 //! the command line, plans, reports and code files spell them. Each enum gets its table once,
-//! through [`named_enum!`], and from it `FromStr`, `Display`, serde and clap's `ValueEnum`; no
+//! through [`crate::named_enum!`], and from it `FromStr`, `Display`, serde and clap's `ValueEnum`; no
 //! other code matches these names against strings (docs/design.md §7).
 
 /// A name that is not one of the choices; the message lists the valid ones.

@@ -99,8 +99,8 @@ pub fn assert_error(out: &Output, needles: &[&str]) {
 /// A property-test strategy over the (model, backend) pairs this build can run: MPFR pairs
 /// take part only with the `mpfr` feature, which CI runs too.
 pub fn available(
-    pairs: Vec<(rewind::verify::ModelKind, rewind::sgd::BackendChoice)>,
-) -> proptest::sample::Select<(rewind::verify::ModelKind, rewind::sgd::BackendChoice)> {
+    pairs: Vec<(rewind::config::ModelKind, rewind::sgd::BackendChoice)>,
+) -> proptest::sample::Select<(rewind::config::ModelKind, rewind::sgd::BackendChoice)> {
     proptest::sample::select(
         pairs
             .into_iter()

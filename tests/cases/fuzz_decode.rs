@@ -87,7 +87,7 @@ fn bases() -> Vec<Base> {
         section4::hinted_seed(BackendChoice::Exact),
         BackendChoice::Exact,
     );
-    let setup = rewind::verify::Setup::new(&config).expect("a valid configuration");
+    let setup = rewind::config::Setup::new(&config).expect("a valid configuration");
     let run = rewind::encode::encode_sgd_prime_run(
         &setup,
         &section4::section4(),

@@ -7,8 +7,8 @@
 //!
 //! 1. **Radius.** For preimages U, V: U − V = s(U) − s(V), and |s_k(U) − s_k(V)| ≤
 //!    ⌊|a_k(U) − a_k(V)|⌋ + 1 with a = α·ĝ·2^p unrounded. With q_∞ = α·max_k Σ_j sup|H_kj| (a
-//!    certified row-sum bound of the batch Hessian, [`Model::row_bound`]) and E a
-//!    rigorous bound on the backend's evaluation error in ulps ([`Model::evaluation_error`]),
+//!    certified row-sum bound of the batch Hessian, [`crate::model::CertifiedBounds::row_bound`]) and E a
+//!    rigorous bound on the backend's evaluation error in ulps ([`crate::model::CertifiedBounds::evaluation_error`]),
 //!    m = ‖U − V‖_∞ satisfies m ≤ q_∞·m + 2E + 1, so every preimage lies within
 //!    R = ⌊(1 + 2E)/(1 − q_∞)⌋ ulps of V. With q_∞ ≥ 1 there is no such radius: `Unknown`.
 //! 2. **Pinning.** Over the box, a_k moves by at most δ_k = α·Σ_j sup|H_kj|·r_j + 2E_k. If a_k(V)

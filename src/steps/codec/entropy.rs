@@ -32,7 +32,7 @@
 //! binary digit says whether a sparse correction follows; without a fixed point one always
 //! follows.
 //!
-//! The parts, in `src/codec/`: `channel.rs` (the encoder's and the decoder's side of each digit),
+//! The parts, in `src/steps/codec/`: `channel.rs` (the encoder's and the decoder's side of each digit),
 //! `tilt.rs` (the k₁ tables and the choice of tilt), `walk.rs` (the walk both sides share),
 //! `shape.rs` (what the decoder knows of the run) and [`super::hint`] (the hint and its code).
 

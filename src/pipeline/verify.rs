@@ -7,9 +7,7 @@
 
 use crate::certify::{certify, Certificate, Enumerated, UnknownReason};
 use crate::codec::entropy::{decode, encode, CodeOptions, EpochCost, RunShape};
-pub use crate::config::{
-    DataSource, ModelKind, Setup, StepSize, Synthetic, VerifyConfig, DIGITS_CSV_GZ,
-};
+use crate::config::Setup;
 use crate::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
 use crate::invert::{Outcome, Termination};
 use crate::many_to_one::predicted_many_to_one;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The UCI optical digits, bundled so that the default run needs no file.
-pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../fixtures/digits.csv.gz");
+pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../fixtures/digits.csv.gz");
 
 /// Where the examples come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +182,7 @@ pub struct Setup {
     pub linf: Option<BigRational>,
     /// W₁,₁, the seeded initial model in raw grid integers.
     pub init: Vec<i64>,
-    /// What quantisation lost (see [`VerifyReport::warnings`]).
+    /// What quantisation lost (see [`crate::report::VerifyReport::warnings`]).
     pub warnings: Vec<String>,
 }
 
