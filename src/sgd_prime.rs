@@ -24,7 +24,7 @@ use crate::invert::{Outcome, Termination};
 use crate::perturb::Perturbation;
 use crate::reconstruct::{analyse, hints_of, rewind};
 use crate::report::{
-    model_sha256, CertificationReport, CodeReport, EpochCodeReport, HintReport, InversionReport,
+    model_sha256, CertificationReport, CodeReport, HintReport, InversionReport,
     ReconstructionReport,
 };
 use crate::rng::{permutation, stream, Stream};
@@ -1015,25 +1015,9 @@ fn code_report(
     let mut lemma = Vec::new();
     for e in &enc.epochs {
         let d = rho.iter().find(|d| d.epoch == e.epoch);
-        let scaled = |v: fn(&EpochDiscrepancy) -> f64| d.map_or(0.0, |d| b as f64 * v(d));
-        let rp = scaled(|d| d.rho_paper);
-        epochs.push(EpochCodeReport {
-            epoch: e.epoch,
-            baseline_bits: e.baseline_bits,
-            bits: e.bits,
-            hint_bits: e.hint_bits,
-            header_bits: e.header_bits,
-            saving_bits: e.baseline_bits as i64 - e.bits as i64,
-            discrepancy_saving_bits: e.baseline_bits as i64
-                - (e.bits as i64
-                    - e.hint_bits as i64
-                    - e.gd_steps_bits as i64
-                    - e.perturbation_bits as i64),
-            tilt: format!("{}/{}", e.tilt.0, e.tilt.1),
-            b_rho_code: scaled(|d| d.rho_code),
-            b_rho_paper: rp,
-            b_excess_code: scaled(|d| d.rho_code - d.null_rho_code),
-        });
+        let report = crate::verify::epoch_code_report(e, d, b as f64);
+        let rp = report.b_rho_paper;
+        epochs.push(report);
         lemma.push(Lemma41Epoch {
             epoch: e.epoch,
             bits: e.bits,
