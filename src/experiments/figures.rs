@@ -379,6 +379,38 @@ where
     Ok(())
 }
 
+/// One titled figure of `panels` in a grid of `shape` (rows, columns), filled row by row.
+fn render_grid(
+    file: &str,
+    size: (u32, u32),
+    title: &str,
+    shape: (usize, usize),
+    panels: &[Panel],
+) -> Result<Option<String>, Error> {
+    render(file, size, |root| {
+        let body = root.titled(title, ("sans-serif", 22))?;
+        for (cell, panel) in body.split_evenly(shape).iter().zip(panels) {
+            draw_panel(cell, panel)?;
+        }
+        Ok(())
+    })
+    .map(Some)
+}
+
+/// One titled figure of a single panel.
+fn render_one(
+    file: &str,
+    size: (u32, u32),
+    title: &str,
+    panel: &Panel,
+) -> Result<Option<String>, Error> {
+    render(file, size, |root| {
+        let body = root.titled(title, ("sans-serif", 22))?;
+        draw_panel(&body, panel)
+    })
+    .map(Some)
+}
+
 /// Draws into an SVG string of the given size; plotters errors become one-line errors.
 fn render(
     file: &str,
@@ -659,17 +691,9 @@ fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Strin
         rho.name()
     );
     let size = (1200, 60 + 360 * rows.len() as u32);
-    render(file, size, |root| {
-        let body = root.titled(&title, ("sans-serif", 22))?;
-        let cells = body.split_evenly((rows.len(), 2));
-        for (row, pair) in rows.iter().enumerate() {
-            for (col, panel) in pair.iter().enumerate() {
-                draw_panel(&cells[row * 2 + col], panel)?;
-            }
-        }
-        Ok(())
-    })
-    .map(Some)
+    let shape = (rows.len(), 2);
+    let panels: Vec<Panel> = rows.into_iter().flatten().collect();
+    render_grid(file, size, &title, shape, &panels)
 }
 
 /// Figures 4–5: per batch size, the running-average ρ of every width on one plot.
@@ -743,15 +767,7 @@ fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, 
         rho.name()
     );
     let size = ((520 * cols as u32).max(900), 60 + 420 * rows as u32);
-    render(file, size, |root| {
-        let body = root.titled(&title, ("sans-serif", 22))?;
-        let cells = body.split_evenly((rows, cols));
-        for (cell, panel) in cells.iter().zip(&panels) {
-            draw_panel(cell, panel)?;
-        }
-        Ok(())
-    })
-    .map(Some)
+    render_grid(file, size, &title, (rows, cols), &panels)
 }
 
 /// Code length per epoch against ⌈log₂ n!⌉.
@@ -822,14 +838,12 @@ fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
         integer_x: true,
         series,
     };
-    render(CODE_LENGTH, (1000, 640), |root| {
-        let body = root.titled(
-            "Code length per epoch against ⌈log₂ n!⌉ (a permutation written plainly)",
-            ("sans-serif", 22),
-        )?;
-        draw_panel(&body, &panel)
-    })
-    .map(Some)
+    render_one(
+        CODE_LENGTH,
+        (1000, 640),
+        "Code length per epoch against ⌈log₂ n!⌉ (a permutation written plainly)",
+        &panel,
+    )
 }
 
 /// Observed share of hinted steps against the predicted 1 − det(I − αH_B).
@@ -884,14 +898,12 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
         integer_x: false,
         series,
     };
-    render(MANY_TO_ONE, (760, 720), |root| {
-        let body = root.titled(
-            "Share of steps the grid makes many-to-one",
-            ("sans-serif", 22),
-        )?;
-        draw_panel(&body, &panel)
-    })
-    .map(Some)
+    render_one(
+        MANY_TO_ONE,
+        (760, 720),
+        "Share of steps the grid makes many-to-one",
+        &panel,
+    )
 }
 
 /// The mean of `v` and the half-width of its 95% t interval (0 for a single value).
@@ -984,15 +996,7 @@ fn gd_steps(runs: &[Run]) -> Result<Option<String>, Error> {
         "Section 4: GD steps per batch against the perturbation's random bits ({} SGD′ runs)",
         prime.len()
     );
-    render(GD_STEPS, size, |root| {
-        let body = root.titled(&title, ("sans-serif", 22))?;
-        let cells = body.split_evenly((rows, cols));
-        for (cell, panel) in cells.iter().zip(&panels) {
-            draw_panel(cell, panel)?;
-        }
-        Ok(())
-    })
-    .map(Some)
+    render_grid(GD_STEPS, size, &title, (rows, cols), &panels)
 }
 
 /// Draws every figure the results have data for; `source` names the results in errors.
