@@ -239,14 +239,16 @@ impl Model for Linear {
     ) -> Result<bool, BackendError> {
         let x = &data.features[i];
         let class = data.labels[i];
-        let z: Vec<BigInt> = w.chunks(self.d).map(|row| dot_exact(x, row)).collect();
         Ok(match self.link {
-            Link::Identity | Link::Logistic => match z[0].sign() {
+            Link::Identity | Link::Logistic => match dot_exact(x, w).sign() {
                 Sign::Plus => class == 1,
                 Sign::Minus => class == 0,
                 Sign::NoSign => false,
             },
-            Link::Softmax => argmax_is(&z, class as usize),
+            Link::Softmax => {
+                let z: Vec<BigInt> = w.chunks(self.d).map(|row| dot_exact(x, row)).collect();
+                argmax_is(&z, class as usize)
+            }
         })
     }
 
