@@ -12,9 +12,10 @@
 
 use super::backend::{Backend, BackendError, Real};
 use super::{
-    certified_linear_bound, certified_linf_bound, dot_exact, kernels, linear_eval_error,
-    logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds,
-    Model, ModelKind, RowBound, Smoothness,
+    certified_linear_bound, certified_linf_bound, dot_exact, error_box, eval_error_weight,
+    finish_eval_error, kernels, largest_weighted_l1, linear_eval_error, logit_reach, raw_to_f64,
+    reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds, Model, ModelKind,
+    RowBound, Smoothness, StepBounds,
 };
 use crate::data::Dataset;
 use num_bigint::{BigInt, Sign};
@@ -329,30 +330,97 @@ impl CertifiedBounds for Linear {
     ) -> Option<Vec<f64>> {
         Some(linear_eval_error(data, batch, w, slack, u, self.link))
     }
+
+    /// The same values as the three methods, from two passes over the batch: one per example
+    /// for ‖x‖₁, Σ_k |x_k|·(|w_k| + slack) and the logistic link's z and Σ|x_k·w_k|, and one
+    /// per feature for the error bound and the rows at radius 1 together.
+    fn step_bounds<'d>(
+        &'d self,
+        data: &'d Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<StepBounds<'d>> {
+        let d = self.d;
+        let wabs = error_box(data, w, slack);
+        let all: Vec<usize> = (0..d).collect();
+        // The terms of largest_weighted_l1 (with the bound's weights, and with weights 1 for
+        // ‖x‖₁) and of logistic_rows, each sum in index order as those add it.
+        let sums = sums_by_example(data, batch, &all, |k, x| {
+            let a = x.abs();
+            let t = x * w[k] as f64;
+            [a, a * wabs[k], t, t.abs()]
+        });
+        let rows = self.row_bound(data, batch, None);
+        let l1: Vec<f64> = sums.iter().map(|s| s[0]).collect();
+        let per: Vec<f64> = if u == 0.0 {
+            Vec::new()
+        } else {
+            let other_blocks = largest_weighted_l1(data, batch, wabs.get(d..).unwrap_or(&[]));
+            sums.iter()
+                .zip(&other_blocks)
+                .map(|(s, &o)| f64::max(s[1], o))
+                .map(|reach| eval_error_weight(data, reach, batch.len(), w.len(), u, self.link))
+                .collect()
+        };
+        let (unit, eps) = rows.unit_rows_with(&l1, &per);
+        let error = if u == 0.0 {
+            vec![0.0; w.len()]
+        } else {
+            finish_eval_error(&eps, batch.len(), w.len())
+        };
+        let batch = batch.to_vec();
+        let localise: Box<dyn Fn(i64) -> RowBound<'d> + 'd> = match self.link {
+            Link::Identity => Box::new(move |_| RowBound::new(data, &batch, 1, |_, _| 1.0)),
+            Link::Logistic => Box::new(move |radius| {
+                let curvature = sums
+                    .iter()
+                    .map(|&[l1, _, z, size]| logistic_curvature(data, z, size, l1, radius))
+                    .collect();
+                RowBound::from_curvature(data, &batch, 1, curvature)
+            }),
+            Link::Softmax => {
+                let center = w.to_vec();
+                Box::new(move |radius| {
+                    let around = Around {
+                        center: &center,
+                        radius,
+                    };
+                    self.softmax_rows(data, &batch, Some(around))
+                })
+            }
+        };
+        Some(StepBounds::new(error, rows, unit, localise))
+    }
 }
 
 /// σ'(z) = σ(1 − σ) ≤ 1/4 everywhere, and it decreases in |z|: over a box, |z| is at least
 /// |z(center)| − reach.
 fn logistic_rows<'d>(d: usize, data: &'d Dataset, batch: &[usize], a: Around) -> RowBound<'d> {
-    let p = data.grid.frac_bits();
     // z = ⟨x, w⟩, Σ|x·w| and ‖x‖₁ (for the reach) of every example, in one pass.
     let all: Vec<usize> = (0..d).collect();
     let sums = sums_by_example(data, batch, &all, |k, x| {
-        let t = x as f64 * a.center[k] as f64;
-        [t, t.abs(), (x as f64).abs()]
+        let t = x * a.center[k] as f64;
+        [t, t.abs(), x.abs()]
     });
     let curvature: Vec<f64> = sums
         .iter()
-        .map(|&[z, size, l1]| {
-            // z summed in f64 is off by at most γ_{d+2}·Σ|x·w| < 1e-12·Σ|x·w| for any d
-            // below 10⁴; that much is subtracted with the reach.
-            let z = libm::ldexp(z.abs() - 1e-12 * size, -2 * p as i32)
-                - reach_of_l1(data, l1, a.radius);
-            let s = 1.0 / (1.0 + libm::exp(-z.max(0.0)));
-            (s * (1.0 - s) * (1.0 + 1e-6)).min(0.25)
-        })
+        .map(|&[z, size, l1]| logistic_curvature(data, z, size, l1, a.radius))
         .collect();
     RowBound::from_curvature(data, batch, 1, curvature)
+}
+
+/// The bound on σ'(z') over the box of `radius` ulps around the centre, for an example with
+/// raw logit `z` at the centre summed in f64 in index order, Σ|x_k·w_k| = `size` and raw ‖x‖₁
+/// = `l1`.
+fn logistic_curvature(data: &Dataset, z: f64, size: f64, l1: f64, radius: i64) -> f64 {
+    let p = data.grid.frac_bits();
+    // z summed in f64 is off by at most γ_{d+2}·Σ|x·w| < 1e-12·Σ|x·w| for any d below 10⁴;
+    // that much is subtracted with the reach.
+    let z = libm::ldexp(z.abs() - 1e-12 * size, -2 * p as i32) - reach_of_l1(data, l1, radius);
+    let s = 1.0 / (1.0 + libm::exp(-z.max(0.0)));
+    (s * (1.0 - s) * (1.0 + 1e-6)).min(0.25)
 }
 
 impl Linear {

@@ -184,6 +184,67 @@ pub trait CertifiedBounds {
         slack: i64,
         u: f64,
     ) -> Option<Vec<f64>>;
+    /// Everything certification asks of one step at `w` ([`StepBounds`]): the values of
+    /// [`evaluation_error`](Self::evaluation_error), of [`row_bound`](Self::row_bound) over
+    /// every U and of its rows at radius 1 in every coordinate, and the box-restricted row
+    /// bound on demand. A model may share its passes over the batch between them; the default
+    /// calls the methods above one by one.
+    fn step_bounds<'d>(
+        &'d self,
+        data: &'d Dataset,
+        batch: &[usize],
+        w: &[i64],
+        slack: i64,
+        u: f64,
+    ) -> Option<StepBounds<'d>> {
+        let error = self.evaluation_error(data, batch, w, slack, u)?;
+        let rows = self.row_bound(data, batch, None);
+        let unit = rows.rows(&vec![1; w.len()]);
+        let (batch, center) = (batch.to_vec(), w.to_vec());
+        Some(StepBounds::new(error, rows, unit, move |radius| {
+            let around = Around {
+                center: &center,
+                radius,
+            };
+            self.row_bound(data, &batch, Some(around))
+        }))
+    }
+}
+
+/// The certified bounds of one step at a point V, as [`CertifiedBounds::step_bounds`] gives
+/// them (docs/design.md §4.3).
+pub struct StepBounds<'d> {
+    /// Per coordinate, the bound of [`CertifiedBounds::evaluation_error`] at V.
+    pub error: Vec<f64>,
+    /// The row-sum structure valid over every U ([`CertifiedBounds::row_bound`] with `None`).
+    pub rows: RowBound<'d>,
+    /// `rows.rows(&[1; dim])`, bit for bit: Σ_j sup|H_kj| for every row k.
+    pub unit: Vec<f64>,
+    /// The row-sum structure over the box of a given radius around V.
+    localise: Box<dyn Fn(i64) -> RowBound<'d> + 'd>,
+}
+
+impl<'d> StepBounds<'d> {
+    /// Collects the bounds; `localise(radius)` must give [`CertifiedBounds::row_bound`] on the
+    /// box of `radius` ulps around V.
+    pub fn new(
+        error: Vec<f64>,
+        rows: RowBound<'d>,
+        unit: Vec<f64>,
+        localise: impl Fn(i64) -> RowBound<'d> + 'd,
+    ) -> Self {
+        StepBounds {
+            error,
+            rows,
+            unit,
+            localise: Box::new(localise),
+        }
+    }
+
+    /// The row-sum structure over the box of `radius` ulps around V.
+    pub fn localise(&self, radius: i64) -> RowBound<'d> {
+        (self.localise)(radius)
+    }
 }
 
 /// The models of a run, behind one enum so that runs can pick one at run time: the four of the
@@ -433,13 +494,27 @@ impl<'a> RowBound<'a> {
     /// others: each value is the one [`rows`](Self::rows) gives, bit for bit, but the work is
     /// proportional to the coordinates asked for and those with a non-zero radius, not to d.
     pub fn rows_of(&self, radius: &[i64], only: Option<&[usize]>) -> Vec<f64> {
-        let d = self.data.d();
-        let mut row = vec![0.0; self.blocks * d];
         // t = max over blocks of Σ_k |x_k|·r_k per example; its terms that are not +0 have
         // r_k ≠ 0 (and adding +0 to a sum of non-negative terms changes nothing), so a radius
         // that is mostly zero costs little.
         let radius: Vec<f64> = radius.iter().map(|&r| r as f64).collect();
         let reach = largest_weighted_l1(self.data, &self.batch, &radius);
+        let scale = self.scale();
+        let Some(coords) = only else {
+            let weights: Vec<f64> = self
+                .curvature
+                .chunks(self.blocks)
+                .zip(&reach)
+                .flat_map(|(curv, &t)| curv.iter().map(move |cv| cv * t))
+                .collect();
+            let mut row = column_sums(self.data, &self.batch, self.blocks, &weights);
+            row.iter_mut().for_each(|v| *v *= scale);
+            return row;
+        };
+        let d = self.data.d();
+        let mut row = vec![0.0; self.blocks * d];
+        // Each coordinate's feature and block, divided out once rather than per example.
+        let split: Vec<(usize, usize, usize)> = coords.iter().map(|&k| (k, k % d, k / d)).collect();
         for ((&i, curv), &t) in self
             .batch
             .iter()
@@ -450,34 +525,68 @@ impl<'a> RowBound<'a> {
             if t == 0.0 {
                 continue;
             }
-            match only {
-                None => {
-                    for (block, cv) in row.chunks_mut(d).zip(curv) {
-                        let ct = cv * t;
-                        // A zero feature adds +0.
-                        for (slot, &v) in block.iter_mut().zip(x) {
-                            *slot += (v as f64).abs() * ct;
-                        }
-                    }
-                }
-                Some(coords) => {
-                    for &k in coords {
-                        let v = x[k % d];
-                        if v != 0 {
-                            row[k] += (v as f64).abs() * (curv[k / d] * t);
-                        }
-                    }
+            for &(k, feature, block) in &split {
+                let v = x[feature];
+                if v != 0 {
+                    row[k] += (v as f64).abs() * (curv[block] * t);
                 }
             }
         }
-        let p = self.data.grid.frac_bits() as i32;
-        let scale = libm::ldexp(BOUND_SLACK / self.batch.len().max(1) as f64, -2 * p);
-        match only {
-            None => row.iter_mut().for_each(|v| *v *= scale),
-            Some(coords) => coords.iter().for_each(|&k| row[k] *= scale),
-        }
+        coords.iter().for_each(|&k| row[k] *= scale);
         row
     }
+
+    /// The factor from raw Σ|x_k|·curvature·Σ|x_j|·r_j to the bound in real units: the batch
+    /// mean, 2^-2p and the slack for f64 rounding.
+    fn scale(&self) -> f64 {
+        let p = self.data.grid.frac_bits() as i32;
+        libm::ldexp(BOUND_SLACK / self.batch.len().max(1) as f64, -2 * p)
+    }
+
+    /// [`rows`](Self::rows) at radius 1 in every coordinate, bit for bit, from the raw ‖x‖₁ of
+    /// every example of the batch (in batch order, each summed in index order), and in the same
+    /// pass over the batch Σ_x |x_k|·extra[x] for every feature k (unscaled; empty when `extra`
+    /// is).
+    pub(crate) fn unit_rows_with(&self, l1: &[f64], extra: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let with_extra = usize::from(!extra.is_empty());
+        let m = self.blocks + with_extra;
+        let mut weights = Vec::with_capacity(m * self.batch.len());
+        for (n, (curv, &t)) in self.curvature.chunks(self.blocks).zip(l1).enumerate() {
+            // At radius 1 everywhere, the largest Σ_k |x_k|·r_k over the blocks is ‖x‖₁.
+            weights.extend(curv.iter().map(|cv| cv * t));
+            weights.extend(extra.get(n));
+        }
+        let mut cols = column_sums(self.data, &self.batch, m, &weights);
+        let extra_cols = cols.split_off(self.blocks * self.data.d());
+        let scale = self.scale();
+        cols.iter_mut().for_each(|v| *v *= scale);
+        (cols, extra_cols)
+    }
+}
+
+/// For every column j of `weights` (`m` values per example of `batch`, in batch order) and
+/// every feature k, Σ_x |x_k|·weights[x][j], added in batch order: entry j·d + k. Each sum is
+/// added in the same order as a loop over the examples that adds |x_k|·w into every slot, so
+/// the values are the same bit for bit; an example whose weights are all zero adds ±0 to
+/// non-negative sums and is skipped, as is nothing else.
+pub(crate) fn column_sums(data: &Dataset, batch: &[usize], m: usize, weights: &[f64]) -> Vec<f64> {
+    let d = data.d();
+    let mut out = vec![0.0; m * d];
+    let mut abs = vec![0.0; d];
+    for (&i, w) in batch.iter().zip(weights.chunks(m.max(1))) {
+        if w.iter().all(|&v| v == 0.0) {
+            continue;
+        }
+        for (a, &v) in abs.iter_mut().zip(&data.features[i]) {
+            *a = (v as f64).abs();
+        }
+        for (col, &wj) in out.chunks_mut(d.max(1)).zip(w) {
+            for (slot, &a) in col.iter_mut().zip(&abs) {
+                *slot += a * wj;
+            }
+        }
+    }
+    out
 }
 
 /// For every example of `batch`, the sums Σ_k term(k, x_k) over the coordinates `ks`, in their
@@ -490,13 +599,19 @@ pub(crate) fn sums_by_example<const N: usize>(
     data: &Dataset,
     batch: &[usize],
     ks: &[usize],
-    term: impl Fn(usize, i64) -> [f64; N],
+    term: impl Fn(usize, f64) -> [f64; N],
 ) -> Vec<[f64; N]> {
     let rows: Vec<&[i64]> = batch.iter().map(|&i| data.features[i].as_slice()).collect();
-    let mut acc = vec![[0.0; N]; batch.len()];
+    // Feature k of every example, as f64 (exact below 2^53), gathered once per k so that the
+    // sums below run over contiguous values, one accumulator array per sum.
+    let mut column = vec![0.0; rows.len()];
+    let mut acc = vec![[0.0; N]; rows.len()];
     for &k in ks {
-        for (a, x) in acc.iter_mut().zip(&rows) {
-            for (slot, tn) in a.iter_mut().zip(term(k, x[k])) {
+        for (c, x) in column.iter_mut().zip(&rows) {
+            *c = x[k] as f64;
+        }
+        for (a, &x) in acc.iter_mut().zip(&column) {
+            for (slot, tn) in a.iter_mut().zip(term(k, x)) {
                 *slot += tn;
             }
         }
@@ -508,11 +623,11 @@ pub(crate) fn sums_by_example<const N: usize>(
 /// each), as [`sums_by_example`] adds it; terms with r_k = 0 are +0 and skipped. |x_k| is
 /// taken as `(x_k as f64).abs()`, the same value as `x_k.unsigned_abs() as f64` (rounding is
 /// symmetric) from one instruction instead of an unsigned conversion.
-fn largest_weighted_l1(data: &Dataset, batch: &[usize], r: &[f64]) -> Vec<f64> {
+pub(crate) fn largest_weighted_l1(data: &Dataset, batch: &[usize], r: &[f64]) -> Vec<f64> {
     let mut best = vec![0.0; batch.len()];
     for block in r.chunks(data.d().max(1)) {
         let ks: Vec<usize> = (0..block.len()).filter(|&k| block[k] != 0.0).collect();
-        let sums = sums_by_example(data, batch, &ks, |k, v| [(v as f64).abs() * block[k]]);
+        let sums = sums_by_example(data, batch, &ks, |k, v| [v.abs() * block[k]]);
         for (b, [s]) in best.iter_mut().zip(sums) {
             *b = f64::max(*b, s);
         }
@@ -543,48 +658,62 @@ pub(crate) fn linear_eval_error(
     u: f64,
     link: Link,
 ) -> Vec<f64> {
-    let d = data.d();
     if u == 0.0 {
         return vec![0.0; w.len()];
     }
-    let p = data.grid.frac_bits();
-    let gamma = |n: usize| n as f64 * u / (1.0 - n as f64 * u);
-    let wabs: Vec<f64> = raw_to_f64(w, p)
+    let reach = largest_weighted_l1(data, batch, &error_box(data, w, slack));
+    let per: Vec<f64> = reach
         .iter()
-        .map(|v| v.abs() + libm::ldexp(slack as f64, -(p as i32)))
+        .map(|&l1| eval_error_weight(data, l1, batch.len(), w.len(), u, link))
         .collect();
-    let classes = w.len() / d.max(1);
-    let b = batch.len();
-    let mut eps = vec![0.0; d];
-    let unit = libm::ldexp(1.0, -(p as i32));
-    let reach = largest_weighted_l1(data, batch, &wabs);
-    for (&i, &l1) in batch.iter().zip(&reach) {
-        let x = &data.features[i];
-        let s_max = l1 * unit;
-        let e_z = gamma(d + 4) * s_max;
-        let (e_r, r_mag) = match link {
-            Link::Identity => {
-                let e = e_z + 2.0 * u * (s_max + 1.0 + e_z);
-                (e, s_max + 1.0 + e)
-            }
-            Link::Logistic => {
-                let e = 0.25 * e_z + 8.0 * u;
-                (e, 1.0 + e)
-            }
-            Link::Softmax => {
-                let e = 0.5 * e_z + (classes as f64 + 8.0) * u;
-                (e, 1.0 + e)
-            }
-        };
-        let per = (e_r + (b as f64 + 3.0) * u * r_mag) * unit;
-        for (slot, xk) in eps.iter_mut().zip(x) {
-            *slot += (*xk as f64).abs() * per;
+    finish_eval_error(&column_sums(data, batch, 1, &per), batch.len(), w.len())
+}
+
+/// |w_k| + slack ulps in real units: the largest |U_k| over the box of [`linear_eval_error`].
+pub(crate) fn error_box(data: &Dataset, w: &[i64], slack: i64) -> Vec<f64> {
+    let p = data.grid.frac_bits() as i32;
+    // The values of raw_to_f64, converted one by one.
+    let (unit, slack) = (libm::ldexp(1.0, -p), libm::ldexp(slack as f64, -p));
+    w.iter().map(|&k| (k as f64 * unit).abs() + slack).collect()
+}
+
+/// Example x's weight in [`linear_eval_error`]: its error adds at most |x_k|·weight to
+/// coordinate k's batch sum, given `l1` = max over the classes of Σ_k |x_k|·(|w_k| + slack)
+/// (raw features, [`error_box`] weights) and a model of `dim` parameters.
+pub(crate) fn eval_error_weight(
+    data: &Dataset,
+    l1: f64,
+    b: usize,
+    dim: usize,
+    u: f64,
+    link: Link,
+) -> f64 {
+    let d = data.d();
+    let gamma = |n: usize| n as f64 * u / (1.0 - n as f64 * u);
+    let classes = dim / d.max(1);
+    let unit = libm::ldexp(1.0, -(data.grid.frac_bits() as i32));
+    let s_max = l1 * unit;
+    let e_z = gamma(d + 4) * s_max;
+    let (e_r, r_mag) = match link {
+        Link::Identity => {
+            let e = e_z + 2.0 * u * (s_max + 1.0 + e_z);
+            (e, s_max + 1.0 + e)
         }
-    }
+        Link::Logistic => {
+            let e = 0.25 * e_z + 8.0 * u;
+            (e, 1.0 + e)
+        }
+        Link::Softmax => {
+            let e = 0.5 * e_z + (classes as f64 + 8.0) * u;
+            (e, 1.0 + e)
+        }
+    };
+    (e_r + (b as f64 + 3.0) * u * r_mag) * unit
+}
+
+/// The batch mean of the column sums Σ_x |x_k|·weight (d values), inflated by 1%, repeated for
+/// every class: [`linear_eval_error`]'s value.
+pub(crate) fn finish_eval_error(sums: &[f64], b: usize, dim: usize) -> Vec<f64> {
     let scale = 1.01 / b as f64;
-    eps.iter()
-        .map(|v| v * scale)
-        .cycle()
-        .take(w.len())
-        .collect()
+    sums.iter().map(|v| v * scale).cycle().take(dim).collect()
 }

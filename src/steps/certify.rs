@@ -29,7 +29,7 @@
 //! its steps are `Unknown(NoCertifiedBound)`.
 
 use crate::codec::entropy::Certifier;
-use crate::model::{Around, Model, RowBound};
+use crate::model::{Model, RowBound, StepBounds};
 use crate::sgd::StepFunction;
 use crate::Error;
 use serde::Serialize;
@@ -179,7 +179,14 @@ pub fn enumerate_preimages(
         evaluations,
         preimages: Vec::new(),
     };
-    let complete = search.node(v.to_vec(), free.clone(), Some((s_v, residual)), Some(delta))?;
+    let free_count = free.len();
+    let complete = if free.is_empty() {
+        // Every coordinate is pinned: the root is V, whose step was checked above.
+        search.preimages.push(v.to_vec());
+        true
+    } else {
+        search.node(v.to_vec(), free, Some((s_v, residual)), Some(delta))?
+    };
     let evaluations = search.evaluations;
     if !complete {
         return Ok(Enumerated {
@@ -195,7 +202,7 @@ pub fn enumerate_preimages(
     Ok(Enumerated {
         result: Ok(Enumeration {
             preimages,
-            free: free.len(),
+            free: free_count,
             radius,
             q_inf,
         }),
@@ -206,8 +213,8 @@ pub fn enumerate_preimages(
 /// Branch and bound over the free coordinates. A node is a point whose *decided* coordinates
 /// are fixed and whose free ones still hold V's values; every preimage in the node agrees with
 /// it on the decided coordinates and lies within the radius of V on the free ones.
-struct Search<'a> {
-    bounds: &'a Bounds<'a>,
+struct Search<'a, 'b> {
+    bounds: &'b Bounds<'a>,
     w_next: &'a [i64],
     v: &'a [i64],
     radius: i64,
@@ -216,7 +223,7 @@ struct Search<'a> {
     preimages: Vec<Vec<i64>>,
 }
 
-impl Search<'_> {
+impl Search<'_, '_> {
     /// Explores the node; false if the budget ran out.
     fn node(
         &mut self,
@@ -261,9 +268,17 @@ impl Search<'_> {
                 )
             };
             // A decided coordinate must lie in the range its own rounding can reach.
-            let decided_ok = (0..point.len())
-                .filter(|k| !free.contains(k))
-                .all(|k| allowed(k).contains(&point[k]));
+            let decided_ok = (0..point.len()).filter(|k| !free.contains(k)).all(|k| {
+                is_candidate(
+                    point[k],
+                    self.w_next[k],
+                    s[k],
+                    residual[k],
+                    delta[k],
+                    self.v[k],
+                    self.radius,
+                )
+            });
             if !decided_ok {
                 return Ok(true);
             }
@@ -316,13 +331,43 @@ fn candidate_values(
     v: i64,
     radius: i64,
 ) -> Vec<i64> {
+    let (lo, hi) = candidate_span(w_next, s, residual, delta, v, radius);
+    // The span is clamped to the i64 range: every value converts exactly.
+    (lo..=hi).map(|u| u as i64).collect()
+}
+
+/// Whether `u` is one of [`candidate_values`], without listing them.
+fn is_candidate(
+    u: i64,
+    w_next: i64,
+    s: i64,
+    residual: f64,
+    delta: f64,
+    v: i64,
+    radius: i64,
+) -> bool {
+    let (lo, hi) = candidate_span(w_next, s, residual, delta, v, radius);
+    (lo..=hi).contains(&i128::from(u))
+}
+
+/// [`candidate_values`] as the span lo..=hi of U_k (empty when lo > hi): the values W'_k + t
+/// for t from min(⌈a − δ − ½⌉, s) to max(⌊a + δ + ½⌋, s), intersected with V_k ± radius.
+/// Computed in i128, where neither sum can overflow.
+fn candidate_span(
+    w_next: i64,
+    s: i64,
+    residual: f64,
+    delta: f64,
+    v: i64,
+    radius: i64,
+) -> (i128, i128) {
     let a = s as f64 + residual;
-    let lo = (a - delta - 0.5).ceil() as i64;
-    let hi = (a + delta + 0.5).floor() as i64;
-    (lo.min(s)..=hi.max(s))
-        .filter_map(|t| w_next.checked_add(t))
-        .filter(|u| (u - v).abs() <= radius)
-        .collect()
+    let lo = ((a - delta - 0.5).ceil() as i64).min(s);
+    let hi = ((a + delta + 0.5).floor() as i64).max(s);
+    let (w, v, r) = (i128::from(w_next), i128::from(v), i128::from(radius));
+    let lo = (w + i128::from(lo)).max(v - r).max(i128::from(i64::MIN));
+    let hi = (w + i128::from(hi)).min(v + r).min(i128::from(i64::MAX));
+    (lo, hi)
 }
 
 /// The certified quantities of one step at V.
@@ -334,11 +379,11 @@ struct Bounds<'a> {
     margin: Vec<f64>,
     /// 2·E_k: twice the evaluation error in ulps, plus the residual's own rounding.
     two_e: Vec<f64>,
-    /// V, the centre of the search box.
-    center: Vec<i64>,
-    /// The Hessian's row-sum structure: valid everywhere until the global radius R₀ is known,
-    /// then only on the box V ± R₀, where the curvature is bounded more tightly.
-    rows: RowBound<'a>,
+    /// The model's bounds at V: the evaluation error, the global rows and the box's rows.
+    step: StepBounds<'a>,
+    /// The Hessian's row-sum structure on the box V ± R₀, where the curvature is bounded more
+    /// tightly, once the global radius R₀ is known; until then the global `step.rows`.
+    local_rows: Option<RowBound<'a>>,
 }
 
 impl<'a> Bounds<'a> {
@@ -350,17 +395,17 @@ impl<'a> Bounds<'a> {
         residual: &[f64],
     ) -> Result<Self, UnknownReason> {
         let bounds = f.model().bounds().ok_or(UnknownReason::NoCertifiedBound)?;
-        let rows = bounds.row_bound(f.data(), batch, None);
         let u = f.unit_roundoff();
         // Slack for the error bound: generous against any radius that certification accepts.
-        let eps = bounds
-            .evaluation_error(f.data(), batch, v, ERROR_SLACK, u)
+        let step = bounds
+            .step_bounds(f.data(), batch, v, ERROR_SLACK, u)
             .ok_or(UnknownReason::NoCertifiedBound)?;
         let alpha = f.alpha().to_f64();
         let scale = alpha * libm::ldexp(1.0, f.data().grid.frac_bits() as i32);
         // Beyond the gradient's error: the rounding of α·ĝ·2^p itself (u·|a|, |a| ≤ |s| + ½) and
         // of the residual's conversion to f64.
-        let two_e = eps
+        let two_e = step
+            .error
             .iter()
             .zip(s_v)
             .map(|(e, s)| {
@@ -376,25 +421,20 @@ impl<'a> Bounds<'a> {
             alpha,
             margin,
             two_e,
-            center: v.to_vec(),
-            rows,
+            step,
+            local_rows: None,
         })
     }
 
     /// Restricts the curvature bound to the box V ± `radius`.
     fn localise(&mut self, radius: i64) {
-        let around = Around {
-            center: &self.center,
-            radius,
-        };
-        if let Some(bounds) = self.f.model().bounds() {
-            self.rows = bounds.row_bound(self.f.data(), self.batch, Some(around));
-        }
+        self.local_rows = Some(self.step.localise(radius));
     }
 
     /// α·Σ_j sup|H_kj|·r_j for the coordinates `only` (every k when `None`; 0 for the rest).
     fn spread(&self, r: &[i64], only: Option<&[usize]>) -> Vec<f64> {
-        let mut rows = self.rows.rows_of(r, only);
+        let rows = self.local_rows.as_ref().unwrap_or(&self.step.rows);
+        let mut rows = rows.rows_of(r, only);
         match only {
             None => rows.iter_mut().for_each(|v| *v *= self.alpha),
             Some(coords) => coords.iter().for_each(|&k| rows[k] *= self.alpha),
@@ -424,9 +464,14 @@ impl<'a> Bounds<'a> {
         let mut localised = false;
         loop {
             // One row computation per free set: q_∞ uses radius 1, δ radius R (it is linear).
-            let indicator: Vec<i64> = free.iter().map(|&b| b as i64).collect();
-            let coords: Vec<usize> = (0..d).filter(|&k| free[k]).collect();
-            let unit = self.spread(&indicator, (coords.len() < d).then_some(coords.as_slice()));
+            let unit = if localised {
+                let indicator: Vec<i64> = free.iter().map(|&b| b as i64).collect();
+                let coords: Vec<usize> = (0..d).filter(|&k| free[k]).collect();
+                self.spread(&indicator, (coords.len() < d).then_some(coords.as_slice()))
+            } else {
+                // Every coordinate is free in the first round, whose rows are the global ones.
+                self.step.unit.iter().map(|v| v * self.alpha).collect()
+            };
             let q_inf = unit
                 .iter()
                 .zip(&free)

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use rewind::certify::{certify, enumerate_preimages, Certificate, UnknownReason};
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::grid::Dyadic;
-use rewind::model::{AnyModel, Linear};
+use rewind::model::{AnyModel, Around, Linear, Model};
 use rewind::sgd::{BackendChoice, StepFunction};
 
 /// Every grid point within `reach` ulps of `center` (in every coordinate) whose step is `w_next`.
@@ -190,4 +190,92 @@ proptest! {
             Err(other) => prop_assert!(false, "unexpected {:?}", other),
         }
     }
+}
+
+/// The bits of a vector of bounds, so that a comparison tells +0 from −0 and sees NaN.
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The fused bounds of one step are the separate bounds bit for bit: the evaluation error,
+/// the global rows at radius 1, and the box's rows at several radii, for every link, with and
+/// without rounding, on data with zero features (digits) and without (synthetic).
+#[test]
+fn the_fused_step_bounds_are_the_separate_bounds_bit_for_bit() {
+    let sources = [
+        (DataSource::Digits, Some(vec![3, 8]), None),
+        (
+            DataSource::Synthetic {
+                n: 40,
+                features: 6,
+                classes: 3,
+            },
+            Some(vec![0, 1]),
+            None,
+        ),
+        (DataSource::Digits, None, Some(ModelKind::Softmax)),
+        (
+            DataSource::Synthetic {
+                n: 40,
+                features: 6,
+                classes: 3,
+            },
+            None,
+            Some(ModelKind::Softmax),
+        ),
+    ];
+    let mut checked = 0;
+    for (data, classes, only) in sources {
+        let models = match only {
+            Some(m) => vec![m],
+            None => vec![ModelKind::LeastSquares, ModelKind::Logistic],
+        };
+        for model in models {
+            let setup = Setup::new(&VerifyConfig {
+                data: data.clone(),
+                model,
+                classes: classes.clone(),
+                batch: 8,
+                ..VerifyConfig::default()
+            })
+            .unwrap();
+            let f = setup.step_function();
+            let bounds = f.model().bounds().unwrap();
+            let data = f.data();
+            for seed in 0..6u64 {
+                let mut rng = rewind::rng::stream(seed, rewind::rng::Stream::Init);
+                let spread = data.grid.one() >> (seed % 3);
+                let w: Vec<i64> = (0..f.dim())
+                    .map(|k| {
+                        let v = rewind::rng::uniform_in(&mut rng, -spread, spread);
+                        if k % 5 == 0 {
+                            0
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let perm = rewind::rng::permutation(&mut rng, data.n());
+                let batch = &perm[..8];
+                for (u, slack) in [(0.0, 0), (2f64.powi(-53), 64), (2f64.powi(-128), 3)] {
+                    let step = bounds.step_bounds(data, batch, &w, slack, u).unwrap();
+                    let error = bounds.evaluation_error(data, batch, &w, slack, u).unwrap();
+                    assert_eq!(bits(&step.error), bits(&error), "{model:?} u={u}");
+                    let rows = bounds.row_bound(data, batch, None);
+                    assert_eq!(step.rows, rows);
+                    assert_eq!(bits(&step.unit), bits(&rows.rows(&vec![1; w.len()])));
+                    for radius in [1, 3, 40] {
+                        let around = Around { center: &w, radius };
+                        let local = bounds.row_bound(data, batch, Some(around));
+                        let fused = step.localise(radius);
+                        assert_eq!(fused, local, "{model:?} radius {radius}");
+                        let r: Vec<i64> = (0..w.len() as i64).map(|k| k % 3 * radius).collect();
+                        assert_eq!(bits(&fused.rows(&r)), bits(&local.rows(&r)));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 6 * 3 * 6);
 }
