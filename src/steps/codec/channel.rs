@@ -4,10 +4,10 @@
 //! table; the writer also keeps, per epoch, the exact products of what each part of the code
 //! costs, which is what [`super::entropy::EpochCost`] reports.
 
-use super::coder::{Code, CodeError, Decoder, Encoder};
+use super::coder::{Code, CodeError, Decoder, Encoder, Product};
 use crate::Error;
 use num_bigint::BigUint;
-use num_traits::{One, ToPrimitive, Zero};
+use num_traits::{ToPrimitive, Zero};
 
 /// Which part of the code a digit belongs to, for the per-epoch accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +40,19 @@ pub(super) trait Channel {
 }
 
 /// Exact products of one epoch's digits: all of them, and its hints and header alone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Tally {
-    pub(super) den: BigUint,
-    pub(super) width: BigUint,
-    pub(super) hint_den: BigUint,
-    pub(super) header_den: BigUint,
-    pub(super) gd_den: BigUint,
-    pub(super) z_den: BigUint,
+    pub(super) den: Product,
+    pub(super) width: Product,
+    pub(super) hint_den: Product,
+    pub(super) header_den: Product,
+    pub(super) gd_den: Product,
+    pub(super) z_den: Product,
 }
 
 impl Tally {
     pub(super) fn new() -> Self {
-        Tally {
-            den: BigUint::one(),
-            width: BigUint::one(),
-            hint_den: BigUint::one(),
-            header_den: BigUint::one(),
-            gd_den: BigUint::one(),
-            z_den: BigUint::one(),
-        }
+        Tally::default()
     }
 }
 
@@ -102,12 +95,12 @@ impl Channel for Writer {
         let d = known.ok_or_else(missing)?;
         self.enc.push_uniform(&d, radix);
         let t = self.tally(part);
-        t.den *= radix;
+        t.den.mul(radix.clone());
         match part {
-            Part::Hint => t.hint_den *= radix,
-            Part::Header => t.header_den *= radix,
-            Part::GdSteps => t.gd_den *= radix,
-            Part::Perturbation => t.z_den *= radix,
+            Part::Hint => t.hint_den.mul(radix.clone()),
+            Part::Header => t.header_den.mul(radix.clone()),
+            Part::GdSteps => t.gd_den.mul(radix.clone()),
+            Part::Perturbation => t.z_den.mul(radix.clone()),
             _ => {}
         }
         Ok(d)
@@ -122,8 +115,8 @@ impl Channel for Writer {
         let k = known.ok_or_else(missing)?;
         self.enc.push_table(table, k);
         let t = self.tally(part);
-        t.den *= table.iter().sum::<BigUint>();
-        t.width *= &table[k];
+        t.den.mul(table.iter().sum::<BigUint>());
+        t.width.mul(table[k].clone());
         Ok(k)
     }
 
@@ -216,6 +209,7 @@ mod tests {
     use super::*;
     use crate::codec::coder::ceil_log2_ratio;
     use crate::codec::elias_gamma_bits;
+    use num_traits::One;
 
     fn writer() -> Writer {
         Writer::new()
@@ -267,10 +261,10 @@ mod tests {
             elias_gamma(&mut w, Part::GdSteps, Some(v)).unwrap();
             let t = &w.epochs[0].1;
             assert_eq!(
-                ceil_log2_ratio(&t.gd_den, &BigUint::one()),
+                ceil_log2_ratio(&t.gd_den.value(), &BigUint::one()),
                 elias_gamma_bits(v)
             );
-            assert_eq!(t.den, t.gd_den);
+            assert_eq!(t.den.value(), t.gd_den.value());
         }
     }
 
@@ -297,16 +291,16 @@ mod tests {
         w.uniform(Part::Run, &big(3), Some(big(2))).unwrap();
         let table = [big(1), big(6), big(3)];
         w.table(Part::Batch, &table, Some(2)).unwrap();
-        assert_eq!((w.run.den.clone(), w.run.width.clone()), (big(15), big(1)));
+        assert_eq!((w.run.den.value(), w.run.width.value()), (big(15), big(1)));
         let (epoch, t) = &w.epochs[0];
         assert_eq!(*epoch, 2);
-        assert_eq!(t.den, big(4 * 8 * 16 * 10));
-        assert_eq!(t.width, big(3));
+        assert_eq!(t.den.value(), big(4 * 8 * 16 * 10));
+        assert_eq!(t.width.value(), big(3));
         assert_eq!(
-            (t.hint_den.clone(), t.header_den.clone(), t.z_den.clone()),
+            (t.hint_den.value(), t.header_den.value(), t.z_den.value()),
             (big(4), big(8), big(16))
         );
-        assert_eq!(t.gd_den, big(1));
+        assert_eq!(t.gd_den.value(), big(1));
     }
 
     #[test]

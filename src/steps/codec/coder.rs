@@ -35,64 +35,156 @@ pub struct Code {
     pub bits: u64,
 }
 
-/// The encoder's exact interval.
-#[derive(Debug, Clone, Default)]
-pub struct Encoder {
+/// A message's exact interval on its own, [low/den, (low + width)/den).
+#[derive(Debug, Clone)]
+struct Interval {
     low: BigUint,
     width: BigUint,
     den: BigUint,
 }
 
+impl Interval {
+    /// The message `self` then `next`: `next`'s interval nested inside `self`'s. The integers
+    /// are those of pushing `next`'s digits one by one after `self`'s, whatever the grouping.
+    fn then(self, next: Interval) -> Interval {
+        Interval {
+            low: self.low * &next.den + next.low * &self.width,
+            width: self.width * next.width,
+            den: self.den * next.den,
+        }
+    }
+}
+
+/// The encoder's exact interval.
+///
+/// Pushing a digit into one interval of N bits costs O(N) word operations, which makes a
+/// message of D digits cost O(D·N). The encoder instead keeps the message as consecutive
+/// blocks of roughly doubling size, merging two blocks when the later one has caught up with
+/// the earlier, like the carries of a binary counter: each digit then takes part in O(log D)
+/// merges of balanced operands, where the big-integer products are subquadratic. Nesting
+/// intervals is associative, so the integers, and the code, are the same as one digit at a
+/// time.
+#[derive(Debug, Clone, Default)]
+pub struct Encoder {
+    blocks: Vec<Interval>,
+}
+
 impl Encoder {
     /// The empty message: the interval [0, 1).
     pub fn new() -> Self {
-        Encoder {
+        Encoder::default()
+    }
+
+    fn append(&mut self, digit: Interval) {
+        self.blocks.push(digit);
+        while let [.., earlier, later] = self.blocks.as_slice() {
+            if later.den.bits() < earlier.den.bits() {
+                break;
+            }
+            let (Some(later), Some(earlier)) = (self.blocks.pop(), self.blocks.pop()) else {
+                break;
+            };
+            self.blocks.push(earlier.then(later));
+        }
+    }
+
+    /// The whole message's interval.
+    fn interval(&self) -> Interval {
+        let empty = Interval {
             low: BigUint::zero(),
             width: BigUint::one(),
             den: BigUint::one(),
-        }
+        };
+        let mut blocks = self.blocks.iter().cloned();
+        blocks
+            .next()
+            .map_or(empty, |first| blocks.fold(first, Interval::then))
     }
 
     /// Codes the digit whose range is [cum, cum + freq) out of `total`. Requires
     /// 0 < freq and cum + freq ≤ total.
     pub fn push(&mut self, cum: &BigUint, freq: &BigUint, total: &BigUint) {
         debug_assert!(!freq.is_zero() && cum + freq <= *total);
-        self.low = &self.low * total + cum * &self.width;
-        self.width *= freq;
-        self.den *= total;
+        self.append(Interval {
+            low: cum.clone(),
+            width: freq.clone(),
+            den: total.clone(),
+        });
     }
 
     /// Codes `digit` ∈ [0, radix) uniformly.
     pub fn push_uniform(&mut self, digit: &BigUint, radix: &BigUint) {
         debug_assert!(digit < radix);
-        self.low = &self.low * radix + digit * &self.width;
-        self.den *= radix;
+        self.append(Interval {
+            low: digit.clone(),
+            width: BigUint::one(),
+            den: radix.clone(),
+        });
     }
 
     /// Codes digit `k` of a table of frequencies (their sum is the total).
     pub fn push_table(&mut self, table: &[BigUint], k: usize) {
         let cum: BigUint = table[..k].iter().sum();
-        let total: BigUint = table.iter().sum();
+        let total: BigUint = &cum + table[k..].iter().sum::<BigUint>();
         self.push(&cum, &table[k], &total);
     }
 
     /// The information content so far, ⌈log₂(D/W)⌉ bits.
     pub fn information_bits(&self) -> u64 {
-        ceil_log2_ratio(&self.den, &self.width)
+        let i = self.interval();
+        ceil_log2_ratio(&i.den, &i.width)
     }
 
     /// The shortest binary fraction C/2^L in the interval.
     pub fn finish(self) -> Code {
-        let mut bits = ceil_log2_ratio(&self.den, &self.width);
+        let i = self.interval();
+        let mut bits = ceil_log2_ratio(&i.den, &i.width);
         loop {
-            let scaled = &self.low << bits;
-            let (q, r) = scaled.div_rem(&self.den);
+            let scaled = &i.low << bits;
+            let (q, r) = scaled.div_rem(&i.den);
             let value = if r.is_zero() { q } else { q + 1u32 };
-            if &value * &self.den < (&self.low + &self.width) << bits {
+            if &value * &i.den < (&i.low + &i.width) << bits {
                 return Code { value, bits };
             }
             bits += 1;
         }
+    }
+}
+
+/// A product of many factors, multiplied in a balanced tree (as the encoder's blocks are): the
+/// exact denominators the code's accounting keeps cost O(M(N) log) instead of O(N²).
+#[derive(Debug, Clone, Default)]
+pub struct Product {
+    partial: Vec<BigUint>,
+}
+
+impl Product {
+    /// The empty product, 1.
+    pub fn new() -> Self {
+        Product::default()
+    }
+
+    /// Multiplies the product by `factor`.
+    pub fn mul(&mut self, factor: BigUint) {
+        self.partial.push(factor);
+        while let [.., earlier, later] = self.partial.as_slice() {
+            if later.bits() < earlier.bits() {
+                break;
+            }
+            let (Some(later), Some(earlier)) = (self.partial.pop(), self.partial.pop()) else {
+                break;
+            };
+            self.partial.push(earlier * later);
+        }
+    }
+
+    /// The product's value.
+    pub fn value(&self) -> BigUint {
+        // Smallest first, so that the big products come last.
+        self.partial
+            .iter()
+            .rev()
+            .fold(BigUint::one(), |acc, f| acc * f)
     }
 }
 
@@ -116,6 +208,27 @@ pub fn log2_big(v: &BigUint) -> f64 {
     }
     let top = (v >> (bits - 64)).iter_u64_digits().next().unwrap_or(0);
     (top as f64).log2() + (bits - 64) as f64
+}
+
+/// ⌊a/d⌋ and a mod d for d > 0, when the quotient is short next to d (a digit read from a
+/// long code): the quotient is guessed from the top bits of a and d, 66 bits more than the
+/// quotient's, which puts the guess within one of the truth, and then settled exactly. This
+/// costs two products by the short quotient instead of a long division.
+fn div_rem_small_quotient(a: BigUint, d: &BigUint) -> (BigUint, BigUint) {
+    let quotient_bits = a.bits().saturating_sub(d.bits()) + 1;
+    let shift = d.bits().saturating_sub(quotient_bits + 66);
+    let mut q = (&a >> shift) / (d >> shift);
+    let mut qd = &q * d;
+    while qd > a && !q.is_zero() {
+        q -= 1u32;
+        qd -= d;
+    }
+    let mut r = a - qd;
+    while r >= *d {
+        q += 1u32;
+        r -= d;
+    }
+    (q, r)
 }
 
 /// The decoder's position: the value v = num/den ∈ [0, 1) of what is left to read.
@@ -170,8 +283,7 @@ impl Decoder {
             return Err(CodeError::EmptyTable);
         }
         self.consume(log2_big(radix))?;
-        let t = &self.num * radix;
-        let (slot, rest) = t.div_rem(&self.den);
+        let (slot, rest) = div_rem_small_quotient(&self.num * radix, &self.den);
         if slot >= *radix {
             return Err(CodeError::Exhausted);
         }
@@ -186,7 +298,7 @@ impl Decoder {
             return Err(CodeError::EmptyTable);
         }
         let t = &self.num * &total;
-        let slot = &t / &self.den;
+        let (slot, _) = div_rem_small_quotient(t.clone(), &self.den);
         let mut cum = BigUint::zero();
         for (k, f) in table.iter().enumerate() {
             if slot < &cum + f {
@@ -335,6 +447,63 @@ mod tests {
                     prop_assert_eq!(dec.pop_table(&t).unwrap(), choice(&t, *pick));
                 }
             }
+        }
+
+        #[test]
+        fn blocks_hold_the_integers_of_one_digit_at_a_time(
+            digits in proptest::collection::vec((1u64..1 << 40, any::<u64>(), 0u64..1 << 40), 0..200)
+        ) {
+            // Each digit: freq ∈ [1, 2^40), cum below a total ≥ cum + freq.
+            let mut e = Encoder::new();
+            let (mut low, mut width, mut den) = (BigUint::zero(), BigUint::one(), BigUint::one());
+            for &(freq, cum, extra) in &digits {
+                let (freq, cum) = (big(freq), big(cum % (1 << 50)));
+                let total = &cum + &freq + big(extra);
+                if extra % 3 == 0 {
+                    e.push_uniform(&cum, &(&cum + 1u32 + big(extra)));
+                    low = low * (&cum + 1u32 + big(extra)) + &cum * &width;
+                    den *= &cum + 1u32 + big(extra);
+                } else {
+                    e.push(&cum, &freq, &total);
+                    low = low * &total + &cum * &width;
+                    width *= &freq;
+                    den *= &total;
+                }
+            }
+            let i = e.interval();
+            prop_assert_eq!((&i.low, &i.width, &i.den), (&low, &width, &den));
+            prop_assert_eq!(e.information_bits(), ceil_log2_ratio(&den, &width));
+        }
+
+        #[test]
+        fn short_quotients_divide_exactly(
+            a in proptest::collection::vec(any::<u8>(), 0..300),
+            d in proptest::collection::vec(any::<u8>(), 1..200),
+            shift in 0u32..4,
+        ) {
+            // Quotients from 0 to thousands of bits, divisors up to 1,600 bits and ones whose
+            // top bits are all ones (where a guess is most often one too large).
+            let a = BigUint::from_bytes_le(&a);
+            let mut d = BigUint::from_bytes_le(&d) + 1u32;
+            if shift == 3 {
+                d = (BigUint::one() << d.bits()) - 1u32;
+            }
+            let a = a << (shift * 300);
+            prop_assert_eq!(div_rem_small_quotient(a.clone(), &d), a.div_rem(&d));
+        }
+
+        #[test]
+        fn a_product_in_a_tree_is_the_product(
+            factors in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..80)
+        ) {
+            let mut p = Product::new();
+            let mut direct = BigUint::one();
+            for f in &factors {
+                let f = BigUint::from_bytes_le(f);
+                direct *= &f;
+                p.mul(f);
+            }
+            prop_assert_eq!(p.value(), direct);
         }
     }
 }

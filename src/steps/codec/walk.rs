@@ -10,7 +10,8 @@
 use super::channel::{big, corrupt, elias_gamma, small, Channel, Part};
 use super::hint::{Hint, StepRecord};
 use super::rank::{
-    binomial, factorial, permutation_rank, permutation_unrank, subset_rank, subset_unrank,
+    binomial, factorial, log2_binomial, permutation_rank, permutation_unrank, subset_rank,
+    subset_unrank,
 };
 use super::shape::RunShape;
 use super::tilt::{k1_table, membership, split, TILTS};
@@ -94,15 +95,6 @@ pub struct KnownCall<'a> {
     pub inner: &'a [Vec<i64>],
     /// The inner steps' inversion records, one per inner step.
     pub records: &'a [StepRecord],
-}
-
-/// log₂ C(n, k) from log-gamma, accurate to far better than a bit for these sizes.
-fn log2_binomial(n: u64, k: u64) -> f64 {
-    if k > n {
-        return 0.0;
-    }
-    let lg = |x: u64| libm::lgamma(x as f64 + 1.0);
-    (lg(n) - lg(k) - lg(n - k)) / std::f64::consts::LN_2
 }
 
 /// What the encoder knows about the run.
