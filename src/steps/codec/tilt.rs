@@ -36,7 +36,8 @@ fn binomial_row(n: usize, kmax: usize) -> Vec<BigUint> {
             continue;
         }
         row.push(c.clone());
-        c = c * BigUint::from((n - k) as u64) / BigUint::from((k + 1) as u64);
+        c *= (n - k) as u64;
+        c /= (k + 1) as u64;
     }
     row
 }
@@ -54,10 +55,14 @@ pub(super) fn tilted(base: &[BigUint], (u, v): (u64, u64)) -> Vec<BigUint> {
     if (u, v) == (1, 1) {
         return base.to_vec();
     }
+    // u^k·v^(b−k) from u^(k−1)·v^(b−k+1): a multiplication by u and an exact division by v.
+    let mut weight = num_traits::pow(BigUint::from(v), b);
     base.iter()
-        .enumerate()
-        .map(|(k, f)| {
-            f * num_traits::pow(BigUint::from(u), k) * num_traits::pow(BigUint::from(v), b - k)
+        .map(|f| {
+            let t = f * &weight;
+            weight *= u;
+            weight /= v;
+            t
         })
         .collect()
 }
