@@ -15,7 +15,7 @@
 //! - decode: `entropy::decode`, which re-inverts every step and makes one split pass, so its own
 //!   work is decode − inversions − split.
 //!
-//! The ms are CPU time per pass (the process's, from /proc; a busy machine inflates wall time
+//! The ms are CPU time per pass (the process's; a busy machine inflates wall time
 //! far more), means over passes lasting at least `budget`; after each row a line states the
 //! coder's own work ÷ the inversions in CPU time and in median wall time, with the load average.
 //!
@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{load_average, time_per_pass, Cost};
+use common::{load_average, time_interleaved, Cost};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::codec::entropy::{decode, encode, CodeOptions, Encoded, RunShape};
 use rewind::codec::hint::StepRecord;
@@ -147,27 +147,33 @@ fn bench(c: &mut Criterion) {
             "the bench must round-trip"
         );
 
-        let inversions = time_per_pass(cfg.budget, || {
-            std::hint::black_box(one_thread.install(|| analyse(&f, &t, max_it).expect("invert")));
-        });
-        let split = time_per_pass(cfg.budget, || {
-            std::hint::black_box(split_pass(&f, &t, n, b));
-        });
-        let encode_t = time_per_pass(cfg.budget, || {
-            std::hint::black_box(encode_once());
-        });
-        let decode_t = time_per_pass(cfg.budget, || {
-            std::hint::black_box(
-                decode(&f, &t.final_model, shape, &enc.code, opts).expect("decode"),
-            );
-        });
-        let costs = [inversions, split, encode_t, decode_t];
+        let costs = time_interleaved(
+            cfg.budget,
+            &mut [
+                &mut || {
+                    std::hint::black_box(
+                        one_thread.install(|| analyse(&f, &t, max_it).expect("invert")),
+                    );
+                },
+                &mut || {
+                    std::hint::black_box(split_pass(&f, &t, n, b));
+                },
+                &mut || {
+                    std::hint::black_box(encode_once());
+                },
+                &mut || {
+                    std::hint::black_box(
+                        decode(&f, &t.final_model, shape, &enc.code, opts).expect("decode"),
+                    );
+                },
+            ],
+        );
         let cpu: Option<Vec<f64>> = costs.iter().map(|c| c.cpu).collect();
         let wall: Vec<f64> = costs.iter().map(|c| c.wall.as_secs_f64()).collect();
         let cpu = cpu.map(|t| own_ratios(&t));
         let wall = own_ratios(&wall);
         let shown = |r: Option<f64>| r.map_or("?".into(), |r| format!("{r:.2}"));
-        let [inv, spl, en, de] = costs.map(ms);
+        let [inv, spl, en, de] = [0, 1, 2, 3].map(|i| ms(costs[i]));
         eprintln!(
             "| {} | {n} | {} | {b} | {} | {} | {inv:.2} | {spl:.2} | {en:.2} | {de:.2} | {:.2} | {} | {:.2} | {} |",
             cfg.name,

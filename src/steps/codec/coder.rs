@@ -62,11 +62,18 @@ impl Interval {
 /// blocks of roughly doubling size, merging two blocks when the later one has caught up with
 /// the earlier, like the carries of a binary counter: each digit then takes part in O(log D)
 /// merges of balanced operands, where the big-integer products are subquadratic. Nesting
-/// intervals is associative, so the integers, and the code, are the same as one digit at a
-/// time.
+/// intervals is associative, so the grouping changes nothing.
+///
+/// The last digit of a frequency table stays open: a uniform digit of radix R that divides
+/// its frequency f splits it into R equal parts, so instead of multiplying the interval's
+/// three integers by R it divides f by R. The walk's subset ranks do exactly this (their radices
+/// C(|S₁|, k₁) and C(|S₀|, b − k₁) divide f_{k₁}), which keeps the width to the tilt's power of
+/// two and the denominator to what the code holds. The integers then differ from those of one
+/// digit at a time by a common factor only, and the code depends on their ratios alone.
 #[derive(Debug, Clone, Default)]
 pub struct Encoder {
     blocks: Vec<Interval>,
+    open: Option<Interval>,
 }
 
 impl Encoder {
@@ -88,14 +95,20 @@ impl Encoder {
         }
     }
 
-    /// The whole message's interval.
+    fn close(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.append(open);
+        }
+    }
+
+    /// The whole message's interval, up to a common factor of its three integers.
     fn interval(&self) -> Interval {
         let empty = Interval {
             low: BigUint::zero(),
             width: BigUint::one(),
             den: BigUint::one(),
         };
-        let mut blocks = self.blocks.iter().cloned();
+        let mut blocks = self.blocks.iter().chain(&self.open).cloned();
         blocks
             .next()
             .map_or(empty, |first| blocks.fold(first, Interval::then))
@@ -105,7 +118,8 @@ impl Encoder {
     /// 0 < freq and cum + freq ≤ total.
     pub fn push(&mut self, cum: &BigUint, freq: &BigUint, total: &BigUint) {
         debug_assert!(!freq.is_zero() && cum + freq <= *total);
-        self.append(Interval {
+        self.close();
+        self.open = Some(Interval {
             low: cum.clone(),
             width: freq.clone(),
             den: total.clone(),
@@ -115,6 +129,16 @@ impl Encoder {
     /// Codes `digit` ∈ [0, radix) uniformly.
     pub fn push_uniform(&mut self, digit: &BigUint, radix: &BigUint) {
         debug_assert!(digit < radix);
+        if let Some(open) = &mut self.open {
+            let (part, rest) = open.width.div_rem(radix);
+            if rest.is_zero() {
+                // [low + digit·f/R, low + (digit + 1)·f/R) out of the same total.
+                open.low += digit * &part;
+                open.width = part;
+                return;
+            }
+        }
+        self.close();
         self.append(Interval {
             low: digit.clone(),
             width: BigUint::one(),
@@ -137,17 +161,22 @@ impl Encoder {
 
     /// The shortest binary fraction C/2^L in the interval.
     pub fn finish(self) -> Code {
-        let i = self.interval();
-        let mut bits = ceil_log2_ratio(&i.den, &i.width);
-        loop {
-            let scaled = &i.low << bits;
-            let (q, r) = scaled.div_rem(&i.den);
-            let value = if r.is_zero() { q } else { q + 1u32 };
-            if &value * &i.den < (&i.low + &i.width) << bits {
-                return Code { value, bits };
-            }
-            bits += 1;
+        shortest_fraction(&self.interval())
+    }
+}
+
+/// The shortest binary fraction C/2^L in [low/den, (low + width)/den): L = ⌈log₂(den/width)⌉
+/// or one more. It depends on the two ratios only.
+fn shortest_fraction(i: &Interval) -> Code {
+    let mut bits = ceil_log2_ratio(&i.den, &i.width);
+    loop {
+        let scaled = &i.low << bits;
+        let (q, r) = scaled.div_rem(&i.den);
+        let value = if r.is_zero() { q } else { q + 1u32 };
+        if &value * &i.den < (&i.low + &i.width) << bits {
+            return Code { value, bits };
         }
+        bits += 1;
     }
 }
 
@@ -215,6 +244,12 @@ pub fn log2_big(v: &BigUint) -> f64 {
 /// quotient's, which puts the guess within one of the truth, and then settled exactly. This
 /// costs two products by the short quotient instead of a long division.
 fn div_rem_small_quotient(a: BigUint, d: &BigUint) -> (BigUint, BigUint) {
+    // A code's own denominator is a power of two: shifts are enough.
+    if let Some(e) = d.trailing_zeros().filter(|&e| e + 1 == d.bits()) {
+        let q = &a >> e;
+        let r = a - (&q << e);
+        return (q, r);
+    }
     let quotient_bits = a.bits().saturating_sub(d.bits()) + 1;
     let shift = d.bits().saturating_sub(quotient_bits + 66);
     let mut q = (&a >> shift) / (d >> shift);
@@ -231,7 +266,11 @@ fn div_rem_small_quotient(a: BigUint, d: &BigUint) -> (BigUint, BigUint) {
     (q, r)
 }
 
-/// The decoder's position: the value v = num/den ∈ [0, 1) of what is left to read.
+/// The decoder's position: the value v = num/(den·open) ∈ [0, 1) of what is left to read.
+///
+/// `open` is what is left of the last table digit's frequency, as in the encoder: a uniform
+/// digit whose radix divides it is read by dividing it, not by multiplying the value by the
+/// radix, so the denominator stays the code's power of two (times the tilts' powers of two).
 ///
 /// It also counts the information read so far, Σ log₂(total/frequency). A code of L bits holds
 /// at most L bits of information (the encoder writes ⌈log₂(D/W)⌉ or one bit more), so a digit
@@ -241,6 +280,7 @@ fn div_rem_small_quotient(a: BigUint, d: &BigUint) -> (BigUint, BigUint) {
 pub struct Decoder {
     num: BigUint,
     den: BigUint,
+    open: BigUint,
     read_bits: f64,
     limit_bits: f64,
 }
@@ -252,6 +292,7 @@ impl Decoder {
         Decoder {
             num: code.value.clone(),
             den: BigUint::one() << code.bits,
+            open: BigUint::one(),
             read_bits: 0.0,
             // Slack for the rounding of the f64 sum only; a valid code never needs it.
             limit_bits: bits + 1e-9 * bits + 1e-6,
@@ -277,17 +318,33 @@ impl Decoder {
         Ok(())
     }
 
+    /// Multiplies what is left of the last table digit's frequency into the denominator.
+    fn close(&mut self) {
+        if !self.open.is_one() {
+            self.den *= std::mem::replace(&mut self.open, BigUint::one());
+        }
+    }
+
     /// Reads a uniform digit of `radix`.
     pub fn pop_uniform(&mut self, radix: &BigUint) -> Result<BigUint, CodeError> {
         if radix.is_zero() {
             return Err(CodeError::EmptyTable);
         }
         self.consume(log2_big(radix))?;
-        let (slot, rest) = div_rem_small_quotient(&self.num * radix, &self.den);
+        let num = std::mem::take(&mut self.num);
+        let (part, rest) = self.open.div_rem(radix);
+        let (slot, rest) = if rest.is_zero() {
+            // ⌊v·R⌋ with v = num/(den·R·part): num/(den·part), the value left over the same.
+            self.open = part;
+            div_rem_small_quotient(num, &(&self.den * &self.open))
+        } else {
+            self.close();
+            div_rem_small_quotient(num * radix, &self.den)
+        };
+        self.num = rest;
         if slot >= *radix {
             return Err(CodeError::Exhausted);
         }
-        self.num = rest;
         Ok(slot)
     }
 
@@ -297,6 +354,7 @@ impl Decoder {
         if total.is_zero() {
             return Err(CodeError::EmptyTable);
         }
+        self.close();
         let t = &self.num * &total;
         let (slot, _) = div_rem_small_quotient(t.clone(), &self.den);
         let mut cum = BigUint::zero();
@@ -305,7 +363,7 @@ impl Decoder {
                 self.consume(log2_big(&total) - log2_big(f))?;
                 // v' = (v·M − cum)/f
                 self.num = t - &cum * &self.den;
-                self.den *= f;
+                self.open = f.clone();
                 return Ok(k);
             }
             cum += f;
@@ -450,29 +508,42 @@ mod tests {
         }
 
         #[test]
-        fn blocks_hold_the_integers_of_one_digit_at_a_time(
-            digits in proptest::collection::vec((1u64..1 << 40, any::<u64>(), 0u64..1 << 40), 0..200)
+        fn blocks_and_split_frequencies_hold_the_interval_of_one_digit_at_a_time(
+            digits in proptest::collection::vec(
+                (1u64..1 << 40, any::<u64>(), 0u64..1 << 40, 1u64..1 << 20, 1u64..1 << 20),
+                0..150,
+            )
         ) {
-            // Each digit: freq ∈ [1, 2^40), cum below a total ≥ cum + freq.
+            // Each step: a table digit of frequency f = r₁·r₀·g (g = freq) and total
+            // cum + f + extra, then two uniform digits of radices r₁ and r₀ (which split f), or
+            // (extra ≡ 0 mod 3) a lone uniform digit. The reference pushes one digit at a time
+            // into one interval, with no common factor taken out.
             let mut e = Encoder::new();
-            let (mut low, mut width, mut den) = (BigUint::zero(), BigUint::one(), BigUint::one());
-            for &(freq, cum, extra) in &digits {
-                let (freq, cum) = (big(freq), big(cum % (1 << 50)));
-                let total = &cum + &freq + big(extra);
-                if extra % 3 == 0 {
-                    e.push_uniform(&cum, &(&cum + 1u32 + big(extra)));
-                    low = low * (&cum + 1u32 + big(extra)) + &cum * &width;
-                    den *= &cum + 1u32 + big(extra);
+            let mut r = Interval { low: BigUint::zero(), width: BigUint::one(), den: BigUint::one() };
+            let mut push = |e: &mut Encoder, cum: BigUint, freq: BigUint, total: BigUint| {
+                if freq.is_one() {
+                    e.push_uniform(&cum, &total);
                 } else {
                     e.push(&cum, &freq, &total);
-                    low = low * &total + &cum * &width;
-                    width *= &freq;
-                    den *= &total;
+                }
+                r = r.clone().then(Interval { low: cum, width: freq, den: total });
+            };
+            for &(g, cum, extra, r1, r0) in &digits {
+                let cum = big(cum % (1 << 50));
+                if extra % 3 == 0 {
+                    push(&mut e, cum.clone(), BigUint::one(), &cum + 1u32 + big(extra));
+                } else {
+                    let f = big(g) * big(r1) * big(r0);
+                    push(&mut e, cum.clone(), f.clone(), &cum + &f + big(extra));
+                    push(&mut e, big(extra % r1), BigUint::one(), big(r1));
+                    push(&mut e, big(cum.bits() % r0), BigUint::one(), big(r0));
                 }
             }
             let i = e.interval();
-            prop_assert_eq!((&i.low, &i.width, &i.den), (&low, &width, &den));
-            prop_assert_eq!(e.information_bits(), ceil_log2_ratio(&den, &width));
+            prop_assert_eq!(&i.low * &r.den, &r.low * &i.den);
+            prop_assert_eq!(&i.width * &r.den, &r.width * &i.den);
+            prop_assert_eq!(e.information_bits(), ceil_log2_ratio(&r.den, &r.width));
+            prop_assert_eq!(e.finish(), shortest_fraction(&r));
         }
 
         #[test]

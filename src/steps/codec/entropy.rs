@@ -141,7 +141,10 @@ fn encode_with(
         .map(|(e, t)| EpochCost {
             epoch: *e,
             baseline_bits: baseline,
-            bits: ceil_log2_ratio(&t.den.value(), &t.width.value()),
+            bits: {
+                let (den, width) = t.ratio();
+                ceil_log2_ratio(&den, &width)
+            },
             hint_bits: ceil_log2_ratio(&t.hint_den.value(), &BigUint::one()),
             header_bits: ceil_log2_ratio(&t.header_den.value(), &BigUint::one()),
             tilt: TILTS[tilts[*e - 1]],
@@ -151,7 +154,10 @@ fn encode_with(
         .collect();
     epochs.sort_by_key(|c| c.epoch);
     Ok(Encoded {
-        run_header_bits: ceil_log2_ratio(&w.run.den.value(), &w.run.width.value()),
+        run_header_bits: {
+            let (den, width) = w.run.ratio();
+            ceil_log2_ratio(&den, &width)
+        },
         code: w.enc.finish(),
         epochs,
     })
