@@ -576,5 +576,39 @@ mod tests {
             }
             prop_assert_eq!(p.value(), direct);
         }
+
+        #[test]
+        fn digits_that_split_a_frequency_read_back(
+            steps in proptest::collection::vec(
+                (0u64..1 << 30, 1u64..1 << 10, 0u64..1 << 30, 1u64..1 << 30, 1u64..1 << 30, any::<u64>()),
+                0..80,
+            )
+        ) {
+            // A table [a, g·r₁·r₀, c] read at index 1, then digits of radix r₁ and r₀, which the
+            // decoder reads by dividing the open frequency; every fourth step a radix that
+            // does not divide it follows as well.
+            let digit = |pick: u64, r: u64| pick % r;
+            let mut e = Encoder::new();
+            for &(a, g, c, r1, r0, pick) in &steps {
+                let table = [big(a), big(g) * big(r1) * big(r0), big(c)];
+                e.push_table(&table, 1);
+                e.push_uniform(&big(digit(pick, r1)), &big(r1));
+                e.push_uniform(&big(digit(pick >> 20, r0)), &big(r0));
+                if pick % 4 == 0 {
+                    e.push_uniform(&big(digit(pick >> 40, 7)), &big(7 * g + 1));
+                }
+            }
+            let code = e.finish();
+            let mut dec = Decoder::new(&code);
+            for &(a, g, c, r1, r0, pick) in &steps {
+                let table = [big(a), big(g) * big(r1) * big(r0), big(c)];
+                prop_assert_eq!(dec.pop_table(&table).unwrap(), 1);
+                prop_assert_eq!(dec.pop_uniform(&big(r1)).unwrap(), big(digit(pick, r1)));
+                prop_assert_eq!(dec.pop_uniform(&big(r0)).unwrap(), big(digit(pick >> 20, r0)));
+                if pick % 4 == 0 {
+                    prop_assert_eq!(dec.pop_uniform(&big(7 * g + 1)).unwrap(), big(digit(pick >> 40, 7)));
+                }
+            }
+        }
     }
 }

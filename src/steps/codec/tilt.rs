@@ -37,7 +37,11 @@ fn binomial_row(n: usize, kmax: usize) -> Vec<BigUint> {
         }
         row.push(c.clone());
         c *= (n - k) as u64;
-        c /= (k + 1) as u64;
+        // By value and by a u32, num-bigint divides in place, without allocating a divisor.
+        c = match u32::try_from(k + 1) {
+            Ok(d) => c / d,
+            Err(_) => c / (k + 1) as u64,
+        };
     }
     row
 }
