@@ -427,16 +427,23 @@ pub fn run(
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
-            if cfg.stop_at_full_accuracy {
-                let correct = f.correct_many(&w, &all)?;
+            let next = if cfg.stop_at_full_accuracy {
+                // The stop check and the step read the same W and nothing else, so they run side
+                // by side: the step (one batch, serial) hides inside the parallel accuracy pass.
+                // A step taken past the stop is dropped unseen, as if never computed.
+                let (correct, next) =
+                    rayon::join(|| f.correct_many(&w, &all), || f.step(&w, batch));
+                let correct = correct?;
                 if correct.iter().all(|&c| c) {
                     traj.stopped_at = Some((epoch, j + 1));
                     traj.permutations.push(perm.clone());
                     break 'epochs;
                 }
                 traj.correct.push(correct);
-            }
-            let next = f.step(&w, batch)?;
+                next?
+            } else {
+                f.step(&w, batch)?
+            };
             let logged = LoggedStep {
                 epoch,
                 step: j + 1,

@@ -88,28 +88,28 @@ impl Linear {
         self.link
     }
 
-    /// r = ∂f_x/∂z for the logits `z` of an example of class `class`.
-    fn residuals<B: Backend>(
+    /// r = ∂f_x/∂z for the logits `z` of an example of class `class`, into `r` (cleared first:
+    /// the batch loop reuses one buffer rather than allocating per example).
+    fn residuals_into<B: Backend>(
         &self,
         be: &B,
         z: &[B::R],
         class: u32,
-    ) -> Result<Vec<B::R>, BackendError> {
-        Ok(match self.link {
-            Link::Identity => vec![z[0].sub(&be.int(self.loss_label(class)))],
-            Link::Logistic => vec![sigmoid(&z[0], &be.int(1))?.sub(&be.int(class as i64))],
-            Link::Softmax => softmax(z)?
-                .into_iter()
-                .enumerate()
-                .map(|(c, pc)| {
-                    if c as u32 == class {
-                        pc.sub(&be.int(1))
-                    } else {
-                        pc
-                    }
-                })
-                .collect(),
-        })
+        r: &mut Vec<B::R>,
+    ) -> Result<(), BackendError> {
+        r.clear();
+        match self.link {
+            Link::Identity => r.push(z[0].sub(&be.int(self.loss_label(class)))),
+            Link::Logistic => r.push(sigmoid(&z[0], &be.int(1))?.sub(&be.int(class as i64))),
+            Link::Softmax => r.extend(softmax(z)?.into_iter().enumerate().map(|(c, pc)| {
+                if c as u32 == class {
+                    pc.sub(&be.int(1))
+                } else {
+                    pc
+                }
+            })),
+        }
+        Ok(())
     }
 
     /// ∂²f_x/∂z² at the logits `z` in f64, row-major outputs × outputs.
@@ -181,11 +181,20 @@ pub(crate) fn argmax_is<T: PartialOrd>(z: &[T], class: usize) -> bool {
 
 /// The non-zero entries of a raw feature row, converted once into the backend's numbers.
 pub(crate) fn sparse_row<B: Backend>(be: &B, x: &[i64], p: u32) -> Vec<(usize, B::R)> {
-    x.iter()
-        .enumerate()
-        .filter(|(_, &v)| v != 0)
-        .map(|(k, &v)| (k, be.raw(v, p)))
-        .collect()
+    let mut row = Vec::new();
+    sparse_row_into(be, x, p, &mut row);
+    row
+}
+
+/// [`sparse_row`] into a reused buffer.
+fn sparse_row_into<B: Backend>(be: &B, x: &[i64], p: u32, row: &mut Vec<(usize, B::R)>) {
+    row.clear();
+    row.extend(
+        x.iter()
+            .enumerate()
+            .filter(|(_, &v)| v != 0)
+            .map(|(k, &v)| (k, be.raw(v, p))),
+    );
 }
 
 impl Model for Linear {
@@ -212,13 +221,15 @@ impl Model for Linear {
         let p = data.grid.frac_bits();
         let mut g = vec![be.int(0); self.dim()];
         let zero = be.int(0);
+        // Three buffers for the whole batch: on f64 the arithmetic is a few thousand flops and
+        // per-example allocations would cost more than it does.
+        let (mut x, mut z, mut r) = (Vec::new(), Vec::new(), Vec::new());
         for &i in batch {
-            let x = sparse_row(be, &data.features[i], p);
-            let z: Vec<B::R> = w
-                .chunks(self.d)
-                .map(|row| kernels::dot(&x, row, &zero))
-                .collect();
-            for (c, r) in self.residuals(be, &z, data.labels[i])?.iter().enumerate() {
+            sparse_row_into(be, &data.features[i], p, &mut x);
+            z.clear();
+            z.extend(w.chunks(self.d).map(|row| kernels::dot(&x, row, &zero)));
+            self.residuals_into(be, &z, data.labels[i], &mut r)?;
+            for (c, r) in r.iter().enumerate() {
                 for (k, xk) in &x {
                     let idx = c * self.d + k;
                     g[idx] = g[idx].add(&r.mul(xk));
