@@ -2,8 +2,8 @@
 //!
 //! A digit is coded with an integer frequency f out of an integer total M (a uniform digit of
 //! radix N is f = 1, M = N). The encoder keeps the message's interval exactly,
-//! [low/D, (low + W)/D) with W = Πf and D = ΠM (up to a common factor, see [`Encoder`]), and writes the shortest binary fraction inside
-//! it: L = ⌈log₂(D/W)⌉ or one bit more. Nothing is lost to rounding, so a run of uniform
+//! [low/D, (low + W)/D) with W = Πf and D = ΠM (up to a common factor, see [`Encoder`]), and
+//! writes the shortest binary fraction inside it: L = ⌈log₂(D/W)⌉ or one bit more. Nothing is lost to rounding, so a run of uniform
 //! digits costs exactly ⌈log₂ ΠN⌉ bits (or one more), which is what makes "the code never
 //! loses against log₂ n!" a checkable statement.
 //!
