@@ -10,7 +10,7 @@ pub fn cpu_seconds() -> Option<f64> {
     };
     // SAFETY: `t` is a valid, writable timespec for the duration of the call.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    (rc == 0).then(|| t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
+    (rc == 0).then_some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
 }
 
 /// A pass's cost: median wall time, and mean CPU time of the process where /proc tells it.
