@@ -15,24 +15,31 @@
 //! - decode: `entropy::decode`, which re-inverts every step and makes one split pass, so its own
 //!   work is decode − inversions − split.
 //!
-//! Run with `cargo bench --bench codec`.
+//! The ms are CPU time per pass (the process's; a busy machine inflates wall time
+//! far more), means over passes lasting at least `budget`; after each row a line states the
+//! coder's own work ÷ the inversions in CPU time and in median wall time, with the load average.
+//!
+//! Run with `cargo bench --bench codec` (`cargo bench --bench codec -- --warm-up-time 1
+//! --measurement-time 1` for the table without criterion's long sampling).
 
+mod common;
+
+use common::{load_average, time_interleaved, Cost};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::codec::entropy::{decode, encode, CodeOptions, Encoded, RunShape};
 use rewind::codec::hint::StepRecord;
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::reconstruct::analyse;
 use rewind::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Config {
     name: &'static str,
     data: DataSource,
     classes: Option<Vec<u32>>,
     batch: usize,
-    /// Passes per median, and criterion's measurement time: an encode of the large set takes
-    /// over 100 ms, so it gets fewer passes and more time for its 10 samples.
-    passes: usize,
+    /// Time spent on each quantity of the table, and criterion's measurement time.
+    budget: Duration,
     measure: Duration,
 }
 
@@ -49,18 +56,6 @@ fn setup(c: &Config) -> Setup {
         ..VerifyConfig::default()
     })
     .expect("the data set loads")
-}
-
-fn median_time(passes: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..passes)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[passes / 2]
 }
 
 /// The split evaluations of the coder's walk, without the coding: per epoch, backwards, the
@@ -90,8 +85,16 @@ fn split_pass(f: &StepFunction, t: &Trajectory, n: usize, b: usize) -> usize {
     correct
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+/// The coder's own work ÷ the inversions, from the times of [inversions, split pass, encode,
+/// decode]: the encoder's (encode − 2·split) and the decoder's (decode − inversions − split).
+fn own_ratios(t: &[f64]) -> (f64, f64) {
+    let (inv, split, enc, dec) = (t[0], t[1], t[2], t[3]);
+    ((enc - 2.0 * split) / inv, (dec - inv - split) / inv)
+}
+
+/// CPU milliseconds per pass (wall where /proc is missing).
+fn ms(c: Cost) -> f64 {
+    c.cpu.unwrap_or(c.wall.as_secs_f64()) * 1e3
 }
 
 fn bench(c: &mut Criterion) {
@@ -99,15 +102,15 @@ fn bench(c: &mut Criterion) {
         .num_threads(1)
         .build()
         .expect("a thread pool");
-    eprintln!("| data | n | d | b | steps | code bits | inversions ms | split pass ms | encode ms | decode ms | encode − 2·split ms | (encode − 2·split) / inversions | decode − inversions − split ms |");
-    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    eprintln!("| data | n | d | b | steps | code bits | inversions ms | split pass ms | encode ms | decode ms | encode − 2·split ms | ÷ inversions | decode − inversions − split ms | ÷ inversions |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let configs = [
         Config {
             name: "digits 3 vs 8",
             data: DataSource::Digits,
             classes: Some(vec![3, 8]),
             batch: 20,
-            passes: 31,
+            budget: Duration::from_secs(1),
             measure: Duration::from_secs(5),
         },
         Config {
@@ -119,7 +122,7 @@ fn bench(c: &mut Criterion) {
             },
             classes: None,
             batch: 50,
-            passes: 9,
+            budget: Duration::from_secs(2),
             measure: Duration::from_secs(8),
         },
     ];
@@ -144,35 +147,52 @@ fn bench(c: &mut Criterion) {
             "the bench must round-trip"
         );
 
-        let inversions = median_time(cfg.passes, || {
-            std::hint::black_box(one_thread.install(|| analyse(&f, &t, max_it).expect("invert")));
-        });
-        let split = median_time(cfg.passes, || {
-            std::hint::black_box(split_pass(&f, &t, n, b));
-        });
-        let encode_t = median_time(cfg.passes, || {
-            std::hint::black_box(encode_once());
-        });
-        let decode_t = median_time(cfg.passes, || {
-            std::hint::black_box(
-                decode(&f, &t.final_model, shape, &enc.code, opts).expect("decode"),
-            );
-        });
-        let coder = encode_t.as_secs_f64() - 2.0 * split.as_secs_f64();
-        let decoder = decode_t.as_secs_f64() - inversions.as_secs_f64() - split.as_secs_f64();
+        let costs = time_interleaved(
+            cfg.budget,
+            &mut [
+                &mut || {
+                    std::hint::black_box(
+                        one_thread.install(|| analyse(&f, &t, max_it).expect("invert")),
+                    );
+                },
+                &mut || {
+                    std::hint::black_box(split_pass(&f, &t, n, b));
+                },
+                &mut || {
+                    std::hint::black_box(encode_once());
+                },
+                &mut || {
+                    std::hint::black_box(
+                        decode(&f, &t.final_model, shape, &enc.code, opts).expect("decode"),
+                    );
+                },
+            ],
+        );
+        let cpu: Option<Vec<f64>> = costs.iter().map(|c| c.cpu).collect();
+        let wall: Vec<f64> = costs.iter().map(|c| c.wall.as_secs_f64()).collect();
+        let cpu = cpu.map(|t| own_ratios(&t));
+        let wall = own_ratios(&wall);
+        let shown = |r: Option<f64>| r.map_or("?".into(), |r| format!("{r:.2}"));
+        let [inv, spl, en, de] = [0, 1, 2, 3].map(|i| ms(costs[i]));
         eprintln!(
-            "| {} | {n} | {} | {b} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {n} | {} | {b} | {} | {} | {inv:.2} | {spl:.2} | {en:.2} | {de:.2} | {:.2} | {} | {:.2} | {} |",
             cfg.name,
             f.dim(),
             t.steps.len(),
             enc.code.bits,
-            ms(inversions),
-            ms(split),
-            ms(encode_t),
-            ms(decode_t),
-            coder * 1e3,
-            coder / inversions.as_secs_f64(),
-            decoder * 1e3,
+            en - 2.0 * spl,
+            shown(cpu.map(|r| r.0)),
+            de - inv - spl,
+            shown(cpu.map(|r| r.1)),
+        );
+        eprintln!(
+            "codec ÷ inversions, {} (n = {n}, b = {b}): encoder {} in CPU time ({:.2} in median wall time), decoder {} ({:.2}); load {}",
+            cfg.name,
+            shown(cpu.map(|r| r.0)),
+            wall.0,
+            shown(cpu.map(|r| r.1)),
+            wall.1,
+            load_average(),
         );
 
         let mut group =

@@ -380,7 +380,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter_map(|l| l.error.as_ref().map(|e| format!("{} ({e})", l.id)))
         .collect();
     super::print(&format!(
-        "sweep {}: {} runs ({} new, {} resumed, {} errors) in {:.1} s on {} threads; wrote {} and {}\n",
+        "sweep {}: {} runs ({} new, {} resumed, {} errors) in {:.1} s on {} thread{}; wrote {} and {}\n",
         plan.name,
         lines.len(),
         todo.len(),
@@ -388,6 +388,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         failed.len(),
         started.elapsed().as_secs_f64(),
         threads,
+        if threads == 1 { "" } else { "s" },
         out.display(),
         csv.display()
     ))?;

@@ -4,10 +4,11 @@
 //! table; the writer also keeps, per epoch, the exact products of what each part of the code
 //! costs, which is what [`super::entropy::EpochCost`] reports.
 
-use super::coder::{Code, CodeError, Decoder, Encoder};
+use super::coder::{Code, CodeError, Decoder, Encoder, Product};
 use crate::Error;
 use num_bigint::BigUint;
-use num_traits::{One, ToPrimitive, Zero};
+use num_integer::Integer;
+use num_traits::{ToPrimitive, Zero};
 
 /// Which part of the code a digit belongs to, for the per-epoch accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,25 +41,53 @@ pub(super) trait Channel {
 }
 
 /// Exact products of one epoch's digits: all of them, and its hints and header alone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Tally {
-    pub(super) den: BigUint,
-    pub(super) width: BigUint,
-    pub(super) hint_den: BigUint,
-    pub(super) header_den: BigUint,
-    pub(super) gd_den: BigUint,
-    pub(super) z_den: BigUint,
+    den: Product,
+    width: Product,
+    pub(super) hint_den: Product,
+    pub(super) header_den: Product,
+    pub(super) gd_den: Product,
+    pub(super) z_den: Product,
+    /// What is left of the last table digit's frequency (see [`Encoder`]).
+    open: Option<BigUint>,
 }
 
 impl Tally {
     pub(super) fn new() -> Self {
-        Tally {
-            den: BigUint::one(),
-            width: BigUint::one(),
-            hint_den: BigUint::one(),
-            header_den: BigUint::one(),
-            gd_den: BigUint::one(),
-            z_den: BigUint::one(),
+        Tally::default()
+    }
+
+    /// The exact ratio of all the digits' totals to their frequencies, as (den, width) up to a
+    /// common factor.
+    pub(super) fn ratio(&self) -> (BigUint, BigUint) {
+        let width = self.open.iter().fold(self.width.value(), |w, f| w * f);
+        (self.den.value(), width)
+    }
+
+    /// A uniform digit: as in the encoder, a radix that divides the open table frequency
+    /// divides it instead of multiplying the denominator.
+    fn uniform(&mut self, radix: &BigUint) {
+        if let Some(open) = &mut self.open {
+            let (part, rest) = open.div_rem(radix);
+            if rest.is_zero() {
+                *open = part;
+                return;
+            }
+        }
+        self.close();
+        self.den.mul(radix.clone());
+    }
+
+    fn table(&mut self, total: BigUint, freq: &BigUint) {
+        self.close();
+        self.den.mul(total);
+        self.open = Some(freq.clone());
+    }
+
+    fn close(&mut self) {
+        if let Some(f) = self.open.take() {
+            self.width.mul(f);
         }
     }
 }
@@ -102,12 +131,12 @@ impl Channel for Writer {
         let d = known.ok_or_else(missing)?;
         self.enc.push_uniform(&d, radix);
         let t = self.tally(part);
-        t.den *= radix;
+        t.uniform(radix);
         match part {
-            Part::Hint => t.hint_den *= radix,
-            Part::Header => t.header_den *= radix,
-            Part::GdSteps => t.gd_den *= radix,
-            Part::Perturbation => t.z_den *= radix,
+            Part::Hint => t.hint_den.mul(radix.clone()),
+            Part::Header => t.header_den.mul(radix.clone()),
+            Part::GdSteps => t.gd_den.mul(radix.clone()),
+            Part::Perturbation => t.z_den.mul(radix.clone()),
             _ => {}
         }
         Ok(d)
@@ -122,8 +151,7 @@ impl Channel for Writer {
         let k = known.ok_or_else(missing)?;
         self.enc.push_table(table, k);
         let t = self.tally(part);
-        t.den *= table.iter().sum::<BigUint>();
-        t.width *= &table[k];
+        t.table(table.iter().sum::<BigUint>(), &table[k]);
         Ok(k)
     }
 
@@ -216,6 +244,7 @@ mod tests {
     use super::*;
     use crate::codec::coder::ceil_log2_ratio;
     use crate::codec::elias_gamma_bits;
+    use num_traits::One;
 
     fn writer() -> Writer {
         Writer::new()
@@ -267,10 +296,10 @@ mod tests {
             elias_gamma(&mut w, Part::GdSteps, Some(v)).unwrap();
             let t = &w.epochs[0].1;
             assert_eq!(
-                ceil_log2_ratio(&t.gd_den, &BigUint::one()),
+                ceil_log2_ratio(&t.gd_den.value(), &BigUint::one()),
                 elias_gamma_bits(v)
             );
-            assert_eq!(t.den, t.gd_den);
+            assert_eq!(t.ratio(), (t.gd_den.value(), BigUint::one()));
         }
     }
 
@@ -297,16 +326,15 @@ mod tests {
         w.uniform(Part::Run, &big(3), Some(big(2))).unwrap();
         let table = [big(1), big(6), big(3)];
         w.table(Part::Batch, &table, Some(2)).unwrap();
-        assert_eq!((w.run.den.clone(), w.run.width.clone()), (big(15), big(1)));
+        assert_eq!(w.run.ratio(), (big(15), big(1)));
         let (epoch, t) = &w.epochs[0];
         assert_eq!(*epoch, 2);
-        assert_eq!(t.den, big(4 * 8 * 16 * 10));
-        assert_eq!(t.width, big(3));
+        assert_eq!(t.ratio(), (big(4 * 8 * 16 * 10), big(3)));
         assert_eq!(
-            (t.hint_den.clone(), t.header_den.clone(), t.z_den.clone()),
+            (t.hint_den.value(), t.header_den.value(), t.z_den.value()),
             (big(4), big(8), big(16))
         );
-        assert_eq!(t.gd_den, big(1));
+        assert_eq!(t.gd_den.value(), big(1));
     }
 
     #[test]

@@ -141,17 +141,23 @@ fn encode_with(
         .map(|(e, t)| EpochCost {
             epoch: *e,
             baseline_bits: baseline,
-            bits: ceil_log2_ratio(&t.den, &t.width),
-            hint_bits: ceil_log2_ratio(&t.hint_den, &BigUint::one()),
-            header_bits: ceil_log2_ratio(&t.header_den, &BigUint::one()),
+            bits: {
+                let (den, width) = t.ratio();
+                ceil_log2_ratio(&den, &width)
+            },
+            hint_bits: ceil_log2_ratio(&t.hint_den.value(), &BigUint::one()),
+            header_bits: ceil_log2_ratio(&t.header_den.value(), &BigUint::one()),
             tilt: TILTS[tilts[*e - 1]],
-            gd_steps_bits: ceil_log2_ratio(&t.gd_den, &BigUint::one()),
-            perturbation_bits: ceil_log2_ratio(&t.z_den, &BigUint::one()),
+            gd_steps_bits: ceil_log2_ratio(&t.gd_den.value(), &BigUint::one()),
+            perturbation_bits: ceil_log2_ratio(&t.z_den.value(), &BigUint::one()),
         })
         .collect();
     epochs.sort_by_key(|c| c.epoch);
     Ok(Encoded {
-        run_header_bits: ceil_log2_ratio(&w.run.den, &w.run.width),
+        run_header_bits: {
+            let (den, width) = w.run.ratio();
+            ceil_log2_ratio(&den, &width)
+        },
         code: w.enc.finish(),
         epochs,
     })

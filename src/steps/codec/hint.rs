@@ -188,7 +188,7 @@ mod tests {
         w.start_epoch(1);
         let written = Hint::code(&mut w, d, Some(hint)).unwrap();
         assert_eq!(&written, hint);
-        let bits = ceil_log2_ratio(&w.epochs[0].1.hint_den, &BigUint::one());
+        let bits = ceil_log2_ratio(&w.epochs[0].1.hint_den.value(), &BigUint::one());
         let mut r = Reader::new(&w.enc.finish());
         (bits, Hint::code(&mut r, d, None).unwrap())
     }

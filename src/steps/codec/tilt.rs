@@ -36,7 +36,12 @@ fn binomial_row(n: usize, kmax: usize) -> Vec<BigUint> {
             continue;
         }
         row.push(c.clone());
-        c = c * BigUint::from((n - k) as u64) / BigUint::from((k + 1) as u64);
+        c *= (n - k) as u64;
+        // By value and by a u32, num-bigint divides in place, without allocating a divisor.
+        c = match u32::try_from(k + 1) {
+            Ok(d) => c / d,
+            Err(_) => c / (k + 1) as u64,
+        };
     }
     row
 }
@@ -54,10 +59,14 @@ pub(super) fn tilted(base: &[BigUint], (u, v): (u64, u64)) -> Vec<BigUint> {
     if (u, v) == (1, 1) {
         return base.to_vec();
     }
+    // u^k·v^(b−k) from u^(k−1)·v^(b−k+1): a multiplication by u and an exact division by v.
+    let mut weight = num_traits::pow(BigUint::from(v), b);
     base.iter()
-        .enumerate()
-        .map(|(k, f)| {
-            f * num_traits::pow(BigUint::from(u), k) * num_traits::pow(BigUint::from(v), b - k)
+        .map(|f| {
+            let t = f * &weight;
+            weight *= u;
+            weight /= v;
+            t
         })
         .collect()
 }
@@ -127,32 +136,88 @@ pub(super) fn choose_tilts(
                     unassigned[x] = false;
                 }
             }
-            let bases: Vec<(Vec<BigUint>, usize)> = stats
-                .iter()
-                .map(|&(a, c, k1)| (k1_base(a, c, b), k1))
-                .collect();
-            let cost = |tilt: (u64, u64)| -> (BigUint, BigUint) {
-                let mut num = BigUint::one();
-                let mut den = BigUint::one();
-                for (base, k1) in &bases {
-                    let t = tilted(base, tilt);
-                    num *= t.iter().sum::<BigUint>();
-                    den *= &t[*k1];
-                }
-                (num, den)
-            };
-            let costs: Vec<(BigUint, BigUint)> = TILTS.iter().map(|&t| cost(t)).collect();
-            // The smallest num/den; ties go to the lowest index (r = 1 first).
-            let best = (0..TILTS.len())
-                .min_by(|&i, &j| {
-                    (&costs[i].0 * &costs[j].1)
-                        .cmp(&(&costs[j].0 * &costs[i].1))
-                        .then(i.cmp(&j))
-                })
-                .unwrap_or(0);
-            Ok(best)
+            Ok(best_tilt(&stats, b))
         })
         .collect()
+}
+
+/// The tilt index whose k₁ digits cost least over an epoch's batches, given per batch
+/// (|S₁|, |S₀|, k₁); ties go to the lowest index (r = 1 first).
+///
+/// The costs are compared in f64 first; only the tilts within a safe margin of the cheapest
+/// (the f64 error is below 10⁻⁹ of the magnitudes summed) are compared exactly, as products of
+/// big integers, so the choice is the exact one at the price of the exact products only in
+/// near-ties.
+fn best_tilt(stats: &[(usize, usize, usize)], b: usize) -> usize {
+    let (approx, magnitude) = approximate_costs(stats, b);
+    let cheapest = approx.iter().copied().fold(f64::INFINITY, f64::min);
+    let margin = 1e-6 + 1e-9 * magnitude;
+    let candidates: Vec<usize> = (0..TILTS.len())
+        .filter(|&i| approx[i] <= cheapest + margin || !approx[i].is_finite())
+        .collect();
+    if candidates.len() == 1 {
+        return candidates[0];
+    }
+    let bases: Vec<(Vec<BigUint>, usize)> = stats
+        .iter()
+        .map(|&(a, c, k1)| (k1_base(a, c, b), k1))
+        .collect();
+    let cost = |tilt: (u64, u64)| -> (BigUint, BigUint) {
+        let mut num = BigUint::one();
+        let mut den = BigUint::one();
+        for (base, k1) in &bases {
+            let t = tilted(base, tilt);
+            num *= t.iter().sum::<BigUint>();
+            den *= &t[*k1];
+        }
+        (num, den)
+    };
+    let costs: Vec<(usize, (BigUint, BigUint))> =
+        candidates.iter().map(|&i| (i, cost(TILTS[i]))).collect();
+    // The smallest num/den; ties go to the lowest index.
+    costs
+        .iter()
+        .min_by(|(i, x), (j, y)| (&x.0 * &y.1).cmp(&(&y.0 * &x.1)).then(i.cmp(j)))
+        .map_or(0, |(i, _)| *i)
+}
+
+/// log₂ C(n, k) for k = 0..=kmax (−∞ where k > n), each from the previous one.
+fn log2_binomial_row(n: usize, kmax: usize) -> Vec<f64> {
+    let mut row = Vec::with_capacity(kmax + 1);
+    let mut l = 0.0f64;
+    for k in 0..=kmax {
+        row.push(if k > n { f64::NEG_INFINITY } else { l });
+        if k < n {
+            l += ((n - k) as f64 / (k + 1) as f64).log2();
+        }
+    }
+    row
+}
+
+/// Per tilt, log₂ of Π_batches Σ_k f_k / f_{k₁} in f64, and the sum of the magnitudes that
+/// went into it (what bounds its rounding error).
+fn approximate_costs(stats: &[(usize, usize, usize)], b: usize) -> ([f64; TILTS.len()], f64) {
+    let mut costs = [0.0f64; TILTS.len()];
+    let mut magnitude = 0.0f64;
+    for &(a, c, k1) in stats {
+        let ra = log2_binomial_row(a, b);
+        let rc = log2_binomial_row(c, b);
+        let l: Vec<f64> = (0..=b).map(|k| ra[k] + rc[b - k]).collect();
+        let top = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Σ_k f_k = u^0·v^b·2^top·Σ_k 2^(l_k − top)·ρ^k with ρ = u/v; f_{k₁} likewise.
+        let w: Vec<f64> = l.iter().map(|&x| (x - top).exp2()).collect();
+        for (cost, &(u, v)) in costs.iter_mut().zip(TILTS.iter()) {
+            let rho = u as f64 / v as f64;
+            let (mut sum, mut power) = (0.0f64, 1.0f64);
+            for &wk in &w {
+                sum += wk * power;
+                power *= rho;
+            }
+            *cost += top - l[k1] + sum.log2() - k1 as f64 * rho.log2();
+        }
+        magnitude += top.abs() + l[k1].abs() + (b as f64) * 8.0;
+    }
+    (costs, magnitude)
 }
 
 #[cfg(test)]

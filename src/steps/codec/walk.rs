@@ -10,7 +10,8 @@
 use super::channel::{big, corrupt, elias_gamma, small, Channel, Part};
 use super::hint::{Hint, StepRecord};
 use super::rank::{
-    binomial, factorial, permutation_rank, permutation_unrank, subset_rank, subset_unrank,
+    binomial, factorial, log2_binomial, permutation_rank, permutation_unrank, subset_rank,
+    subset_unrank,
 };
 use super::shape::RunShape;
 use super::tilt::{k1_table, membership, split, TILTS};
@@ -94,15 +95,6 @@ pub struct KnownCall<'a> {
     pub inner: &'a [Vec<i64>],
     /// The inner steps' inversion records, one per inner step.
     pub records: &'a [StepRecord],
-}
-
-/// log₂ C(n, k) from log-gamma, accurate to far better than a bit for these sizes.
-fn log2_binomial(n: u64, k: u64) -> f64 {
-    if k > n {
-        return 0.0;
-    }
-    let lg = |x: u64| libm::lgamma(x as f64 + 1.0);
-    (lg(n) - lg(k) - lg(n - k)) / std::f64::consts::LN_2
 }
 
 /// What the encoder knows about the run.
@@ -279,33 +271,30 @@ impl Walk<'_> {
     ) -> Result<Vec<usize>, Error> {
         let b = self.shape.batch;
         let (s1, s0) = split(self.f, w_after, unassigned)?;
-        let known = self.known.as_ref().map(|kn| kn.traj.steps[k].batch.clone());
-        // Membership as a mask: |S|·b comparisons per batch would dominate at n = 5,000.
-        let n = self.shape.n;
-        let in_set = |set: &[usize], batch: &[usize]| -> Vec<u64> {
-            let mask = membership(n, batch);
-            set.iter()
-                .enumerate()
-                .filter(|(_, &x)| mask[x])
-                .map(|(i, _)| i as u64)
-                .collect()
-        };
+        // The encoder's batch and its positions in S₁ and in S₀. Membership as a mask: |S|·b
+        // comparisons per batch would dominate at n = 5,000.
+        let known = self.known.as_ref().map(|kn| {
+            let batch = kn.traj.steps[k].batch.as_slice();
+            let mask = membership(self.shape.n, batch);
+            let positions = |set: &[usize]| -> Vec<u64> {
+                (0..set.len() as u64)
+                    .filter(|&i| mask[set[i as usize]])
+                    .collect()
+            };
+            (batch, positions(&s1), positions(&s0))
+        });
         let table = k1_table(s1.len(), s0.len(), b, tilt);
-        let k1 = ch.table(
-            Part::Batch,
-            &table,
-            known.as_ref().map(|bt| in_set(&s1, bt).len()),
-        )?;
+        let k1 = ch.table(Part::Batch, &table, known.as_ref().map(|kn| kn.1.len()))?;
         if k1 > s1.len() || b - k1 > s0.len() {
             return Err(corrupt("batch split"));
         }
         let r1_known = match &known {
-            Some(bt) => Some(subset_rank(s1.len() as u64, &in_set(&s1, bt))?),
+            Some((_, in1, _)) => Some(subset_rank(s1.len() as u64, in1)?),
             None => None,
         };
         let r1 = ch.uniform(Part::Batch, &binomial(s1.len() as u64, k1 as u64), r1_known)?;
         let r0_known = match &known {
-            Some(bt) => Some(subset_rank(s0.len() as u64, &in_set(&s0, bt))?),
+            Some((_, _, in0)) => Some(subset_rank(s0.len() as u64, in0)?),
             None => None,
         };
         let r0 = ch.uniform(
@@ -313,6 +302,20 @@ impl Walk<'_> {
             &binomial(s0.len() as u64, (b - k1) as u64),
             r0_known,
         )?;
+        if let Some((batch, in1, in0)) = known {
+            // The encoder's digits name its own batch, so it does not unrank them; the ranks
+            // name it only if all its b examples are unassigned.
+            if batch.len() != b || in1.len() + in0.len() != b {
+                return Err(Error::Internal(
+                    "a batch is not b examples not yet assigned".into(),
+                ));
+            }
+            let mut members = batch.to_vec();
+            members.sort_unstable();
+            let order = permutation_rank(&order_of(batch, &members)?)?;
+            ch.uniform(Part::Batch, &factorial(b), Some(order))?;
+            return Ok(batch.to_vec());
+        }
         let mut members: Vec<usize> = subset_unrank(s1.len() as u64, k1 as u64, &r1)?
             .into_iter()
             .map(|i| s1[i as usize])
@@ -323,11 +326,7 @@ impl Walk<'_> {
             )
             .collect();
         members.sort_unstable();
-        let order_known = match &known {
-            Some(bt) => Some(permutation_rank(&order_of(bt, &members)?)?),
-            None => None,
-        };
-        let order = ch.uniform(Part::Batch, &factorial(b), order_known)?;
+        let order = ch.uniform(Part::Batch, &factorial(b), None)?;
         let pi = permutation_unrank(b, &order)?;
         Ok(pi.iter().map(|&p| members[p]).collect())
     }
