@@ -100,6 +100,8 @@ fn main() {
     batches.dedup();
     let mut total_cpu = 0.0;
     let mut longest: (f64, String) = (0.0, String::new());
+    // The longest run's wall time with two threads each, at the speed-up measured here.
+    let mut longest_on_two = 0.0f64;
     for &width in &widths {
         let spec = runs
             .iter()
@@ -130,6 +132,7 @@ fn main() {
                 wall1 / wall2,
                 load()
             );
+            longest_on_two = longest_on_two.max(hours * wall2 / wall1);
             if hours > longest.0 {
                 longest = (hours, format!("width {width}, b = {b}"));
             }
@@ -147,5 +150,10 @@ fn main() {
         runs.len(),
         longest.0 / threads_per_run as f64,
         total_cpu / CORES as f64
+    );
+    println!(
+        "as {} shards of 2 threads ({} cores) at the 2-thread speed-ups measured above: {longest_on_two:.1} hours of wall time",
+        runs.len(),
+        2 * runs.len()
     );
 }
