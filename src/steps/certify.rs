@@ -257,8 +257,8 @@ impl Search<'_, '_> {
                 Some(d) => d,
                 None => self.bounds.delta(&r),
             };
-            let allowed = |k: usize| {
-                candidate_values(
+            let span = |k: usize| {
+                candidate_span(
                     self.w_next[k],
                     s[k],
                     residual[k],
@@ -267,17 +267,16 @@ impl Search<'_, '_> {
                     self.radius,
                 )
             };
-            // A decided coordinate must lie in the range its own rounding can reach.
+            // The span is clamped to the i64 range: every value converts exactly.
+            let allowed = |k: usize| {
+                let (lo, hi) = span(k);
+                (lo..=hi).map(|u| u as i64).collect::<Vec<i64>>()
+            };
+            // A decided coordinate must lie in the range its own rounding can reach, checked
+            // without listing the range.
             let decided_ok = (0..point.len()).filter(|k| !free.contains(k)).all(|k| {
-                is_candidate(
-                    point[k],
-                    self.w_next[k],
-                    s[k],
-                    residual[k],
-                    delta[k],
-                    self.v[k],
-                    self.radius,
-                )
+                let (lo, hi) = span(k);
+                (lo..=hi).contains(&i128::from(point[k]))
             });
             if !decided_ok {
                 return Ok(true);
@@ -321,38 +320,10 @@ impl Search<'_, '_> {
     }
 }
 
-/// The values U_k = W'_k + t for every integer t that a_k ∈ [a_k(V) − δ, a_k(V) + δ] can round
-/// to (ties either way), kept within the radius of V_k.
-fn candidate_values(
-    w_next: i64,
-    s: i64,
-    residual: f64,
-    delta: f64,
-    v: i64,
-    radius: i64,
-) -> Vec<i64> {
-    let (lo, hi) = candidate_span(w_next, s, residual, delta, v, radius);
-    // The span is clamped to the i64 range: every value converts exactly.
-    (lo..=hi).map(|u| u as i64).collect()
-}
-
-/// Whether `u` is one of [`candidate_values`], without listing them.
-fn is_candidate(
-    u: i64,
-    w_next: i64,
-    s: i64,
-    residual: f64,
-    delta: f64,
-    v: i64,
-    radius: i64,
-) -> bool {
-    let (lo, hi) = candidate_span(w_next, s, residual, delta, v, radius);
-    (lo..=hi).contains(&i128::from(u))
-}
-
-/// [`candidate_values`] as the span lo..=hi of U_k (empty when lo > hi): the values W'_k + t
-/// for t from min(⌈a − δ − ½⌉, s) to max(⌊a + δ + ½⌋, s), intersected with V_k ± radius.
-/// Computed in i128, where neither sum can overflow.
+/// The candidate values U_k as the span lo..=hi (empty when lo > hi): W'_k + t for every
+/// integer t that a_k ∈ [a_k(V) − δ, a_k(V) + δ] can round to (ties either way), i.e. t from
+/// min(⌈a − δ − ½⌉, s) to max(⌊a + δ + ½⌋, s), kept within the radius of V_k. Computed in
+/// i128, where neither sum can overflow.
 fn candidate_span(
     w_next: i64,
     s: i64,

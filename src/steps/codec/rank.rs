@@ -2,7 +2,7 @@
 //! system), on `num-bigint`.
 //!
 //! The binomials the subset ranks sum are never recomputed from scratch when a neighbour is
-//! known: a [`BinomialCursor`] moves C(n, k) to C(n′, k′) by multiplying and dividing by the
+//! known: a `BinomialCursor` moves C(n, k) to C(n′, k′) by multiplying and dividing by the
 //! few small integers between them, packed into machine words, or recomputes it when that is
 //! cheaper. Unranking guesses each digit from log-gamma and settles it with exact comparisons,
 //! so a k-subset costs O(k²) word operations instead of O(k² log m) full binomials.
