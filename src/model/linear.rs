@@ -12,10 +12,10 @@
 
 use super::backend::{Backend, BackendError, Real};
 use super::{
-    certified_linear_bound, certified_linf_bound, dot_exact, error_box, eval_error_weight,
-    finish_eval_error, kernels, largest_weighted_l1, linear_eval_error, logit_reach, raw_to_f64,
-    reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds, Model, ModelKind,
-    RowBound, Smoothness, StepBounds,
+    certified_linear_bound, certified_linf_bound, dot_exact, dot_exact_sign, error_box,
+    eval_error_weight, finish_eval_error, kernels, largest_weighted_l1, linear_eval_error,
+    logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds,
+    Model, ModelKind, RowBound, Smoothness, StepBounds,
 };
 use crate::data::Dataset;
 use num_bigint::{BigInt, Sign};
@@ -252,7 +252,7 @@ impl Model for Linear {
         let x = &data.features[i];
         let class = data.labels[i];
         Ok(match self.link {
-            Link::Identity | Link::Logistic => match dot_exact(x, w).sign() {
+            Link::Identity | Link::Logistic => match dot_exact_sign(x, w) {
                 Sign::Plus => class == 1,
                 Sign::Minus => class == 0,
                 Sign::NoSign => false,

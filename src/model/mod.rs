@@ -26,7 +26,7 @@ pub use mlp::{Activation, Mlp};
 
 use crate::data::Dataset;
 use backend::{Backend, BackendError};
-use num_bigint::BigInt;
+use num_bigint::{BigInt, Sign};
 use num_rational::BigRational;
 use num_traits::{One, ToPrimitive};
 use rand_core::RngCore;
@@ -337,6 +337,23 @@ pub(crate) fn dot_exact(x: &[i64], w: &[i64]) -> BigInt {
         }
     }
     BigInt::from(acc)
+}
+
+/// The sign of [`dot_exact`], without building a big integer unless the i128 sum overflows:
+/// the accuracy pass of a binary linear model asks only this, once per example.
+pub(crate) fn dot_exact_sign(x: &[i64], w: &[i64]) -> Sign {
+    let mut acc: i128 = 0;
+    for (&a, &b) in x.iter().zip(w) {
+        match acc.checked_add(a as i128 * b as i128) {
+            Some(v) => acc = v,
+            None => return dot_big(x, w).sign(),
+        }
+    }
+    match acc.cmp(&0) {
+        std::cmp::Ordering::Greater => Sign::Plus,
+        std::cmp::Ordering::Less => Sign::Minus,
+        std::cmp::Ordering::Equal => Sign::NoSign,
+    }
 }
 
 fn dot_big(x: &[i64], w: &[i64]) -> BigInt {
@@ -716,4 +733,28 @@ pub(crate) fn eval_error_weight(
 pub(crate) fn finish_eval_error(sums: &[f64], b: usize, dim: usize) -> Vec<f64> {
     let scale = 1.01 / b as f64;
     sums.iter().map(|v| v * scale).cycle().take(dim).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{dot_big, dot_exact, dot_exact_sign};
+    use proptest::prelude::*;
+
+    /// Values near the i64 limits make the i128 sum overflow after a few terms, so both the fast
+    /// path and the big-integer fallback are exercised.
+    fn entry() -> impl Strategy<Value = i64> {
+        prop_oneof![-1000i64..1000, any::<i64>(), Just(i64::MIN), Just(i64::MAX)]
+    }
+
+    proptest! {
+        #[test]
+        fn the_sign_and_the_dot_are_the_big_integer_sum(
+            pairs in proptest::collection::vec((entry(), entry()), 0..40)
+        ) {
+            let (x, w): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
+            let exact = dot_big(&x, &w);
+            prop_assert_eq!(dot_exact(&x, &w), exact.clone());
+            prop_assert_eq!(dot_exact_sign(&x, &w), exact.sign());
+        }
+    }
 }
