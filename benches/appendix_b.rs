@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::cpu_seconds;
+use common::{cpu_seconds, load_average};
 use rewind::config::Setup;
 use rewind::sgd::{run, NoObserver, Trajectory};
 use rewind::sweep::Plan;
@@ -37,12 +37,6 @@ fn setup() -> Setup {
     let mut config = spec.config(&plan).expect("the run's configuration");
     config.epochs = EPOCHS;
     Setup::new(&config).expect("MNIST 5k loads")
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// One forward run on a pool of `threads`: its trajectory, wall seconds and the process's CPU
@@ -123,7 +117,7 @@ fn main() {
     let s = setup();
     println!(
         "appendix B step loop: {PLAN}, width 10, b = 50, true labels, {EPOCHS} epochs; load {}",
-        load()
+        load_average()
     );
     let (reference, _, _) = forward(&s, 1);
     let (mut one, mut two, mut cpu_one) = (Vec::new(), Vec::new(), Vec::new());
@@ -144,7 +138,7 @@ fn main() {
         "rewind: {} steps, 1 thread {one:.3} s ({} s of CPU), 2 threads {two:.3} s (medians of {PASSES}); load {}",
         reference.steps.len(),
         cpu_one.map_or("unknown".into(), |c| format!("{c:.2}")),
-        load()
+        load_average()
     );
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (data, traj) = dump(&s, &reference, dir.path());
@@ -158,7 +152,7 @@ fn main() {
             for line in out.lines() {
                 println!("numpy peer: {line}");
             }
-            println!("load {}", load());
+            println!("load {}", load_average());
             let peer_cpu: Option<f64> = out
                 .lines()
                 .find_map(|l| l.strip_prefix("cpu_seconds: "))

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::cpu_seconds;
+use common::{cpu_seconds, load_average};
 use rewind::config::Setup;
 use rewind::sgd::{run, LoggedStep, Observer};
 use rewind::sweep::Plan;
@@ -67,12 +67,6 @@ fn per_step(s: &Setup, batch: usize, threads: usize) -> (f64, f64) {
     (wall / STEPS as f64, cpu / STEPS as f64)
 }
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -90,7 +84,7 @@ fn main() {
     }
     println!(
         "paper scale: {PLAN}, {STEPS} steps per point; load {}",
-        load()
+        load_average()
     );
     let mut widths: Vec<usize> = runs.iter().map(|r| r.hidden).collect();
     widths.sort_unstable();
@@ -130,7 +124,7 @@ fn main() {
                 cpu1 * 1e3,
                 wall2 * 1e3,
                 wall1 / wall2,
-                load()
+                load_average()
             );
             longest_on_two = longest_on_two.max(hours * wall2 / wall1);
             if hours > longest.0 {

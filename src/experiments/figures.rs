@@ -31,6 +31,7 @@
 //! named by what differs among them ("width 2", or "width 2, seed 1"). A figure without data is
 //! skipped with a reason, not drawn empty.
 
+use crate::discrepancy::EpochDiscrepancy;
 use crate::selection::{key, labels_name, names, runs, Field, Rho, Run};
 use crate::sweep::{ResultLine, RunSpec};
 use crate::Error;
@@ -533,6 +534,17 @@ fn rho_series(
     colours: &BTreeMap<String, RGBColor>,
     rho: Rho,
 ) -> Vec<Series> {
+    run_series(g, names, colours, |e| rho.running(e))
+}
+
+/// One line per run of a panel, y(epoch) over its epochs (non-finite values left out), in the
+/// run's colour, the first [`MAX_LEGEND`] named in the legend.
+fn run_series(
+    g: &Group,
+    names: &[String],
+    colours: &BTreeMap<String, RGBColor>,
+    y: impl Fn(&EpochDiscrepancy) -> f64,
+) -> Vec<Series> {
     g.runs
         .iter()
         .zip(names)
@@ -544,7 +556,7 @@ fn rho_series(
             points: r
                 .epochs()
                 .iter()
-                .map(|e| (e.epoch as f64, rho.running(e)))
+                .map(|e| (e.epoch as f64, y(e)))
                 .filter(|p| p.1.is_finite())
                 .collect(),
         })
@@ -631,22 +643,8 @@ fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Strin
     let mut rows = Vec::new();
     for ((g, title), n) in groups.iter().zip(&titles).zip(&names) {
         let x = epoch_range(&g.runs);
-        let accuracy: Vec<Series> = g
-            .runs
-            .iter()
-            .zip(n)
-            .enumerate()
-            .map(|(i, (r, name))| Series {
-                label: (i < MAX_LEGEND).then(|| name.clone()),
-                colour: colours.get(name).copied().unwrap_or(GREY),
-                style: Style::Line,
-                points: r
-                    .epochs()
-                    .iter()
-                    .map(|e| (e.epoch as f64, e.accuracy))
-                    .collect(),
-            })
-            .collect();
+        // Accuracies are shares in [0, 1]: the finiteness filter leaves them all.
+        let accuracy = run_series(g, n, &colours, |e| e.accuracy);
         let measured = rho_series(g, n, &colours, rho);
         let mut discrepancy = null_series(g, rho, f64::NEG_INFINITY);
         let (y, _) = y_range(

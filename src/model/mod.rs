@@ -329,31 +329,25 @@ impl Model for AnyModel {
 
 /// The exact integer ⟨x, w⟩ of two raw vectors (a value of scale 2^-2p).
 pub(crate) fn dot_exact(x: &[i64], w: &[i64]) -> BigInt {
-    let mut acc: i128 = 0;
-    for (&a, &b) in x.iter().zip(w) {
-        match acc.checked_add(a as i128 * b as i128) {
-            Some(v) => acc = v,
-            None => return dot_big(x, w),
-        }
-    }
-    BigInt::from(acc)
+    dot_i128(x, w).map_or_else(|| dot_big(x, w), BigInt::from)
 }
 
 /// The sign of [`dot_exact`], without building a big integer unless the i128 sum overflows:
 /// the accuracy pass of a binary linear model asks only this, once per example.
 pub(crate) fn dot_exact_sign(x: &[i64], w: &[i64]) -> Sign {
-    let mut acc: i128 = 0;
-    for (&a, &b) in x.iter().zip(w) {
-        match acc.checked_add(a as i128 * b as i128) {
-            Some(v) => acc = v,
-            None => return dot_big(x, w).sign(),
-        }
+    match dot_i128(x, w).map(|v| v.cmp(&0)) {
+        Some(std::cmp::Ordering::Greater) => Sign::Plus,
+        Some(std::cmp::Ordering::Less) => Sign::Minus,
+        Some(std::cmp::Ordering::Equal) => Sign::NoSign,
+        None => dot_big(x, w).sign(),
     }
-    match acc.cmp(&0) {
-        std::cmp::Ordering::Greater => Sign::Plus,
-        std::cmp::Ordering::Less => Sign::Minus,
-        std::cmp::Ordering::Equal => Sign::NoSign,
-    }
+}
+
+/// ⟨x, w⟩ in i128, or `None` when a partial sum overflows (each product of two i64 fits).
+fn dot_i128(x: &[i64], w: &[i64]) -> Option<i128> {
+    x.iter().zip(w).try_fold(0i128, |acc, (&a, &b)| {
+        acc.checked_add(a as i128 * b as i128)
+    })
 }
 
 fn dot_big(x: &[i64], w: &[i64]) -> BigInt {
