@@ -282,7 +282,7 @@ mod tests {
     use crate::data::csv::load_csv;
     use std::path::Path;
 
-    const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/digits.csv.gz");
+    const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/digits.csv.gz");
 
     fn digits() -> RawData {
         load_csv(Path::new(DIGITS)).unwrap()

@@ -194,7 +194,7 @@ mod tests {
     use std::io::Write;
     use std::path::PathBuf;
 
-    const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/digits.csv.gz");
+    const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/digits.csv.gz");
 
     fn write(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {
         let path = dir.path().join(name);

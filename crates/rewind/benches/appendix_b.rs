@@ -27,7 +27,7 @@ const EPOCHS: usize = 2;
 const PASSES: usize = 3;
 
 fn setup() -> Setup {
-    let text = std::fs::read_to_string(PLAN).expect("run the bench from the repository's root");
+    let text = std::fs::read_to_string(PLAN).expect("the plan is in the repository");
     let plan = Plan::parse(&text, PLAN).expect("the plan parses");
     let spec = plan
         .runs()
@@ -96,7 +96,7 @@ fn dump(s: &Setup, t: &Trajectory, dir: &Path) -> (String, String) {
 /// The peer's output, or why it did not run.
 fn peer(data: &str, traj: &str) -> Result<String, String> {
     let out = Command::new("python3")
-        .args(["benches/peer/appendix_b.py", data, traj])
+        .args(["crates/rewind/benches/peer/appendix_b.py", data, traj])
         .env("OPENBLAS_NUM_THREADS", "1")
         .output()
         .map_err(|e| format!("python3 not found ({e})"))?;
@@ -114,6 +114,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    common::at_repository_root();
     let s = setup();
     println!(
         "appendix B step loop: {PLAN}, width 10, b = 50, true labels, {EPOCHS} epochs; load {}",

@@ -1,6 +1,6 @@
 //! The names of the closed choices a run is made of (model family, backend, activation), as
 //! the command line, plans, reports and code files spell them. Each enum gets its table once,
-//! through [`crate::named_enum!`], and from it `FromStr`, `Display`, serde and clap's `ValueEnum`; no
+//! through [`crate::named_enum!`], and from it `FromStr`, `Display`, serde and [`Named`]; no
 //! other code matches these names against strings (docs/design.md §7).
 
 /// A name that is not one of the choices; the message lists the valid ones.
@@ -15,8 +15,18 @@ pub struct NameError {
     pub expected: &'static str,
 }
 
+/// A closed choice with one name table: what a front end needs to list and parse it.
+pub trait Named: Copy + std::fmt::Display + std::str::FromStr<Err = NameError> + 'static {
+    /// Every choice, in the order of the table.
+    const ALL: &'static [Self];
+
+    /// The name as the command line, plans and reports spell it.
+    fn name(self) -> &'static str;
+}
+
 /// Gives a fieldless enum its one name table: `name()`, `ALL`, `FromStr` (errors are
-/// [`NameError`]), `Display`, serde as the name, and clap's `ValueEnum`.
+/// [`NameError`]), `Display`, serde as the name, and [`Named`] (which a front end such as
+/// the CLI turns into its list of possible values).
 #[macro_export]
 macro_rules! named_enum {
     ($ty:ty, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
@@ -66,13 +76,11 @@ macro_rules! named_enum {
             }
         }
 
-        impl ::clap::ValueEnum for $ty {
-            fn value_variants<'a>() -> &'a [Self] {
-                Self::ALL
-            }
+        impl $crate::names::Named for $ty {
+            const ALL: &'static [Self] = <$ty>::ALL;
 
-            fn to_possible_value(&self) -> Option<::clap::builder::PossibleValue> {
-                Some(::clap::builder::PossibleValue::new(self.name()))
+            fn name(self) -> &'static str {
+                <$ty>::name(self)
             }
         }
     };

@@ -2,7 +2,7 @@
 //! snapshot (`tests/snapshots/verify_default_summary.snap`, checked against the real binary by
 //! `cli_runs::default_verify_summary`), line for line.
 
-const README: &str = include_str!("../../README.md");
+const README: &str = include_str!("../../../../README.md");
 const SNAPSHOT: &str = include_str!("../snapshots/verify_default_summary.snap");
 
 /// The first fenced block after `marker`.

@@ -71,7 +71,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let text = std::fs::read_to_string(PLAN).expect("run the bench from the repository's root");
+    common::at_repository_root();
+    let text = std::fs::read_to_string(PLAN).expect("the plan is in the repository");
     let plan = Plan::parse(&text, PLAN).expect("the plan parses");
     let runs = plan.runs();
     let data = Path::new(&runs[0].data);

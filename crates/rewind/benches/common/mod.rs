@@ -64,3 +64,12 @@ pub fn time_interleaved(total: std::time::Duration, passes: &mut [&mut dyn FnMut
         })
         .collect()
 }
+
+/// Makes the repository's root the working directory, so that plans and the data paths they
+/// hold resolve as they do for the `rewind` command run from there (cargo starts a bench in its
+/// own package's folder).
+#[allow(dead_code)] // not every bench reads plans
+pub fn at_repository_root() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    std::env::set_current_dir(root).expect("the repository's root exists");
+}

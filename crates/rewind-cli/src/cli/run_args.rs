@@ -6,6 +6,8 @@ use rewind::config::ModelKind;
 use rewind::config::{DataSource, StepSize, Synthetic, VerifyConfig};
 use rewind::grid::Dyadic;
 use rewind::model::Activation;
+use clap::builder::TypedValueParser as _;
+use rewind::names::Named;
 use rewind::sgd::BackendKind;
 
 /// `verify`'s defaults ([`VerifyConfig::default`]): logistic regression on the digits 3 vs 8,
@@ -80,10 +82,10 @@ impl DataArgs {
 pub struct RunArgs {
     #[command(flatten)]
     data: DataArgs,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<ModelKind>())]
     model: Option<ModelKind>,
     /// Gradient backend (exact works for least squares only).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<BackendKind>())]
     backend: Option<BackendKind>,
     /// Working precision of the MPFR backend, in bits.
     #[arg(long, default_value_t = rewind::config::DEFAULT_MPFR_PRECISION)]
@@ -106,11 +108,12 @@ pub struct RunArgs {
     /// Epochs t.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Hidden units of the MLP.
-    #[arg(long, default_value_t = 10)]
-    hidden: usize,
-    #[arg(long, value_enum, default_value_t = Activation::Gelu)]
-    activation: Activation,
+    /// Hidden units of the MLP [default: the configuration's, 10].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Activation of the MLP [default: the configuration's, gelu].
+    #[arg(long, value_parser = choice::<Activation>())]
+    activation: Option<Activation>,
     /// Do not append the constant-one bias feature.
     #[arg(long)]
     no_bias: bool,
@@ -138,8 +141,8 @@ impl RunArgs {
         let base = self.data.config(d);
         Ok(VerifyConfig {
             model: self.model.unwrap_or(base.model),
-            hidden: self.hidden,
-            activation: self.activation,
+            hidden: self.hidden.unwrap_or(base.hidden),
+            activation: self.activation.unwrap_or(base.activation),
             backend,
             frac_bits: self.frac_bits.unwrap_or(base.frac_bits),
             step_size,
@@ -173,4 +176,11 @@ impl CertifyArgs {
     pub fn budget(&self) -> Option<u64> {
         self.certify.then_some(self.certify_budget)
     }
+}
+
+/// A value parser for one of the library's closed choices: clap lists the names in the help
+/// and in its error, and the library's own table parses them.
+pub fn choice<T: Named + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    clap::builder::PossibleValuesParser::new(T::ALL.iter().map(|v| v.name()))
+        .try_map(|s| s.parse::<T>())
 }

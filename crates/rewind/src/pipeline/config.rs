@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The UCI optical digits, bundled so that the default run needs no file.
-pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../fixtures/digits.csv.gz");
+pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../../../fixtures/digits.csv.gz");
 
 /// Where the examples come from.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The repository's root (this test lives in `crates/rewind-cli`).
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// Every file under `dir` (recursively) whose extension is one of `exts`.
 fn files(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
@@ -30,7 +31,7 @@ fn files(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
 fn citing_files() -> Vec<PathBuf> {
     let root = Path::new(ROOT);
     let mut out = vec![root.join("README.md")];
-    for dir in ["src", "tests", "benches", "examples"] {
+    for dir in ["crates", "examples"] {
         files(
             &root.join(dir),
             &["rs", "md", "sh", "yaml", "toml"],
