@@ -2,11 +2,11 @@
 //! supplies its own defaults ([`Defaults`]): `verify` trains on the digits, `collisions` on a
 //! two-parameter problem on a coarse grid.
 
+use clap::builder::TypedValueParser as _;
 use rewind::config::ModelKind;
 use rewind::config::{DataSource, StepSize, Synthetic, VerifyConfig};
 use rewind::grid::Dyadic;
 use rewind::model::Activation;
-use clap::builder::TypedValueParser as _;
 use rewind::names::Named;
 use rewind::sgd::BackendKind;
 
