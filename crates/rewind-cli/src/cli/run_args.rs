@@ -1,5 +1,5 @@
 //! The flags that define a run, shared by every subcommand that runs SGD. Each subcommand
-//! supplies its own defaults ([`Defaults`]): `verify` trains on the digits, `collisions` on a
+//! supplies its own defaults as a base `VerifyConfig`: `verify` trains on the digits, `collisions` on a
 //! two-parameter problem on a coarse grid.
 
 use clap::builder::TypedValueParser as _;

@@ -26,7 +26,7 @@ pub struct Section4Args {
     /// m: random bits per value of z, a uniform integer in [−2^(m−1), 2^(m−1)); sgd-prime only.
     #[arg(long, default_value_t = sgd_prime::DEFAULT_BITS)]
     perturbation_bits: u32,
-    /// s: a value z[k] moves a weight by z[k]·2^s ulps (grid units 2^-p); sgd-prime only.
+    /// s: a value z\[k\] moves a weight by z\[k\]·2^s ulps (grid units 2^-p); sgd-prime only.
     #[arg(long, default_value_t = sgd_prime::DEFAULT_SCALE)]
     perturbation_scale: u32,
     /// ε: SGD′ stops at accuracy 1/(2(1−ε)) on X; GD aims at 1/(2(1−2ε)) on its batch.

@@ -14,6 +14,7 @@ mod design_refs;
 mod figures;
 mod fuzz_decode;
 mod inversion;
+mod layers;
 mod null_model;
 mod progress;
 mod readme;

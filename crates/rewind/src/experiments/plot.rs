@@ -1,26 +1,8 @@
 //! SVG figures, written as plain text so that they are byte-identical across runs and need no
 //! font or rendering library: the collision map of `rewind collisions`.
 
+use crate::steps::collisions::Window;
 use std::fmt::Write;
-
-/// A square window of the grid, centre ± `half` ulps in each coordinate, with how many window
-/// points share each point's image: what a collision figure draws.
-#[derive(Debug, Clone, Copy)]
-pub struct Window<'a> {
-    /// Centre of the window, raw grid integers.
-    pub center: [i64; 2],
-    /// The window's half side in ulps.
-    pub half: i64,
-    /// Per point (row-major, second coordinate outer), the points that share its image.
-    pub multiplicity: &'a [u32],
-}
-
-impl Window<'_> {
-    /// The window's side, 2·`half` + 1 points.
-    pub fn side(&self) -> usize {
-        (2 * self.half + 1) as usize
-    }
-}
 
 /// Fill colour of a point whose image has `k` preimages in the window.
 pub(crate) fn colour(k: u32) -> &'static str {

@@ -2,9 +2,10 @@
 //!
 //! [`Model`] is generic over the backend (its gradient is written once for every number type),
 //! so it cannot be a trait object. [`DynModel`] is its object-safe twin, with one gradient
-//! method per backend; every `Model` gets it for free through a blanket implementation, and
-//! [`CustomModel`] wraps any of them behind an `Arc` and implements `Model` again by letting the
-//! backend pick its own method ([`Backend::custom_gradient`]). So a user writes
+//! method for every backend, which hands it the backend with its numbers erased
+//! ([`ErasedReals`]); every `Model` gets it for free through a blanket implementation, and
+//! [`CustomModel`] wraps any of them behind an `Arc` and implements `Model` again
+//! ([`Backend::erase`], [`Backend::unerase`]). So a user writes
 //!
 //! ```text
 //! let setup = Setup::with_model(&config, |data| MyLoss::new(data))?;
@@ -13,65 +14,31 @@
 //! and gets verification, certification (where the model supplies the optional bounds), the
 //! Lemma 3.1 code and sweeps ([`crate::sweep::run_one_with`]) without any change to rewind.
 
-use super::backend::{Backend, BackendError, Exact, F64};
+use super::backend::{Backend, BackendError, ErasedBackend, ErasedReals, OwnedReals};
 use super::{CertifiedBounds, Model, Smoothness};
 use crate::data::Dataset;
-use num_rational::BigRational;
 use rand_core::RngCore;
 use std::sync::Arc;
 
-#[cfg(feature = "mpfr")]
-use super::backend::Mpfr;
-
-/// The object-safe form of [`Model`]: one gradient and one accuracy method per backend.
-/// Implemented for every `Model + Debug` by a blanket implementation; users implement `Model`.
+/// The object-safe form of [`Model`]: the gradient and acc(W, x) take a backend whose number
+/// type is erased ([`ErasedReals`]), so one method serves every backend. Implemented for every
+/// `Model + Debug` by a blanket implementation; users implement `Model`.
 pub trait DynModel: Send + Sync + std::fmt::Debug {
     /// [`Model::name`].
     fn dyn_name(&self) -> &'static str;
     /// [`Model::dim`].
     fn dyn_dim(&self) -> usize;
-    /// [`Model::batch_gradient`] on the exact backend.
-    fn gradient_exact(
+    /// [`Model::batch_gradient`] on the backend that `w` comes with, in its numbers.
+    fn dyn_gradient(
         &self,
-        w: &[BigRational],
+        w: ErasedReals<'_>,
         data: &Dataset,
         batch: &[usize],
-    ) -> Result<Vec<BigRational>, BackendError>;
-    /// [`Model::batch_gradient`] on the f64 backend.
-    fn gradient_f64(
+    ) -> Result<OwnedReals, BackendError>;
+    /// [`Model::correct_many`] on `be`.
+    fn dyn_correct_many(
         &self,
-        w: &[f64],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<f64>, BackendError>;
-    /// [`Model::batch_gradient`] on the MPFR backend.
-    #[cfg(feature = "mpfr")]
-    fn gradient_mpfr(
-        &self,
-        be: &Mpfr,
-        w: &[<Mpfr as Backend>::R],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<<Mpfr as Backend>::R>, BackendError>;
-    /// [`Model::correct_many`] on the exact backend.
-    fn correct_exact(
-        &self,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError>;
-    /// [`Model::correct_many`] on the f64 backend.
-    fn correct_f64(
-        &self,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError>;
-    /// [`Model::correct_many`] on the MPFR backend.
-    #[cfg(feature = "mpfr")]
-    fn correct_mpfr(
-        &self,
-        be: &Mpfr,
+        be: ErasedBackend<'_>,
         w: &[i64],
         data: &Dataset,
         indices: &[usize],
@@ -95,57 +62,34 @@ impl<M: Model + std::fmt::Debug> DynModel for M {
     fn dyn_dim(&self) -> usize {
         self.dim()
     }
-    fn gradient_exact(
+    fn dyn_gradient(
         &self,
-        w: &[BigRational],
+        w: ErasedReals<'_>,
         data: &Dataset,
         batch: &[usize],
-    ) -> Result<Vec<BigRational>, BackendError> {
-        self.batch_gradient(&Exact, w, data, batch)
+    ) -> Result<OwnedReals, BackendError> {
+        Ok(match w {
+            ErasedReals::Exact(be, w) => {
+                OwnedReals::Exact(self.batch_gradient(be, w, data, batch)?)
+            }
+            ErasedReals::F64(be, w) => OwnedReals::F64(self.batch_gradient(be, w, data, batch)?),
+            #[cfg(feature = "mpfr")]
+            ErasedReals::Mpfr(be, w) => OwnedReals::Mpfr(self.batch_gradient(be, w, data, batch)?),
+        })
     }
-    fn gradient_f64(
+    fn dyn_correct_many(
         &self,
-        w: &[f64],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<f64>, BackendError> {
-        self.batch_gradient(&F64, w, data, batch)
-    }
-    #[cfg(feature = "mpfr")]
-    fn gradient_mpfr(
-        &self,
-        be: &Mpfr,
-        w: &[<Mpfr as Backend>::R],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<<Mpfr as Backend>::R>, BackendError> {
-        self.batch_gradient(be, w, data, batch)
-    }
-    fn correct_exact(
-        &self,
+        be: ErasedBackend<'_>,
         w: &[i64],
         data: &Dataset,
         indices: &[usize],
     ) -> Result<Vec<bool>, BackendError> {
-        self.correct_many(&Exact, w, data, indices)
-    }
-    fn correct_f64(
-        &self,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        self.correct_many(&F64, w, data, indices)
-    }
-    #[cfg(feature = "mpfr")]
-    fn correct_mpfr(
-        &self,
-        be: &Mpfr,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        self.correct_many(be, w, data, indices)
+        match be {
+            ErasedBackend::Exact(be) => self.correct_many(be, w, data, indices),
+            ErasedBackend::F64(be) => self.correct_many(be, w, data, indices),
+            #[cfg(feature = "mpfr")]
+            ErasedBackend::Mpfr(be) => self.correct_many(be, w, data, indices),
+        }
     }
     fn dyn_smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
         self.smoothness(data, batch, w)
@@ -190,7 +134,11 @@ impl Model for CustomModel {
         data: &Dataset,
         batch: &[usize],
     ) -> Result<Vec<B::R>, BackendError> {
-        let g = be.custom_gradient(&*self.0, w, data, batch)?;
+        let g = self.0.dyn_gradient(be.erase(w), data, batch)?;
+        let g = B::unerase(g).ok_or(BackendError::OtherBackend {
+            model: self.name(),
+            backend: be.name(),
+        })?;
         check_len(self.name(), "batch_gradient", g.len(), self.dim())?;
         Ok(g)
     }
@@ -210,7 +158,9 @@ impl Model for CustomModel {
         data: &Dataset,
         indices: &[usize],
     ) -> Result<Vec<bool>, BackendError> {
-        let c = be.custom_correct_many(&*self.0, w, data, indices)?;
+        let c = self
+            .0
+            .dyn_correct_many(be.erase_backend(), w, data, indices)?;
         check_len(self.name(), "correct_many", c.len(), indices.len())?;
         Ok(c)
     }

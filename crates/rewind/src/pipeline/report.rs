@@ -57,14 +57,14 @@ pub struct VerifyReport {
     /// Section 4 (`rewind verify --algorithm sgd-prime`): the algorithm and its thresholds,
     /// with the code of Lemma 4.1 per epoch; absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub algorithm: Option<crate::sgd_prime::AlgorithmReport>,
+    pub algorithm: Option<AlgorithmReport>,
     /// Section 4: the perturbation family Ψ_ℓ and the random bits it spent; absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub perturbation: Option<crate::sgd_prime::PerturbationReport>,
+    pub perturbation: Option<PerturbationReport>,
     /// Section 4: T_{i,j} (GD steps per batch) and the inner steps' inversions, per epoch;
     /// absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gd_steps: Option<crate::sgd_prime::GdStepsReport>,
+    pub gd_steps: Option<GdStepsReport>,
     /// What the run may have lost before it started (features that quantise to zero) or could
     /// not do (no step moved the model); absent when there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -314,6 +314,135 @@ pub fn model_sha256(w: &[i64]) -> String {
         h.update(v.to_le_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// The report sections of SGD′ (docs/design.md §5.3 and Section 4 of the paper).
+
+/// Report section `algorithm`: which algorithm ran and what its thresholds were.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlgorithmReport {
+    /// `sgd-prime` (Algorithm 3 calling Algorithm 2 per batch).
+    pub name: String,
+    /// ε as given (exact fraction).
+    pub epsilon: String,
+    /// δ = 1/(2(1 − 2ε)), GD's target on its batch.
+    pub batch_target: f64,
+    /// 1/(2(1 − ε)), the accuracy on X at which SGD′ returns.
+    pub stop_target: f64,
+    /// T, the most GD steps per call.
+    pub max_gd_steps: usize,
+    /// Whether SGD′ returned (line 6) within the epoch cap; the report's
+    /// `run.stopped_at_full_accuracy` is then true too, meaning "stopped at its target".
+    pub terminated: bool,
+    /// The epoch in which it returned, if it did.
+    pub terminated_in_epoch: Option<usize>,
+    /// GD calls (batches) run.
+    pub calls: usize,
+    /// Per epoch, the code of Lemma 4.1 against ⌈log₂ n!⌉ and the lemma's bound (present when
+    /// the code was computed).
+    pub code_epochs: Vec<Lemma41Epoch>,
+}
+
+/// One epoch's code of Lemma 4.1, its parts and the bounds it is compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lemma41Epoch {
+    /// Epoch i, from 1.
+    pub epoch: usize,
+    /// The epoch's whole code: batches, T_{i,j}, z, hints and header.
+    pub bits: u64,
+    /// ⌈log₂ n!⌉.
+    pub baseline_bits: u64,
+    /// n·log₂(n/e) − b·ρ_i + β(n, b) with β's leading term n·log₂n/b² and ρ_i in the paper's
+    /// direction: the lemma's bound without its o(n).
+    pub lemma_bits: f64,
+    /// Σ_j of the Elias-γ code of T_{i,j} + 1: the per-batch log T term.
+    pub gd_steps_bits: u64,
+    /// Σ_j ℓ·m: the per-batch perturbation term.
+    pub perturbation_bits: u64,
+    /// The bits of the epoch's hints (corrections for many-to-one inner steps) as the code
+    /// writes them: the exact cost of their digits, below the sum of the hints' own lengths in
+    /// `gd_steps.epochs[].hint_bits` (see there).
+    pub hint_bits: u64,
+}
+
+/// Report section `perturbation`: Ψ_ℓ and the randomness it spent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerturbationReport {
+    /// ℓ.
+    pub length: usize,
+    /// m.
+    pub bits: u32,
+    /// s: a value `z[k]` moves a weight by `z[k]`·2^s ulps.
+    pub scale_shift: u32,
+    /// ℓ·m, the random bits of one call.
+    pub bits_per_call: u64,
+    /// Random bits spent in all (calls × ℓ·m).
+    pub total_bits: u64,
+    /// Per epoch: calls and random bits.
+    pub epochs: Vec<EpochPerturbation>,
+}
+
+/// One epoch's perturbations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochPerturbation {
+    /// Epoch i, from 1.
+    pub epoch: usize,
+    /// GD calls in the epoch.
+    pub calls: usize,
+    /// Random bits spent in the epoch (calls × ℓ·m).
+    pub bits: u64,
+}
+
+/// Report section `gd_steps`: T_{i,j} and the inversion of the inner steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GdStepsReport {
+    /// Σ T_{i,j}: every inner GD step (each is one logged, inverted step).
+    pub total: usize,
+    /// Median T_{i,j} over all calls.
+    pub median: f64,
+    /// 90th percentile (nearest rank) of T_{i,j} over all calls.
+    pub p90: f64,
+    /// Largest T_{i,j}.
+    pub max: usize,
+    /// Share of calls that stopped at T without meeting δ.
+    pub share_at_cap: f64,
+    /// The same per epoch.
+    pub epochs: Vec<EpochGdSteps>,
+}
+
+/// One epoch's GD calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochGdSteps {
+    /// Epoch i, from 1.
+    pub epoch: usize,
+    /// GD calls in the epoch.
+    pub calls: usize,
+    /// Σ_j T_{i,j} over the epoch.
+    pub total: usize,
+    /// Median T_{i,j} of the epoch.
+    pub median: f64,
+    /// 90th percentile (nearest rank) of T_{i,j} of the epoch.
+    pub p90: f64,
+    /// Largest T_{i,j} of the epoch.
+    pub max: usize,
+    /// Calls that stopped at T without meeting δ.
+    pub at_cap: usize,
+    /// Inner steps whose inversion gave the logged model (docs/design.md §4.1).
+    pub recovered: usize,
+    /// Inner steps whose inversion gave another preimage.
+    pub other_preimage: usize,
+    /// Inner steps whose inversion found no preimage.
+    pub no_preimage: usize,
+    /// Inner steps that needed a hint.
+    pub hinted: usize,
+    /// The bits of those hints' corrections, each coded alone in whole bits (the sum of
+    /// [`crate::codec::hint::Hint::bits`], as `hints.bits` counts them). The code of Lemma 4.1
+    /// writes the same digits arithmetically, with one ceiling per epoch, so its
+    /// `algorithm.code_epochs[].hint_bits` is smaller: each hint's count (log₂ d bits) and
+    /// positions (log₂ C(d, nnz)) are not rounded up one by one. On the defaults with random
+    /// labels (d = 65, 46 hints, mostly of one coordinate) that is 771 against 682 bits,
+    /// about 2 × (7 − log₂ 65) ≈ 1.96 bits per hint.
+    pub hint_bits: u64,
 }
 
 #[cfg(test)]

@@ -8,14 +8,32 @@
 //! where every other preimage of a point's image provably lies inside the window (within the
 //! certified radius R = ⌊1/(1 − q_∞)⌋ + 1 ulps).
 
-use crate::many_to_one::share_lost;
 use crate::model::Model;
-use crate::plot::Window;
 use crate::progress::Phase;
 use crate::sgd::StepFunction;
+use crate::steps::many_to_one::share_lost;
 use crate::Error;
 use rayon::prelude::*;
 use std::collections::HashMap;
+
+/// A square window of the grid, centre ± `half` ulps in each coordinate, with how many window
+/// points share each point's image: what a collision figure draws.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Centre of the window, raw grid integers.
+    pub center: [i64; 2],
+    /// The window's half side in ulps.
+    pub half: i64,
+    /// Per point (row-major, second coordinate outer), the points that share its image.
+    pub multiplicity: &'a [u32],
+}
+
+impl Window<'_> {
+    /// The window's side, 2·`half` + 1 points.
+    pub fn side(&self) -> usize {
+        (2 * self.half + 1) as usize
+    }
+}
 
 /// The collision map of one batch's step over a square window of the grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +65,7 @@ impl CollisionMap {
         self.window().side()
     }
 
-    /// The scanned window and its multiplicities, as [`crate::plot`] draws them.
+    /// The scanned window and its multiplicities, as `experiments::plot` draws them.
     pub fn window(&self) -> Window<'_> {
         Window {
             center: self.center,

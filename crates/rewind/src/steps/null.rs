@@ -12,8 +12,8 @@
 //! P(k) = C(K, k)·C(m − K, b − k) / C(m, b),  max(0, b − (m − K)) ≤ k ≤ min(b, K).
 //!
 //! λ' is fixed by (X, K), so each per-step term is a function of k alone,
-//! f_code(k) = D(k/b ‖ K/m) ([`crate::discrepancy::rho_code`]) and f_paper(k) = D(K/m ‖ k/b)
-//! with the paper's boundary conventions ([`crate::discrepancy::rho_paper`]); their exact
+//! f_code(k) = D(k/b ‖ K/m) ([`crate::steps::divergence::rho_code`]) and f_paper(k) = D(K/m ‖ k/b)
+//! with the paper's boundary conventions ([`crate::steps::divergence::rho_paper`]); their exact
 //! expectation and variance are finite sums over k, computed here by [`step_moments`] with the
 //! very functions that compute the measured ρ, so the null and the measurement agree on every
 //! boundary convention.
@@ -40,7 +40,7 @@
 //! error plus a second-order term. Probabilities below the smallest f64 underflow to 0; they
 //! are below 2^-1074 relative to the mode and change nothing at this precision.
 
-use crate::discrepancy::{rho_code, rho_paper};
+use crate::steps::divergence::{rho_code, rho_paper};
 use serde::{Deserialize, Serialize};
 
 /// Mean and variance of one per-step term, in both directions, under the null (bits, bits²).

@@ -1,9 +1,7 @@
 //! The exact backend: big rationals, no rounding before the step's round-half-even.
 
-use super::{Backend, BackendError, Real};
-use crate::data::Dataset;
+use super::{Backend, BackendError, ErasedBackend, ErasedReals, OwnedReals, Real};
 use crate::grid::{bigint_to_i64, round_half_even_ratio, Dyadic, GridError};
-use crate::model::custom::DynModel;
 use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
@@ -97,23 +95,18 @@ impl Backend for Exact {
         0.0
     }
 
-    fn custom_gradient(
-        &self,
-        m: &dyn DynModel,
-        w: &[BigRational],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<BigRational>, BackendError> {
-        m.gradient_exact(w, data, batch)
+    fn erase<'a>(&'a self, w: &'a [BigRational]) -> ErasedReals<'a> {
+        ErasedReals::Exact(self, w)
     }
 
-    fn custom_correct_many(
-        &self,
-        m: &dyn DynModel,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        m.correct_exact(w, data, indices)
+    fn erase_backend(&self) -> ErasedBackend<'_> {
+        ErasedBackend::Exact(self)
+    }
+
+    fn unerase(v: OwnedReals) -> Option<Vec<BigRational>> {
+        match v {
+            OwnedReals::Exact(v) => Some(v),
+            _ => None,
+        }
     }
 }

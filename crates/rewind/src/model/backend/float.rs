@@ -1,9 +1,7 @@
 //! The f64 backend: IEEE double, fixed evaluation order, pure-Rust `libm` functions.
 
-use super::{Backend, BackendError, Real};
-use crate::data::Dataset;
+use super::{Backend, BackendError, ErasedBackend, ErasedReals, OwnedReals, Real};
 use crate::grid::{round_half_even_f64, Dyadic, GridError};
-use crate::model::custom::DynModel;
 
 /// IEEE-754 double arithmetic. Fast, and reproducible on IEEE-754 hosts because every
 /// transcendental function comes from `libm` (a pure-Rust port), not from the platform.
@@ -96,23 +94,18 @@ impl Backend for F64 {
         f64::EPSILON / 2.0
     }
 
-    fn custom_gradient(
-        &self,
-        m: &dyn DynModel,
-        w: &[f64],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<f64>, BackendError> {
-        m.gradient_f64(w, data, batch)
+    fn erase<'a>(&'a self, w: &'a [f64]) -> ErasedReals<'a> {
+        ErasedReals::F64(self, w)
     }
 
-    fn custom_correct_many(
-        &self,
-        m: &dyn DynModel,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        m.correct_f64(w, data, indices)
+    fn erase_backend(&self) -> ErasedBackend<'_> {
+        ErasedBackend::F64(self)
+    }
+
+    fn unerase(v: OwnedReals) -> Option<Vec<f64>> {
+        match v {
+            OwnedReals::F64(v) => Some(v),
+            _ => None,
+        }
     }
 }

@@ -23,9 +23,11 @@ pub use float::F64;
 #[cfg(feature = "mpfr")]
 pub use mpfr::Mpfr;
 
-use super::custom::DynModel;
-use crate::data::Dataset;
 use crate::grid::{Dyadic, GridError};
+use num_rational::BigRational;
+
+#[cfg(feature = "mpfr")]
+use mpfr::MpFloat;
 
 /// Errors a backend can raise while evaluating a gradient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,9 +54,56 @@ pub enum BackendError {
         /// The length required (d parameters, or one entry per example asked about).
         expected: usize,
     },
+    /// A model behind a trait object answered a gradient in another backend's numbers (only a
+    /// hand-written [`crate::model::custom::DynModel`] can; one derived from `Model` cannot).
+    #[error("model {model}: the gradient asked of the {backend} backend came back in another backend's numbers; implement Model and let rewind derive DynModel")]
+    OtherBackend {
+        /// The model's name, as it reports it.
+        model: &'static str,
+        /// The backend that asked.
+        backend: &'static str,
+    },
     /// A step increment or a grid value did not fit in `i64`, or was not finite.
     #[error(transparent)]
     Grid(#[from] GridError),
+}
+
+/// A backend with a vector of its numbers, the type erased: one variant per backend, so that a
+/// model behind a trait object has one gradient method for all of them.
+#[derive(Debug)]
+pub enum ErasedReals<'a> {
+    /// The exact backend and rationals.
+    Exact(&'a Exact, &'a [BigRational]),
+    /// The f64 backend and doubles.
+    F64(&'a F64, &'a [f64]),
+    /// The MPFR backend and its floats.
+    #[cfg(feature = "mpfr")]
+    Mpfr(&'a Mpfr, &'a [MpFloat]),
+}
+
+/// A backend, the type erased (what acc(W, x) needs: the weights are grid integers).
+#[derive(Debug, Clone, Copy)]
+pub enum ErasedBackend<'a> {
+    /// The exact backend.
+    Exact(&'a Exact),
+    /// The f64 backend.
+    F64(&'a F64),
+    /// The MPFR backend.
+    #[cfg(feature = "mpfr")]
+    Mpfr(&'a Mpfr),
+}
+
+/// A vector of one backend's numbers, the type erased: what a model behind a trait object
+/// returns as its gradient.
+#[derive(Debug)]
+pub enum OwnedReals {
+    /// Rationals (the exact backend).
+    Exact(Vec<BigRational>),
+    /// Doubles (the f64 backend).
+    F64(Vec<f64>),
+    /// MPFR floats.
+    #[cfg(feature = "mpfr")]
+    Mpfr(Vec<MpFloat>),
 }
 
 /// A number type a model's gradient can be written in.
@@ -118,23 +167,14 @@ pub trait Backend: Send + Sync {
     /// The unit roundoff u of one arithmetic operation (0 for exact arithmetic), used by the
     /// models' evaluation-error bounds.
     fn unit_roundoff(&self) -> f64;
-    /// A user's model's batch gradient in this backend's numbers: the backend picks the
-    /// matching [`DynModel`] method (see [`crate::model::CustomModel`]).
-    fn custom_gradient(
-        &self,
-        m: &dyn DynModel,
-        w: &[Self::R],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<Self::R>, BackendError>;
-    /// A user's model's acc(W, x) for each of `indices`, evaluated by this backend.
-    fn custom_correct_many(
-        &self,
-        m: &dyn DynModel,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError>;
+    /// This backend with a vector of its numbers, as a model behind a trait object receives
+    /// them ([`crate::model::custom::DynModel`]).
+    fn erase<'a>(&'a self, w: &'a [Self::R]) -> ErasedReals<'a>;
+    /// This backend, for a model behind a trait object to evaluate acc(W, x) with.
+    fn erase_backend(&self) -> ErasedBackend<'_>;
+    /// The backend's own numbers back from a model behind a trait object; `None` if the model
+    /// answered in another backend's numbers.
+    fn unerase(v: OwnedReals) -> Option<Vec<Self::R>>;
 }
 
 #[cfg(test)]

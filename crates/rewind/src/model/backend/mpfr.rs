@@ -1,9 +1,8 @@
 //! The MPFR backend: `rug` floats at a fixed working precision, correctly rounded.
 
-use super::{Backend, BackendError, Real};
+use super::{Backend, BackendError, ErasedBackend, ErasedReals, OwnedReals, Real};
 use crate::data::Dataset;
 use crate::grid::{Dyadic, GridError};
-use crate::model::custom::DynModel;
 use rug::float::{Constant, Round};
 use rug::Float;
 
@@ -141,23 +140,18 @@ impl Backend for Mpfr {
         libm::ldexp(1.0, -(self.precision as i32))
     }
 
-    fn custom_gradient(
-        &self,
-        m: &dyn DynModel,
-        w: &[MpFloat],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<MpFloat>, BackendError> {
-        m.gradient_mpfr(self, w, data, batch)
+    fn erase<'a>(&'a self, w: &'a [MpFloat]) -> ErasedReals<'a> {
+        ErasedReals::Mpfr(self, w)
     }
 
-    fn custom_correct_many(
-        &self,
-        m: &dyn DynModel,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        m.correct_mpfr(self, w, data, indices)
+    fn erase_backend(&self) -> ErasedBackend<'_> {
+        ErasedBackend::Mpfr(self)
+    }
+
+    fn unerase(v: OwnedReals) -> Option<Vec<MpFloat>> {
+        match v {
+            OwnedReals::Mpfr(v) => Some(v),
+            _ => None,
+        }
     }
 }
