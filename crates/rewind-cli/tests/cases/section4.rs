@@ -204,10 +204,25 @@ fn lemma_4_1_code_depends_on_the_perturbation_family() {
         gd_code(&v.run, &p, Some((&v.run, &v.records))),
     )
     .unwrap();
+    // The control: with the run's own family the code gives W₁,₁ back, so a decoder that
+    // failed on every code could not pass the check below.
+    let own = decode_gd(
+        &f,
+        &v.run.final_model,
+        shape,
+        &enc.code,
+        opts,
+        gd_code(&v.run, &p, None),
+    )
+    .expect("the code decodes with the run's own perturbation family");
+    assert_eq!(own.models[0], v.run.calls[0].w);
     let mut other = gd_code(&v.run, &p, None);
     other.perturbation = Perturbation::new(2, 3, 2).unwrap();
-    let dec = decode_gd(&f, &v.run.final_model, shape, &enc.code, opts, other);
-    assert!(dec.map_or(true, |d| d.models[0] != v.run.calls[0].w));
+    assert_ne!(other.perturbation, gd_code(&v.run, &p, None).perturbation);
+    // Another family either fails to decode or decodes into another run; never into this one.
+    if let Ok(d) = decode_gd(&f, &v.run.final_model, shape, &enc.code, opts, other) {
+        assert_ne!(d.models, own.models, "the perturbation family was ignored");
+    }
 }
 
 /// The encoded file of an SGD′ run and the run itself.
