@@ -89,6 +89,34 @@ pub fn collision_svg(
         predicted.map_or("not".to_string(), |p| format!("{p:.4}"))
     );
     collision_background(&mut s, map, (left, top), cell, "points");
+    trajectory_path(&mut s, map, (left, top), cell, trajectory);
+    let _ = writeln!(
+        s,
+        r#"<rect x="{left}" y="{top}" width="{plot:.1}" height="{plot:.1}" fill="none" stroke="black"/>"#
+    );
+    let axis_y = top + plot + 20.0;
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="{axis_y:.0}" font-size="12">w₁ from {} to {} ulps; w₂ from {} to {} ulps (upwards)</text>"#,
+        map.center[0] - map.half,
+        map.center[0] + map.half,
+        map.center[1] - map.half,
+        map.center[1] + map.half
+    );
+    collision_legend(&mut s, (left + plot + 20.0, top));
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The logged trajectory's points inside the window, joined by a line.
+fn trajectory_path(
+    s: &mut String,
+    map: &Window,
+    (left, top): (f64, f64),
+    cell: f64,
+    trajectory: &[[i64; 2]],
+) {
+    let side = map.side();
     let to_px = |p: [i64; 2]| {
         let x = (p[0] - map.center[0] + map.half) as f64;
         let y = (p[1] - map.center[1] + map.half) as f64;
@@ -121,20 +149,10 @@ pub fn collision_svg(
             r##"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="#1d3557"/>"##
         );
     }
-    let _ = writeln!(
-        s,
-        r#"<rect x="{left}" y="{top}" width="{plot:.1}" height="{plot:.1}" fill="none" stroke="black"/>"#
-    );
-    let axis_y = top + plot + 20.0;
-    let _ = writeln!(
-        s,
-        r#"<text x="{left}" y="{axis_y:.0}" font-size="12">w₁ from {} to {} ulps; w₂ from {} to {} ulps (upwards)</text>"#,
-        map.center[0] - map.half,
-        map.center[0] + map.half,
-        map.center[1] - map.half,
-        map.center[1] + map.half
-    );
-    let lx = left + plot + 20.0;
+}
+
+/// The colour key of the preimage counts and the trajectory's mark, from (`lx`, `top`).
+fn collision_legend(s: &mut String, (lx, top): (f64, f64)) {
     let legend = [
         (1, "image has 1 preimage"),
         (2, "2 preimages"),
@@ -160,8 +178,6 @@ pub fn collision_svg(
         lx + 20.0,
         y + 12.0
     );
-    s.push_str("</svg>\n");
-    s
 }
 
 fn escape(t: &str) -> String {

@@ -232,16 +232,8 @@ impl Search<'_, '_> {
         known: Option<(Vec<i64>, Vec<f64>)>,
         mut delta_known: Option<Vec<f64>>,
     ) -> Result<bool, Error> {
-        let f = self.bounds.f;
-        let (s, residual) = match known {
-            Some(k) => k,
-            None => {
-                if self.evaluations >= self.budget {
-                    return Ok(false);
-                }
-                self.evaluations += 1;
-                f.increment_with_residual(&point, self.bounds.batch)?
-            }
+        let Some((s, residual)) = self.evaluate(&point, known)? else {
+            return Ok(false);
         };
         loop {
             if free.is_empty() {
@@ -250,73 +242,122 @@ impl Search<'_, '_> {
                 }
                 return Ok(true);
             }
-            let r: Vec<i64> = (0..point.len())
-                .map(|k| if free.contains(&k) { self.radius } else { 0 })
-                .collect();
             let delta = match delta_known.take() {
                 Some(d) => d,
-                None => self.bounds.delta(&r),
+                None => self.delta_over(&free, point.len()),
             };
-            let span = |k: usize| {
-                candidate_span(
-                    self.w_next[k],
-                    s[k],
-                    residual[k],
-                    delta[k],
-                    self.v[k],
-                    self.radius,
-                )
-            };
-            // The span is clamped to the i64 range: every value converts exactly.
-            let allowed = |k: usize| {
-                let (lo, hi) = span(k);
-                (lo..=hi).map(|u| u as i64).collect::<Vec<i64>>()
-            };
-            // A decided coordinate must lie in the range its own rounding can reach, checked
-            // without listing the range.
-            let decided_ok = (0..point.len()).filter(|k| !free.contains(k)).all(|k| {
-                let (lo, hi) = span(k);
-                (lo..=hi).contains(&i128::from(point[k]))
-            });
-            if !decided_ok {
+            let Some(options) = self.options(&point, &free, &s, &residual, &delta) else {
                 return Ok(true);
-            }
-            let options: Vec<(usize, Vec<i64>)> = free.iter().map(|&k| (k, allowed(k))).collect();
-            if options.iter().any(|(_, o)| o.is_empty()) {
-                return Ok(true);
-            }
+            };
             // Coordinates with a single possible value are decided without branching.
             let forced: Vec<(usize, i64)> = options
                 .iter()
                 .filter(|(_, o)| o.len() == 1)
                 .map(|(k, o)| (*k, o[0]))
                 .collect();
-            if !forced.is_empty() {
-                free.retain(|k| !forced.iter().any(|(j, _)| j == k));
-                let moved = forced.iter().any(|&(k, val)| point[k] != val);
-                for (k, val) in forced {
-                    point[k] = val;
-                }
-                if moved {
-                    return self.node(point, free, None, None);
-                }
-                continue;
+            if forced.is_empty() {
+                return self.branch(point, &free, options, (&s, &residual));
             }
-            let (k, values) = options
-                .into_iter()
-                .min_by_key(|(_, o)| o.len())
-                .unwrap_or_default();
-            let rest: Vec<usize> = free.iter().copied().filter(|&j| j != k).collect();
-            for val in values {
-                let mut child = point.clone();
-                child[k] = val;
-                let known = (val == point[k]).then(|| (s.clone(), residual.clone()));
-                if !self.node(child, rest.clone(), known, None)? {
-                    return Ok(false);
-                }
+            free.retain(|k| !forced.iter().any(|(j, _)| j == k));
+            let moved = forced.iter().any(|&(k, val)| point[k] != val);
+            for (k, val) in forced {
+                point[k] = val;
             }
-            return Ok(true);
+            if moved {
+                return self.node(point, free, None, None);
+            }
         }
+    }
+
+    /// The increment and residuals at `point`: `known` when the parent's evaluation holds
+    /// (the point did not move), else one gradient evaluation; `None` when the budget is spent.
+    fn evaluate(
+        &mut self,
+        point: &[i64],
+        known: Option<(Vec<i64>, Vec<f64>)>,
+    ) -> Result<Option<(Vec<i64>, Vec<f64>)>, Error> {
+        if let Some(k) = known {
+            return Ok(Some(k));
+        }
+        if self.evaluations >= self.budget {
+            return Ok(None);
+        }
+        self.evaluations += 1;
+        Ok(Some(self.bounds.f.increment_with_residual(point, self.bounds.batch)?))
+    }
+
+    /// The certified change bound of every coordinate when the `free` ones may still move by
+    /// the radius and the decided ones are fixed.
+    fn delta_over(&self, free: &[usize], dim: usize) -> Vec<f64> {
+        let r: Vec<i64> = (0..dim)
+            .map(|k| if free.contains(&k) { self.radius } else { 0 })
+            .collect();
+        self.bounds.delta(&r)
+    }
+
+    /// The values each free coordinate may take, or `None` when the node holds no preimage: a
+    /// decided coordinate outside the range its own rounding can reach, or a free one with no
+    /// value left.
+    fn options(
+        &self,
+        point: &[i64],
+        free: &[usize],
+        s: &[i64],
+        residual: &[f64],
+        delta: &[f64],
+    ) -> Option<Vec<(usize, Vec<i64>)>> {
+        let span = |k: usize| {
+            candidate_span(
+                self.w_next[k],
+                s[k],
+                residual[k],
+                delta[k],
+                self.v[k],
+                self.radius,
+            )
+        };
+        // Checked without listing the range.
+        let decided_ok = (0..point.len()).filter(|k| !free.contains(k)).all(|k| {
+            let (lo, hi) = span(k);
+            (lo..=hi).contains(&i128::from(point[k]))
+        });
+        if !decided_ok {
+            return None;
+        }
+        // The span is clamped to the i64 range: every value converts exactly.
+        let options: Vec<(usize, Vec<i64>)> = free
+            .iter()
+            .map(|&k| {
+                let (lo, hi) = span(k);
+                (k, (lo..=hi).map(|u| u as i64).collect())
+            })
+            .collect();
+        (!options.iter().any(|(_, o)| o.is_empty())).then_some(options)
+    }
+
+    /// Branches on the free coordinate with the fewest values; a child that keeps the point's
+    /// value reuses its evaluation.
+    fn branch(
+        &mut self,
+        point: Vec<i64>,
+        free: &[usize],
+        options: Vec<(usize, Vec<i64>)>,
+        (s, residual): (&[i64], &[f64]),
+    ) -> Result<bool, Error> {
+        let (k, values) = options
+            .into_iter()
+            .min_by_key(|(_, o)| o.len())
+            .unwrap_or_default();
+        let rest: Vec<usize> = free.iter().copied().filter(|&j| j != k).collect();
+        for val in values {
+            let mut child = point.clone();
+            child[k] = val;
+            let known = (val == point[k]).then(|| (s.to_vec(), residual.to_vec()));
+            if !self.node(child, rest.clone(), known, None)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
