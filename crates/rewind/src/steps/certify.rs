@@ -283,7 +283,11 @@ impl Search<'_, '_> {
             return Ok(None);
         }
         self.evaluations += 1;
-        Ok(Some(self.bounds.f.increment_with_residual(point, self.bounds.batch)?))
+        Ok(Some(
+            self.bounds
+                .f
+                .increment_with_residual(point, self.bounds.batch)?,
+        ))
     }
 
     /// The certified change bound of every coordinate when the `free` ones may still move by
