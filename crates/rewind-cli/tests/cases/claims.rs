@@ -93,13 +93,18 @@ fn measured(rho: f64, null: f64) -> Epoch {
 /// true slope is recovered exactly and the interval has an honest non-zero width.
 fn wobble(s: &RunSpec, size: f64) -> f64 {
     let k = (s.batch.trailing_zeros() as usize).clamp(2, 5) - 2;
-    let sign = [1.0, -1.0, -1.0, 1.0][k] * if s.hidden % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = [1.0, -1.0, -1.0, 1.0][k]
+        * if s.hidden.is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        };
     (sign * size).exp()
 }
 
 /// ±1 alternating over epochs and seeds: sampling noise that averages out.
 fn alternate(s: &RunSpec, epoch: usize) -> f64 {
-    if (epoch + s.seed as usize + s.hidden) % 2 == 0 {
+    if (epoch + s.seed as usize + s.hidden).is_multiple_of(2) {
         1.0
     } else {
         -1.0

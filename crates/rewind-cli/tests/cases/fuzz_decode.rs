@@ -267,7 +267,7 @@ impl Stats {
             }
             Ok(Ok(run)) => {
                 let d = &run.decoded;
-                let same_calls = base.run.sgd_prime.as_ref().map_or(true, |r| {
+                let same_calls = base.run.sgd_prime.as_ref().is_none_or(|r| {
                     d.gd_calls.len() == r.calls.len()
                         && d.gd_calls
                             .iter()
@@ -347,7 +347,7 @@ fn campaign(cases: u64, seed: u64) -> Stats {
                 for _ in 0..bits.div_ceil(8) {
                     rest.push(uniform_in(&mut rng, 0, 255) as u8);
                 }
-                if bits % 8 != 0 {
+                if !bits.is_multiple_of(8) {
                     let last = rest.len() - 1;
                     rest[last] &= (1u8 << (bits % 8)) - 1;
                 }

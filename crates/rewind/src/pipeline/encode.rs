@@ -378,7 +378,7 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
         return Err(corrupt(format!("batch {} for n = {}", h.batch, h.n)));
     }
     let max_steps = (h.n / h.batch).checked_mul(h.epochs);
-    if max_steps.map_or(true, |m| h.steps > m) {
+    if max_steps.is_none_or(|m| h.steps > m) {
         return Err(corrupt(format!(
             "{} steps in {} epochs of {} batches",
             h.steps,

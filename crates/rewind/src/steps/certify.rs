@@ -210,6 +210,9 @@ pub fn enumerate_preimages(
     })
 }
 
+/// A step's increment at a point and each coordinate's residual from its rounding boundary.
+type Evaluation = (Vec<i64>, Vec<f64>);
+
 /// Branch and bound over the free coordinates. A node is a point whose *decided* coordinates
 /// are fixed and whose free ones still hold V's values; every preimage in the node agrees with
 /// it on the decided coordinates and lies within the radius of V on the free ones.
@@ -229,7 +232,7 @@ impl Search<'_, '_> {
         &mut self,
         mut point: Vec<i64>,
         mut free: Vec<usize>,
-        known: Option<(Vec<i64>, Vec<f64>)>,
+        known: Option<Evaluation>,
         mut delta_known: Option<Vec<f64>>,
     ) -> Result<bool, Error> {
         let Some((s, residual)) = self.evaluate(&point, known)? else {
@@ -274,8 +277,8 @@ impl Search<'_, '_> {
     fn evaluate(
         &mut self,
         point: &[i64],
-        known: Option<(Vec<i64>, Vec<f64>)>,
-    ) -> Result<Option<(Vec<i64>, Vec<f64>)>, Error> {
+        known: Option<Evaluation>,
+    ) -> Result<Option<Evaluation>, Error> {
         if let Some(k) = known {
             return Ok(Some(k));
         }

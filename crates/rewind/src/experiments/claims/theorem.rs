@@ -114,7 +114,7 @@ pub fn check(runs: &[Run]) -> Theorem32 {
         let ratio = over_beta(last.running_rho_code);
         let null_ratio = over_beta(last.running_null_rho_code);
         t.max_null_ratio = Some(t.max_null_ratio.map_or(null_ratio, |m| m.max(null_ratio)));
-        if t.worst.as_ref().map_or(true, |w| ratio > w.ratio) {
+        if t.worst.as_ref().is_none_or(|w| ratio > w.ratio) {
             t.worst = Some(WorstRun {
                 id: r.id.to_string(),
                 epoch: last.epoch,

@@ -168,7 +168,7 @@ fn judge(widths: &[WidthValue]) -> (f64, Option<f64>, Verdict) {
         .all(|w| in_sd(w.excess_code, w.sd_code).abs() <= TOLERANCE_SD);
     let verdict = if max_pair > TOLERANCE_SD {
         Verdict::DoesNotHold
-    } else if max_rise.map_or(true, |r| r > TOLERANCE_SD) {
+    } else if max_rise.is_none_or(|r| r > TOLERANCE_SD) {
         Verdict::Inconclusive
     } else if noise {
         Verdict::HoldsAsNoise

@@ -556,7 +556,7 @@ mod tests {
             prop_assert_eq!(subset_unrank(m, s.len() as u64, &r).unwrap(), s.clone());
             let any = below(&bytes, &binomial(m, k));
             let t = subset_unrank(m, k, &any).unwrap();
-            prop_assert!(t.windows(2).all(|w| w[0] < w[1]) && t.last().map_or(true, |&v| v < m));
+            prop_assert!(t.windows(2).all(|w| w[0] < w[1]) && t.last().is_none_or(|&v| v < m));
             prop_assert_eq!(subset_rank(m, &t).unwrap(), any);
         }
 

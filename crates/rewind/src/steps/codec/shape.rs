@@ -42,7 +42,7 @@ impl RunShape {
         let full = self.per_epoch();
         let ok = self.batch > 0
             && self.n > 0
-            && self.n % self.batch == 0
+            && self.n.is_multiple_of(self.batch)
             && self.epochs > 0
             && self.steps >= (self.epochs - 1) * full
             && self.steps <= self.epochs * full;
