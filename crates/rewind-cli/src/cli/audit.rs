@@ -34,6 +34,9 @@ pub struct Args {
     /// Cap on the fixed-point iterations of one inversion.
     #[arg(long, default_value_t = rewind::invert::DEFAULT_MAX_ITERATIONS)]
     max_iterations: u32,
+    /// Skip the backward walk (the inversion of every replayed step): the replay alone.
+    #[arg(long)]
+    no_backward: bool,
     /// Print the JSON verdict instead of the summary.
     #[arg(long)]
     json: bool,
@@ -70,6 +73,7 @@ fn audit_log(args: &Args) -> anyhow::Result<ExitCode> {
         tolerance: args.tolerance,
         shard,
         max_iterations: args.max_iterations,
+        backward: !args.no_backward,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
