@@ -239,7 +239,10 @@ pub fn audit(f: &StepFunction, log: &Log, opts: &AuditOptions) -> Result<AuditRe
     let chosen: Vec<(usize, usize)> = segments
         .iter()
         .enumerate()
-        .filter(|(i, _)| opts.shard.is_none_or(|(k, n)| i % n == k - 1))
+        .filter(|(i, _)| match opts.shard {
+            Some((k, n)) => i % n == k - 1,
+            None => true,
+        })
         .map(|(_, s)| *s)
         .collect();
     let parts = chosen
@@ -443,9 +446,10 @@ fn backward(
                 return Ok((None, None));
             }
             let (before, after, batch) = (&models[i], &models[i + 1], &log.steps[a + i].batch);
-            let outcome = match opts.backward {
-                true => Some(invert(f, after, batch, opts.max_iterations)?.outcome(before)),
-                false => None,
+            let outcome = if opts.backward {
+                Some(invert(f, after, batch, opts.max_iterations)?.outcome(before))
+            } else {
+                None
             };
             let cert = match opts.certify {
                 Some(budget) => Some(certificate(f, after, batch, before, budget)?),
@@ -524,18 +528,19 @@ pub fn strips_svg(r: &AuditReport) -> String {
         r.steps.len(),
         r.first_divergence.as_ref().map_or(", verified".into(), |d| format!(", first divergence at epoch {} step {}", d.epoch, d.step)),
     );
-    for (band, y, colour) in [
-        (0, 32.0, &forward as &dyn Fn(&StepAudit) -> &'static str),
-        (1, 72.0, &cert),
-    ] {
-        let _ = band;
+    // Up to 400 steps each strip is drawn apart, with a white gap; beyond, runs of one colour
+    // are merged, since a strip would be narrower than a pixel.
+    let apart = r.steps.len() <= 400;
+    let bands: [(f64, &dyn Fn(&StepAudit) -> &'static str); 2] = [(32.0, &forward), (72.0, &cert)];
+    for (y, colour) in bands {
         let mut start = 0;
         for i in 1..=r.steps.len() {
-            if i == r.steps.len() || colour(&r.steps[i]) != colour(&r.steps[start]) {
+            if apart || i == r.steps.len() || colour(&r.steps[i]) != colour(&r.steps[start]) {
+                let gap = if apart { 0.2 * W / t } else { 0.0 };
                 svg += &format!(
                     "<rect x=\"{:.2}\" y=\"{y}\" width=\"{:.2}\" height=\"30\" fill=\"{}\"/>\n",
                     X0 + W * start as f64 / t,
-                    W * (i - start) as f64 / t,
+                    W * (i - start) as f64 / t - gap,
                     colour(&r.steps[start])
                 );
                 start = i;
@@ -559,9 +564,10 @@ pub fn strips_svg(r: &AuditReport) -> String {
         ("#1565c0", "unique"),
         ("#ef6c00", "ambiguous"),
         ("#9e9e9e", "unknown"),
+        ("#ffffff", "not certified"),
     ];
     for (i, (c, name)) in legend.iter().enumerate() {
-        let (x, y) = (X0 + 130.0 * (i % 4) as f64, 140.0 + 22.0 * (i / 4) as f64);
+        let (x, y) = (X0 + 130.0 * (i % 5) as f64, 140.0 + 22.0 * (i / 5) as f64);
         svg += &format!(
             "<rect x=\"{x}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{c}\" stroke=\"#555\" stroke-width=\"0.5\"/><text x=\"{}\" y=\"{}\">{name}</text>\n",
             y - 11.0,
@@ -570,4 +576,55 @@ pub fn strips_svg(r: &AuditReport) -> String {
         );
     }
     svg + "</svg>\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(tolerance: u64) -> AuditOptions {
+        AuditOptions {
+            certify: None,
+            tolerance,
+            shard: None,
+            max_iterations: 100,
+            backward: true,
+        }
+    }
+
+    #[test]
+    fn a_replay_is_compared_bit_for_bit_or_within_the_tolerance() {
+        let next = [10, -4, 7];
+        let same = compare(&next, Logged::Model(&[10, -4, 7]), &opts(0));
+        assert_eq!(
+            (same.0, same.1, same.2),
+            (Forward::Verified, Some(0), Some(0))
+        );
+        let off = compare(&next, Logged::Model(&[10, -2, 8]), &opts(0));
+        assert_eq!((off.0, off.1, off.2), (Forward::Diverged, Some(2), Some(2)));
+        let near = compare(&next, Logged::Model(&[10, -2, 8]), &opts(2));
+        assert_eq!(near.0, Forward::WithinTolerance);
+        assert_eq!(near.3, Some(&[10, -2, 8][..]));
+        let h = model_sha256(&next);
+        assert_eq!(
+            compare(&next, Logged::Hash(&h), &opts(5)).0,
+            Forward::Verified
+        );
+        let other = model_sha256(&[10, -4, 8]);
+        // A hash has no distance: any difference diverges, whatever the tolerance.
+        assert_eq!(
+            compare(&next, Logged::Hash(&other), &opts(5)).0,
+            Forward::Diverged
+        );
+        assert_eq!(
+            compare(&next, Logged::Nothing, &opts(0)).0,
+            Forward::Unchecked
+        );
+    }
+
+    #[test]
+    fn distances_of_extreme_models_do_not_overflow() {
+        let d = compare(&[i64::MAX], Logged::Model(&[i64::MIN]), &opts(0));
+        assert_eq!(d.1, Some(u64::MAX));
+    }
 }

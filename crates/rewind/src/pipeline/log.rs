@@ -526,4 +526,33 @@ mod tests {
             Some(model_sha256(&[1, 0]).as_str())
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 64, failure_persistence: None, ..Default::default() })]
+        /// Written with a checkpoint every K steps and read back: the same batches, the models
+        /// on every K-th step, the hashes of the others, the same final model.
+        #[test]
+        fn a_written_log_reads_back(
+            models in proptest::collection::vec(proptest::collection::vec(proptest::num::i64::ANY, 2), 1..12),
+            every in 1usize..5,
+        ) {
+            let h: TrajectoryHeader = serde_json::from_str(HEADER).unwrap();
+            let mut w = TrajectoryWriter::with_checkpoints(Vec::new(), "t", &h, every).unwrap();
+            for (k, m) in models.iter().enumerate() {
+                let s = LoggedStep { epoch: 1, step: k + 1, batch: vec![k % 4, 3], w: m.clone() };
+                w.on_step(&s).unwrap();
+            }
+            w.on_final(&models[0]).unwrap();
+            let log = read_log(&w.into_inner()[..], "t").unwrap();
+            proptest::prop_assert_eq!(&log.final_model, &models[0]);
+            for (k, (s, m)) in log.steps.iter().zip(&models).enumerate() {
+                proptest::prop_assert_eq!(&s.batch, &vec![k % 4, 3]);
+                if k % every == 0 {
+                    proptest::prop_assert_eq!(s.w.as_ref(), Some(m));
+                } else {
+                    proptest::prop_assert_eq!(s.w_sha256.clone(), Some(model_sha256(m)));
+                }
+            }
+        }
+    }
 }
