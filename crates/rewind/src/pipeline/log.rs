@@ -443,11 +443,10 @@ mod tests {
 
     #[test]
     fn bad_logs_are_one_line_errors() {
+        let future = HEADER.replace("\"format\":2", "\"format\":3");
+        let bad_alpha = HEADER.replace("\"alpha_den\":64", "\"alpha_den\":63");
         let cases: Vec<(Vec<&str>, &str)> = vec![
-            (
-                vec![&HEADER.replace("\"format\":2", "\"format\":3")],
-                "format 3",
-            ),
+            (vec![&future], "format 3"),
             (
                 vec![
                     HEADER,
@@ -485,10 +484,7 @@ mod tests {
                 ],
                 "follows",
             ),
-            (
-                vec![&HEADER.replace("\"alpha_den\":64", "\"alpha_den\":63")],
-                "power of two",
-            ),
+            (vec![&bad_alpha], "power of two"),
             (
                 vec![
                     HEADER,
