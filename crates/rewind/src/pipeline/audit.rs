@@ -498,6 +498,9 @@ fn certificate(
     })
 }
 
+/// The colour of a step in one band of the strip figure.
+type Colour<'a> = &'a dyn Fn(&StepAudit) -> &'static str;
+
 /// One strip per audited step, in log order, as an SVG: the upper band is the forward verdict
 /// (verified, within tolerance, unchecked, diverged, not replayed), the lower band the
 /// certificate (unique, ambiguous, unknown, not certified). Consecutive steps of one colour
@@ -531,7 +534,7 @@ pub fn strips_svg(r: &AuditReport) -> String {
     // Up to 400 steps each strip is drawn apart, with a white gap; beyond, runs of one colour
     // are merged, since a strip would be narrower than a pixel.
     let apart = r.steps.len() <= 400;
-    let bands: [(f64, &dyn Fn(&StepAudit) -> &'static str); 2] = [(32.0, &forward), (72.0, &cert)];
+    let bands: [(f64, Colour); 2] = [(32.0, &forward), (72.0, &cert)];
     for (y, colour) in bands {
         let mut start = 0;
         for i in 1..=r.steps.len() {
@@ -555,6 +558,12 @@ pub fn strips_svg(r: &AuditReport) -> String {
         X0 + W,
         X0 + W / 2.0
     );
+    svg + &legend(X0) + "</svg>\n"
+}
+
+/// The figure's legend: every colour of both bands.
+fn legend(x0: f64) -> String {
+    let mut svg = String::new();
     let legend = [
         ("#2e7d32", "verified"),
         ("#9ccc65", "within tolerance"),
@@ -567,7 +576,7 @@ pub fn strips_svg(r: &AuditReport) -> String {
         ("#ffffff", "not certified"),
     ];
     for (i, (c, name)) in legend.iter().enumerate() {
-        let (x, y) = (X0 + 130.0 * (i % 5) as f64, 140.0 + 22.0 * (i / 5) as f64);
+        let (x, y) = (x0 + 130.0 * (i % 5) as f64, 140.0 + 22.0 * (i / 5) as f64);
         svg += &format!(
             "<rect x=\"{x}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{c}\" stroke=\"#555\" stroke-width=\"0.5\"/><text x=\"{}\" y=\"{}\">{name}</text>\n",
             y - 11.0,
@@ -575,7 +584,7 @@ pub fn strips_svg(r: &AuditReport) -> String {
             y
         );
     }
-    svg + "</svg>\n"
+    svg
 }
 
 #[cfg(test)]
