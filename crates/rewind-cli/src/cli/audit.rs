@@ -139,7 +139,7 @@ pub fn summary(log: &str, r: &AuditReport) -> String {
     };
     format!(
         "rewind audit: {log}, {} steps, {scope}, tolerance {} ulps\n\
-         forward:       verified {}, within tolerance {}, unchecked {}, diverged {}, not replayed {}; largest distance {} ulps\n\
+         forward:       verified {}, within tolerance {}, unchecked {}, diverged {}, not replayed {}; largest distance to a logged model {} ulps\n\
          backward:      recovered {}, needing side information {}{}{}\n\
          {certification}\
          verdict:       {}\n",

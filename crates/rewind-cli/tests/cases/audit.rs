@@ -371,3 +371,26 @@ fn the_numpy_producer_writes_logs_that_verify() {
         assert_eq!(first(&v).0, 28, "{model}");
     }
 }
+
+/// The summary of a log with a checkpoint every 4 steps and one batch tampered, pinned: the
+/// counts, the steps that need side information, the certificates and the divergence line.
+#[test]
+fn the_audit_summary_is_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = clean_log(dir.path(), "1", &["--checkpoint-every", "4"]);
+    log[11]["batch"][2] = log[3]["batch"][0].clone();
+    let path = dir.path().join("audited.jsonl");
+    let text: String = log.iter().map(|v| v.to_string() + "\n").collect();
+    std::fs::write(&path, text).unwrap();
+    let data = dir.path().join("data.csv");
+    let out = rewind(&[
+        "audit",
+        path.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--certify",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout).replace(path.to_str().unwrap(), "LOG");
+    super::common::snapshots().bind(|| insta::assert_snapshot!("audit_summary", stdout));
+}
