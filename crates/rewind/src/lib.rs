@@ -17,7 +17,8 @@
 //! [`sweep`], [`claims`] and [`figures`] replicate Appendix B on the runs [`selection`] picks,
 //! [`collisions`] and [`demo`] show why a grid step is many-to-one and [`many_to_one`] predicts
 //! how often, [`rng`] names every random stream, [`snapshot`] digests a
-//! run for a user's snapshot tests and [`progress`] reports the long phases to a front end.
+//! run for a user's snapshot tests, [`progress`] reports the long phases to a front end, and
+//! [`log`] reads and writes training logs that [`audit`] replays and certifies.
 //!
 //! ```
 //! use rewind::sgd::BackendChoice;
@@ -67,7 +68,7 @@ pub mod rng;
 pub mod sgd;
 
 pub use experiments::{claims, demo, figures, plot, selection, sweep};
-pub use pipeline::{config, encode, report, sgd_prime, snapshot, verify};
+pub use pipeline::{audit, config, encode, log, report, sgd_prime, snapshot, verify};
 pub use steps::{certify, codec, collisions, discrepancy, invert, many_to_one, null, reconstruct};
 
 /// Every error of the library. Each message is one line that names the problem and the fix.
@@ -95,6 +96,10 @@ pub enum Error {
     /// A report or results line of a format this build does not read (docs/design.md §6).
     #[error(transparent)]
     Format(#[from] report::FormatError),
+    /// A training log could not be read, or does not belong to the data given
+    /// (docs/log-format.md).
+    #[error(transparent)]
+    Log(#[from] log::LogError),
     /// A run parameter or plan was refused, or a code did not decode; the string is the whole
     /// one-line message.
     #[error("{0}")]

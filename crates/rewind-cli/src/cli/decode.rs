@@ -7,7 +7,7 @@ use anyhow::Context;
 use rewind::config::DataSource;
 use rewind::encode::decode_run_with_progress;
 use rewind::output::{check_paths, Output};
-use rewind::report::{model_sha256, TrajectoryHeader, TrajectoryWriter};
+use rewind::report::{model_sha256, TrajectoryWriter};
 use rewind::sgd::{LoggedStep, Observer};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,18 +101,7 @@ fn write_trajectory(
 ) -> anyhow::Result<()> {
     let h = &run.header;
     let path = out.path().display().to_string();
-    let header = TrajectoryHeader {
-        format: 1,
-        p: h.frac_bits,
-        alpha_num: h.alpha_num,
-        alpha_den: 1u64 << h.alpha_shift,
-        model: h.model.clone(),
-        backend: h.backend.clone(),
-        n: h.n,
-        d: h.d,
-        features: run.setup.data.d(),
-        batch: h.batch,
-    };
+    let header = rewind::log::header(&run.setup, None);
     let mut w = TrajectoryWriter::new(out, &path, &header)?;
     let per_epoch = h.n / h.batch;
     for (k, (model, batch)) in run

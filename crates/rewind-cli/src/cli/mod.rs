@@ -1,5 +1,6 @@
 //! Command-line parsing: one file per subcommand.
 
+mod audit;
 mod claims;
 mod collisions;
 mod decode;
@@ -62,6 +63,9 @@ enum Command {
     Claims(claims::Args),
     /// Draw the paper's figures (and the code-length and many-to-one figures) from sweep results.
     Figures(figures::Args),
+    /// Audit a training log: replay it bit for bit, find its first divergence, and say which
+    /// steps could have been forged (docs/log-format.md).
+    Audit(audit::Args),
     /// Teach one step's inversion on a coarse two-parameter grid, with a picture.
     Demo(demo::Args),
 }
@@ -92,6 +96,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Claims(args) => claims::run(args),
         Command::Figures(args) => figures::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

@@ -4,7 +4,7 @@ use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
 use rewind::config::{DataSource, Setup, VerifyConfig};
 use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
-use rewind::report::{DataDump, TrajectoryHeader, TrajectoryWriter, VerifyReport};
+use rewind::report::{DataDump, TrajectoryWriter, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
 use rewind::verify::verify_run;
 use std::path::{Path, PathBuf};
@@ -29,9 +29,12 @@ pub struct Args {
     /// Also write the JSON report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Stream the trajectory as JSON lines to this file.
+    /// Stream the run as a training log (docs/log-format.md) to this file.
     #[arg(long)]
     dump_trajectory: Option<PathBuf>,
+    /// In the log, give the model on every K-th step only (and its SHA-256 on the others).
+    #[arg(long, requires = "dump_trajectory", value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
     /// Write the quantised data set as the model sees it to this file (JSON).
     #[arg(long)]
     dump_data: Option<PathBuf>,
@@ -90,7 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (_, Some(p)) => (rewind::sgd_prime::verify(&setup, p)?.report, None),
         (Some(o), None) => {
             let path = o.path().display().to_string();
-            let mut w = TrajectoryWriter::new(o, &path, &header(&setup))?;
+            let every = args.checkpoint_every.map(|k| k as usize);
+            let header = rewind::log::header(&setup, every);
+            let mut w = TrajectoryWriter::with_checkpoints(o, &path, &header, every.unwrap_or(1))?;
             let report = verify_run(&setup, &mut w as &mut dyn Observer, &bar)?.report;
             (report, Some(w.into_inner()))
         }
@@ -126,21 +131,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(3)
         },
     )
-}
-
-fn header(s: &Setup) -> TrajectoryHeader {
-    TrajectoryHeader {
-        format: 1,
-        p: s.data.grid.frac_bits(),
-        alpha_num: s.alpha.num(),
-        alpha_den: 1u64 << s.alpha.shift(),
-        model: s.model.name().into(),
-        backend: s.config.backend.name().into(),
-        n: s.data.n(),
-        d: s.model.dim(),
-        features: s.data.d(),
-        batch: s.config.batch,
-    }
 }
 
 fn write_data(s: &Setup, out: &mut Output) -> anyhow::Result<()> {

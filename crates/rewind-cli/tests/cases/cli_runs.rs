@@ -189,7 +189,8 @@ fn dumps_suffice_to_recompute_every_step() {
 
     let lines = read_json_lines(&traj_path);
     let header = &lines[0];
-    assert_eq!(header["format"], 1);
+    // Format 2 (docs/log-format.md): format 1 plus the data hash; every step still has `w`.
+    assert_eq!(header["format"], 2);
     assert_eq!(header["model"], "least-squares");
     assert_eq!(header["backend"], "exact");
     assert_eq!(uint(header, "n"), 12);

@@ -1,5 +1,6 @@
 mod common;
 
+mod audit;
 mod backends;
 mod certification;
 mod claims;
