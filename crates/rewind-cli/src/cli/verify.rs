@@ -2,9 +2,10 @@
 
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
 use rewind::config::{DataSource, Setup, VerifyConfig};
+use rewind::log::TrajectoryWriter;
 use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
-use rewind::report::{DataDump, TrajectoryWriter, VerifyReport};
+use rewind::report::{DataDump, VerifyReport};
 use rewind::sgd::{NoObserver, Observer};
 use rewind::verify::verify_run;
 use std::path::{Path, PathBuf};

@@ -445,6 +445,23 @@ pub struct EpochGdSteps {
     pub hint_bits: u64,
 }
 
+/// The data set exactly as the model sees it (`--dump-data`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataDump {
+    /// The dump format (1).
+    pub format: u32,
+    /// p: each raw feature k means k·2^-p.
+    pub frac_bits: u32,
+    /// Examples, after the tail is dropped.
+    pub n: usize,
+    /// Feature columns per example, bias included.
+    pub d: usize,
+    /// The quantised features as raw grid integers, one row per example (docs/design.md §2.6).
+    pub features: Vec<Vec<i64>>,
+    /// Labels as the loss uses them: ±1 for least squares, the class index otherwise.
+    pub labels: Vec<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,23 +481,4 @@ mod tests {
             "db0550d553e2a146e34164d19cd55f006c38d700d8f9a4e3ba2c889a1d7c26b2"
         );
     }
-}
-
-pub use super::log::{TrajectoryHeader, TrajectoryWriter};
-
-/// The data set exactly as the model sees it (`--dump-data`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataDump {
-    /// The dump format (1).
-    pub format: u32,
-    /// p: each raw feature k means k·2^-p.
-    pub frac_bits: u32,
-    /// Examples, after the tail is dropped.
-    pub n: usize,
-    /// Feature columns per example, bias included.
-    pub d: usize,
-    /// The quantised features as raw grid integers, one row per example (docs/design.md §2.6).
-    pub features: Vec<Vec<i64>>,
-    /// Labels as the loss uses them: ±1 for least squares, the class index otherwise.
-    pub labels: Vec<i64>,
 }
