@@ -204,14 +204,12 @@ mod tests {
     use super::*;
     use crate::discrepancy::discrepancy;
 
+    /// Correctness of every model, batches, epoch and index in the epoch of every step.
+    type MadeRun = (Vec<Vec<bool>>, Vec<Vec<usize>>, Vec<usize>, Vec<usize>);
+
     /// A run of `epochs` epochs over n examples in batches of b, with batches in index order
     /// and the correctness of every model given by `model(step, x)`.
-    fn run(
-        n: usize,
-        b: usize,
-        epochs: usize,
-        model: impl Fn(usize, usize) -> bool,
-    ) -> (Vec<Vec<bool>>, Vec<Vec<usize>>, Vec<usize>, Vec<usize>) {
+    fn run(n: usize, b: usize, epochs: usize, model: impl Fn(usize, usize) -> bool) -> MadeRun {
         let per = n / b;
         let steps = per * epochs;
         let correct = (0..=steps)
