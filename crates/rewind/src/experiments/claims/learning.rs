@@ -174,7 +174,11 @@ fn signal_run(r: &Run) -> Option<SignalRun> {
     let acc = r.report.run.final_accuracy;
     Some(SignalRun {
         id: r.id.to_string(),
-        setting: key(r.spec, &[Field::Seed]),
+        setting: key(r.spec, &[Field::Seed])
+            .split("; ")
+            .filter(|f| !f.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
         epoch: e.epoch,
         fit_z: e.running_fit_z,
         z_code: Rho::Code.running_z(e),
