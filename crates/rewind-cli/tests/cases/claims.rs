@@ -82,7 +82,8 @@ fn set_epochs(lines: &mut [ResultLine], f: impl Fn(&RunSpec, usize) -> Epoch) {
 }
 
 /// Every epoch measures exactly `rho`, with a null of `rho` and a tiny variance: the claims on
-/// the measured ρ̄ alone, with a learning signal in every run when `rho` exceeds the null.
+/// the measured ρ̄ alone, with a batch-fitting signal (by the normal tail of ρ's z) in every
+/// run when `rho` exceeds the null.
 fn measured(rho: f64, null: f64) -> Epoch {
     Epoch {
         rho,
