@@ -68,8 +68,11 @@ pub mod rng;
 pub mod sgd;
 
 pub use experiments::{claims, demo, figures, plot, selection, sweep};
-pub use pipeline::{audit, config, encode, log, report, sgd_prime, snapshot, verify};
-pub use steps::{certify, codec, collisions, discrepancy, invert, many_to_one, null, reconstruct};
+pub use pipeline::{audit, config, encode, log, report, run, sgd_prime, snapshot, verify};
+pub use steps::{
+    certify, codec, collisions, discrepancy, divergence, invert, many_to_one, null, reconstruct,
+    tails,
+};
 
 /// Every error of the library. Each message is one line that names the problem and the fix.
 #[derive(Debug, thiserror::Error)]

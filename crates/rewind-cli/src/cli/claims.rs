@@ -1,6 +1,7 @@
 //! `rewind claims RESULTS`: the paper's three claims about the accuracy discrepancy (Section 3,
-//! Appendix B) and a fourth, the learning signal, checked on sweep results against the null
-//! model, with verdicts and the numbers they rest on (the rules are in `rewind::claims`).
+//! Appendix B), a fourth, the batch-fitting signal (Holm-corrected permutation p-values), and
+//! Theorem 4.3 on SGD′ runs, checked on sweep results against the null model, with verdicts and
+//! the numbers they rest on (the rules are in `rewind::claims`).
 
 use anyhow::Context;
 use rewind::claims::{check, render};

@@ -188,6 +188,18 @@ pub fn summary(r: &VerifyReport) -> String {
             e.running_null_rho_paper,
             e.running_excess_z_paper,
             r.discrepancy.beta_leading,
+        ) + &format!(
+            "batch fitting:   Σ(k − E) {:+.2} (null sd {:.2}, z {:+.2}){}\n",
+            e.running_fit_score,
+            e.running_fit_var.sqrt(),
+            e.running_fit_z,
+            r.discrepancy.tails.as_ref().map_or(String::new(), |t| format!(
+                "; permutation p {} (ρ_code above its null: p {}, below: p {}; {} redraws)",
+                rewind::claims::num(t.fit_p),
+                rewind::claims::num(t.rho_code_p),
+                rewind::claims::num(t.rho_code_p_below),
+                t.draws
+            )),
         )
     });
     format!(

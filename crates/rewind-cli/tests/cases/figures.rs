@@ -261,7 +261,7 @@ fn the_section_4_figure_is_drawn_from_sgd_prime_runs() {
     assert_names(
         svg,
         GD_STEPS,
-        &["d = 4", "b = 3", "ℓ·m", "95% t interval", "12 SGD′ runs"],
+        &["d = 4", "b = 4", "ℓ·m", "95% t interval", "12 SGD′ runs"],
     );
     let prime: Vec<ResultLine> = lines
         .iter()

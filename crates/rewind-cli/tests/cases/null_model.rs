@@ -50,6 +50,12 @@ fn a_run_that_cannot_learn_stays_within_three_null_sd_in_95_percent_of_epochs() 
     let last = epochs.last().unwrap();
     assert!(last.running_excess_z_code.abs() <= 3.0, "{last:?}");
     assert!(last.null_var_code > 0.0 && last.null_rho_code > 0.0);
+    // The batch-fitting statistic and its permutation tail see no fitting either.
+    assert!(last.running_fit_z.abs() <= 3.0, "{last:?}");
+    assert!(last.running_fit_var > 0.0);
+    let tails = report.discrepancy.tails.as_ref().unwrap();
+    assert_eq!(tails.draws, rewind::tails::DRAWS);
+    assert!(tails.fit_p > 0.001 && tails.fit_p < 0.999, "{tails:?}");
 }
 
 #[test]
@@ -66,4 +72,53 @@ fn a_memorising_run_beats_the_null() {
         last.running_rho_code > last.running_null_rho_code,
         "{last:?}"
     );
+    // The signed statistic: far more of each batch right than of the examples seen before it,
+    // beyond every one of 10⁴ redraws of the permutations.
+    assert!(
+        last.running_fit_z > 3.0 && last.running_fit_score > 0.0,
+        "{last:?}"
+    );
+    let tails = report.discrepancy.tails.as_ref().unwrap();
+    assert_eq!(
+        tails.fit_p,
+        1.0 / (1.0 + rewind::tails::DRAWS as f64),
+        "{tails:?}"
+    );
+}
+
+#[test]
+fn verify_json_carries_the_fit_keys_and_their_tails() {
+    let out = super::common::rewind(&[
+        "verify",
+        "--epochs",
+        "2",
+        "--batch",
+        "20",
+        "--no-code",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &json["discrepancy"];
+    for key in [
+        "fit_score",
+        "fit_var",
+        "fit_z",
+        "running_fit_score",
+        "running_fit_var",
+        "running_fit_z",
+    ] {
+        assert!(d["epochs"][1][key].is_number(), "no {key} in {d}");
+    }
+    let e = &d["epochs"];
+    let sum = e[0]["fit_score"].as_f64().unwrap() + e[1]["fit_score"].as_f64().unwrap();
+    assert!((sum - e[1]["running_fit_score"].as_f64().unwrap()).abs() < 1e-9);
+    for key in ["fit_p", "rho_code_p", "rho_code_p_below"] {
+        let p = d["tails"][key].as_f64().unwrap();
+        assert!(p > 0.0 && p <= 1.0, "{key} {p}");
+    }
 }

@@ -499,7 +499,8 @@ fn the_command_line_round_trip_of_sgd_prime() {
 }
 
 /// A tiny mixed sweep: three SGD runs and SGD′ runs at ℓ = 0…3 (ℓ·m = 0, 3, 6, 9), three seeds
-/// each, without the code. Run once for the test binary.
+/// each, without the code; b = 4 and T = 16 = 2^b, so that ℓ·m = 3 is inside Theorem 4.3's
+/// hypothesis. Run once for the test binary.
 pub(super) fn mixed_lines() -> &'static [rewind::sweep::ResultLine] {
     use rewind::sweep::{run_one, Plan, ResultLine};
     static LINES: std::sync::OnceLock<Vec<ResultLine>> = std::sync::OnceLock::new();
@@ -510,7 +511,7 @@ name = "section-4-tiny"
 [axes]
 data = ["synthetic"]
 model = ["least-squares"]
-batch = [3]
+batch = [4]
 q = ["0.9"]
 frac_bits = [8]
 epochs = [2]
@@ -520,7 +521,7 @@ algorithm = ["sgd", "sgd-prime"]
 perturbation_length = [0, 1, 2, 3]
 perturbation_bits = [3]
 perturbation_scale = [1]
-max_gd_steps = [12]
+max_gd_steps = [16]
 [phases]
 code = false
 [fixed]
@@ -550,9 +551,10 @@ pub(super) fn with_steps(f: impl Fn(u64, u64) -> usize) -> Vec<rewind::sweep::Re
     lines
 }
 
-/// Claim (v) on runs whose answer is known: steps falling with ℓ·m hold, rising steps are the
-/// opposite direction, steps that do not depend on ℓ·m are inconclusive; SGD′ runs never enter
-/// claims (i)–(iv), and a file without them has no (v).
+/// Claim (v) on runs whose answer is known: steps falling with ℓ·m hold, rising steps (the
+/// opposite direction, which an average cannot set against an existence statement) and steps
+/// that do not depend on ℓ·m are inconclusive, and runs with T < 2^b are not testable; SGD′ runs
+/// never enter claims (i)–(iv), and a file without them has no (v).
 #[test]
 fn theorem_4_3_direction_is_judged_against_a_permutation_null() {
     use rewind::claims::{check, render, Verdict};
@@ -579,8 +581,21 @@ fn theorem_4_3_direction_is_judged_against_a_permutation_null() {
     )
     .unwrap();
     let s4 = rising.section_4.unwrap();
-    assert_eq!(s4.verdict, Verdict::DoesNotHold, "{}", s4.why);
-    assert!(s4.why.contains("opposite"));
+    assert_eq!(s4.verdict, Verdict::Inconclusive, "{}", s4.why);
+    assert!(s4.why.contains("more randomness gives more GD steps"));
+    assert_eq!((s4.perturbed, s4.outside_hypothesis), (9, 6));
+
+    // T below 2^b: Ω(2^b) steps cannot show, whatever the trend.
+    let mut capped = with_steps(|bits, seed| 40 - 3 * bits as usize + seed as usize);
+    for l in &mut capped {
+        if let Some(p) = &mut l.spec.sgd_prime {
+            p.max_gd_steps = 15;
+        }
+    }
+    let s4 = check(&capped, "c").unwrap().section_4.unwrap();
+    assert_eq!(s4.verdict, Verdict::NotTestable, "{}", s4.why);
+    assert_eq!(s4.t_below_2_to_b, 12);
+    assert!(s4.jump.is_some() && s4.pooled_perturbed.is_some());
 
     // The seed decides, not ℓ·m: what noise alone gives.
     let flat = check(

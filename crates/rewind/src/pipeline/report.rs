@@ -79,6 +79,10 @@ pub struct DiscrepancyReport {
     /// One entry per epoch run, in order: λ, ρ_i, running averages and the null
     /// (docs/design.md §2.8).
     pub epochs: Vec<crate::discrepancy::EpochDiscrepancy>,
+    /// The permutation p-values of the run's `running_fit_z` and ρ's running excess z
+    /// ([`crate::tails`]); absent in results written before they were computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tails: Option<crate::tails::Tails>,
 }
 
 /// The Lemma 3.1 code of the run, and the check that it decodes bit for bit.

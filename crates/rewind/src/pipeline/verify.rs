@@ -376,9 +376,19 @@ pub(crate) fn discrepancy_report(
     let j_of: Vec<usize> = traj.steps.iter().map(|s| s.step).collect();
     let n = setup.data.n();
     let (_, epochs) = discrepancy(correct, &batches, &epoch_of, &j_of, n / b);
+    let tails = (!batches.is_empty()).then(|| {
+        crate::tails::permutation_tails(
+            correct,
+            &batches,
+            &epoch_of,
+            crate::tails::DRAWS,
+            setup.config.seed,
+        )
+    });
     DiscrepancyReport {
         beta_leading: beta_leading(n, b),
         epochs,
+        tails,
     }
 }
 

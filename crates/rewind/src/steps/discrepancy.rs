@@ -12,6 +12,14 @@
 //! and the one the measured code saving tracks (docs/design.md §2.8). Both are reported, in bits, each
 //! beside its null expectation and variance ([`crate::null`]): what a batch drawn independently
 //! of correctness gives by itself.
+//!
+//! ρ measures surprise, not fitting: a model that gets its batch right when that is the likely
+//! outcome makes ρ fall below its null (docs/design.md §8.4). The learning test is the signed
+//! batch-fitting statistic ([`fit_moments`]): at each step, k = the batch's correct count under
+//! the new model against its hypergeometric expectation b·K/N among the N examples seen so far
+//! (batch included), K of them correct; summed per epoch and over the run with the summed
+//! variances, `fit_z` = Σ(k − E)/√(Σ Var). A model that never moves has k − E of mean 0; a model
+//! that memorises its batch has k above E at every step.
 
 pub use crate::steps::divergence::{kl_bits, rho_code, rho_paper};
 use crate::steps::null::{step_moments, z_score, NullMoments};
@@ -44,6 +52,26 @@ pub struct StepDiscrepancy {
     pub rho_code: f64,
     /// What the batch's sampling alone gives both terms ([`crate::null`]).
     pub null: NullMoments,
+    /// k − b·K/N: the batch's correct count above its null expectation ([`fit_moments`]).
+    pub fit_score: f64,
+    /// b·(K/N)(1 − K/N)(N − b)/(N − 1): its null variance.
+    pub fit_var: f64,
+}
+
+/// The batch-fitting term of one step: the batch's correct count k under the new model, beside
+/// its hypergeometric null given N seen examples (batch included) of which K are correct:
+/// (k − E, Var) with E = b·K/N and Var = b·(K/N)(1 − K/N)(N − b)/(N − 1) (0 when N ≤ 1).
+pub fn fit_moments(k: usize, seen: usize, seen_correct: usize, b: usize) -> (f64, f64) {
+    if seen == 0 {
+        return (0.0, 0.0);
+    }
+    let (big_n, p, b_f) = (seen as f64, seen_correct as f64 / seen as f64, b as f64);
+    let var = if seen > 1 {
+        b_f * p * (1.0 - p) * (big_n - b_f) / (big_n - 1.0)
+    } else {
+        0.0
+    };
+    (k as f64 - b_f * p, var.max(0.0))
 }
 
 /// ρ_i and its running average, per epoch, beside the null model of [`crate::null`]: the
@@ -85,6 +113,25 @@ pub struct EpochDiscrepancy {
     pub running_excess_z_code: f64,
     /// The same in the paper's direction.
     pub running_excess_z_paper: f64,
+    /// Σ_j (k − E) over the epoch's steps: how many more batch examples the new models got
+    /// right than a batch drawn independently of correctness would hold ([`fit_moments`]).
+    #[serde(default)]
+    pub fit_score: f64,
+    /// Σ_j Var under the null: the expected sum of the conditional variances.
+    #[serde(default)]
+    pub fit_var: f64,
+    /// fit_score/√fit_var: the batch-fitting signal of the epoch.
+    #[serde(default)]
+    pub fit_z: f64,
+    /// Σ_{i≤t} fit_score, all epochs so far.
+    #[serde(default)]
+    pub running_fit_score: f64,
+    /// Σ_{i≤t} fit_var.
+    #[serde(default)]
+    pub running_fit_var: f64,
+    /// running_fit_score/√running_fit_var: the learning test of the run so far.
+    #[serde(default)]
+    pub running_fit_z: f64,
 }
 
 /// The standard deviation under the null of the running average (1/t)Σ_{i≤t}ρ_i at every
@@ -135,6 +182,8 @@ pub fn discrepancy(
         let lambda = share(count(&|_| true)).unwrap_or(0.0);
         let phi = batch.iter().filter(|&&x| after[x]).count() as f64 / batch.len().max(1) as f64;
         let (seen_correct, seen_total) = count(&|x| seen[x]);
+        let k_batch = batch.iter().filter(|&&x| after[x]).count();
+        let (fit_score, fit_var) = fit_moments(k_batch, seen_total, seen_correct, batch.len());
         let lambda_seen = share((seen_correct, seen_total)).unwrap_or(0.0);
         let lambda_unseen = (j_of[k] < per_epoch)
             .then(|| share(count(&|x| !seen[x])))
@@ -149,11 +198,13 @@ pub fn discrepancy(
             rho_paper: rho_paper(lambda_seen, phi),
             rho_code: rho_code(lambda_seen, phi),
             null: step_moments(seen_total, seen_correct, batch.len()),
+            fit_score,
+            fit_var,
         });
     }
     let epochs = epoch_of.last().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(epochs);
-    let (mut sum_p, mut sum_c) = (0.0, 0.0);
+    let (mut sum_p, mut sum_c, mut sum_fit, mut sum_fit_var) = (0.0, 0.0, 0.0, 0.0);
     let mut sum_null = NullMoments::default();
     for e in 1..=epochs {
         let mine: Vec<&StepDiscrepancy> = steps.iter().filter(|s| s.epoch == e).collect();
@@ -161,8 +212,12 @@ pub fn discrepancy(
         let rc: f64 = mine.iter().map(|s| s.rho_code).sum();
         let mut null = NullMoments::default();
         mine.iter().for_each(|s| null += s.null);
+        let fit: f64 = mine.iter().map(|s| s.fit_score).sum();
+        let fit_var: f64 = mine.iter().map(|s| s.fit_var).sum();
         sum_p += rp;
         sum_c += rc;
+        sum_fit += fit;
+        sum_fit_var += fit_var;
         sum_null += null;
         let t = e as f64;
         out.push(EpochDiscrepancy {
@@ -182,6 +237,12 @@ pub fn discrepancy(
             running_null_rho_paper: sum_null.mean_paper / t,
             running_excess_z_code: z_score(sum_c - sum_null.mean_code, sum_null.var_code),
             running_excess_z_paper: z_score(sum_p - sum_null.mean_paper, sum_null.var_paper),
+            fit_score: fit,
+            fit_var,
+            fit_z: z_score(fit, fit_var),
+            running_fit_score: sum_fit,
+            running_fit_var: sum_fit_var,
+            running_fit_z: z_score(sum_fit, sum_fit_var),
         });
     }
     (steps, out)
@@ -232,5 +293,122 @@ mod tests {
         assert_eq!(epochs.len(), 1);
         assert!((epochs[0].running_rho_code - steps[1].rho_code).abs() < 1e-12);
         assert_eq!(beta_leading(16, 2), 16.0);
+    }
+
+    /// Every ordering of 0..n (Heap's algorithm).
+    fn orderings(n: usize) -> Vec<Vec<usize>> {
+        fn heap(k: usize, a: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+            if k <= 1 {
+                out.push(a.clone());
+                return;
+            }
+            for i in 0..k {
+                heap(k - 1, a, out);
+                let j = if k % 2 == 0 { i } else { 0 };
+                a.swap(j, k - 1);
+            }
+        }
+        let mut out = Vec::new();
+        heap(n, &mut (0..n).collect(), &mut out);
+        out
+    }
+
+    #[test]
+    fn fit_moments_match_every_subset() {
+        // Mean and variance of k over every b-subset of N examples, the first K correct.
+        for big_n in 1..=10usize {
+            for correct in 0..=big_n {
+                for b in 1..=big_n {
+                    let ks: Vec<f64> = (0u32..1 << big_n)
+                        .filter(|s| s.count_ones() as usize == b)
+                        .map(|s| (s & ((1u32 << correct) - 1)).count_ones() as f64)
+                        .collect();
+                    let mean = ks.iter().sum::<f64>() / ks.len() as f64;
+                    let var =
+                        ks.iter().map(|k| (k - mean) * (k - mean)).sum::<f64>() / ks.len() as f64;
+                    let (score_at_zero, v) = fit_moments(0, big_n, correct, b);
+                    assert!(
+                        (-score_at_zero - mean).abs() < 1e-12,
+                        "N {big_n} K {correct} b {b}"
+                    );
+                    assert!(
+                        (v - var).abs() < 1e-12,
+                        "N {big_n} K {correct} b {b}: {v} vs {var}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_that_never_moves_has_score_zero_on_average_over_every_permutation() {
+        // One epoch of n = 8, b = 2 with fixed correctness: over all 8! orders the score has
+        // mean 0 and variance the mean of the summed conditional variances (the martingale).
+        let fixed = [true, false, true, true, false, false, true, false];
+        let correct = vec![fixed.to_vec(); 5];
+        let (mut sum, mut sq, mut var, mut count) = (0.0, 0.0, 0.0, 0.0);
+        for order in orderings(8) {
+            let batches: Vec<Vec<usize>> = order.chunks(2).map(<[usize]>::to_vec).collect();
+            let (_, e) = discrepancy(&correct, &batches, &[1; 4], &[1, 2, 3, 4], 4);
+            sum += e[0].fit_score;
+            sq += e[0].fit_score * e[0].fit_score;
+            var += e[0].fit_var;
+            count += 1.0;
+        }
+        let mean = sum / count;
+        assert!(mean.abs() < 1e-9, "{mean}");
+        assert!(
+            (sq / count - var / count).abs() < 1e-9,
+            "{} vs {}",
+            sq / count,
+            var / count
+        );
+    }
+
+    #[test]
+    fn a_memorising_model_has_a_large_positive_fit_z() {
+        // The model after each step gets its batch right and nothing else it has seen: k = b
+        // against E = b·K/N at every step, over 20 epochs of 50 examples in batches of 5.
+        let (n, b, epochs) = (50, 5, 20);
+        let per = n / b;
+        let steps = per * epochs;
+        let batches: Vec<Vec<usize>> = (0..steps)
+            .map(|k| ((k % per) * b..(k % per + 1) * b).collect())
+            .collect();
+        let correct: Vec<Vec<bool>> = (0..=steps)
+            .map(|k| {
+                (0..n)
+                    .map(|x| k > 0 && x / b == (k - 1) % per || x % 4 == 0)
+                    .collect()
+            })
+            .collect();
+        let epoch_of: Vec<usize> = (0..steps).map(|k| k / per + 1).collect();
+        let j_of: Vec<usize> = (0..steps).map(|k| k % per + 1).collect();
+        let (_, e) = discrepancy(&correct, &batches, &epoch_of, &j_of, per);
+        let last = e.last().unwrap();
+        assert!(last.running_fit_z > 10.0, "{last:?}");
+        assert!(last.running_fit_score > 0.0 && last.fit_z > 2.0);
+    }
+
+    #[test]
+    fn at_b_1_a_model_fitting_a_likely_outcome_lowers_rho_but_raises_fit_z() {
+        // b = 1, the model gets its example right and 4 in 5 of the rest: φ = 1 is the likely
+        // outcome, so ρ falls below its null while the signed score is positive.
+        let (n, epochs) = (40, 5);
+        let steps = n * epochs;
+        let batches: Vec<Vec<usize>> = (0..steps).map(|k| vec![k % n]).collect();
+        let correct: Vec<Vec<bool>> = (0..=steps)
+            .map(|k| {
+                (0..n)
+                    .map(|x| x % 5 != 0 || (k > 0 && x == (k - 1) % n))
+                    .collect()
+            })
+            .collect();
+        let epoch_of: Vec<usize> = (0..steps).map(|k| k / n + 1).collect();
+        let j_of: Vec<usize> = (0..steps).map(|k| k % n + 1).collect();
+        let (_, e) = discrepancy(&correct, &batches, &epoch_of, &j_of, n);
+        let last = e.last().unwrap();
+        assert!(last.running_fit_z > 3.0, "{last:?}");
+        assert!(last.running_excess_z_code < 0.0, "{last:?}");
     }
 }

@@ -14,3 +14,4 @@ pub mod invert;
 pub mod many_to_one;
 pub mod null;
 pub mod reconstruct;
+pub mod tails;

@@ -6,11 +6,14 @@
 //! running averages are taken at the group's last common epoch t, and log y = a_group + s·log b
 //! is fitted by least squares with one intercept per group, for three quantities y: the
 //! measured ρ̄, the null's ρ̄ (what a batch drawn independently of correctness gives, for each
-//! run's own n, b and epochs) and the excess ρ̄ − null (points with excess ≤ 0 left out). The
-//! 95% interval of s uses the t distribution on the residuals.
+//! run's own n, b and epochs) and the excess ρ̄ − null (points with excess ≤ 0 left out; when
+//! they are most of the points there is no fit). The 95% interval of s uses the t distribution
+//! on the residuals.
 //!
 //! The verdict, on the measured ρ̄_code of each labels setting: **does not hold** if the
-//! interval excludes −2 and is narrower than [`MAX_CI_WIDTH`]; **inconclusive** if it is wider,
+//! interval excludes −2 and is narrower than [`MAX_CI_WIDTH`], and **does not hold at this n/b,
+//! and sampling noise alone gives the same exponent** when the null's own exponent lies in the
+//! interval (the null's exponent tends to −2 only as n/b grows, docs/design.md §8.4); **inconclusive** if it is wider,
 //! or with fewer than 3 points or no residual degree of freedom; if it contains −2, **holds,
 //! and sampling noise alone gives the same** when no run of the fit has a running excess z
 //! above [`Z_SIGNAL`] (ρ̄ is then indistinguishable from its null, whose own b-dependence is
@@ -133,7 +136,10 @@ pub struct Exponent {
     pub groups: usize,
     /// Points left out because y ≤ 0 (no logarithm), or their group kept one batch size.
     pub left_out: usize,
-    /// The fitted exponent s of b; `None` when no group has y > 0 at two batch sizes.
+    /// Points with y ≤ 0 (or not finite); when they are most of the points there is no fit.
+    pub not_positive: usize,
+    /// The fitted exponent s of b; `None` when no group has y > 0 at two batch sizes, or most
+    /// points are not positive.
     pub slope: Option<f64>,
     /// The 95% confidence interval of s; `None` with fewer than 3 points or no residual degree of
     /// freedom.
@@ -186,7 +192,7 @@ pub struct BatchDependence {
 }
 
 fn exponent(rho: Rho, quantity: Quantity, groups: &[BatchGroup]) -> Exponent {
-    let mut left_out = 0;
+    let (mut left_out, mut not_positive, mut total) = (0, 0, 0);
     let mut data: Vec<Vec<(f64, f64)>> = Vec::new();
     for g in groups {
         let usable: Vec<(f64, f64)> = g
@@ -197,6 +203,8 @@ fn exponent(rho: Rho, quantity: Quantity, groups: &[BatchGroup]) -> Exponent {
             .map(|(b, r)| (b.ln(), r.ln()))
             .collect();
         left_out += g.points.len() - usable.len();
+        not_positive += g.points.len() - usable.len();
+        total += g.points.len();
         let distinct: BTreeSet<u64> = usable.iter().map(|p| p.0.to_bits()).collect();
         if distinct.len() >= 2 {
             data.push(usable);
@@ -209,11 +217,17 @@ fn exponent(rho: Rho, quantity: Quantity, groups: &[BatchGroup]) -> Exponent {
         points: data.iter().map(Vec::len).sum(),
         groups: data.len(),
         left_out,
+        not_positive: 0,
         slope: None,
         ci95: None,
         df: 0,
         t: None,
     };
+    out.not_positive = not_positive;
+    // A fit of the few points that happen to be positive describes noise, not the quantity.
+    if 2 * not_positive > total {
+        return out;
+    }
     let Some(fit) = fit_slope(&data) else {
         return out;
     };
@@ -283,10 +297,13 @@ fn judge(measured: &Exponent, null: &Exponent, signal_points: usize) -> (Verdict
         None => String::new(),
     };
     if !(lo <= -2.0 && -2.0 <= hi) {
-        return (
-            Verdict::DoesNotHold,
-            format!("the interval excludes -2{null_note}"),
-        );
+        let noise = null.slope.is_some_and(|s| lo <= s && s <= hi);
+        let verdict = if noise {
+            Verdict::DoesNotHoldAsNoise
+        } else {
+            Verdict::DoesNotHold
+        };
+        return (verdict, format!("the interval excludes -2{null_note}"));
     }
     if signal_points == 0 {
         (
@@ -393,7 +410,8 @@ pub fn check(runs: &[Run]) -> BatchDependence {
         rule: format!(
             "fit log y = a_group + s·log b, one intercept per (labels, width) group, at the group's last common epoch, \
              for y = measured ρ̄, its null (each run's own n, b, epochs) and the excess ρ̄ − null; on the measured ρ̄_code: \
-             does not hold if the 95% t-interval of s excludes -2 and is narrower than {MAX_CI_WIDTH}, inconclusive if it is wider \
+             does not hold if the 95% t-interval of s excludes -2 and is narrower than {MAX_CI_WIDTH} (and sampling noise alone gives the same \
+             exponent when the null's exponent is inside the interval), inconclusive if it is wider \
              (or fewer than 3 points, or no residual degree of freedom); if it contains -2: holds when some run's running \
              excess z exceeds {Z_SIGNAL}, else holds, and sampling noise alone gives the same"
         ),

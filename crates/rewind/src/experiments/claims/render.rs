@@ -116,6 +116,27 @@ fn section4(s: &mut String, p: &Section4) {
             opt(p.p_greater)
         );
     }
+    if let Some([o, pl, pg]) = p.pooled_perturbed {
+        let _ = writeln!(
+            s,
+            "  without ℓ·m = 0: pooled ρ_s {o:+.3}, p(≤) {}, p(≥) {}",
+            num(pl),
+            num(pg)
+        );
+    }
+    if let Some([zero, small, nz, ns]) = p.jump {
+        let _ = writeln!(
+            s,
+            "  the perturbation's size: mean GD steps per call {} at ℓ·m = 0 ({nz} runs) against {} at the smallest ℓ·m > 0 ({ns} runs)",
+            num(zero),
+            num(small)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  hypothesis: {} of {} perturbed runs have ℓ·m ≥ b; {} of {} runs have T < 2^b",
+        p.outside_hypothesis, p.perturbed, p.t_below_2_to_b, p.used
+    );
     let _ = writeln!(s, "verdict: {} ({})", p.verdict, p.why);
 }
 
@@ -125,6 +146,14 @@ fn exponent(e: &Exponent) -> String {
     } else {
         String::new()
     };
+    if e.slope.is_none() && 2 * e.not_positive > e.points + e.left_out {
+        return format!(
+            "{} no fit ({} of {} points not positive)",
+            e.quantity.name(),
+            e.not_positive,
+            e.points + e.left_out
+        );
+    }
     let fit = match (e.slope, e.ci95) {
         (Some(sl), Some([lo, hi])) => format!("{} [{}, {}]", num(sl), num(lo), num(hi)),
         (Some(sl), None) => format!("{} (no interval)", num(sl)),
@@ -264,32 +293,59 @@ fn theorem(s: &mut String, t: &Theorem32) {
     let _ = writeln!(s, "verdict: {} ({})", t.verdict, t.why);
 }
 
+fn signal_line(r: &super::learning::SignalRun) -> String {
+    use super::learning::PSource;
+    let stat = match r.source {
+        PSource::FitPermutation => format!("fit z {:+.2}, permutation", r.fit_z),
+        PSource::RhoNormal => format!("ρ_code z {:+.2}, normal approximation", r.z_code),
+    };
+    let chance = if r.at_chance {
+        ", final accuracy at chance"
+    } else {
+        ""
+    };
+    format!(
+        "  {stat} p {}, Holm p {} (ρ_code z {:+.2}, paper {:+.2}; accuracy {}{chance}) at epoch {}; {}",
+        num(r.p),
+        num(r.p_holm),
+        r.z_code,
+        r.z_paper,
+        num(r.final_accuracy),
+        r.epoch,
+        r.id
+    )
+}
+
 fn learning(s: &mut String, l: &LearningSignal) {
     let _ = writeln!(s, "\n(iv) {}", l.claim);
     let _ = writeln!(s, "  rule: {}", l.rule);
+    let _ = writeln!(
+        s,
+        "  {} runs tested; {} with the permutation tail of the fit statistic, {} with the normal tail of ρ_code's z (results written before the fit statistic: rerun the sweep for the exact tail)",
+        l.runs,
+        l.permutation_runs,
+        l.runs - l.permutation_runs
+    );
     for r in &l.signal {
-        let _ = writeln!(
-            s,
-            "  z {:+.2} (paper {:+.2}): ρ̄_code {} vs null {}, excess {} at epoch {}; {}",
-            r.z_code,
-            r.z_paper,
-            num(r.rho_code),
-            num(r.null_code),
-            num(r.excess_code),
-            r.epoch,
-            r.id
-        );
+        let _ = writeln!(s, "{}", signal_line(r));
     }
     if let (true, Some(h)) = (l.signal.is_empty(), &l.highest) {
-        let _ = writeln!(
-            s,
-            "  highest z {:+.2}: ρ̄_code {} vs null {} at epoch {}; {}",
-            h.z_code,
-            num(h.rho_code),
-            num(h.null_code),
-            h.epoch,
-            h.id
-        );
+        let _ = writeln!(s, "  smallest corrected p:");
+        let _ = writeln!(s, "{}", signal_line(h));
+    }
+    let multi = l.shares.iter().any(|g| g.seeds > 1);
+    if multi {
+        for g in &l.shares {
+            let _ = writeln!(
+                s,
+                "  share of seeds with Holm p < {}: {}/{} ({} at chance accuracy); {}",
+                super::learning::LEVEL,
+                g.signal,
+                g.seeds,
+                g.at_chance,
+                g.setting
+            );
+        }
     }
     let _ = writeln!(s, "verdict: {} ({})", l.verdict.as_str(), l.why);
 }

@@ -1,20 +1,18 @@
-//! Claim 5, Section 4 (Theorem 4.3's direction): with less randomness in GD's initial
-//! perturbation, GD needs more steps per batch, or does not reach its target within T.
+//! Claim 5, Section 4, Theorem 4.3: for ℓ = o(m) random values in GD's initial perturbation,
+//! m = |Y| the batch size, there EXIST inputs on which GD needs Ω(2^m) iterations.
 //!
-//! Theorem 4.3 is asymptotic (ℓ = o(m) random bits, exponentially many steps); finite runs can
-//! only show its direction. Each SGD′ run ([`crate::sgd_prime`]) gives one number: its mean GD
-//! steps per call, Σ T_{i,j} / calls, where a call stopped at T counts T (so "no termination
-//! within T" pushes the number up too). Runs that differ only in ℓ·m and the seed form a group
-//! (same model size d, batch, data, step size, ε, T, …). Per group, Spearman's rank correlation
-//! between ℓ·m and that number (ties get average ranks); over the groups, their size-weighted
-//! mean. The theorem's direction is a negative correlation.
-//!
-//! What noise alone gives: the same statistic with the runs' numbers permuted within each group
-//! ([`PERMUTATIONS`] permutations from a fixed ChaCha20 stream, so the verdict is reproducible),
-//! the null of no dependence on ℓ·m. One-sided permutation p-values in both directions: the
-//! direction **holds** on these runs when p(ρ_s ≤ observed) < 0.025, the runs show **the
-//! opposite** ("does not hold") when p(ρ_s ≥ observed) < 0.025, and the result is
-//! **inconclusive** (within what noise alone gives) otherwise.
+//! An existence statement: an average over random inputs cannot contradict it, and a run can
+//! only bear on it inside its hypothesis (0 < ℓ·m < b random bits; rewind's m is bits per value,
+//! not the paper's m) and with room for the conclusion (T ≥ 2^b). Without such runs the verdict
+//! is **not testable by these runs**, with the counts that say why. Beside it, the finite-run
+//! direction: each SGD′ run ([`crate::sgd_prime`]) gives its mean GD steps per call,
+//! Σ T_{i,j} / calls (a call stopped at T counts T); runs that differ only in ℓ·m and the seed
+//! form a group; per group, Spearman's rank correlation between ℓ·m and that number, pooled as
+//! the size-weighted mean, against the same statistic with the numbers permuted within each
+//! group ([`PERMUTATIONS`] permutations from a fixed ChaCha20 stream). It is printed with and
+//! without the ℓ·m = 0 runs, since the step from no perturbation to the smallest one measures
+//! the effect of the perturbation's size, not of its randomness. With testable runs the
+//! direction **holds** when p(ρ_s ≤ observed) < 0.025 and is **inconclusive** otherwise.
 
 use super::Verdict;
 use crate::rng::permutation;
@@ -45,6 +43,8 @@ pub struct PrimeRun {
     pub batch: usize,
     /// ℓ·m, random bits per GD call.
     pub random_bits: u64,
+    /// T, the cap on GD steps per call.
+    pub max_gd_steps: usize,
     /// GD calls made.
     pub calls: usize,
     /// Σ T_{i,j} / calls.
@@ -128,7 +128,19 @@ pub struct Section4 {
     pub p_greater: Option<f64>,
     /// Permutations drawn.
     pub permutations: usize,
-    /// Holds (the direction shows), does not hold (the opposite shows) or inconclusive.
+    /// Runs with ℓ·m > 0 whose ℓ·m is at least b: outside the theorem's ℓ = o(m), m = |Y| the
+    /// batch size (rewind's m is bits per value, not the paper's m).
+    pub outside_hypothesis: usize,
+    /// Runs with ℓ·m > 0.
+    pub perturbed: usize,
+    /// Runs whose T is below 2^b, where Ω(2^b) steps cannot show.
+    pub t_below_2_to_b: usize,
+    /// The pooled ρ_s without the ℓ·m = 0 runs, and its permutation p-values (≤, ≥).
+    pub pooled_perturbed: Option<[f64; 3]>,
+    /// Mean GD steps per call at ℓ·m = 0 and at the smallest ℓ·m > 0, over every group: the
+    /// effect of perturbing at all, of the perturbation's size rather than its randomness.
+    pub jump: Option<[f64; 4]>,
+    /// Not testable (outside the hypothesis or T too small), else the direction on these runs.
     pub verdict: Verdict,
     /// The reason, in one line.
     pub why: String,
@@ -169,6 +181,7 @@ fn prime_run(r: &Run) -> Option<PrimeRun> {
         d: r.report.config.d,
         batch: r.spec.batch,
         random_bits: p.random_bits(),
+        max_gd_steps: p.max_gd_steps,
         calls: a.calls,
         mean_steps: g.total as f64 / a.calls as f64,
         median_steps: g.median,
@@ -315,6 +328,68 @@ fn group_names(runs: &[PrimeRun]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The ℓ·m trend on runs that can test it: the theorem's direction when p(≤) < [`LEVEL`], the
+/// opposite on these runs when p(≥) < [`LEVEL`] (an average that cannot refute an existence
+/// statement, so inconclusive), else inconclusive.
+fn direction(
+    observed: Option<f64>,
+    p_less: Option<f64>,
+    p_greater: Option<f64>,
+    null_interval: Option<[f64; 2]>,
+) -> (Verdict, String) {
+    let (Some(o), Some(pl), Some(pg), Some([lo, hi])) =
+        (observed, p_less, p_greater, null_interval)
+    else {
+        return (
+            Verdict::Inconclusive,
+            "no group has runs with more than one ℓ·m and varying GD steps".to_string(),
+        );
+    };
+    let within = format!("pooled ρ_s {o:+.3}, noise alone gives [{lo:+.3}, {hi:+.3}] (95%)");
+    if pl < LEVEL {
+        (
+            Verdict::Holds,
+            format!("less randomness, more GD steps per batch on these runs: {within}, p = {pl:.4}; a finite-run direction, not the asymptotic theorem"),
+        )
+    } else if pg < LEVEL {
+        (
+            Verdict::Inconclusive,
+            format!("on average over these inputs more randomness gives more GD steps: {within}, p = {pg:.4}; an average cannot contradict an existence statement"),
+        )
+    } else {
+        (
+            Verdict::Inconclusive,
+            format!("no dependence on ℓ·m beyond noise: {within}, p = {pl:.3} (fewer steps with more bits) and {pg:.3} (more)"),
+        )
+    }
+}
+
+/// Mean GD steps per call at ℓ·m = 0 and at the smallest ℓ·m > 0 of each group, over the groups
+/// that have both, with the run counts: `[steps at 0, steps at the smallest, runs, runs]`.
+fn jump(all: &[PrimeRun]) -> Option<[f64; 4]> {
+    let mut smallest: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in all.iter().filter(|r| r.random_bits > 0) {
+        let e = smallest.entry(&r.group).or_insert(r.random_bits);
+        *e = (*e).min(r.random_bits);
+    }
+    let zero: Vec<f64> = all
+        .iter()
+        .filter(|r| r.random_bits == 0 && smallest.contains_key(r.group.as_str()))
+        .map(|r| r.mean_steps)
+        .collect();
+    let small: Vec<f64> = all
+        .iter()
+        .filter(|r| smallest.get(r.group.as_str()) == Some(&r.random_bits))
+        .map(|r| r.mean_steps)
+        .collect();
+    Some([
+        mean(zero.iter().copied())?,
+        mean(small.iter().copied())?,
+        zero.len() as f64,
+        small.len() as f64,
+    ])
+}
+
 /// Checks claim 5 on the SGD′ runs among `runs`; `None` when there are none.
 pub fn check(runs: &[Run]) -> Option<Section4> {
     let prime = runs.iter().filter(|r| r.spec.sgd_prime.is_some()).count();
@@ -352,6 +427,33 @@ pub fn check(runs: &[Run]) -> Option<Section4> {
         });
         data.push((x, y));
     }
+    let perturbed_data: Vec<(Vec<f64>, Vec<f64>)> = data
+        .iter()
+        .map(|(x, y)| {
+            x.iter()
+                .zip(y)
+                .filter(|(b, _)| **b > 0.0)
+                .map(|(b, v)| (*b, *v))
+                .unzip()
+        })
+        .collect();
+    let pooled_perturbed = pooled(&perturbed_data).map(|o| {
+        let v = null_distribution(&perturbed_data);
+        let tail = |f: &dyn Fn(f64) -> bool| {
+            (1 + v.iter().filter(|&&x| f(x)).count()) as f64 / (v.len() + 1) as f64
+        };
+        [o, tail(&|x| x <= o + 1e-12), tail(&|x| x >= o - 1e-12)]
+    });
+    let perturbed: Vec<&PrimeRun> = all.iter().filter(|r| r.random_bits > 0).collect();
+    let outside_hypothesis = perturbed
+        .iter()
+        .filter(|r| r.random_bits >= r.batch as u64)
+        .count();
+    let t_below_2_to_b = all
+        .iter()
+        .filter(|r| (r.max_gd_steps as u128) < 1u128 << r.batch.min(127))
+        .count();
+    let jump = jump(&all);
     let observed = pooled(&data);
     let null = observed.map(|_| null_distribution(&data));
     let quantile =
@@ -367,39 +469,34 @@ pub fn check(runs: &[Run]) -> Option<Section4> {
         ),
         _ => (None, None, None),
     };
-    let (verdict, why) = match (observed, p_less, p_greater, null_interval) {
-        (Some(o), Some(pl), Some(pg), Some([lo, hi])) => {
-            let within =
-                format!("pooled ρ_s {o:+.3}, noise alone gives [{lo:+.3}, {hi:+.3}] (95%)");
-            if pl < LEVEL {
-                (
-                    Verdict::Holds,
-                    format!("less randomness, more GD steps per batch on these runs: {within}, p = {pl:.4}; a finite-run direction, not the asymptotic theorem"),
-                )
-            } else if pg < LEVEL {
-                (
-                    Verdict::DoesNotHold,
-                    format!("the opposite shows on these runs, more randomness, more GD steps per batch: {within}, p = {pg:.4}; the theorem is asymptotic and is not refuted by finite runs"),
-                )
-            } else {
-                (
-                    Verdict::Inconclusive,
-                    format!("no dependence on ℓ·m beyond noise: {within}, p = {pl:.3} (fewer steps with more bits) and {pg:.3} (more)"),
-                )
-            }
-        }
-        _ => (
-            Verdict::Inconclusive,
-            "no group has runs with more than one ℓ·m and varying GD steps".to_string(),
-        ),
+    let testable = all.iter().any(|r| {
+        r.random_bits > 0
+            && r.random_bits < r.batch as u64
+            && (r.max_gd_steps as u128) >= 1u128 << r.batch.min(127)
+    });
+    let (verdict, why) = if !testable {
+        (
+            Verdict::NotTestable,
+            format!(
+                "Theorem 4.3 states existence: for ℓ = o(m), m = |Y| the batch size, some inputs need Ω(2^m) GD iterations, \
+                 which an average over random inputs cannot contradict; {outside_hypothesis} of {} perturbed runs have ℓ·m ≥ b \
+                 (outside the hypothesis) and {t_below_2_to_b} of {} runs have T < 2^b (Ω(2^b) steps cannot show)",
+                perturbed.len(),
+                all.len()
+            ),
+        )
+    } else {
+        direction(observed, p_less, p_greater, null_interval)
     };
     Some(Section4 {
-        claim: "Theorem 4.3's direction: with fewer random bits ℓ·m in GD's initial perturbation, GD needs more steps per batch (or stops at T)",
+        claim: "Theorem 4.3: for ℓ = o(m) random values in GD's initial perturbation (m = |Y| the batch size) there exist inputs on which GD needs Ω(2^m) iterations; on finite runs, its direction: fewer random bits, more GD steps per batch",
         rule: format!(
             "per SGD′ run, mean GD steps per call Σ T_ij / calls (a call stopped at T counts T); per group (all settings but ℓ·m and seed) \
              Spearman's ρ_s between ℓ·m and it, pooled as the size-weighted mean; null: the runs' values permuted within groups \
-             ({PERMUTATIONS} permutations); holds if p(ρ_s ≤ observed) < {LEVEL}, does not hold (the opposite direction) if \
-             p(ρ_s ≥ observed) < {LEVEL}, else inconclusive"
+             ({PERMUTATIONS} permutations); not testable by these runs unless some run has 0 < ℓ·m < b (the theorem's \
+             ℓ = o(m), m = |Y| the batch size) and T ≥ 2^b (room for Ω(2^b) steps); then holds if p(ρ_s ≤ observed) < {LEVEL}, \
+             else inconclusive; the pooled ρ_s without ℓ·m = 0 and the step change from ℓ·m = 0 to the smallest ℓ·m > 0 \
+             (the effect of the perturbation's size) are printed beside it"
         ),
         runs: prime,
         used: all.len(),
@@ -410,6 +507,11 @@ pub fn check(runs: &[Run]) -> Option<Section4> {
         p_less,
         p_greater,
         permutations: PERMUTATIONS,
+        outside_hypothesis,
+        perturbed: perturbed.len(),
+        t_below_2_to_b,
+        pooled_perturbed,
+        jump,
         verdict,
         why,
     })

@@ -1,0 +1,270 @@
+//! Exact tails of the learning tests: the p-values of the run's `running_fit_z` and of ρ's
+//! running excess z ([`crate::discrepancy`]) under the permutation null itself, not its normal
+//! approximation.
+//!
+//! The null is Algorithm 1's own randomness with learning taken out: every model's correctness
+//! vector is held fixed (the run's `correct[k]`), and the per-epoch permutations are redrawn
+//! uniformly, so that each batch is drawn independently of which examples the model after it
+//! gets right. Each redraw recomputes both statistics exactly as the report does (seen sets,
+//! K, k, the hypergeometric moments of [`crate::null`]); the p-value is
+//! (1 + #{redraws ≥ observed})/(1 + draws), the standard unbiased Monte Carlo estimate of a
+//! permutation p-value, which is never 0. The z's are only approximately normal (a sum of tens
+//! of skewed, dependent terms per epoch; docs/design.md §8.4), which is why the claims read
+//! these p-values and not the z's.
+//!
+//! Draws come in fixed chunks of [`CHUNK`], each from its own ChaCha20 stream of the run's seed,
+//! so the p-values are byte-identical whatever the thread count.
+
+use crate::discrepancy::{fit_moments, rho_code};
+use crate::null::{step_moments, z_score};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Redraws per run: the Monte Carlo standard error of a p-value near 0.01 is 0.001.
+pub const DRAWS: usize = 10_000;
+/// Redraws per ChaCha20 stream.
+pub const CHUNK: usize = 500;
+/// The first stream number of the redraws, above every stream of [`crate::rng::Stream`].
+const STREAM_BASE: u64 = 1 << 32;
+
+/// The permutation p-values of a run's two learning statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tails {
+    /// Redraws of the permutations.
+    pub draws: usize,
+    /// P(running_fit_z ≥ observed) under the redraws: the batch-fitting test's p-value.
+    pub fit_p: f64,
+    /// P(running ρ_code excess z ≥ observed): ρ above its null.
+    pub rho_code_p: f64,
+    /// P(running ρ_code excess z ≤ observed): ρ below its null (the surprise of likely
+    /// outcomes, as at b = 1).
+    pub rho_code_p_below: f64,
+}
+
+/// One epoch's layout: its steps (indices into the run's batches) and its examples in order.
+struct Epoch {
+    steps: std::ops::Range<usize>,
+    members: Vec<usize>,
+}
+
+fn layout(batches: &[Vec<usize>], epoch_of: &[usize]) -> Vec<Epoch> {
+    let mut out: Vec<Epoch> = Vec::new();
+    for (k, batch) in batches.iter().enumerate() {
+        match out.last_mut() {
+            Some(e) if epoch_of[k] == epoch_of[e.steps.start] => {
+                e.steps.end = k + 1;
+                e.members.extend_from_slice(batch);
+            }
+            _ => out.push(Epoch {
+                steps: k..k + 1,
+                members: batch.clone(),
+            }),
+        }
+    }
+    out
+}
+
+/// Per step, the correctness of the model after it on the epoch's examples, as a bit set over
+/// their positions in the epoch.
+fn bitsets(correct: &[Vec<bool>], epochs: &[Epoch]) -> Vec<Vec<u64>> {
+    let mut out = Vec::new();
+    for e in epochs {
+        for k in e.steps.clone() {
+            let mut bits = vec![0u64; e.members.len().div_ceil(64)];
+            for (i, &x) in e.members.iter().enumerate() {
+                if correct[k + 1][x] {
+                    bits[i / 64] |= 1 << (i % 64);
+                }
+            }
+            out.push(bits);
+        }
+    }
+    out
+}
+
+/// The statistics' running sums over a whole run.
+#[derive(Default)]
+struct Sums {
+    fit: f64,
+    fit_var: f64,
+    rho: f64,
+    null_mean: f64,
+    null_var: f64,
+}
+
+impl Sums {
+    fn zs(&self) -> (f64, f64) {
+        (
+            z_score(self.fit, self.fit_var),
+            z_score(self.rho - self.null_mean, self.null_var),
+        )
+    }
+}
+
+type Moments = HashMap<(usize, usize, usize), (f64, f64)>;
+
+/// Both z's of the run with the epochs' examples in the order `order(epoch)` gives (positions
+/// into the epoch's members), the batches cut from it with the run's own batch sizes.
+fn statistics(
+    epochs: &[Epoch],
+    sizes: &[usize],
+    bits: &[Vec<u64>],
+    cache: &mut Moments,
+    mut order: impl FnMut(usize) -> Vec<usize>,
+) -> (f64, f64) {
+    let mut s = Sums::default();
+    for (ei, e) in epochs.iter().enumerate() {
+        let pos = order(ei);
+        let mut seen = vec![0u64; e.members.len().div_ceil(64)];
+        let (mut start, mut total) = (0, 0);
+        for k in e.steps.clone() {
+            let b = sizes[k];
+            let c = &bits[k];
+            let mut batch_correct = 0;
+            for &i in &pos[start..start + b] {
+                seen[i / 64] |= 1 << (i % 64);
+                batch_correct += ((c[i / 64] >> (i % 64)) & 1) as usize;
+            }
+            start += b;
+            total += b;
+            let seen_correct: usize = seen
+                .iter()
+                .zip(c)
+                .map(|(a, m)| (a & m).count_ones() as usize)
+                .sum();
+            let (score, var) = fit_moments(batch_correct, total, seen_correct, b);
+            s.fit += score;
+            s.fit_var += var;
+            let lambda = seen_correct as f64 / total as f64;
+            s.rho += rho_code(lambda, batch_correct as f64 / b.max(1) as f64);
+            let (mean, v) = *cache.entry((total, seen_correct, b)).or_insert_with(|| {
+                let m = step_moments(total, seen_correct, b);
+                (m.mean_code, m.var_code)
+            });
+            s.null_mean += mean;
+            s.null_var += v;
+        }
+    }
+    s.zs()
+}
+
+/// The permutation p-values of the run whose models' correctness is `correct` (`correct[k]`
+/// for the model before step k, the last for the final model), with its `batches` and the
+/// 1-based `epoch_of` each step; `draws` redraws from the ChaCha20 streams of `seed`.
+pub fn permutation_tails(
+    correct: &[Vec<bool>],
+    batches: &[Vec<usize>],
+    epoch_of: &[usize],
+    draws: usize,
+    seed: u64,
+) -> Tails {
+    let epochs = layout(batches, epoch_of);
+    let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+    let bits = bitsets(correct, &epochs);
+    let mut cache = Moments::new();
+    let (fit_obs, rho_obs) = statistics(&epochs, &sizes, &bits, &mut cache, |ei| {
+        (0..epochs[ei].members.len()).collect()
+    });
+    let chunks = draws.div_ceil(CHUNK);
+    let counts: Vec<[usize; 3]> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            rng.set_stream(STREAM_BASE + chunk as u64);
+            let mut cache = Moments::new();
+            let mut count = [0usize; 3];
+            for _ in chunk * CHUNK..((chunk + 1) * CHUNK).min(draws) {
+                let (fit, rho) = statistics(&epochs, &sizes, &bits, &mut cache, |ei| {
+                    crate::rng::permutation(&mut rng, epochs[ei].members.len())
+                });
+                // A tolerance of rounding: a redraw equal to the observation counts as at least
+                // as extreme.
+                count[0] += (fit >= fit_obs - 1e-9) as usize;
+                count[1] += (rho >= rho_obs - 1e-9) as usize;
+                count[2] += (rho <= rho_obs + 1e-9) as usize;
+            }
+            count
+        })
+        .collect();
+    let total = |i: usize| counts.iter().map(|c| c[i]).sum::<usize>();
+    let p = |c: usize| (1 + c) as f64 / (1 + draws) as f64;
+    Tails {
+        draws,
+        fit_p: p(total(0)),
+        rho_code_p: p(total(1)),
+        rho_code_p_below: p(total(2)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discrepancy::discrepancy;
+
+    /// Correctness of every model, batches, epoch and index in the epoch of every step.
+    type MadeRun = (Vec<Vec<bool>>, Vec<Vec<usize>>, Vec<usize>, Vec<usize>);
+
+    /// A run of `epochs` epochs over n examples in batches of b, with batches in index order
+    /// and the correctness of every model given by `model(step, x)`.
+    fn run(n: usize, b: usize, epochs: usize, model: impl Fn(usize, usize) -> bool) -> MadeRun {
+        let per = n / b;
+        let steps = per * epochs;
+        let correct = (0..=steps)
+            .map(|k| (0..n).map(|x| model(k, x)).collect())
+            .collect();
+        let batches = (0..steps)
+            .map(|k| ((k % per) * b..(k % per + 1) * b).collect())
+            .collect();
+        let epoch_of = (0..steps).map(|k| k / per + 1).collect();
+        let j_of = (0..steps).map(|k| k % per + 1).collect();
+        (correct, batches, epoch_of, j_of)
+    }
+
+    #[test]
+    fn the_identity_order_reproduces_the_reports_statistics() {
+        let (correct, batches, epoch_of, j_of) = run(24, 3, 2, |k, x| (x * 7 + k) % 5 < 3);
+        let (_, report) = discrepancy(&correct, &batches, &epoch_of, &j_of, 8);
+        let epochs = layout(&batches, &epoch_of);
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        let bits = bitsets(&correct, &epochs);
+        let (fit, rho) = statistics(&epochs, &sizes, &bits, &mut Moments::new(), |ei| {
+            (0..epochs[ei].members.len()).collect()
+        });
+        let last = report.last().unwrap();
+        assert!((fit - last.running_fit_z).abs() < 1e-9, "{fit} vs {last:?}");
+        assert!((rho - last.running_excess_z_code).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_memorising_model_is_far_in_the_tail_and_a_fixed_one_is_not() {
+        // The model after step k − 1 gets its batch right, and otherwise the even examples.
+        let (n, b) = (40, 4);
+        let memorise = |k: usize, x: usize| x % 2 == 0 || (k > 0 && x / b == (k - 1) % (n / b));
+        let (correct, batches, epoch_of, _) = run(n, b, 2, memorise);
+        let t = permutation_tails(&correct, &batches, &epoch_of, 2_000, 7);
+        assert_eq!(t.fit_p, 1.0 / 2_001.0, "{t:?}");
+        // A model that never moves: correctness independent of the batches.
+        let (correct, batches, epoch_of, _) = run(n, b, 2, |_, x| x % 3 == 0);
+        let t = permutation_tails(&correct, &batches, &epoch_of, 2_000, 7);
+        assert!(t.fit_p > 0.01 && t.rho_code_p > 0.01, "{t:?}");
+    }
+
+    #[test]
+    fn p_values_do_not_depend_on_the_thread_count() {
+        let (correct, batches, epoch_of, _) = run(30, 3, 2, |k, x| (x + k) % 4 == 0);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| permutation_tails(&correct, &batches, &epoch_of, 1_200, 3));
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+            .install(|| permutation_tails(&correct, &batches, &epoch_of, 1_200, 3));
+        assert_eq!(one, two);
+    }
+}
