@@ -157,21 +157,30 @@ def _call(fn: Any, *args: Any, progress: Any = False, **kw: Any) -> Any:
         if threading.current_thread() is not threading.main_thread():
             return fn(*args, token=token, **kw)
         box: Dict[str, Any] = {}
+        # An Event, not Thread.join: a join interrupted by Ctrl-C marks a running thread as
+        # stopped (CPython's bpo-45274 handling), and the interpreter could then exit under a
+        # run that is still unwinding.
+        finished = threading.Event()
 
         def target() -> None:
             try:
                 box["value"] = fn(*args, token=token, **kw)
             except BaseException as e:  # re-raised on the calling thread
                 box["error"] = e
+            finally:
+                finished.set()
 
-        worker = threading.Thread(target=target, name="rewind", daemon=True)
-        worker.start()
+        threading.Thread(target=target, name="rewind", daemon=True).start()
         try:
-            while worker.is_alive():
-                worker.join(0.5)
+            while not finished.wait(0.5):
+                pass
         except KeyboardInterrupt:
             token.cancel()
-            worker.join()
+            while not finished.is_set():
+                try:
+                    finished.wait()
+                except KeyboardInterrupt:
+                    continue
             raise
         if "error" in box:
             raise box["error"]
