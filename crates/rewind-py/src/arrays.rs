@@ -3,7 +3,9 @@
 //! quantises a CSV file's values ([`rewind::data::prepare`]); labels must be non-negative
 //! integers, as a CSV file's last column must.
 
-use numpy::{PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use rewind::data::RawData;
@@ -12,7 +14,9 @@ fn array<'py>(a: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyUntype
     a.downcast::<PyUntypedArray>().cloned().map_err(|_| {
         PyTypeError::new_err(format!(
             "{name} must be a numpy array, got {}; convert it with numpy.asarray",
-            a.get_type().name().map_or("an object".into(), |n| n.to_string())
+            a.get_type()
+                .name()
+                .map_or("an object".into(), |n| n.to_string())
         ))
     })
 }
@@ -112,7 +116,10 @@ pub fn matrix_i64<'py>(
 }
 
 /// Rows of indices of one length as an int64 array.
-pub fn matrix_usize<'py>(py: Python<'py>, rows: &[Vec<usize>]) -> PyResult<Bound<'py, PyArray2<i64>>> {
+pub fn matrix_usize<'py>(
+    py: Python<'py>,
+    rows: &[Vec<usize>],
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let d = rows.first().map_or(0, Vec::len);
     let as_i64: Vec<Vec<i64>> = rows
         .iter()

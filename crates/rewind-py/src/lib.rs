@@ -16,8 +16,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use rewind::config::{DataSource, Setup, VerifyConfig};
-use rewind::options::{from_options, RunOptions, OPTIONS};
 use rewind::model::Model;
+use rewind::options::{from_options, RunOptions, OPTIONS};
 use rewind::sgd::{NoObserver, Trajectory};
 use std::sync::Arc;
 
@@ -62,7 +62,11 @@ fn detached<T: Send>(
     work: impl FnOnce() -> Result<T, rewind::Error> + Send,
 ) -> PyResult<T> {
     let result = py.allow_threads(work);
-    result.map_err(|e| model.and_then(PyModel::take_error).unwrap_or_else(|| to_py(e)))
+    result.map_err(|e| {
+        model
+            .and_then(PyModel::take_error)
+            .unwrap_or_else(|| to_py(e))
+    })
 }
 
 fn py_model(model: Option<Bound<'_, PyAny>>) -> PyResult<Option<PyModel>> {
@@ -306,7 +310,9 @@ fn load_dataset<'py>(
     seed: u64,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
     let raw = py
-        .allow_threads(|| rewind::config::load_source(&DataSource::from_arg(name, Default::default()), seed))
+        .allow_threads(|| {
+            rewind::config::load_source(&DataSource::from_arg(name, Default::default()), seed)
+        })
         .map_err(to_py)?;
     arrays::from_raw(py, &raw)
 }
@@ -314,7 +320,10 @@ fn load_dataset<'py>(
 /// The options, their defaults and their help, in `rewind verify --help` order.
 #[pyfunction]
 fn options() -> Vec<(&'static str, &'static str, &'static str)> {
-    OPTIONS.iter().map(|o| (o.name, o.default, o.help)).collect()
+    OPTIONS
+        .iter()
+        .map(|o| (o.name, o.default, o.help))
+        .collect()
 }
 
 #[pymodule]

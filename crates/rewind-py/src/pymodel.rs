@@ -52,7 +52,9 @@ impl PyModel {
             }
         }
         let dim: usize = obj.getattr("dim")?.extract().map_err(|_| {
-            PyTypeError::new_err("the model's dim must be a positive integer (the number of weights)")
+            PyTypeError::new_err(
+                "the model's dim must be a positive integer (the number of weights)",
+            )
         })?;
         if dim == 0 {
             return Err(PyValueError::new_err(
@@ -239,8 +241,10 @@ impl DynModel for PyModel {
         _w: &[<rewind::model::backend::Mpfr as rewind::model::backend::Backend>::R],
         _data: &Dataset,
         _batch: &[usize],
-    ) -> Result<Vec<<rewind::model::backend::Mpfr as rewind::model::backend::Backend>::R>, BackendError>
-    {
+    ) -> Result<
+        Vec<<rewind::model::backend::Mpfr as rewind::model::backend::Backend>::R>,
+        BackendError,
+    > {
         Err(self.unsupported("mpfr"))
     }
     fn correct_exact(

@@ -245,7 +245,9 @@ impl Setup {
         make: impl FnOnce(&Dataset) -> Result<std::sync::Arc<dyn crate::model::custom::DynModel>, Error>,
     ) -> Result<Self, Error> {
         Self::build(config, None, |data| {
-            Ok(AnyModel::Custom(crate::model::custom::CustomModel::from_dyn(make(data)?)))
+            Ok(AnyModel::Custom(
+                crate::model::custom::CustomModel::from_dyn(make(data)?),
+            ))
         })
     }
 

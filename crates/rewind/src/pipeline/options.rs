@@ -39,39 +39,127 @@ const fn opt(name: &'static str, default: &'static str, help: &'static str) -> O
 
 /// Every option, in the order `rewind verify --help` lists its flags.
 pub const OPTIONS: &[OptionSpec] = &[
-    opt("data", "digits", "`digits`, `synthetic`, or a CSV or IDX file (when no arrays are given)"),
+    opt(
+        "data",
+        "digits",
+        "`digits`, `synthetic`, or a CSV or IDX file (when no arrays are given)",
+    ),
     opt("synthetic_n", "400", "examples of data='synthetic'"),
-    opt("synthetic_features", "8", "features of data='synthetic' (before the bias column)"),
+    opt(
+        "synthetic_features",
+        "8",
+        "features of data='synthetic' (before the bias column)",
+    ),
     opt("synthetic_classes", "2", "classes of data='synthetic'"),
-    opt("seed", "0", "seed of the permutations, the initial model, random labels and synthetic data"),
-    opt("classes", "None", "classes to keep, mapped to 0, 1, … in this order (binary models need two; digits: [3, 8])"),
-    opt("random_labels", "False", "replace every label by a uniformly random class"),
-    opt("model", "logistic", "least-squares, logistic, softmax or mlp"),
-    opt("backend", "f64", "gradient backend: f64, exact (least squares only) or mpfr"),
-    opt("mpfr_precision", "128", "working precision of the MPFR backend, in bits"),
+    opt(
+        "seed",
+        "0",
+        "seed of the permutations, the initial model, random labels and synthetic data",
+    ),
+    opt(
+        "classes",
+        "None",
+        "classes to keep, mapped to 0, 1, … in this order (binary models need two; digits: [3, 8])",
+    ),
+    opt(
+        "random_labels",
+        "False",
+        "replace every label by a uniformly random class",
+    ),
+    opt(
+        "model",
+        "logistic",
+        "least-squares, logistic, softmax or mlp",
+    ),
+    opt(
+        "backend",
+        "f64",
+        "gradient backend: f64, exact (least squares only) or mpfr",
+    ),
+    opt(
+        "mpfr_precision",
+        "128",
+        "working precision of the MPFR backend, in bits",
+    ),
     opt("frac_bits", "32", "fractional bits p of the grid 2^-p·ℤ"),
-    opt("alpha", "None", "step size, a dyadic rational such as '1/1024' or 0.0078125"),
-    opt("q", "0.1", "choose the largest α with α·L_B ≤ q (when neither alpha nor q_inf is given)"),
+    opt(
+        "alpha",
+        "None",
+        "step size, a dyadic rational such as '1/1024' or 0.0078125",
+    ),
+    opt(
+        "q",
+        "0.1",
+        "choose the largest α with α·L_B ≤ q (when neither alpha nor q_inf is given)",
+    ),
     opt("q_inf", "None", "choose the largest α with α·L_∞ ≤ q_inf"),
     opt("batch", "20", "batch size b"),
     opt("epochs", "3", "epochs t"),
     opt("hidden", "10", "hidden units of the MLP"),
     opt("activation", "gelu", "activation of the MLP"),
-    opt("bias", "True", "append the constant-one bias feature (no_bias=True is the same as bias=False)"),
+    opt(
+        "bias",
+        "True",
+        "append the constant-one bias feature (no_bias=True is the same as bias=False)",
+    ),
     opt("no_bias", "False", "do not append the bias feature"),
-    opt("early_stop", "True", "stop when every example is classified correctly (line 6 of Algorithm 1)"),
+    opt(
+        "early_stop",
+        "True",
+        "stop when every example is classified correctly (line 6 of Algorithm 1)",
+    ),
     opt("no_early_stop", "False", "the same as early_stop=False"),
-    opt("max_iterations", "10000", "cap on the fixed-point iterations of one inversion"),
-    opt("certify", "False", "certify every step (unique, ambiguous with k preimages, or unknown)"),
-    opt("certify_budget", "4096", "gradient evaluations allowed per certified step"),
-    opt("code", "True", "encode the run's randomness and decode it back (Lemma 3.1)"),
+    opt(
+        "max_iterations",
+        "10000",
+        "cap on the fixed-point iterations of one inversion",
+    ),
+    opt(
+        "certify",
+        "False",
+        "certify every step (unique, ambiguous with k preimages, or unknown)",
+    ),
+    opt(
+        "certify_budget",
+        "4096",
+        "gradient evaluations allowed per certified step",
+    ),
+    opt(
+        "code",
+        "True",
+        "encode the run's randomness and decode it back (Lemma 3.1)",
+    ),
     opt("no_code", "False", "the same as code=False"),
-    opt("algorithm", "sgd", "`sgd` (Algorithm 1) or `sgd-prime` (Algorithm 3, a perturbed GD call per batch)"),
-    opt("perturbation_length", "4", "ℓ: values in each perturbation z; sgd-prime only"),
-    opt("perturbation_bits", "8", "m: random bits per value of z; sgd-prime only"),
-    opt("perturbation_scale", "16", "s: a value z[k] moves a weight by z[k]·2^s ulps; sgd-prime only"),
-    opt("epsilon", "0.1", "ε: SGD′ stops at accuracy 1/(2(1−ε)) on X; sgd-prime only"),
-    opt("max_gd_steps", "100", "T: the most GD steps of one call; sgd-prime only"),
+    opt(
+        "algorithm",
+        "sgd",
+        "`sgd` (Algorithm 1) or `sgd-prime` (Algorithm 3, a perturbed GD call per batch)",
+    ),
+    opt(
+        "perturbation_length",
+        "4",
+        "ℓ: values in each perturbation z; sgd-prime only",
+    ),
+    opt(
+        "perturbation_bits",
+        "8",
+        "m: random bits per value of z; sgd-prime only",
+    ),
+    opt(
+        "perturbation_scale",
+        "16",
+        "s: a value z[k] moves a weight by z[k]·2^s ulps; sgd-prime only",
+    ),
+    opt(
+        "epsilon",
+        "0.1",
+        "ε: SGD′ stops at accuracy 1/(2(1−ε)) on X; sgd-prime only",
+    ),
+    opt(
+        "max_gd_steps",
+        "100",
+        "T: the most GD steps of one call; sgd-prime only",
+    ),
 ];
 
 /// What can be wrong with named options.
@@ -130,7 +218,10 @@ impl Reader<'_> {
 
     fn bool(&self, name: &str) -> Result<Option<bool>, OptionsError> {
         self.get(name)
-            .map(|v| v.as_bool().ok_or_else(|| Self::wrong(name, "True or False", v)))
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| Self::wrong(name, "True or False", v))
+            })
             .transpose()
     }
 
@@ -145,13 +236,17 @@ impl Reader<'_> {
 
     fn usize(&self, name: &str) -> Result<Option<usize>, OptionsError> {
         self.uint(name)?
-            .map(|v| usize::try_from(v).map_err(|_| Self::wrong(name, "a smaller integer", &v.into())))
+            .map(|v| {
+                usize::try_from(v).map_err(|_| Self::wrong(name, "a smaller integer", &v.into()))
+            })
             .transpose()
     }
 
     fn u32(&self, name: &str) -> Result<Option<u32>, OptionsError> {
         self.uint(name)?
-            .map(|v| u32::try_from(v).map_err(|_| Self::wrong(name, "an integer below 2^32", &v.into())))
+            .map(|v| {
+                u32::try_from(v).map_err(|_| Self::wrong(name, "an integer below 2^32", &v.into()))
+            })
             .transpose()
     }
 
@@ -196,9 +291,13 @@ impl Reader<'_> {
     /// A positive flag and its `no_` twin; both given must agree.
     fn switch(&self, on: &str, off: &str, default: bool) -> Result<bool, OptionsError> {
         match (self.bool(on)?, self.bool(off)?) {
-            (Some(a), Some(b)) if a == b => Err(OptionsError::Invalid(crate::Error::Config(
-                format!("{on}={} contradicts {off}={}; give one of them", py_bool(a), py_bool(b)),
-            ))),
+            (Some(a), Some(b)) if a == b => {
+                Err(OptionsError::Invalid(crate::Error::Config(format!(
+                    "{on}={} contradicts {off}={}; give one of them",
+                    py_bool(a),
+                    py_bool(b)
+                ))))
+            }
             (Some(a), _) => Ok(a),
             (None, Some(b)) => Ok(!b),
             (None, None) => Ok(default),
@@ -379,12 +478,17 @@ mod tests {
         let r = parse(json!({"q": 0.25})).unwrap();
         assert_eq!(r.config.step_size, StepSize::Q("0.25".into()));
         let r = parse(json!({"alpha": 0.0078125})).unwrap();
-        assert_eq!(r.config.step_size, StepSize::Alpha("1/128".parse().unwrap()));
+        assert_eq!(
+            r.config.step_size,
+            StepSize::Alpha("1/128".parse().unwrap())
+        );
     }
 
     #[test]
     fn unknown_names_are_listed_with_the_valid_ones() {
-        let e = parse(json!({"bach": 3, "epochs": 1})).unwrap_err().to_string();
+        let e = parse(json!({"bach": 3, "epochs": 1}))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("unknown option(s) bach;"), "{e}");
         assert!(e.contains("batch") && e.contains("q_inf"), "{e}");
     }
@@ -395,7 +499,9 @@ mod tests {
         assert!(matches!(e, OptionsError::Type { .. }), "{e}");
         let e = parse(json!({"model": "lasso"})).unwrap_err().to_string();
         assert!(e.contains("use one of least-squares"), "{e}");
-        let e = parse(json!({"alpha": "1/8", "q": 0.1})).unwrap_err().to_string();
+        let e = parse(json!({"alpha": "1/8", "q": 0.1}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most one"), "{e}");
         let e = parse(json!({"epsilon": "0.2"})).unwrap_err().to_string();
         assert!(e.contains("sgd-prime only"), "{e}");
