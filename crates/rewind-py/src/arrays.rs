@@ -93,11 +93,11 @@ pub fn raw_data(py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>) -> P
     })
 }
 
+/// Examples as numpy arrays: X float64 (rows × features) and y int64.
+pub type Examples<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>);
+
 /// A loaded data set as (X float64 n × features, y int64).
-pub fn from_raw<'py>(
-    py: Python<'py>,
-    raw: &RawData,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+pub fn from_raw<'py>(py: Python<'py>, raw: &RawData) -> PyResult<crate::arrays::Examples<'py>> {
     let d = raw.features.first().map_or(0, Vec::len);
     let flat: Vec<f64> = raw.features.iter().flatten().copied().collect();
     let x = PyArray1::from_vec(py, flat).reshape([raw.features.len(), d])?;

@@ -11,7 +11,7 @@ mod errors;
 mod progress;
 mod pymodel;
 
-use numpy::{PyArray1, PyArray2, PyReadonlyArray1};
+use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -308,7 +308,7 @@ fn load_dataset<'py>(
     py: Python<'py>,
     name: &str,
     seed: u64,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<crate::arrays::Examples<'py>> {
     let raw = py
         .allow_threads(|| {
             rewind::config::load_source(&DataSource::from_arg(name, Default::default()), seed)

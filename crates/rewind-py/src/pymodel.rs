@@ -7,7 +7,7 @@
 //! A Python exception inside the model is kept and raised again once the run has stopped, so
 //! the user sees their own traceback rather than a message about it.
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use rand_core::RngCore;
@@ -104,7 +104,7 @@ impl PyModel {
         py: Python<'py>,
         data: &Dataset,
         indices: &[usize],
-    ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+    ) -> PyResult<crate::arrays::Examples<'py>> {
         let unit = 2f64.powi(-(data.grid.frac_bits() as i32));
         let d = data.d();
         let flat: Vec<f64> = indices
