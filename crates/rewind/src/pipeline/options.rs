@@ -504,7 +504,7 @@ mod tests {
             .to_string();
         assert!(e.contains("at most one"), "{e}");
         let e = parse(json!({"epsilon": "0.2"})).unwrap_err().to_string();
-        assert!(e.contains("sgd-prime only"), "{e}");
+        assert!(e.contains("applies to algorithm='sgd-prime' only"), "{e}");
         let e = parse(json!({"early_stop": true, "no_early_stop": true}))
             .unwrap_err()
             .to_string();
