@@ -512,6 +512,30 @@ mod tests {
     }
 
     #[test]
+    fn arrays_are_quantised_as_a_file_would_be() {
+        let raw = crate::data::RawData {
+            features: vec![
+                vec![0.5, -2.0],
+                vec![1.0, 3.0],
+                vec![-1.5, 0.25],
+                vec![2.0, 1.0],
+            ],
+            labels: vec![0, 1, 0, 1],
+            source: "arrays".into(),
+        };
+        let arrays = Some(DataSource::Arrays(std::sync::Arc::new(raw)));
+        let o = json!({"batch": 2, "epochs": 1, "frac_bits": 8, "model": "least-squares"});
+        let r = from_options(o.as_object().unwrap(), arrays.clone()).unwrap();
+        let setup = crate::config::Setup::new(&r.config).unwrap();
+        // max |v| = 3 ≤ 2^2: every value is scaled by 1/4, then the bias column 1.
+        assert_eq!(setup.data.features[1], vec![64, 192, 256]);
+        assert_eq!(setup.data.source, "arrays");
+        let both = json!({"data": "digits"});
+        let e = from_options(both.as_object().unwrap(), arrays).unwrap_err();
+        assert!(e.to_string().contains("pass one of them"), "{e}");
+    }
+
+    #[test]
     fn sgd_prime_takes_its_defaults() {
         let r = parse(json!({"algorithm": "sgd-prime"})).unwrap();
         let p = r.sgd_prime.unwrap();
