@@ -68,7 +68,7 @@ pub mod rng;
 pub mod sgd;
 
 pub use experiments::{claims, demo, figures, plot, selection, sweep};
-pub use pipeline::{audit, config, encode, log, report, run, sgd_prime, snapshot, verify};
+pub use pipeline::{audit, config, encode, log, options, report, run, sgd_prime, snapshot, verify};
 pub use steps::{
     certify, codec, collisions, discrepancy, divergence, invert, many_to_one, null, reconstruct,
     tails,
@@ -110,6 +110,9 @@ pub enum Error {
     /// A check of rewind's own consistency failed: a bug, never a problem with the input.
     #[error("internal error: {0}; this is a bug in rewind, please report it with the command that produced it")]
     Internal(String),
+    /// The front end asked the run to stop ([`progress::Progress::cancelled`]), e.g. on Ctrl-C.
+    #[error("interrupted; the run was stopped before it finished and nothing was written")]
+    Interrupted,
     /// An output file (report, trajectory, figure) could not be written.
     #[error("cannot write {path}: {source}; {}", output::advice(source))]
     Io {

@@ -49,6 +49,13 @@ pub trait Progress: Sync + std::fmt::Debug {
     fn begin(&self, phase: Phase, total: u64);
     /// `n` more units of the current phase are done.
     fn advance(&self, n: u64);
+    /// Whether the front end wants the work stopped (e.g. on Ctrl-C): every gradient
+    /// evaluation asks, and a run that is told so ends in [`Error::Interrupted`].
+    ///
+    /// [`Error::Interrupted`]: crate::Error::Interrupted
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere: the default of every step function.

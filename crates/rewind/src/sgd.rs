@@ -227,6 +227,7 @@ impl<'a> StepFunction<'a> {
     /// ever concluded from it alone; inversion confirms its result with
     /// [`increment`](Self::increment).
     pub fn predict_increment(&self, w: &[i64], batch: &[usize]) -> Result<Vec<i64>, Error> {
+        self.check_cancelled()?;
         self.predictor_evaluations.fetch_add(1, Ordering::Relaxed);
         Ok(self.increment_with(&F64, w, batch)?.0)
     }
@@ -243,8 +244,19 @@ impl<'a> StepFunction<'a> {
         w: &[i64],
         batch: &[usize],
     ) -> Result<(Vec<i64>, Vec<f64>), Error> {
+        self.check_cancelled()?;
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         with_backend!(self.backend, be => self.increment_with(be, w, batch))
+    }
+
+    /// Every phase evaluates gradients through this step function, so a stop asked for by the
+    /// front end is seen within one evaluation, whichever phase is running.
+    fn check_cancelled(&self) -> Result<(), Error> {
+        if self.progress.cancelled() {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
     }
 
     /// The unit roundoff of the backend's arithmetic (0 for exact).

@@ -118,6 +118,13 @@ impl CustomModel {
     pub fn new<M: Model + std::fmt::Debug + 'static>(model: M) -> Self {
         CustomModel(Arc::new(model))
     }
+
+    /// Wraps a model that implements [`DynModel`] itself rather than [`Model`]: one whose
+    /// gradient exists for some backends only (a model written in another language, which
+    /// evaluates in f64 and refuses the others with a [`BackendError`]).
+    pub fn from_dyn(model: Arc<dyn DynModel>) -> Self {
+        CustomModel(model)
+    }
 }
 
 impl Model for CustomModel {

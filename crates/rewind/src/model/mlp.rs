@@ -264,7 +264,9 @@ impl Model for Mlp {
     }
 
     fn smoothness(&self, data: &Dataset, _batch: usize, w: &[i64]) -> Smoothness {
-        let value = power_iteration(self, data, w);
+        let all: Vec<usize> = (0..data.n()).collect();
+        let grad = |v: &[f64]| self.batch_gradient(&F64, v, data, &all).unwrap_or_default();
+        let value = power_iteration(&grad, &raw_to_f64(w, data.grid.frac_bits()));
         Smoothness::Estimate {
             value,
             how: "power iteration (30 rounds, central-difference Hessian-vector products in f64) \
@@ -289,12 +291,10 @@ impl Model for Mlp {
     }
 }
 
-/// λ_max of the full-data Hessian at `w`, by power iteration on finite-difference
-/// Hessian-vector products of the f64 gradient.
-fn power_iteration(m: &Mlp, data: &Dataset, w: &[i64]) -> f64 {
-    let all: Vec<usize> = (0..data.n()).collect();
-    let w0 = raw_to_f64(w, data.grid.frac_bits());
-    let grad = |v: &[f64]| m.batch_gradient(&F64, v, data, &all).unwrap_or_default();
+/// λ_max of the Hessian at `w0` by 30 rounds of power iteration on central-difference
+/// Hessian-vector products of `grad` (an empty gradient, a failed evaluation, gives NaN): the
+/// smoothness estimate of models without a certified bound.
+pub fn power_iteration(grad: &dyn Fn(&[f64]) -> Vec<f64>, w0: &[f64]) -> f64 {
     let mut v: Vec<f64> = (0..w0.len()).map(|k| 1.0 + (k % 7) as f64 * 0.1).collect();
     let mut lambda = 0.0;
     for _ in 0..30 {

@@ -22,7 +22,7 @@ mod mlp;
 
 pub use custom::CustomModel;
 pub use linear::{Linear, Link};
-pub use mlp::{Activation, Mlp};
+pub use mlp::{power_iteration, Activation, Mlp};
 
 use crate::data::Dataset;
 use backend::{Backend, BackendError};

@@ -37,6 +37,9 @@ pub enum DataSource {
         /// Number of classes the teacher assigns.
         classes: u32,
     },
+    /// Examples handed over in memory by a front end (e.g. numpy arrays from Python); they
+    /// are quantised by [`data::prepare`] as a file's would be.
+    Arrays(std::sync::Arc<RawData>),
 }
 
 impl DataSource {
@@ -231,6 +234,21 @@ impl Setup {
         make: impl FnOnce(&Dataset) -> M,
     ) -> Result<Self, Error> {
         Self::build(config, None, |data| Ok(AnyModel::custom(make(data))))
+    }
+
+    /// [`Setup::with_model`] for a model given as a [`DynModel`] object, which may fail to
+    /// build (e.g. a model from another language that reports the wrong dimension).
+    ///
+    /// [`DynModel`]: crate::model::custom::DynModel
+    pub fn with_dyn_model(
+        config: &VerifyConfig,
+        make: impl FnOnce(&Dataset) -> Result<std::sync::Arc<dyn crate::model::custom::DynModel>, Error>,
+    ) -> Result<Self, Error> {
+        Self::build(config, None, |data| {
+            Ok(AnyModel::Custom(
+                crate::model::custom::CustomModel::from_dyn(make(data)?),
+            ))
+        })
     }
 
     /// Loads the data, selects its classes (`binary` names a two-class model), drops the
@@ -501,6 +519,12 @@ fn check_builtin(c: &VerifyConfig) -> Result<(), Error> {
     Ok(())
 }
 
+/// The examples a data source names, as loaded and before any preparation (`seed` generates
+/// the synthetic set).
+pub fn load_source(source: &DataSource, seed: u64) -> Result<RawData, Error> {
+    load(source, seed)
+}
+
 fn load(source: &DataSource, seed: u64) -> Result<RawData, Error> {
     Ok(match source {
         DataSource::Digits => data::csv::load_csv_bytes(DIGITS_CSV_GZ, "digits (bundled)")?,
@@ -510,6 +534,7 @@ fn load(source: &DataSource, seed: u64) -> Result<RawData, Error> {
             features,
             classes,
         } => data::synthetic::generate(*n, *features, *classes, seed),
+        DataSource::Arrays(raw) => RawData::clone(raw),
     })
 }
 

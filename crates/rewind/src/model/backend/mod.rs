@@ -63,6 +63,23 @@ pub enum BackendError {
         /// The backend that asked.
         backend: &'static str,
     },
+    /// A user's model refused the backend: it evaluates its gradient in some number types
+    /// only (a model written in numpy knows only f64).
+    #[error("model {model} evaluates its gradient in f64 only, not on the {backend} backend; use backend='f64'")]
+    Unsupported {
+        /// The model's name.
+        model: String,
+        /// The backend refused.
+        backend: &'static str,
+    },
+    /// A user's model failed while evaluating (e.g. raised an exception); the message is its own.
+    #[error("model {model}: {message}")]
+    ModelFailed {
+        /// The model's name.
+        model: String,
+        /// What went wrong, in the model's words.
+        message: String,
+    },
     /// A step increment or a grid value did not fit in `i64`, or was not finite.
     #[error(transparent)]
     Grid(#[from] GridError),
