@@ -468,6 +468,14 @@ fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
             crate::certify::MAX_BUDGET
         )));
     }
+    if c.max_iterations > crate::invert::MAX_ITERATIONS {
+        return Err(Error::Config(format!(
+            "--max-iterations {} is above the {} iterations per step this rewind allows (each inversion may cost twice that many gradient evaluations); use at most {}",
+            c.max_iterations,
+            crate::invert::MAX_ITERATIONS,
+            crate::invert::MAX_ITERATIONS
+        )));
+    }
     if c.batch == 0 {
         return Err(Error::Config("--batch must be at least 1".into()));
     }

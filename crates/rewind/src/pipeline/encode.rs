@@ -18,8 +18,8 @@ use crate::codec::entropy::{
     EPOCH_HEADER_BITS,
 };
 use crate::codec::file::{
-    data_sha256, from_bytes, gd_run_sha256, run_sha256, to_bytes, CodeHeader, FileError,
-    SgdPrimeHeader,
+    bind_max_iterations, data_sha256, format_of, from_bytes, gd_run_sha256, run_sha256, to_bytes,
+    CodeHeader, FileError, SgdPrimeHeader,
 };
 use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
@@ -94,7 +94,10 @@ pub fn encode_sgd_prime_run(
         gd_code(&run, p, Some((&run, &records))),
     )?;
     let mut header = header(setup, &outer);
-    header.run_sha256 = gd_fingerprint(outer.initial_model(), &outer.permutations, &run);
+    header.run_sha256 = bind_max_iterations(
+        &gd_fingerprint(outer.initial_model(), &outer.permutations, &run),
+        setup.config.max_iterations,
+    );
     header.sgd_prime = Some(SgdPrimeHeader {
         perturbation_length: p.perturbation.length,
         perturbation_bits: p.perturbation.bits,
@@ -153,7 +156,10 @@ fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
         max_iterations: c.max_iterations,
         data_sha256: data_sha256(&s.data),
         final_model_sha256: model_sha256(&traj.final_model),
-        run_sha256: run_sha256(traj.initial_model(), &traj.permutations),
+        run_sha256: bind_max_iterations(
+            &run_sha256(traj.initial_model(), &traj.permutations),
+            c.max_iterations,
+        ),
         sgd_prime: None,
     }
 }
@@ -241,6 +247,11 @@ pub fn decode_run_with_progress(
         gd_run_sha256(initial, &decoded.permutations, &calls)
     } else {
         run_sha256(initial, &decoded.permutations)
+    };
+    // Formats 1 and 2 did not bind the cap; their cap is still bounded by check_header.
+    let fingerprint = match format_of(bytes) {
+        Some(v) if v >= 3 => bind_max_iterations(&fingerprint, header.max_iterations),
+        _ => fingerprint,
     };
     if fingerprint != header.run_sha256 {
         return Err(FileError::Fingerprint.into());
@@ -384,6 +395,13 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
             h.steps,
             h.epochs,
             h.n / h.batch
+        )));
+    }
+    if h.max_iterations > crate::invert::MAX_ITERATIONS {
+        return Err(corrupt(format!(
+            "max_iterations = {}, above the largest accepted, {}",
+            h.max_iterations,
+            crate::invert::MAX_ITERATIONS
         )));
     }
     if h.alpha_shift >= 64 {
