@@ -39,5 +39,5 @@ fn one_line(e: &anyhow::Error) -> String {
             msg.push_str(&text);
         }
     }
-    msg.replace('\n', " ")
+    rewind::input::printable(&msg.replace('\n', " ")).into_owned()
 }

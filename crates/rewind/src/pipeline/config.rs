@@ -162,6 +162,68 @@ impl Default for VerifyConfig {
     }
 }
 
+/// A setting that concerns some runs only. Given to another run it would be silently ignored,
+/// so every front end refuses it with the reason, by the one rule [`Setting::why_not`]: the
+/// CLI's flags and a plan's axes alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The MLP's hidden width.
+    Hidden,
+    /// The MLP's hidden activation.
+    Activation,
+    /// The MPFR backend's working precision.
+    MpfrPrecision,
+    /// The gradient-evaluation budget of certification.
+    CertifyBudget,
+    /// A parameter of Section 4's SGD′ (ℓ, m, s, ε or T).
+    SgdPrime,
+}
+
+impl Setting {
+    /// Why the setting does not apply to a run of `config` (an SGD′ run when `sgd_prime`), or
+    /// `None` when it does.
+    pub fn why_not(self, config: &VerifyConfig, sgd_prime: bool) -> Option<String> {
+        let model = config.model;
+        match self {
+            Setting::Hidden | Setting::Activation if model != ModelKind::Mlp => Some(format!(
+                "only the mlp model has a hidden layer, and --model {} has none",
+                model.name()
+            )),
+            Setting::MpfrPrecision if !matches!(config.backend, BackendChoice::Mpfr { .. }) => {
+                Some(format!(
+                    "it is the working precision of the mpfr backend, and this run uses --backend {}",
+                    config.backend.name()
+                ))
+            }
+            Setting::CertifyBudget if config.certify.is_none() => {
+                Some("it is the budget of certification, which is off; add --certify".into())
+            }
+            Setting::SgdPrime if !sgd_prime => Some(
+                "it is a parameter of Section 4's SGD′, and this run is plain SGD; add --algorithm sgd-prime"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses the first of `given` (each a setting with the name it was given by, e.g. a flag)
+/// that does not apply to the run: one line naming it and why.
+pub fn check_applicable(
+    config: &VerifyConfig,
+    sgd_prime: bool,
+    given: &[(Setting, &str)],
+) -> Result<(), Error> {
+    for (setting, name) in given {
+        if let Some(why) = setting.why_not(config, sgd_prime) {
+            return Err(Error::Config(format!(
+                "{name} does not apply to this run: {why}; leave it out"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A configuration resolved against its data: the data set as the model sees it, the model
 /// and α.
 #[derive(Debug, Clone)]
@@ -616,6 +678,30 @@ mod tests {
         );
         let e = serde_json::from_str::<BackendKind>("\"f32\"").unwrap_err();
         assert!(e.to_string().contains("use one of exact, mpfr, f64"), "{e}");
+    }
+
+    #[test]
+    fn a_setting_for_other_runs_is_refused_with_the_reason() {
+        let c = VerifyConfig::default();
+        let e = check_applicable(&c, false, &[(Setting::Hidden, "--hidden")]).unwrap_err();
+        assert!(e.to_string().contains("--hidden does not apply"), "{e}");
+        assert!(e.to_string().contains("--model logistic has none"), "{e}");
+        let e = check_applicable(&c, false, &[(Setting::SgdPrime, "--epsilon")]).unwrap_err();
+        assert!(e.to_string().contains("--algorithm sgd-prime"), "{e}");
+        let e = check_applicable(&c, false, &[(Setting::CertifyBudget, "--certify-budget")]);
+        assert!(e.unwrap_err().to_string().contains("add --certify"));
+        let mlp = VerifyConfig {
+            model: ModelKind::Mlp,
+            certify: Some(10),
+            ..c
+        };
+        let all = [
+            (Setting::Hidden, "--hidden"),
+            (Setting::Activation, "--activation"),
+            (Setting::CertifyBudget, "--certify-budget"),
+            (Setting::SgdPrime, "--epsilon"),
+        ];
+        assert!(check_applicable(&mlp, true, &all).is_ok());
     }
 
     #[test]
