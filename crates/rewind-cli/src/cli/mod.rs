@@ -9,6 +9,7 @@ mod figures;
 mod progress;
 mod run_args;
 mod section4;
+pub mod signals;
 mod sweep;
 mod verify;
 

@@ -304,6 +304,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("the journal of finished runs", &journal),
         ],
     )?;
+    // The outputs are checked before any run (a directory, a missing or read-only folder), and
+    // the results file is locked for the whole sweep: a second sweep on it says so at once.
+    drop(Output::create(out)?);
+    drop(Output::create(&csv)?);
+    let _lock = rewind::output::Lock::try_acquire(&journal, "another `rewind sweep`")?;
     let (threads, pool) = thread_count(args.threads)?;
     let mut previous = Vec::new();
     if args.resume {

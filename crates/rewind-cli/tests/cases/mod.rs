@@ -13,6 +13,7 @@ mod demo;
 mod design_refs;
 mod figures;
 mod fuzz_decode;
+mod hostile;
 mod inversion;
 mod null_model;
 mod progress;

@@ -1085,7 +1085,7 @@ synthetic_features = 3
             ),
         );
         let e = Plan::parse(&huge, "h").unwrap_err().to_string();
-        assert!(e.contains("99990000 runs") && e.contains("split"), "{e}");
+        assert!(e.contains("199980000 runs") && e.contains("split"), "{e}");
     }
 
     #[test]

@@ -329,9 +329,9 @@ mod tests {
             Err(FileError::Checksum)
         );
         assert_eq!(from_bytes(&bytes[..10]), Err(FileError::Truncated));
-        let mut v3 = bytes.clone();
-        v3[8] = 3;
-        assert_eq!(from_bytes(&v3), Err(FileError::Version(3)));
+        let mut v4 = bytes.clone();
+        v4[8] = 4;
+        assert_eq!(from_bytes(&v4), Err(FileError::Version(4)));
         let mut flipped = bytes.clone();
         flipped[30] ^= 1;
         assert_eq!(from_bytes(&flipped), Err(FileError::Checksum));
