@@ -413,3 +413,79 @@ fn untrusted_text_reaches_the_terminal_escaped() {
     assert!(!out.status.success() && !err.contains('\u{1b}'), "{err:?}");
     assert!(err.contains("\\u{1b}"), "{err:?}");
 }
+
+#[test]
+fn a_tiny_value_does_not_hang_figures() {
+    let dir = TempDir::new().unwrap();
+    let plan = dir.path().join("p.toml");
+    std::fs::write(
+        &plan,
+        "name = \"t\"\n[axes]\ndata = [\"synthetic\"]\nmodel = [\"least-squares\"]\nbatch = [4, 8]\nepochs = [2]\n[fixed]\nsynthetic_n = 24\n",
+    )
+    .unwrap();
+    let results = dir.path().join("r.jsonl");
+    assert_ok(&rewind(&["sweep", s(&plan), "--out", s(&results)]));
+    let mut text = String::new();
+    for line in std::fs::read_to_string(&results).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for e in v["report"]["discrepancy"]["epochs"].as_array_mut().unwrap() {
+            for k in [
+                "rho_code",
+                "rho_paper",
+                "running_rho_code",
+                "running_rho_paper",
+            ] {
+                e[k] = 1e-300.into();
+            }
+        }
+        text.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(&results, text).unwrap();
+    let figs = dir.path().join("figs");
+    let start = Instant::now();
+    assert_ok(&rewind(&["figures", s(&results), "--out", s(&figs)]));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_forged_backend_is_blamed_on_the_header_not_the_data() {
+    let dir = TempDir::new().unwrap();
+    let (code, fin) = (dir.path().join("run.rwc"), dir.path().join("final.json"));
+    assert_ok(&rewind(&[
+        "encode",
+        "--data",
+        "synthetic",
+        "--synthetic-n",
+        "24",
+        "--model",
+        "logistic",
+        "--batch",
+        "4",
+        "--code",
+        s(&code),
+        "--final",
+        s(&fin),
+    ]));
+    let forged = with_header_field(&std::fs::read(&code).unwrap(), "backend", "exact".into());
+    std::fs::write(&code, forged).unwrap();
+    let out = rewind(&[
+        "decode",
+        s(&code),
+        "--final",
+        s(&fin),
+        "--data",
+        "synthetic",
+        "--synthetic-n",
+        "24",
+    ]);
+    assert_error(&out, &["header field backend exact", "corrupted"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("data set") && !err.contains("--backend"),
+        "{err}"
+    );
+}

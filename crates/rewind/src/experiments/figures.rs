@@ -429,6 +429,9 @@ fn render(
     Ok(svg)
 }
 
+/// The narrowest linear y range drawn: values closer to each other than this are one value.
+const MIN_SPAN: f64 = 1e-9;
+
 /// A y range holding `values`, padded; a log range when asked for and every value is positive.
 fn y_range(values: impl Iterator<Item = f64>, want_log: bool) -> ((f64, f64), Scale) {
     let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
@@ -437,13 +440,15 @@ fn y_range(values: impl Iterator<Item = f64>, want_log: bool) -> ((f64, f64), Sc
     if v.is_empty() {
         return ((0.0, 1.0), Scale::Linear);
     }
-    if want_log && min > 0.0 {
+    // A log axis over more than 30 decades, or a linear one narrower than MIN_SPAN, would have
+    // the plotting library step through ticks for minutes (a results line holding 1e-300).
+    if want_log && min > 0.0 && max / min < 1e30 {
         // A little below so that the lowest line clears the axis; room above in `y_bounds`.
         return ((min / 1.2, max), Scale::Log);
     }
     let lo = min.min(0.0);
     let hi = if max > lo { max * 1.1 } else { lo + 1.0 };
-    ((lo, hi), Scale::Linear)
+    ((lo, hi.max(lo + MIN_SPAN)), Scale::Linear)
 }
 
 /// Epochs 1..=T as an x range, never empty.

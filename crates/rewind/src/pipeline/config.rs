@@ -521,6 +521,13 @@ fn alpha_for(q: &str, flag: &str, bound: &BigRational) -> Result<Dyadic, Error> 
     })
 }
 
+/// The checks of a configuration that need no data: a code file's header must pass them before
+/// its data set is loaded, so that a forged field is blamed, not the data.
+pub fn check_without_data(c: &VerifyConfig) -> Result<(), Error> {
+    check_builtin(c)?;
+    check_shape(c)
+}
+
 /// Checks that hold for every model.
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
     if let Some(budget) = c.certify.filter(|&b| b > crate::certify::MAX_BUDGET) {

@@ -200,6 +200,12 @@ pub fn decode_run_with_progress(
         .as_ref()
         .map(sgd_prime_config)
         .transpose()?;
+    // Checks that need no data are the header's own: they name its fields, not the data or a
+    // flag the user never typed.
+    crate::config::check_without_data(&config).map_err(|e| match e {
+        Error::Config(m) => FileError::Inconsistent(in_header_terms(&m)).into(),
+        e => e,
+    })?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
     let setup = Setup::expecting_dim(&config, header.d).map_err(|e| match e {
@@ -261,6 +267,29 @@ pub fn decode_run_with_progress(
         decoded,
         setup,
     })
+}
+
+/// A configuration message in the code file's terms: each flag becomes the header field that
+/// set it, and the advice to change a flag is dropped (the file, not a flag, is at fault).
+fn in_header_terms(msg: &str) -> String {
+    const FIELDS: [(&str, &str); 10] = [
+        ("--certify-budget", "certify_budget"),
+        ("--mpfr-precision", "mpfr_precision"),
+        ("--max-iterations", "max_iterations"),
+        ("--frac-bits", "frac_bits"),
+        ("--backend", "backend"),
+        ("--hidden", "hidden"),
+        ("--model", "model"),
+        ("--batch", "batch"),
+        ("--epochs", "epochs"),
+        ("--alpha", "alpha_num/alpha_shift"),
+    ];
+    let what = msg.split(';').next().unwrap_or(msg);
+    let mut out = format!("header field {what}");
+    for (flag, field) in FIELDS {
+        out = out.replace(flag, field);
+    }
+    out
 }
 
 /// Runs every decoded step forward: each must give the next decoded model, the last the final
