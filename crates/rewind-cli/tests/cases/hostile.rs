@@ -489,3 +489,22 @@ fn a_forged_backend_is_blamed_on_the_header_not_the_data() {
         "{err}"
     );
 }
+
+#[test]
+fn old_cases_give_clear_messages() {
+    let synthetic = |classes: &str| {
+        rewind(&[
+            "verify",
+            "--data",
+            "synthetic",
+            "--synthetic-classes",
+            classes,
+        ])
+    };
+    assert_error(&synthetic("0"), &["--synthetic-classes 0", "2 or more"]);
+    assert_error(
+        &synthetic("4000000000"),
+        &["4000000000 classes", "--synthetic-classes"],
+    );
+    assert_error(&rewind(&["verify", "--data", ""]), &["--data is empty"]);
+}

@@ -304,16 +304,36 @@ impl Setup {
     ) -> Result<Self, Error> {
         check_shape(config)?;
         let grid = Grid::new(config.frac_bits)?;
-        if let DataSource::Synthetic { n, features, .. } = config.data {
-            // Each value is held as an f64 and then as an i64.
+        if let DataSource::Synthetic {
+            n,
+            features,
+            classes,
+        } = config.data
+        {
+            if classes == 0 {
+                return Err(Error::Config(
+                    "--synthetic-classes 0 gives the examples no class to have; use 2 or more"
+                        .into(),
+                ));
+            }
+            // Each value is held as an f64 and then as an i64; the teacher holds one weight
+            // vector per class.
             let need = (n as u64)
                 .checked_mul(features as u64 + 1)
+                .and_then(|v| v.checked_add(u64::from(classes).checked_mul(features as u64 + 1)?))
                 .and_then(|v| v.checked_mul(16));
             check_memory(
                 need,
-                &format!("--data synthetic with {n} examples of {features} features"),
-                "use a smaller --synthetic-n or --synthetic-features",
+                &format!(
+                    "--data synthetic with {n} examples of {features} features in {classes} classes"
+                ),
+                "use a smaller --synthetic-n, --synthetic-features or --synthetic-classes",
             )?;
+        }
+        if config.data == DataSource::Path(PathBuf::new()) {
+            return Err(Error::Config(
+                "--data is empty; give digits, synthetic or the path of a CSV or IDX file".into(),
+            ));
         }
         let raw = load(&config.data, config.seed)?;
         let classes = match (&config.classes, binary) {
