@@ -28,6 +28,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for w in &torn {
         super::warn(w);
     }
+    // Non-finite, absurd or negative-variance numbers would give verdicts without meaning.
+    let (lines, dropped) = rewind::figures::plausible(&lines);
+    for w in &dropped {
+        super::warn(w);
+    }
     let claims = check(&lines, &name)?;
     // A verdict of "does not hold" is a finding, not a failure: the exit code stays 0.
     super::print(&if args.json {

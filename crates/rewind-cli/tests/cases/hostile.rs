@@ -508,3 +508,44 @@ fn old_cases_give_clear_messages() {
     );
     assert_error(&rewind(&["verify", "--data", ""]), &["--data is empty"]);
 }
+
+#[test]
+fn claims_warn_about_each_absurd_value_they_drop() {
+    let dir = TempDir::new().unwrap();
+    let plan = dir.path().join("p.toml");
+    std::fs::write(
+        &plan,
+        "name = \"t\"\n[axes]\ndata = [\"synthetic\"]\nmodel = [\"least-squares\"]\nbatch = [4, 8]\nepochs = [2]\n[fixed]\nsynthetic_n = 24\n",
+    )
+    .unwrap();
+    let results = dir.path().join("r.jsonl");
+    assert_ok(&rewind(&["sweep", s(&plan), "--out", s(&results)]));
+    let mut text = String::new();
+    for (i, line) in std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .enumerate()
+    {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let e = &mut v["report"]["discrepancy"]["epochs"][0];
+        if i == 0 {
+            e["rho_code"] = 1e308.into();
+        } else {
+            e["null_var_code"] = (-1.0).into();
+        }
+        text.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(&results, text).unwrap();
+    let out = rewind(&["claims", s(&results)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("left out of the figures and the claims")
+            .count(),
+        2,
+        "{err}"
+    );
+    assert!(
+        err.contains("rho_code = 1e308") && err.contains("null_var_code = -1e0"),
+        "{err}"
+    );
+}
