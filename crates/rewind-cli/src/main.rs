@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    cli::signals::install();
     match cli::run() {
         Ok(code) => code,
         // The reader of our output went away: nothing is wrong, and nobody is listening.
@@ -39,5 +40,5 @@ fn one_line(e: &anyhow::Error) -> String {
             msg.push_str(&text);
         }
     }
-    msg.replace('\n', " ")
+    rewind::input::printable(&msg.replace('\n', " ")).into_owned()
 }

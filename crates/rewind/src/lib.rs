@@ -59,6 +59,7 @@ pub mod steps;
 
 pub mod data;
 pub mod grid;
+pub mod input;
 pub mod model;
 pub mod names;
 pub mod output;

@@ -12,6 +12,17 @@
 //! written directly, since renaming a file over a device would replace the device; its write
 //! and flush errors are still checked.
 //!
+//! Several writers in one directory: [`commit_together`] renames a pair under a [`Lock`] beside
+//! the first destination, checks afterwards that every destination holds the file this writer
+//! wrote (so two `rewind encode` runs cannot leave the code of one beside the final model of the
+//! other), and when a later rename fails puts the previous files back. A sweep holds a lock on
+//! its results file while it runs ([`Lock::try_acquire`]), so a second sweep says one is running.
+//!
+//! Interruptions: every live temporary file and lock is registered, and
+//! [`remove_temporaries`] (called by the front end's SIGINT/SIGTERM/SIGHUP handler) removes them.
+//! A `kill -9` leaves them behind; the next [`Output::create`] for the same destination removes
+//! those of processes that no longer run.
+//!
 //! [`check_paths`] refuses a command whose output would overwrite one of its inputs or another
 //! of its outputs, comparing canonical paths (a file that does not exist yet is identified by
 //! its canonical directory and its name).
@@ -21,6 +32,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// A file being written; it replaces its destination only on [`Output::commit`].
 #[derive(Debug)]
@@ -36,6 +49,155 @@ pub struct Output {
 
 /// Distinguishes the temporary files of one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Every temporary file and lock this process holds now, for [`remove_temporaries`].
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register(path: &Path) {
+    if let Ok(mut live) = LIVE.lock() {
+        live.push(path.to_path_buf());
+    }
+}
+
+fn unregister(path: &Path) {
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|p| p != path);
+    }
+}
+
+/// Removes every temporary file and lock this process holds; returns how many. For a signal
+/// handler that then ends the process: the destinations keep their previous content.
+pub fn remove_temporaries() -> usize {
+    let Ok(mut live) = LIVE.lock() else { return 0 };
+    let n = live
+        .iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count();
+    live.clear();
+    n
+}
+
+/// Whether process `pid` still runs, where the system says (Linux's /proc); `true` when it
+/// cannot tell, so nothing of a live process is ever removed.
+fn alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the temporary files `.NAME.PID.N.tmp` (and backups `.bak`) beside `dest` left by
+/// processes that no longer run (a `kill -9`, a power cut); returns how many.
+fn sweep_leftovers(dest: &Path, name: &str) -> usize {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(parent_of(dest)) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(rest) = rest
+            .strip_suffix(".tmp")
+            .or_else(|| rest.strip_suffix(".bak"))
+        else {
+            continue;
+        };
+        let mut parts = rest.split('.');
+        let (Some(pid), Some(n), None) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Ok(pid), true) = (pid.parse::<u32>(), n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if !alive(pid) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// A lock file `.NAME.lock` beside a destination, holding the owner's process id: created with
+/// `create_new`, so exactly one process holds it; a lock whose owner no longer runs is taken
+/// over. Released (removed) on drop.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn path_for(dest: &Path) -> PathBuf {
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        parent_of(dest).join(format!(".{name}.lock"))
+    }
+
+    /// Takes the lock, or says which live process holds it.
+    fn attempt(dest: &Path) -> Result<Result<Lock, u32>, Error> {
+        let path = Lock::path_for(dest);
+        for _ in 0..3 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    register(&path);
+                    let lock = Lock { path };
+                    f.write_all(std::process::id().to_string().as_bytes())
+                        .map_err(|e| io_error(&lock.path, e))?;
+                    return Ok(Ok(lock));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match owner {
+                        Some(pid) if alive(pid) => return Ok(Err(pid)),
+                        // Just created and not yet written: its owner is alive.
+                        None => return Ok(Err(0)),
+                        Some(_) => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(io_error(&path, e)),
+            }
+        }
+        Ok(Err(0))
+    }
+
+    /// Takes the lock beside `dest` now, or refuses: "`what` (process N) is writing it".
+    pub fn try_acquire(dest: &Path, what: &str) -> Result<Lock, Error> {
+        match Lock::attempt(dest)? {
+            Ok(lock) => Ok(lock),
+            Err(pid) => Err(Error::Config(format!(
+                "{what}{} is writing {} now (it holds {}); wait for it to finish, or write elsewhere",
+                if pid == 0 { String::new() } else { format!(" (process {pid})") },
+                dest.display(),
+                Lock::path_for(dest).display()
+            ))),
+        }
+    }
+
+    /// Takes the lock beside `dest`, waiting up to `patience` for another writer to finish.
+    pub fn acquire(dest: &Path, patience: Duration) -> Result<Lock, Error> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(lock) = Lock::attempt(dest)? {
+                return Ok(lock);
+            }
+            if start.elapsed() > patience {
+                return Lock::try_acquire(dest, "another rewind");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        unregister(&self.path);
+    }
+}
 
 /// The advice that goes with a failed write, by cause.
 pub fn advice(e: &std::io::Error) -> &'static str {
@@ -108,6 +270,7 @@ impl Output {
             })?
             .to_string_lossy()
             .into_owned();
+        sweep_leftovers(&dest, &name);
         let tmp = parent_of(&dest).join(format!(
             ".{name}.{}.{}.tmp",
             std::process::id(),
@@ -118,6 +281,7 @@ impl Output {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| io_error(&shown, e))?;
+        register(&tmp);
         Ok(Output {
             shown,
             dest,
@@ -162,8 +326,12 @@ impl Output {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
         };
-        if let Err(e) = std::fs::rename(&tmp, &self.dest) {
+        let renamed = std::fs::rename(&tmp, &self.dest);
+        if renamed.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        }
+        unregister(&tmp);
+        if let Err(e) = renamed {
             return Err(io_error(&self.shown, e));
         }
         // The rename itself is made durable by syncing the directory (best effort: not every
@@ -201,32 +369,99 @@ impl Drop for Output {
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
             self.file.take();
-            let _ = std::fs::remove_file(tmp);
+            let _ = std::fs::remove_file(&tmp);
+            unregister(&tmp);
         }
     }
 }
 
-/// Commits outputs that belong together: all are flushed and synced before any is renamed, and
-/// if a rename fails the ones already renamed are removed, so that no destination is left
-/// without its companions.
+/// How long a commit waits for another writer's commit to the same destination.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Commits outputs that belong together: all are flushed and synced before any is renamed; the
+/// renames happen under a [`Lock`] beside the first destination, so two writers cannot
+/// interleave their pairs; if a rename fails, the destinations already replaced get their
+/// previous files back (or are removed when there was none); and after the renames each
+/// destination must be the very file this writer wrote, or the commit fails.
 pub fn commit_together(mut outputs: Vec<Output>) -> Result<(), Error> {
     for o in &mut outputs {
         o.finish()?;
     }
-    let mut done: Vec<PathBuf> = Vec::new();
+    let Some(first) = outputs.iter().find(|o| o.tmp.is_some()) else {
+        return Ok(());
+    };
+    let _lock = Lock::acquire(&first.dest, COMMIT_PATIENCE)?;
+    let mut backups: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+    let mut written = Vec::new();
     for o in &mut outputs {
-        let direct = o.tmp.is_none();
+        let Some(tmp) = o.tmp.clone() else { continue };
+        written.push((o.dest.clone(), o.shown.clone(), file_id(&tmp)));
+        let backup = backup_of(&o.dest);
         if let Err(e) = o.rename() {
-            for p in &done {
-                let _ = std::fs::remove_file(p);
+            restore(&backups);
+            if let Some(b) = backup {
+                let _ = std::fs::remove_file(b);
             }
             return Err(e);
         }
-        if !direct {
-            done.push(o.dest.clone());
+        backups.push((o.dest.clone(), backup));
+    }
+    for (_, b) in &backups {
+        if let Some(b) = b {
+            let _ = std::fs::remove_file(b);
+            unregister(b);
+        }
+    }
+    for (dest, shown, id) in written {
+        if id.is_some() && file_id(&dest) != id {
+            return Err(Error::Config(format!(
+                "{} was replaced by another writer while this one committed its files; the files on disk may not belong together: run again, one writer at a time",
+                shown.display()
+            )));
         }
     }
     Ok(())
+}
+
+/// What identifies a file on disk across a rename: its device and inode (Unix).
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// A hard link `.NAME.PID.N.bak` to the destination's previous file, if it has one.
+fn backup_of(dest: &Path) -> Option<PathBuf> {
+    let name = dest.file_name()?.to_string_lossy().into_owned();
+    let backup = parent_of(dest).join(format!(
+        ".{name}.{}.{}.bak",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::hard_link(dest, &backup).ok()?;
+    register(&backup);
+    Some(backup)
+}
+
+/// Puts back the previous files of destinations already replaced (removing those that had
+/// none), after a later rename of the same commit failed.
+fn restore(backups: &[(PathBuf, Option<PathBuf>)]) {
+    for (dest, backup) in backups {
+        match backup {
+            Some(b) => {
+                let _ = std::fs::rename(b, dest);
+                unregister(b);
+            }
+            None => {
+                let _ = std::fs::remove_file(dest);
+            }
+        }
+    }
 }
 
 /// Writes `bytes` to `dest` atomically.
@@ -303,6 +538,53 @@ mod tests {
         write_file(&dest, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_second_rename_puts_the_previous_pair_back() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (a, b) = (dir.path().join("code.bin"), dir.path().join("model.json"));
+        std::fs::write(&a, "old code").unwrap();
+        std::fs::write(&b, "old model").unwrap();
+        let mut oa = Output::create(&a).unwrap();
+        let mut ob = Output::create(&b).unwrap();
+        oa.put(b"new code").unwrap();
+        ob.put(b"new model").unwrap();
+        // The second destination becomes a non-empty directory: its rename fails.
+        std::fs::remove_file(&b).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("x"), "").unwrap();
+        assert!(commit_together(vec![oa, ob]).is_err());
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "old code");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn leftovers_of_dead_processes_are_removed_and_a_held_lock_refuses() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let dest = dir.path().join("r.json");
+        // PID 4194304 is above Linux's largest.
+        let dead = dir.path().join(".r.json.4194304.0.tmp");
+        let other = dir.path().join(".other.json.4194304.0.tmp");
+        std::fs::write(&dead, "half").unwrap();
+        std::fs::write(&other, "half").unwrap();
+        write_file(&dest, b"new").unwrap();
+        assert!(!dead.exists() && other.exists());
+        let held = Lock::try_acquire(&dest, "a sweep").unwrap();
+        let e = Lock::try_acquire(&dest, "a sweep").unwrap_err().to_string();
+        assert!(
+            e.contains("a sweep (process") && e.contains("is writing"),
+            "{e}"
+        );
+        drop(held);
+        // A lock left by a dead process is taken over.
+        std::fs::write(dir.path().join(".r.json.lock"), "4194304").unwrap();
+        assert!(Lock::try_acquire(&dest, "a sweep").is_ok());
+        assert_eq!(remove_temporaries(), 0);
     }
 
     #[test]

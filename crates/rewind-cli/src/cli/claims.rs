@@ -3,9 +3,8 @@
 //! Theorem 4.3 on SGD′ runs, checked on sweep results against the null model, with verdicts and
 //! the numbers they rest on (the rules are in `rewind::claims`).
 
-use anyhow::Context;
 use rewind::claims::{check, render};
-use rewind::sweep::read_results;
+use rewind::sweep::read_results_noting;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,9 +20,20 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let name = args.results.display().to_string();
-    let text = std::fs::read_to_string(&args.results)
-        .with_context(|| format!("cannot read {name}; pass an existing results file"))?;
-    let lines = read_results(&text, &name)?;
+    let text = super::read_input_text(
+        &args.results,
+        rewind::input::MAX_RESULTS_BYTES,
+        "an existing results file written by `rewind sweep`",
+    )?;
+    let (lines, torn) = read_results_noting(&text, &name)?;
+    for w in &torn {
+        super::warn(w);
+    }
+    // Non-finite, absurd or negative-variance numbers would give verdicts without meaning.
+    let (lines, dropped) = rewind::figures::plausible(&lines);
+    for w in &dropped {
+        super::warn(w);
+    }
     let claims = check(&lines, &name)?;
     // A verdict of "does not hold" is a finding, not a failure: the exit code stays 0.
     super::print(&if args.json {

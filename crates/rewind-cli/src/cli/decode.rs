@@ -3,7 +3,6 @@
 
 use super::encode::FinalModel;
 use super::run_args::{verify_defaults, DataArgs};
-use anyhow::Context;
 use rewind::config::DataSource;
 use rewind::encode::decode_run_with_progress;
 use rewind::log::TrajectoryWriter;
@@ -43,18 +42,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_paths(&inputs, &[("--out", out.as_path())])?;
     }
     let out = args.out.as_deref().map(Output::create).transpose()?;
-    let bytes = std::fs::read(&args.code).with_context(|| {
-        format!(
-            "cannot read {}; pass the code file written by `rewind encode`",
-            args.code.display()
-        )
-    })?;
-    let text = std::fs::read(&args.final_model).with_context(|| {
-        format!(
-            "cannot read {}; pass the final model written by `rewind encode`",
-            args.final_model.display()
-        )
-    })?;
+    let bytes = super::read_input(
+        &args.code,
+        rewind::input::MAX_CODE_BYTES,
+        "the code file written by `rewind encode`",
+    )?;
+    let text = super::read_input(
+        &args.final_model,
+        rewind::input::MAX_CODE_BYTES,
+        "the final model written by `rewind encode`",
+    )?;
     let model: FinalModel = serde_json::from_slice(&text).map_err(|e| {
         anyhow::anyhow!(
             "{} is not a final model file ({e}); pass the final model written by `rewind encode`",

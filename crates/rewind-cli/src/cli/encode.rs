@@ -40,6 +40,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(verify_defaults())?;
     config.certify = args.certify.budget();
     let sgd_prime = args.section4.config()?;
+    let given = [
+        args.run.given(),
+        args.certify.given(),
+        args.section4.given(),
+    ]
+    .concat();
+    rewind::config::check_applicable(&config, sgd_prime.is_some(), &given)?;
     let data = match &config.data {
         DataSource::Path(p) => vec![("the data set (--data)", p.as_path())],
         _ => Vec::new(),

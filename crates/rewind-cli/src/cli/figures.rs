@@ -2,10 +2,9 @@
 //! project's code-length and many-to-one figures, drawn from sweep results as SVG files (what
 //! each figure shows is in `rewind::figures`).
 
-use anyhow::Context;
 use rewind::figures::{draw, write};
 use rewind::selection::Rho;
-use rewind::sweep::read_results;
+use rewind::sweep::read_results_noting;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,9 +32,15 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let name = args.results.display().to_string();
-    let text = std::fs::read_to_string(&args.results)
-        .with_context(|| format!("cannot read {name}; pass an existing results file"))?;
-    let lines = read_results(&text, &name)?;
+    let text = super::read_input_text(
+        &args.results,
+        rewind::input::MAX_RESULTS_BYTES,
+        "an existing results file written by `rewind sweep`",
+    )?;
+    let (lines, torn) = read_results_noting(&text, &name)?;
+    for w in &torn {
+        super::warn(w);
+    }
     let rho = match args.rho {
         RhoArg::Code => Rho::Code,
         RhoArg::Paper => Rho::Paper,

@@ -10,6 +10,7 @@ mod figures;
 mod progress;
 mod run_args;
 mod section4;
+pub mod signals;
 mod sweep;
 mod verify;
 
@@ -70,9 +71,32 @@ enum Command {
     Demo(demo::Args),
 }
 
-/// A warning on stderr, one line (an unwritable stderr cannot be reported anywhere).
+/// A warning on stderr, one line (an unwritable stderr cannot be reported anywhere), with any
+/// control character from untrusted text (a file's name or content) escaped.
 pub fn warn(text: &str) {
-    let _ = writeln!(std::io::stderr(), "warning: {text}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "warning: {}",
+        rewind::input::printable(text)
+    );
+}
+
+/// The whole of an input file, at most `limit` bytes; `what` says what the file should be.
+pub fn read_input(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    rewind::input::read_whole(path, limit)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}; pass {what}", path.display()))
+}
+
+/// [`read_input`] as UTF-8 text.
+pub fn read_input_text(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Result<String> {
+    String::from_utf8(read_input(path, limit, what)?).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count();
+        anyhow::anyhow!(
+            "line {line} of {} is not UTF-8 text; pass {what}",
+            path.display()
+        )
+    })
 }
 
 /// Parses the command line and runs the chosen subcommand.

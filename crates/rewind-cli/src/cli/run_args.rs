@@ -3,8 +3,8 @@
 //! two-parameter problem on a coarse grid.
 
 use clap::builder::TypedValueParser as _;
-use rewind::config::ModelKind;
 use rewind::config::{DataSource, StepSize, Synthetic, VerifyConfig};
+use rewind::config::{ModelKind, Setting};
 use rewind::grid::Dyadic;
 use rewind::model::Activation;
 use rewind::names::Named;
@@ -87,9 +87,9 @@ pub struct RunArgs {
     /// Gradient backend (exact works for least squares only).
     #[arg(long, value_parser = choice::<BackendKind>())]
     backend: Option<BackendKind>,
-    /// Working precision of the MPFR backend, in bits.
-    #[arg(long, default_value_t = rewind::config::DEFAULT_MPFR_PRECISION)]
-    mpfr_precision: u32,
+    /// Working precision of the MPFR backend, in bits [default: 128].
+    #[arg(long)]
+    mpfr_precision: Option<u32>,
     /// Fractional bits p of the grid 2^-p·ℤ.
     #[arg(long)]
     frac_bits: Option<u32>,
@@ -127,6 +127,32 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The run these flags describe, with `d` filling what was left out.
+    fn precision(&self) -> u32 {
+        self.mpfr_precision
+            .unwrap_or(rewind::config::DEFAULT_MPFR_PRECISION)
+    }
+
+    /// The flags given that concern some runs only, for [`rewind::config::check_applicable`].
+    pub fn given(&self) -> Vec<(Setting, &'static str)> {
+        [
+            (Setting::Hidden, "--hidden", self.hidden.is_some()),
+            (
+                Setting::Activation,
+                "--activation",
+                self.activation.is_some(),
+            ),
+            (
+                Setting::MpfrPrecision,
+                "--mpfr-precision",
+                self.mpfr_precision.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter(|g| g.2)
+        .map(|(s, f, _)| (s, f))
+        .collect()
+    }
+
     pub fn config(&self, d: VerifyConfig) -> anyhow::Result<VerifyConfig> {
         let step_size = match (&self.alpha, &self.q, &self.q_inf) {
             (Some(a), _, _) => StepSize::Alpha(a.parse::<Dyadic>()?),
@@ -135,8 +161,8 @@ impl RunArgs {
             (None, None, None) => d.step_size.clone(),
         };
         let backend = match self.backend {
-            Some(kind) => kind.choice(self.mpfr_precision),
-            None => d.backend.kind().choice(self.mpfr_precision),
+            Some(kind) => kind.choice(self.precision()),
+            None => d.backend.kind().choice(self.precision()),
         };
         let base = self.data.config(d);
         Ok(VerifyConfig {
@@ -166,15 +192,26 @@ pub struct CertifyArgs {
     /// become indices among the certified preimages.
     #[arg(long)]
     certify: bool,
-    /// Gradient evaluations allowed per certified step.
-    #[arg(long, default_value_t = rewind::certify::DEFAULT_BUDGET)]
-    certify_budget: u64,
+    /// Gradient evaluations allowed per certified step (with --certify) [default: 4096].
+    #[arg(long)]
+    certify_budget: Option<u64>,
 }
 
 impl CertifyArgs {
     /// The budget when certification is on.
     pub fn budget(&self) -> Option<u64> {
-        self.certify.then_some(self.certify_budget)
+        self.certify.then_some(
+            self.certify_budget
+                .unwrap_or(rewind::certify::DEFAULT_BUDGET),
+        )
+    }
+
+    /// The budget flag, when given.
+    pub fn given(&self) -> Vec<(Setting, &'static str)> {
+        match self.certify_budget {
+            Some(_) => vec![(Setting::CertifyBudget, "--certify-budget")],
+            None => Vec::new(),
+        }
     }
 }
 

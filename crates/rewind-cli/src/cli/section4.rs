@@ -1,5 +1,6 @@
 //! The flags of Section 4 (`rewind verify --algorithm sgd-prime`) and its summary lines.
 
+use rewind::config::Setting;
 use rewind::perturb::Perturbation;
 use rewind::report::VerifyReport;
 use rewind::sgd_prime::{self, SgdPrimeConfig};
@@ -20,21 +21,25 @@ pub struct Section4Args {
     /// `sgd` (Algorithm 1) or `sgd-prime` (Algorithm 3 with a perturbed GD call per batch).
     #[arg(long, value_enum, default_value = "sgd")]
     algorithm: AlgorithmArg,
-    /// ℓ: values in each perturbation z (weight i moves by z[i mod ℓ]); sgd-prime only.
-    #[arg(long, default_value_t = sgd_prime::DEFAULT_LENGTH)]
-    perturbation_length: usize,
-    /// m: random bits per value of z, a uniform integer in [−2^(m−1), 2^(m−1)); sgd-prime only.
-    #[arg(long, default_value_t = sgd_prime::DEFAULT_BITS)]
-    perturbation_bits: u32,
-    /// s: a value z\[k\] moves a weight by z\[k\]·2^s ulps (grid units 2^-p); sgd-prime only.
-    #[arg(long, default_value_t = sgd_prime::DEFAULT_SCALE)]
-    perturbation_scale: u32,
-    /// ε: SGD′ stops at accuracy 1/(2(1−ε)) on X; GD aims at 1/(2(1−2ε)) on its batch.
-    #[arg(long, default_value = sgd_prime::DEFAULT_EPSILON)]
-    epsilon: String,
-    /// T: the most GD steps of one call.
-    #[arg(long, default_value_t = sgd_prime::DEFAULT_MAX_GD_STEPS)]
-    max_gd_steps: usize,
+    /// ℓ: values in each perturbation z (weight i moves by z[i mod ℓ]); sgd-prime only
+    /// [default: 4].
+    #[arg(long)]
+    perturbation_length: Option<usize>,
+    /// m: random bits per value of z, a uniform integer in [−2^(m−1), 2^(m−1)); sgd-prime only
+    /// [default: 8].
+    #[arg(long)]
+    perturbation_bits: Option<u32>,
+    /// s: a value z\[k\] moves a weight by z\[k\]·2^s ulps (grid units 2^-p); sgd-prime only
+    /// [default: 16].
+    #[arg(long)]
+    perturbation_scale: Option<u32>,
+    /// ε: SGD′ stops at accuracy 1/(2(1−ε)) on X; GD aims at 1/(2(1−2ε)) on its batch;
+    /// sgd-prime only [default: 0.1].
+    #[arg(long)]
+    epsilon: Option<String>,
+    /// T: the most GD steps of one call; sgd-prime only [default: 100].
+    #[arg(long)]
+    max_gd_steps: Option<usize>,
 }
 
 impl Section4Args {
@@ -44,15 +49,33 @@ impl Section4Args {
             return Ok(None);
         }
         let p = Perturbation::new(
-            self.perturbation_length,
-            self.perturbation_bits,
-            self.perturbation_scale,
+            self.perturbation_length
+                .unwrap_or(sgd_prime::DEFAULT_LENGTH),
+            self.perturbation_bits.unwrap_or(sgd_prime::DEFAULT_BITS),
+            self.perturbation_scale.unwrap_or(sgd_prime::DEFAULT_SCALE),
         )?;
         Ok(Some(SgdPrimeConfig::new(
             p,
-            &self.epsilon,
-            self.max_gd_steps,
+            self.epsilon
+                .as_deref()
+                .unwrap_or(sgd_prime::DEFAULT_EPSILON),
+            self.max_gd_steps.unwrap_or(sgd_prime::DEFAULT_MAX_GD_STEPS),
         )?))
+    }
+
+    /// The SGD′ flags given on the command line, for [`rewind::config::check_applicable`].
+    pub fn given(&self) -> Vec<(Setting, &'static str)> {
+        [
+            ("--perturbation-length", self.perturbation_length.is_some()),
+            ("--perturbation-bits", self.perturbation_bits.is_some()),
+            ("--perturbation-scale", self.perturbation_scale.is_some()),
+            ("--epsilon", self.epsilon.is_some()),
+            ("--max-gd-steps", self.max_gd_steps.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| (Setting::SgdPrime, flag))
+        .collect()
     }
 }
 

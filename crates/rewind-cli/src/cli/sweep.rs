@@ -4,8 +4,8 @@ use anyhow::Context;
 use rayon::prelude::*;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::sweep::{
-    check_belongs, merge, missing_runs, name_some, read_results, run_one, shard, summary_csv,
-    to_jsonl, Plan, PlanIdentity, ResultLine, WHOLE,
+    check_belongs, merge, missing_runs, name_some, read_results_noting, run_one, shard,
+    summary_csv, to_jsonl, Plan, PlanIdentity, ResultLine, WHOLE,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
@@ -54,16 +54,13 @@ enum SweepCommand {
     },
 }
 
-fn read(path: &Path, what: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}; pass an existing {what}", path.display()))
-}
-
 fn load_plan(path: &Path) -> anyhow::Result<Plan> {
-    Ok(Plan::parse(
-        &read(path, "plan file")?,
-        &path.display().to_string(),
-    )?)
+    let text = super::read_input_text(
+        path,
+        rewind::input::MAX_PLAN_BYTES,
+        "an existing plan file (TOML, see plans/)",
+    )?;
+    Ok(Plan::parse(&text, &path.display().to_string())?)
 }
 
 /// The summary CSV beside a results file.
@@ -127,9 +124,19 @@ fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow
     let mut all = Vec::new();
     let mut identity: Option<(PlanIdentity, String)> = None;
     let mut shards: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    let mut empty = 0;
     for p in inputs {
         let name = p.display().to_string();
-        let lines = read_results(&read(p, "results file")?, &name)?;
+        let text = super::read_input_text(
+            p,
+            rewind::input::MAX_RESULTS_BYTES,
+            "a results file written by `rewind sweep`",
+        )?;
+        let (lines, torn) = read_results_noting(&text, &name)?;
+        for w in &torn {
+            super::warn(w);
+        }
+        empty += usize::from(lines.is_empty());
         for l in &lines {
             if let Some(id) = &l.plan {
                 match &identity {
@@ -181,7 +188,9 @@ fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow
                     .filter(|k| !have.contains(k))
                     .map(|k| format!("{k}/{n}"))
                     .collect();
-                if !absent.is_empty() {
+                // A shard with no runs of its own writes an empty file: each empty input given
+                // stands for one shard that holds no runs.
+                if absent.len() > empty {
                     anyhow::bail!(
                         "no input holds a run of shard {}; pass every shard's results, or --plan to check run by run (nothing was written)",
                         absent.join(", ")
@@ -191,11 +200,20 @@ fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow
         }
     }
     write_outputs(out, &merged)?;
+    let failed = merged.iter().filter(|l| l.error.is_some()).count();
     super::print(&format!(
-        "merged {} runs from {} files into {}\n",
+        "merged {} runs from {} files into {}{}\n",
         merged.len(),
         inputs.len(),
-        out.display()
+        out.display(),
+        if failed == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({} of them failed, with their errors; `rewind claims` skips them)",
+                failed
+            )
+        }
     ))?;
     Ok(())
 }
@@ -286,6 +304,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("the journal of finished runs", &journal),
         ],
     )?;
+    // The outputs are checked before any run (a directory, a missing or read-only folder), and
+    // the results file is locked for the whole sweep: a second sweep on it says so at once.
+    drop(Output::create(out)?);
+    drop(Output::create(&csv)?);
+    let _lock = rewind::output::Lock::try_acquire(&journal, "another `rewind sweep`")?;
     let (threads, pool) = thread_count(args.threads)?;
     let mut previous = Vec::new();
     if args.resume {
@@ -303,7 +326,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             let name = p.display().to_string();
-            let lines = read_results(&read(p, "results file")?, &name)?;
+            let text = super::read_input_text(
+                p,
+                rewind::input::MAX_RESULTS_BYTES,
+                "a results file written by `rewind sweep`",
+            )?;
+            let (lines, torn) = read_results_noting(&text, &name)?;
+            // The results file is only ever replaced whole: a line that does not parse means it
+            // is not one, and --resume would overwrite it.
+            if let Some(w) = torn.first().filter(|_| p == out) {
+                anyhow::bail!(
+                    "{w}; but {} is written whole, never torn, so it is not a results file of `rewind sweep`: pass another --out, or move it away to start again",
+                    p.display()
+                );
+            }
             check_belongs(&lines, &identity, Some(&shard_name), &name)?;
             previous.extend(lines);
         }

@@ -55,6 +55,13 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
     let sgd_prime = args.section4.config()?;
+    let given = [
+        args.run.given(),
+        args.certify.given(),
+        args.section4.given(),
+    ]
+    .concat();
+    rewind::config::check_applicable(&config, sgd_prime.is_some(), &given)?;
     if sgd_prime.is_some() && args.dump_trajectory.is_some() {
         anyhow::bail!("--dump-trajectory is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
     }

@@ -1,6 +1,8 @@
 //! The decoder's fuzz target: code files mutated in their raw bytes, in their body with the
 //! checksum recomputed, in their header's JSON fields (checksum recomputed), with another run's
-//! header, and with random code sections, over plain SGD runs and one SGD′ run (Lemma 4.1).
+//! header, with random code sections, and with the inverter's iteration cap (`max_iterations`)
+//! forged, over plain SGD runs (two of them with every step at a small cap, so that another cap
+//! changes what each step's inversion does) and one SGD′ run (Lemma 4.1).
 //! The contract, case by case: no panic, no case longer than a second of CPU time (the thread's
 //! own, which a busy machine does not inflate; the wall time is reported beside it), and never a
 //! run other than the encoded one decoded without error.
@@ -73,6 +75,20 @@ fn bases() -> Vec<Base> {
         ("logistic, f64", small(ModelKind::Logistic, seed, 1)),
         ("softmax, f64", small(ModelKind::Softmax, seed, 1)),
         ("mlp of one unit, f64", small(ModelKind::Mlp, seed, 1)),
+        (
+            "logistic, f64, steps at a cap of 2",
+            VerifyConfig {
+                max_iterations: 2,
+                ..small(ModelKind::Logistic, seed, 1)
+            },
+        ),
+        (
+            "least squares, exact, steps at a cap of 3",
+            VerifyConfig {
+                max_iterations: 3,
+                ..tiny(seed, None)
+            },
+        ),
     ];
     let mut out: Vec<Base> = configs
         .into_iter()
@@ -82,6 +98,13 @@ fn bases() -> Vec<Base> {
             config,
         })
         .collect();
+    for base in out.iter().filter(|b| b.config.max_iterations < 10) {
+        assert!(
+            reaches_the_cap(base),
+            "{}: no step reaches the cap, so a forged cap tests nothing",
+            base.label
+        );
+    }
     // SGD′ (Lemma 4.1's code): T_{i,j}, z and hinted inner steps besides the batches.
     let config = section4::tiny(
         section4::hinted_seed(BackendChoice::Exact),
@@ -100,6 +123,38 @@ fn bases() -> Vec<Base> {
         config,
     });
     out
+}
+
+/// Whether some step of the base's run ends its inversion at the cap.
+fn reaches_the_cap(base: &Base) -> bool {
+    let setup = rewind::config::Setup::new(&base.config).expect("a valid configuration");
+    let f = setup.step_function();
+    let records =
+        rewind::reconstruct::analyse(&f, &base.run.trajectory, base.config.max_iterations)
+            .expect("the run inverts");
+    records
+        .iter()
+        .any(|r| r.termination == rewind::invert::Termination::Cap)
+}
+
+/// A forged iteration cap: boundaries of the accepted range, neighbours of the genuine value and
+/// values that once made the decoder run for minutes.
+fn forged_cap(rng: &mut impl rand_core::RngCore, old: u64) -> Value {
+    let max = u64::from(rewind::invert::MAX_ITERATIONS);
+    let v = match uniform_in(rng, 0, 10) {
+        0 => 0,
+        1 => 1,
+        2 => old.saturating_sub(1),
+        3 => old + 1,
+        4 => old * 2,
+        5 => 1_000,
+        6 => max,
+        7 => max + 1,
+        8 => u64::from(u32::MAX),
+        9 => uniform_in(rng, 0, 1 << 20) as u64,
+        _ => uniform_in(rng, 0, 100) as u64,
+    };
+    Value::from(v)
 }
 
 /// The file's parts: the JSON header and what follows it (code bits, code), checksum removed.
@@ -300,7 +355,7 @@ fn campaign(cases: u64, seed: u64) -> Stats {
         let base = &bases[pick(&mut rng) as usize];
         let bytes = &base.run.bytes;
         let body = &bytes[..bytes.len() - 32];
-        match i % 5 {
+        match i % 6 {
             0 => {
                 let (m, what) = mutate(&mut rng, bytes, 0..bytes.len());
                 stats.check("raw bytes", what, &m, base);
@@ -335,6 +390,24 @@ fn campaign(cases: u64, seed: u64) -> Stats {
                 let what = format!("header of {}", other.label);
                 stats.check(
                     "swapped header, resealed",
+                    what,
+                    &assemble(&json, &rest),
+                    base,
+                );
+            }
+            5 => {
+                // The cap alone, or with one more field edit.
+                let (mut header, rest) = split(bytes);
+                let old = header["max_iterations"].as_u64().unwrap_or(0);
+                let cap = forged_cap(&mut rng, old);
+                let mut what = format!("max_iterations: {old} → {cap}");
+                header["max_iterations"] = cap;
+                if uniform_in(&mut rng, 0, 3) == 0 {
+                    what = format!("{what}, {}", mutate_header(&mut rng, &mut header));
+                }
+                let json = serde_json::to_vec(&header).unwrap();
+                stats.check(
+                    "max_iterations, resealed",
                     what,
                     &assemble(&json, &rest),
                     base,

@@ -14,6 +14,7 @@ mod demo;
 mod design_refs;
 mod figures;
 mod fuzz_decode;
+mod hostile;
 mod inversion;
 mod layers;
 mod null_model;

@@ -17,7 +17,6 @@ pub mod synthetic;
 pub use prepare::{prepare, Dataset, PrepareOptions};
 
 use crate::grid::GridError;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The two bytes every gzip stream starts with (RFC 1952, ID1 ID2).
@@ -63,6 +62,15 @@ pub enum DataError {
         path: PathBuf,
         /// The decompressor's error.
         source: std::io::Error,
+    },
+
+    /// The file, or its decompression, is larger than a data set may be.
+    #[error("{} holds more than {} of data (the most this rewind reads); pass a data file, not a device, or a smaller sample", .path.display(), crate::input::bytes(*.limit))]
+    TooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
     },
 
     /// A CSV line is not valid UTF-8.
@@ -430,17 +438,21 @@ fn separator_name(c: char) -> String {
 /// Detection goes by content rather than by the `.gz` extension, because downloads are often
 /// renamed or transparently decompressed by browsers while keeping their name.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    use crate::input::{read_whole, ReadError, MAX_DATA_BYTES};
+    let bytes = read_whole(path, MAX_DATA_BYTES).map_err(|e| match e {
+        ReadError::Io(source) if source.kind() == std::io::ErrorKind::NotFound => {
             DataError::NotFound {
                 path: path.to_path_buf(),
             }
-        } else {
-            DataError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
         }
+        ReadError::Io(source) => DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        ReadError::TooLarge(limit) => DataError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        },
     })?;
     gunzip_if_needed(bytes, path)
 }
@@ -450,16 +462,21 @@ pub(crate) fn gunzip_if_needed(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, D
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
-    let mut out = Vec::new();
     // MultiGzDecoder, because `cat a.gz b.gz` and some compressors produce several members and
     // the plain decoder would silently stop after the first one.
-    flate2::read::MultiGzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|source| DataError::Decompress {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(out)
+    let limit = crate::input::MAX_DATA_BYTES;
+    crate::input::read_bounded(flate2::read::MultiGzDecoder::new(bytes.as_slice()), limit).map_err(
+        |e| match e {
+            crate::input::ReadError::Io(source) => DataError::Decompress {
+                path: path.to_path_buf(),
+                source,
+            },
+            crate::input::ReadError::TooLarge(limit) => DataError::TooLarge {
+                path: path.to_path_buf(),
+                limit,
+            },
+        },
+    )
 }
 
 #[cfg(test)]

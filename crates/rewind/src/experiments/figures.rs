@@ -118,9 +118,14 @@ pub const ABSURD: f64 = 1e15;
 /// The first implausible number in a value, with its place, e.g. `discrepancy.epochs[2].rho`.
 fn absurd_number(v: &serde_json::Value, at: &str) -> Option<(String, f64)> {
     match v {
+        // A variance below zero is no measurement either.
         serde_json::Value::Number(n) => n
             .as_f64()
-            .filter(|x| !x.is_finite() || x.abs() > ABSURD)
+            .filter(|x| {
+                !x.is_finite()
+                    || x.abs() > ABSURD
+                    || (*x < 0.0 && at.rsplit('.').next().is_some_and(|k| k.contains("var")))
+            })
             .map(|x| (at.to_string(), x)),
         serde_json::Value::Array(a) => a
             .iter()
@@ -138,8 +143,9 @@ fn absurd_number(v: &serde_json::Value, at: &str) -> Option<(String, f64)> {
     }
 }
 
-/// The lines whose reports hold only plausible numbers, and a warning for each other one.
-fn plausible(lines: &[ResultLine]) -> (Vec<ResultLine>, Vec<String>) {
+/// The lines whose reports hold only plausible numbers (finite, |x| ≤ [`ABSURD`], variances not
+/// negative), and a warning for each other one; `figures` and `claims` read only those.
+pub fn plausible(lines: &[ResultLine]) -> (Vec<ResultLine>, Vec<String>) {
     let mut kept = Vec::with_capacity(lines.len());
     let mut warnings = Vec::new();
     for l in lines {
@@ -150,7 +156,7 @@ fn plausible(lines: &[ResultLine]) -> (Vec<ResultLine>, Vec<String>) {
             .and_then(|v| absurd_number(&v, "report"));
         match bad {
             Some((place, x)) => warnings.push(format!(
-                "run {} has {place} = {x:e}, beyond any plausible measurement (|x| > {ABSURD:e}); it is left out of the figures",
+                "run {} has {place} = {x:e}, beyond any plausible measurement (|x| > {ABSURD:e}, or a negative variance); it is left out of the figures and the claims",
                 l.id
             )),
             None => kept.push(l.clone()),
@@ -429,6 +435,9 @@ fn render(
     Ok(svg)
 }
 
+/// The narrowest linear y range drawn: values closer to each other than this are one value.
+const MIN_SPAN: f64 = 1e-9;
+
 /// A y range holding `values`, padded; a log range when asked for and every value is positive.
 fn y_range(values: impl Iterator<Item = f64>, want_log: bool) -> ((f64, f64), Scale) {
     let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
@@ -437,13 +446,15 @@ fn y_range(values: impl Iterator<Item = f64>, want_log: bool) -> ((f64, f64), Sc
     if v.is_empty() {
         return ((0.0, 1.0), Scale::Linear);
     }
-    if want_log && min > 0.0 {
+    // A log axis over more than 30 decades, or a linear one narrower than MIN_SPAN, would have
+    // the plotting library step through ticks for minutes (a results line holding 1e-300).
+    if want_log && min > 0.0 && max / min < 1e30 {
         // A little below so that the lowest line clears the axis; room above in `y_bounds`.
         return ((min / 1.2, max), Scale::Log);
     }
     let lo = min.min(0.0);
     let hi = if max > lo { max * 1.1 } else { lo + 1.0 };
-    ((lo, hi), Scale::Linear)
+    ((lo, hi.max(lo + MIN_SPAN)), Scale::Linear)
 }
 
 /// Epochs 1..=T as an x range, never empty.

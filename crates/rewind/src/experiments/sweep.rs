@@ -407,6 +407,30 @@ fn check_axis<T: PartialEq + std::fmt::Debug>(
     Ok(())
 }
 
+/// The most runs a plan may list: its runs are listed and their results kept in memory, so a
+/// larger product is refused before anything is allocated.
+pub const MAX_PLAN_RUNS: u64 = 1_000_000;
+
+/// Refuses two values of a numeric axis that are equal after parsing ("0.5" and "0.50",
+/// "1/1024" and "0.0009765625"): they would be the same run twice, counted twice by `claims`.
+fn check_numbers(plan: &str, axis: &str, values: &Option<Vec<String>>) -> Result<(), Error> {
+    let Some(v) = values else { return Ok(()) };
+    let parsed: Vec<_> = v
+        .iter()
+        .map(|x| crate::grid::parse_rational(x.trim()))
+        .collect();
+    for (i, x) in parsed.iter().enumerate() {
+        let Some(x) = x else { continue };
+        if let Some(j) = parsed[..i].iter().position(|y| y.as_ref() == Some(x)) {
+            return Err(Error::Config(format!(
+                "plan {plan}: axis '{axis}' lists {:?} and {:?}, the same number; list each value once",
+                v[j], v[i]
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Plan {
     /// Parses a plan from TOML and checks it (see [`Plan::check`]).
     pub fn parse(text: &str, name: &str) -> Result<Plan, Error> {
@@ -438,6 +462,18 @@ impl Plan {
         check_axis(name, "random_labels", &a.random_labels)?;
         check_axis(name, "classes", &a.classes)?;
         self.check_sgd_prime(name)?;
+        check_numbers(name, "alpha", &a.alpha)?;
+        check_numbers(name, "q", &a.q)?;
+        check_numbers(name, "epsilon", &a.epsilon)?;
+        match self.run_count() {
+            Some(n) if n <= MAX_PLAN_RUNS => {}
+            n => {
+                return Err(Error::Config(format!(
+                    "plan {name} lists {} runs (the product of its axes), more than the {MAX_PLAN_RUNS} a sweep runs; shorten its axes or split it into several plans",
+                    n.map_or("more than 2^64".into(), |n| n.to_string())
+                )))
+            }
+        }
         if a.alpha.is_some() && a.q.is_some() {
             return Err(Error::Config(format!(
                 "plan {name}: axes 'alpha' and 'q' are both given; a run's step size comes from one of them, so keep one"
@@ -532,6 +568,50 @@ impl Plan {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
         }
+    }
+
+    /// The number of runs [`Plan::runs`] lists, counted without listing them (`None`: more
+    /// than 2^64).
+    pub fn run_count(&self) -> Option<u64> {
+        fn n<T>(v: &Option<Vec<T>>) -> u64 {
+            v.as_ref().map_or(1, |v| v.len() as u64)
+        }
+        let product = |xs: &[u64]| xs.iter().try_fold(1u64, |acc, &x| acc.checked_mul(x));
+        let a = &self.axes;
+        let prime = product(&[
+            n(&a.perturbation_length),
+            n(&a.perturbation_bits),
+            n(&a.perturbation_scale),
+            n(&a.epsilon),
+            n(&a.max_gd_steps),
+        ])?;
+        let algorithms = match &a.algorithm {
+            None => 1,
+            Some(v) => v.iter().try_fold(0u64, |acc, x| {
+                acc.checked_add(if x == SGD_PRIME { prime } else { 1 })
+            })?,
+        };
+        let step = if a.alpha.is_some() {
+            n(&a.alpha)
+        } else {
+            n(&a.q)
+        };
+        product(&[
+            n(&a.data),
+            n(&a.model),
+            n(&a.hidden),
+            n(&a.activation),
+            n(&a.batch),
+            step,
+            n(&a.frac_bits),
+            n(&a.backend),
+            n(&a.epochs),
+            n(&a.seed),
+            n(&a.random_labels),
+            n(&a.classes),
+            n(&a.synthetic_features),
+            algorithms,
+        ])
     }
 
     /// Every run of the plan, in plan order.
@@ -690,14 +770,30 @@ pub fn shard(runs: Vec<RunSpec>, k: usize, n: usize) -> Result<Vec<RunSpec>, Err
 }
 
 /// Parses a results file (JSON lines), rejecting unknown formats; a torn last line (an
-/// interrupted write) is dropped.
+/// interrupted write) is dropped. [`read_results_noting`] also says when one was.
 pub fn read_results(text: &str, name: &str) -> Result<Vec<ResultLine>, Error> {
+    Ok(read_results_noting(text, name)?.0)
+}
+
+/// [`read_results`], with a warning for a torn last line that was dropped, for the reader to
+/// show: a results file cut mid-line by a killed writer silently lost a run otherwise.
+pub fn read_results_noting(
+    text: &str,
+    name: &str,
+) -> Result<(Vec<ResultLine>, Vec<String>), Error> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let mut out = Vec::with_capacity(lines.len());
+    let mut warnings = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let value: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
-            Err(_) if i + 1 == lines.len() => break,
+            Err(_) if i + 1 == lines.len() && !text.trim_end_matches([' ', '\t']).ends_with('\n') => {
+                warnings.push(format!(
+                    "the last line of {name} ({} bytes) is torn, as by an interrupted write, and was skipped; run that sweep again with --resume to complete it",
+                    line.len()
+                ));
+                break;
+            }
             Err(e) => {
                 return Err(Error::Config(format!(
                     "line {} of {name} is not JSON ({e}); pass a results file written by `rewind sweep`",
@@ -727,7 +823,7 @@ pub fn read_results(text: &str, name: &str) -> Result<Vec<ResultLine>, Error> {
             ))
         })?);
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 /// Refuses lines that do not come from `plan` (and, when given, from `shard`): mixing them
@@ -970,6 +1066,39 @@ synthetic_features = 3
         let line = run_one(&plan, &plan.runs()[1]);
         let e = line.error.unwrap();
         assert!(e.contains("--max-gd-steps") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn a_plan_is_counted_before_it_is_listed() {
+        for text in [PLAN, PRIME] {
+            let plan = Plan::parse(text, "c").unwrap();
+            assert_eq!(plan.run_count(), Some(plan.runs().len() as u64));
+        }
+        // 10⁸ runs in a few hundred bytes: refused before any run is listed.
+        let seeds: Vec<String> = (0..10_000).map(|s| s.to_string()).collect();
+        let huge = PLAN.replace(
+            "batch = [4, 8]",
+            &format!(
+                "seed = [{}]\nepochs = [{}]",
+                seeds.join(","),
+                seeds[1..].join(",")
+            ),
+        );
+        let e = Plan::parse(&huge, "h").unwrap_err().to_string();
+        assert!(e.contains("199980000 runs") && e.contains("split"), "{e}");
+    }
+
+    #[test]
+    fn equal_numbers_spelled_differently_are_one_value() {
+        for (a, b) in [("0.5", "0.50"), ("1/1024", "0.0009765625")] {
+            let e = Plan::parse(
+                &PLAN.replace("q = [\"0.2\"]", &format!("q = [\"{a}\", \"{b}\"]")),
+                "d",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("the same number"), "{e}");
+        }
     }
 
     #[test]

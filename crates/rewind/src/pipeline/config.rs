@@ -165,6 +165,68 @@ impl Default for VerifyConfig {
     }
 }
 
+/// A setting that concerns some runs only. Given to another run it would be silently ignored,
+/// so every front end refuses it with the reason, by the one rule [`Setting::why_not`]: the
+/// CLI's flags and a plan's axes alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The MLP's hidden width.
+    Hidden,
+    /// The MLP's hidden activation.
+    Activation,
+    /// The MPFR backend's working precision.
+    MpfrPrecision,
+    /// The gradient-evaluation budget of certification.
+    CertifyBudget,
+    /// A parameter of Section 4's SGD′ (ℓ, m, s, ε or T).
+    SgdPrime,
+}
+
+impl Setting {
+    /// Why the setting does not apply to a run of `config` (an SGD′ run when `sgd_prime`), or
+    /// `None` when it does.
+    pub fn why_not(self, config: &VerifyConfig, sgd_prime: bool) -> Option<String> {
+        let model = config.model;
+        match self {
+            Setting::Hidden | Setting::Activation if model != ModelKind::Mlp => Some(format!(
+                "only the mlp model has a hidden layer, and --model {} has none",
+                model.name()
+            )),
+            Setting::MpfrPrecision if !matches!(config.backend, BackendChoice::Mpfr { .. }) => {
+                Some(format!(
+                    "it is the working precision of the mpfr backend, and this run uses --backend {}",
+                    config.backend.name()
+                ))
+            }
+            Setting::CertifyBudget if config.certify.is_none() => {
+                Some("it is the budget of certification, which is off; add --certify".into())
+            }
+            Setting::SgdPrime if !sgd_prime => Some(
+                "it is a parameter of Section 4's SGD′, and this run is plain SGD; add --algorithm sgd-prime"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses the first of `given` (each a setting with the name it was given by, e.g. a flag)
+/// that does not apply to the run: one line naming it and why.
+pub fn check_applicable(
+    config: &VerifyConfig,
+    sgd_prime: bool,
+    given: &[(Setting, &str)],
+) -> Result<(), Error> {
+    for (setting, name) in given {
+        if let Some(why) = setting.why_not(config, sgd_prime) {
+            return Err(Error::Config(format!(
+                "{name} does not apply to this run: {why}; leave it out"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A configuration resolved against its data: the data set as the model sees it, the model
 /// and α.
 #[derive(Debug, Clone)]
@@ -260,16 +322,36 @@ impl Setup {
     ) -> Result<Self, Error> {
         check_shape(config)?;
         let grid = Grid::new(config.frac_bits)?;
-        if let DataSource::Synthetic { n, features, .. } = config.data {
-            // Each value is held as an f64 and then as an i64.
+        if let DataSource::Synthetic {
+            n,
+            features,
+            classes,
+        } = config.data
+        {
+            if classes == 0 {
+                return Err(Error::Config(
+                    "--synthetic-classes 0 gives the examples no class to have; use 2 or more"
+                        .into(),
+                ));
+            }
+            // Each value is held as an f64 and then as an i64; the teacher holds one weight
+            // vector per class.
             let need = (n as u64)
                 .checked_mul(features as u64 + 1)
+                .and_then(|v| v.checked_add(u64::from(classes).checked_mul(features as u64 + 1)?))
                 .and_then(|v| v.checked_mul(16));
             check_memory(
                 need,
-                &format!("--data synthetic with {n} examples of {features} features"),
-                "use a smaller --synthetic-n or --synthetic-features",
+                &format!(
+                    "--data synthetic with {n} examples of {features} features in {classes} classes"
+                ),
+                "use a smaller --synthetic-n, --synthetic-features or --synthetic-classes",
             )?;
+        }
+        if config.data == DataSource::Path(PathBuf::new()) {
+            return Err(Error::Config(
+                "--data is empty; give digits, synthetic or the path of a CSV or IDX file".into(),
+            ));
         }
         let raw = load(&config.data, config.seed)?;
         let classes = match (&config.classes, binary) {
@@ -477,6 +559,13 @@ fn alpha_for(q: &str, flag: &str, bound: &BigRational) -> Result<Dyadic, Error> 
     })
 }
 
+/// The checks of a configuration that need no data: a code file's header must pass them before
+/// its data set is loaded, so that a forged field is blamed, not the data.
+pub fn check_without_data(c: &VerifyConfig) -> Result<(), Error> {
+    check_builtin(c)?;
+    check_shape(c)
+}
+
 /// Checks that hold for every model.
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
     if let Some(budget) = c.certify.filter(|&b| b > crate::certify::MAX_BUDGET) {
@@ -484,6 +573,14 @@ fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
             "--certify-budget {budget} is above the {} gradient evaluations per step this rewind allows (decoding repeats every certification); use at most {}",
             crate::certify::MAX_BUDGET,
             crate::certify::MAX_BUDGET
+        )));
+    }
+    if c.max_iterations > crate::invert::MAX_ITERATIONS {
+        return Err(Error::Config(format!(
+            "--max-iterations {} is above the {} iterations per step this rewind allows (each inversion may cost twice that many gradient evaluations); use at most {}",
+            c.max_iterations,
+            crate::invert::MAX_ITERATIONS,
+            crate::invert::MAX_ITERATIONS
         )));
     }
     if c.batch == 0 {
@@ -633,6 +730,30 @@ mod tests {
         );
         let e = serde_json::from_str::<BackendKind>("\"f32\"").unwrap_err();
         assert!(e.to_string().contains("use one of exact, mpfr, f64"), "{e}");
+    }
+
+    #[test]
+    fn a_setting_for_other_runs_is_refused_with_the_reason() {
+        let c = VerifyConfig::default();
+        let e = check_applicable(&c, false, &[(Setting::Hidden, "--hidden")]).unwrap_err();
+        assert!(e.to_string().contains("--hidden does not apply"), "{e}");
+        assert!(e.to_string().contains("--model logistic has none"), "{e}");
+        let e = check_applicable(&c, false, &[(Setting::SgdPrime, "--epsilon")]).unwrap_err();
+        assert!(e.to_string().contains("--algorithm sgd-prime"), "{e}");
+        let e = check_applicable(&c, false, &[(Setting::CertifyBudget, "--certify-budget")]);
+        assert!(e.unwrap_err().to_string().contains("add --certify"));
+        let mlp = VerifyConfig {
+            model: ModelKind::Mlp,
+            certify: Some(10),
+            ..c
+        };
+        let all = [
+            (Setting::Hidden, "--hidden"),
+            (Setting::Activation, "--activation"),
+            (Setting::CertifyBudget, "--certify-budget"),
+            (Setting::SgdPrime, "--epsilon"),
+        ];
+        assert!(check_applicable(&mlp, true, &all).is_ok());
     }
 
     #[test]

@@ -18,8 +18,8 @@ use crate::codec::entropy::{
     EPOCH_HEADER_BITS,
 };
 use crate::codec::file::{
-    data_sha256, from_bytes, gd_run_sha256, run_sha256, to_bytes, CodeHeader, FileError,
-    SgdPrimeHeader,
+    bind_max_iterations, data_sha256, format_of, from_bytes, gd_run_sha256, run_sha256, to_bytes,
+    CodeHeader, FileError, SgdPrimeHeader,
 };
 use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
@@ -94,7 +94,10 @@ pub fn encode_sgd_prime_run(
         gd_code(&run, p, Some((&run, &records))),
     )?;
     let mut header = header(setup, &outer);
-    header.run_sha256 = gd_fingerprint(outer.initial_model(), &outer.permutations, &run);
+    header.run_sha256 = bind_max_iterations(
+        &gd_fingerprint(outer.initial_model(), &outer.permutations, &run),
+        setup.config.max_iterations,
+    );
     header.sgd_prime = Some(SgdPrimeHeader {
         perturbation_length: p.perturbation.length,
         perturbation_bits: p.perturbation.bits,
@@ -153,7 +156,10 @@ fn header(s: &Setup, traj: &Trajectory) -> CodeHeader {
         max_iterations: c.max_iterations,
         data_sha256: data_sha256(&s.data),
         final_model_sha256: model_sha256(&traj.final_model),
-        run_sha256: run_sha256(traj.initial_model(), &traj.permutations),
+        run_sha256: bind_max_iterations(
+            &run_sha256(traj.initial_model(), &traj.permutations),
+            c.max_iterations,
+        ),
         sgd_prime: None,
     }
 }
@@ -194,6 +200,12 @@ pub fn decode_run_with_progress(
         .as_ref()
         .map(sgd_prime_config)
         .transpose()?;
+    // Checks that need no data are the header's own: they name its fields, not the data or a
+    // flag the user never typed.
+    crate::config::check_without_data(&config).map_err(|e| match e {
+        Error::Config(m) => FileError::Inconsistent(in_header_terms(&m)).into(),
+        e => e,
+    })?;
     // A data set other than the encoder's can fail the setup's own checks (α against its
     // smoothness, b against its size) before the fingerprint is compared: say what it means.
     let setup = Setup::expecting_dim(&config, header.d).map_err(|e| match e {
@@ -242,6 +254,11 @@ pub fn decode_run_with_progress(
     } else {
         run_sha256(initial, &decoded.permutations)
     };
+    // Formats 1 and 2 did not bind the cap; their cap is still bounded by check_header.
+    let fingerprint = match format_of(bytes) {
+        Some(v) if v >= 3 => bind_max_iterations(&fingerprint, header.max_iterations),
+        _ => fingerprint,
+    };
     if fingerprint != header.run_sha256 {
         return Err(FileError::Fingerprint.into());
     }
@@ -250,6 +267,29 @@ pub fn decode_run_with_progress(
         decoded,
         setup,
     })
+}
+
+/// A configuration message in the code file's terms: each flag becomes the header field that
+/// set it, and the advice to change a flag is dropped (the file, not a flag, is at fault).
+fn in_header_terms(msg: &str) -> String {
+    const FIELDS: [(&str, &str); 10] = [
+        ("--certify-budget", "certify_budget"),
+        ("--mpfr-precision", "mpfr_precision"),
+        ("--max-iterations", "max_iterations"),
+        ("--frac-bits", "frac_bits"),
+        ("--backend", "backend"),
+        ("--hidden", "hidden"),
+        ("--model", "model"),
+        ("--batch", "batch"),
+        ("--epochs", "epochs"),
+        ("--alpha", "alpha_num/alpha_shift"),
+    ];
+    let what = msg.split(';').next().unwrap_or(msg);
+    let mut out = format!("header field {what}");
+    for (flag, field) in FIELDS {
+        out = out.replace(flag, field);
+    }
+    out
 }
 
 /// Runs every decoded step forward: each must give the next decoded model, the last the final
@@ -384,6 +424,13 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
             h.steps,
             h.epochs,
             h.n / h.batch
+        )));
+    }
+    if h.max_iterations > crate::invert::MAX_ITERATIONS {
+        return Err(corrupt(format!(
+            "max_iterations = {}, above the largest accepted, {}",
+            h.max_iterations,
+            crate::invert::MAX_ITERATIONS
         )));
     }
     if h.alpha_shift >= 64 {

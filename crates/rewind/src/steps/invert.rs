@@ -19,10 +19,13 @@
 use crate::grid::checked_add;
 use crate::sgd::StepFunction;
 use crate::Error;
-use std::collections::HashMap;
 
 /// Default cap on the fixed-point iterations of one inversion.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 10_000;
+
+/// The largest cap accepted from a flag, a plan or a code file's header: an inversion costs at
+/// most twice this many gradient evaluations, so a forged header cannot steer unbounded work.
+pub const MAX_ITERATIONS: u32 = 1_000_000;
 
 /// Why the iteration stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -90,6 +93,11 @@ impl Inversion {
 pub trait InversionObserver {
     /// Called once per own-backend evaluation, before the fixed-point check.
     fn iterate(&mut self, point: &[i64], increment: &[i64]);
+
+    /// Whether the observer wants the iterates at all (they are evaluated again to show them).
+    fn watches(&self) -> bool {
+        true
+    }
 }
 
 /// An observer that watches nothing.
@@ -98,6 +106,10 @@ pub struct NoIterates;
 
 impl InversionObserver for NoIterates {
     fn iterate(&mut self, _point: &[i64], _increment: &[i64]) {}
+
+    fn watches(&self) -> bool {
+        false
+    }
 }
 
 /// Inverts the step that produced `w_next` from `batch`: the predictor's iteration (when the
@@ -123,11 +135,19 @@ pub fn invert_observed(
     let mut predicted = 0;
     let (start, done) = predict(f, w_next, batch, max_iterations, &mut predicted)
         .unwrap_or_else(|| (w_next.to_vec(), 0));
-    let own = iterate(w_next, start, max_iterations - done, |v| {
-        let s = f.increment(v, batch)?;
-        observer.iterate(v, &s);
-        Ok(s)
+    let own = iterate(w_next, start.clone(), max_iterations - done, |v| {
+        f.increment(v, batch)
     })?;
+    if observer.watches() {
+        // The walk may have evaluated iterates twice (locating a cycle); the observer sees the
+        // plain iteration's, once each, in order.
+        let mut v = start;
+        for _ in 0..own.iterations {
+            let s = f.increment(&v, batch)?;
+            observer.iterate(&v, &s);
+            v = checked_add(w_next, &s, "an inversion iterate")?;
+        }
+    }
     Ok(Inversion {
         point: own.point,
         termination: own.termination,
@@ -151,26 +171,37 @@ fn predict(
     if !f.has_predictor() || max_iterations < 2 {
         return None;
     }
+    let mut calls = 0;
     let walk = iterate(w_next, w_next.to_vec(), max_iterations - 1, |v| {
-        *evaluations += 1;
+        calls += 1;
         f.predict_increment(v, batch)
-    })
-    .ok()?;
+    });
+    // A failed walk failed in its first pass, where every call is one of the plain iteration's.
+    *evaluations = walk.as_ref().map_or(calls, |w| w.iterations);
+    let walk = walk.ok()?;
     // At a fixed point the last evaluation was at the point itself; the own backend repeats it.
     let reached = walk.iterations - u32::from(walk.termination == Termination::FixedPoint);
     Some((walk.point, reached))
 }
 
 /// The fixed-point iteration V ← W' + s(V) from `start`, for at most `budget` evaluations of
-/// `s`; `iterations` counts the evaluations.
+/// `s`; `iterations` counts the evaluations of the plain iteration.
+///
+/// A repeat is found with Brent's algorithm, which keeps one earlier iterate (the one at the
+/// last power of two) instead of every iterate, so memory is O(d) whatever the budget. The
+/// outcome is the one of comparing every iterate with all earlier ones: the cycle's length λ and
+/// its first index μ are located afterwards by walking again from `start` (at most λ + 2μ more
+/// evaluations, all of iterates already evaluated), and the walk reports the first repeat,
+/// V_{μ+λ}, after μ + λ evaluations (docs/design.md §4.1).
 fn iterate(
     w_next: &[i64],
     start: Vec<i64>,
     budget: u32,
     mut s_of: impl FnMut(&[i64]) -> Result<Vec<i64>, Error>,
 ) -> Result<Walk, Error> {
-    let mut v = start;
-    let mut seen: HashMap<Vec<i64>, u32> = HashMap::new();
+    let mut v = start.clone();
+    let mut tortoise = start.clone();
+    let (mut power, mut lambda) = (1u64, 0u64);
     for it in 0..budget {
         let s = s_of(&v)?;
         // A fixed point is checked as a forward step, bit for bit.
@@ -181,16 +212,34 @@ fn iterate(
                 iterations: it + 1,
             });
         }
-        let next = checked_add(w_next, &s, "an inversion iterate")?;
-        seen.insert(std::mem::replace(&mut v, next), it);
-        if let Some(&first) = seen.get(&v) {
-            return Ok(Walk {
-                point: v,
-                termination: Termination::Cycle {
-                    length: it + 1 - first,
-                },
-                iterations: it + 1,
-            });
+        v = checked_add(w_next, &s, "an inversion iterate")?;
+        lambda += 1;
+        if v == tortoise {
+            // λ > 1 (a repeat after one step is a fixed point, caught above) and μ + λ ≤ it + 1.
+            return locate(w_next, start, lambda as u32, &mut s_of);
+        }
+        if lambda == power {
+            tortoise.clone_from(&v);
+            power *= 2;
+            lambda = 0;
+        }
+    }
+    // No repeat seen, but Brent's comparisons may not yet have caught one that happened within
+    // the budget. Then V_budget lies on that cycle, of length at most `budget`: walk on from it
+    // until it comes back. An error there means V_budget is on no cycle already evaluated.
+    let mut y = v.clone();
+    for lambda in 1..=budget {
+        let Ok(next) = s_of(&y).and_then(|s| Ok(checked_add(w_next, &s, "an inversion iterate")?))
+        else {
+            break;
+        };
+        y = next;
+        if y == v {
+            let walk = locate(w_next, start, lambda, &mut s_of)?;
+            if walk.iterations <= budget {
+                return Ok(walk);
+            }
+            break;
         }
     }
     Ok(Walk {
@@ -200,9 +249,120 @@ fn iterate(
     })
 }
 
+/// The first repeat of the iteration from `start`, given its cycle length λ: μ is the first
+/// index with V_μ = V_{μ+λ}, found by walking two iterates λ apart.
+fn locate(
+    w_next: &[i64],
+    start: Vec<i64>,
+    lambda: u32,
+    s_of: &mut impl FnMut(&[i64]) -> Result<Vec<i64>, Error>,
+) -> Result<Walk, Error> {
+    let mut next = |x: &[i64]| -> Result<Vec<i64>, Error> {
+        Ok(checked_add(w_next, &s_of(x)?, "an inversion iterate")?)
+    };
+    let mut behind = start;
+    let mut ahead = behind.clone();
+    for _ in 0..lambda {
+        ahead = next(&ahead)?;
+    }
+    let mut mu = 0u64;
+    while behind != ahead {
+        behind = next(&behind)?;
+        ahead = next(&ahead)?;
+        mu += 1;
+    }
+    let iterations = u32::try_from(mu + u64::from(lambda))
+        .map_err(|_| Error::Internal("a cycle beyond the iteration budget".into()))?;
+    Ok(Walk {
+        point: ahead,
+        termination: Termination::Cycle { length: lambda },
+        iterations,
+    })
+}
+
 /// Where one run of the iteration ended.
 struct Walk {
     point: Vec<i64>,
     termination: Termination,
     iterations: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// The iteration as it was first written: every iterate kept in a map, each new one looked
+    /// up. Brent's walk must end exactly where this one does.
+    fn every_iterate_kept(
+        w_next: &[i64],
+        start: Vec<i64>,
+        budget: u32,
+        mut s_of: impl FnMut(&[i64]) -> Result<Vec<i64>, Error>,
+    ) -> Result<Walk, Error> {
+        let mut v = start;
+        let mut seen: HashMap<Vec<i64>, u32> = HashMap::new();
+        for it in 0..budget {
+            let s = s_of(&v)?;
+            if StepFunction::apply(&v, &s)? == w_next {
+                return Ok(Walk {
+                    point: v,
+                    termination: Termination::FixedPoint,
+                    iterations: it + 1,
+                });
+            }
+            let next = checked_add(w_next, &s, "an inversion iterate")?;
+            seen.insert(std::mem::replace(&mut v, next), it);
+            if let Some(&first) = seen.get(&v) {
+                return Ok(Walk {
+                    point: v,
+                    termination: Termination::Cycle {
+                        length: it + 1 - first,
+                    },
+                    iterations: it + 1,
+                });
+            }
+        }
+        Ok(Walk {
+            point: v,
+            termination: Termination::Cap,
+            iterations: budget,
+        })
+    }
+
+    /// s(V) = table[V₀] − W' ... so that the next iterate is table[V₀]: any map of 0..m to itself.
+    fn map_of(table: &[i64]) -> impl FnMut(&[i64]) -> Result<Vec<i64>, Error> + '_ {
+        move |v| Ok(vec![table[v[0] as usize] - 5, 0])
+    }
+
+    proptest! {
+        /// Any map of a small set into itself (cycles of every length, tails, fixed points),
+        /// any start and any budget: the same termination, point and iteration count.
+        #[test]
+        fn brent_ends_where_the_map_of_iterates_ends(
+            table in proptest::collection::vec(0i64..40, 1..40),
+            start in 0i64..40,
+            budget in 0u32..90,
+        ) {
+            let m = table.len() as i64;
+            let table: Vec<i64> = table.iter().map(|t| t % m).collect();
+            let w_next = [5, 0];
+            let start = vec![start % m, 0];
+            let brent = iterate(&w_next, start.clone(), budget, map_of(&table)).unwrap();
+            let naive = every_iterate_kept(&w_next, start, budget, map_of(&table)).unwrap();
+            prop_assert_eq!(brent.termination, naive.termination);
+            prop_assert_eq!(brent.iterations, naive.iterations);
+            prop_assert_eq!(brent.point, naive.point);
+        }
+    }
+
+    #[test]
+    fn a_long_walk_without_repeat_keeps_no_iterates() {
+        // 10⁶ distinct iterates: the old map would hold them all; the walk holds three.
+        let w_next = [0i64];
+        let walk = iterate(&w_next, vec![0], 1_000_000, |v| Ok(vec![v[0] + 1])).unwrap();
+        assert_eq!(walk.termination, Termination::Cap);
+        assert_eq!(walk.point, vec![1_000_000]);
+    }
 }

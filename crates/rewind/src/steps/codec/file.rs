@@ -4,7 +4,7 @@
 //! Layout (little-endian integers):
 //! ```text
 //! magic      8 bytes   "RWNDCODE"
-//! version    u32       FORMAT (2; format 1 is still read)
+//! version    u32       FORMAT (3; formats 1 and 2 are still read)
 //! header     u32 len + JSON: the run's public parameters and fingerprints (CodeHeader)
 //! code bits  u64
 //! code       ⌈bits/8⌉ bytes, big-endian
@@ -12,7 +12,9 @@
 //! ```
 //! Format 2 adds the optional `sgd_prime` header section (the parameters of Section 4's SGD′,
 //! whose code is Lemma 4.1's); a format 1 header is a format 2 header without it, and a format 1
-//! file carrying it is refused. Unknown versions are rejected; a truncated or altered file fails
+//! file carrying it is refused. Format 3 binds the inverter's iteration cap to the run: its run
+//! fingerprint covers `max_iterations` ([`bind_max_iterations`]), on which decoding depends, so
+//! a header whose cap was changed decodes to no run. Unknown versions are rejected; a truncated or altered file fails
 //! its checksum; a file written for another data set or final model fails the fingerprints.
 
 use super::coder::{code_from_bytes, code_to_bytes, Code};
@@ -20,9 +22,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The code file format this crate writes.
-pub const FORMAT: u32 = 2;
-/// The code file formats this crate reads: format 1 has no `sgd_prime` section.
-pub const READABLE_FORMATS: [u32; 2] = [1, 2];
+pub const FORMAT: u32 = 3;
+/// The code file formats this crate reads: format 1 has no `sgd_prime` section, and neither 1
+/// nor 2 binds `max_iterations` in its run fingerprint.
+pub const READABLE_FORMATS: [u32; 3] = [1, 2, 3];
 const MAGIC: &[u8; 8] = b"RWNDCODE";
 /// Headers larger than this are refused before any allocation.
 const MAX_HEADER: usize = 1 << 20;
@@ -62,7 +65,8 @@ pub struct CodeHeader {
     pub d: usize,
     /// Gradient-evaluation budget per step when hints were certified (`--certify`).
     pub certify_budget: Option<u64>,
-    /// The inverter's iteration cap per step; the decoder must use the same.
+    /// The inverter's iteration cap per step; the decoder must use the same. At most
+    /// [`crate::invert::MAX_ITERATIONS`], and covered by the run fingerprint from format 3.
     pub max_iterations: u32,
     /// SHA-256 of the quantised data set (see [`data_sha256`]).
     pub data_sha256: String,
@@ -103,7 +107,7 @@ pub enum FileError {
     #[error("not a rewind code file (bad magic); pass a file written by `rewind encode`")]
     Magic,
     /// The file's format version, which this build cannot read.
-    #[error("code file format {0} is not supported (this rewind reads formats 1 and {FORMAT}); re-encode with this version")]
+    #[error("code file format {0} is not supported (this rewind reads formats 1 to {FORMAT}); re-encode with this version")]
     Version(u32),
     /// The file ends before its declared lengths.
     #[error("the code file is truncated; copy or write it again")]
@@ -214,6 +218,22 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The file's format version, where the file is long enough to hold one.
+pub fn format_of(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?))
+}
+
+/// A run fingerprint bound to the inverter's iteration cap (format 3): SHA-256 of the run's own
+/// fingerprint and `max_iterations`. Decoding a step depends on the cap (a cap reached is a
+/// hint, a fixed point is not), so a header with another cap must not match the run.
+pub fn bind_max_iterations(run_sha256: &str, max_iterations: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(run_sha256.as_bytes());
+    h.update(b"max_iterations");
+    h.update(max_iterations.to_le_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 of a run: W₁,₁'s raw integers, then each epoch's permutation.
 pub fn run_sha256(initial_model: &[i64], permutations: &[Vec<usize>]) -> String {
     let mut h = Sha256::new();
@@ -309,9 +329,9 @@ mod tests {
             Err(FileError::Checksum)
         );
         assert_eq!(from_bytes(&bytes[..10]), Err(FileError::Truncated));
-        let mut v3 = bytes.clone();
-        v3[8] = 3;
-        assert_eq!(from_bytes(&v3), Err(FileError::Version(3)));
+        let mut v4 = bytes.clone();
+        v4[8] = 4;
+        assert_eq!(from_bytes(&v4), Err(FileError::Version(4)));
         let mut flipped = bytes.clone();
         flipped[30] ^= 1;
         assert_eq!(from_bytes(&flipped), Err(FileError::Checksum));
@@ -333,7 +353,7 @@ mod tests {
             bits: 3,
         };
         let plain = to_bytes(&header(), &code);
-        assert_eq!(u32::from_le_bytes(plain[8..12].try_into().unwrap()), 2);
+        assert_eq!(format_of(&plain), Some(FORMAT));
         // A format 1 file (the same bytes but the version) still reads.
         assert_eq!(
             from_bytes(&with_version(&plain, 1)).unwrap(),
