@@ -21,3 +21,4 @@ mod reconstruction;
 mod reliability;
 mod section4;
 mod snapshot;
+mod tables;
