@@ -193,13 +193,9 @@ impl LowRankHessian {
             .collect();
         let n = self.examples.len();
         let mut xx = vec![0.0; n * n];
-        for a in 0..n {
-            for b in a..n {
-                let v: f64 = self.examples[a]
-                    .iter()
-                    .zip(&self.examples[b])
-                    .map(|(u, v)| u * v)
-                    .sum();
+        for (a, xa) in self.examples.iter().enumerate() {
+            for (b, xb) in self.examples.iter().enumerate().skip(a) {
+                let v: f64 = xa.iter().zip(xb).map(|(u, v)| u * v).sum();
                 xx[a * n + b] = v;
                 xx[b * n + a] = v;
             }
