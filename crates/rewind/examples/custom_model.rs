@@ -8,16 +8,9 @@
 //! `cargo run --release --example custom_model` verifies a run bit for bit (inversion, hints,
 //! the walk back, certificates and the Lemma 3.1 code), then runs a two-point sweep on it.
 
-use num_rational::BigRational;
-use num_traits::One;
-use rewind::config::{Setup, VerifyConfig};
-use rewind::data::Dataset;
-use rewind::model::backend::{Backend, BackendError, Real};
-use rewind::model::{
-    certified_linear_bound, certified_linf_bound, uniform_init, Around, CertifiedBounds, Model,
-    RowBound, Smoothness,
-};
-use rewind::sgd::BackendChoice;
+// The prelude names everything a model implementation needs, so a crate of its own depends
+// on `rewind` alone (the random-number trait is rewind's `rand_core`, re-exported).
+use rewind::prelude::*;
 use rewind::sweep::{run_one_with, to_jsonl, Plan};
 use rewind::verify::verify_quiet;
 use std::process::ExitCode;
@@ -99,7 +92,7 @@ impl Model for Huber {
     }
 
     fn smoothness(&self, data: &Dataset, batch: usize, _w: &[i64]) -> Smoothness {
-        certified_linear_bound(data, batch, num_traits::One::one())
+        certified_linear_bound(data, batch, BigRational::one())
     }
 
     fn hessian(&self, _w: &[f64], _data: &Dataset, _batch: &[usize]) -> Option<Vec<f64>> {
@@ -114,7 +107,7 @@ impl Model for Huber {
         }
     }
 
-    fn init(&self, rng: &mut dyn rand_core::RngCore, data: &Dataset) -> Vec<i64> {
+    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
         uniform_init(rng, data, self.d, self.d)
     }
 

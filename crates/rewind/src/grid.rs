@@ -263,7 +263,10 @@ impl FromStr for Dyadic {
         }
         let den = value.denom();
         if den.magnitude().count_ones() != 1 {
-            return Err(bad("its denominator is not a power of two"));
+            return Err(bad(&format!(
+                "its denominator is not a power of two; the nearest dyadic with a 16-bit numerator is {}",
+                nearest_16_bit(&value).map_or("out of range".into(), |d| format!("{d} = {:.6e}", d.to_f64()))
+            )));
         }
         let shift = den.trailing_zeros().unwrap_or(0);
         let shift = u32::try_from(shift).map_err(|_| bad("its denominator is too large"))?;
@@ -273,6 +276,16 @@ impl FromStr for Dyadic {
             .ok_or_else(|| bad("its numerator does not fit in 64 bits"))?;
         Dyadic::new(num, shift)
     }
+}
+
+/// The dyadic m/2^k nearest to `value` with m of 16 bits (2^15 ≤ m < 2^16), the resolution at
+/// which `--q` picks α; `None` outside the range of a 64-bit exponent.
+fn nearest_16_bit(value: &BigRational) -> Option<Dyadic> {
+    let v = value.to_f64().filter(|v| v.is_finite() && *v > 0.0)?;
+    let k = 15 - v.log2().floor() as i64;
+    let shift = u32::try_from(k).ok()?;
+    let m = (v * 2f64.powi(i32::try_from(k).ok()?)).round();
+    Dyadic::new(m as u64, shift).ok()
 }
 
 /// Parses `a/b`, `a/2^k` or a decimal number exactly.
@@ -434,6 +447,14 @@ mod tests {
         assert_eq!(g.to_f64(-6), -1.5);
         let wide = Grid::new(MAX_FRAC_BITS).unwrap();
         assert!(wide.quantize_f64(1000.0).is_err());
+    }
+
+    #[test]
+    fn a_step_size_off_the_dyadic_set_suggests_the_nearest() {
+        let msg = "0.01".parse::<Dyadic>().unwrap_err().to_string();
+        assert!(msg.contains("41943/2^22"), "{msg}");
+        let d = nearest_16_bit(&parse_rational("1/3").unwrap()).unwrap();
+        assert_eq!((d.num(), d.shift()), (43691, 17));
     }
 
     #[test]

@@ -68,6 +68,28 @@ pub mod progress;
 pub mod rng;
 pub mod sgd;
 
+/// Every type and helper a [`Model`](model::Model) implementation names, so that a crate
+/// defining its own model needs no dependency but `rewind`: `use rewind::prelude::*;`. The
+/// random-number trait is rewind's own `rand_core`, re-exported, because a different
+/// `rand_core` release is a different trait.
+pub mod prelude {
+    pub use crate::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
+    pub use crate::data::Dataset;
+    pub use crate::model::backend::{Backend, BackendError, Real};
+    pub use crate::model::{
+        certified_linear_bound, certified_linf_bound, uniform_init, AnyModel, Around,
+        CertifiedBounds, Model, RowBound, Smoothness, StepBounds,
+    };
+    pub use crate::sgd::BackendChoice;
+    pub use num_bigint::BigInt;
+    pub use num_rational::BigRational;
+    pub use num_traits::{One, Zero};
+    pub use rand_core::RngCore;
+}
+
+/// The crates whose types appear in rewind's public interface, at the versions rewind uses.
+pub use {num_bigint, num_rational, num_traits, rand_core};
+
 pub use experiments::{claims, demo, figures, plot, selection, sweep};
 pub use pipeline::{audit, config, encode, log, options, report, run, sgd_prime, snapshot, verify};
 pub use steps::{

@@ -49,7 +49,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.run.config(collisions_defaults())?;
-    if let DataSource::Path(p) = &config.data {
+    if let Some(p) = config.data.path() {
         check_paths(&[("the data set (--data)", p)], &[("--svg", &args.svg)])?;
     }
     // The picture wants the whole trajectory, not a run cut short at full accuracy.

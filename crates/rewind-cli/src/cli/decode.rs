@@ -3,7 +3,6 @@
 
 use super::encode::FinalModel;
 use super::run_args::{verify_defaults, DataArgs};
-use rewind::config::DataSource;
 use rewind::encode::decode_run_with_progress;
 use rewind::log::TrajectoryWriter;
 use rewind::output::{check_paths, Output};
@@ -35,8 +34,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("the code file", args.code.as_path()),
         ("the final model (--final)", args.final_model.as_path()),
     ];
-    if let DataSource::Path(p) = &config.data {
-        inputs.push(("the data set (--data)", p.as_path()));
+    if let Some(p) = config.data.path() {
+        inputs.push(("the data set (--data)", p));
     }
     if let Some(out) = &args.out {
         check_paths(&inputs, &[("--out", out.as_path())])?;

@@ -2,7 +2,7 @@
 //! model.
 
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
-use rewind::config::{DataSource, Setup};
+use rewind::config::Setup;
 use rewind::encode::{encode_run_with_progress, encode_sgd_prime_run};
 use rewind::output::{check_paths, commit_together, Output};
 use std::path::PathBuf;
@@ -47,10 +47,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ]
     .concat();
     rewind::config::check_applicable(&config, sgd_prime.is_some(), &given)?;
-    let data = match &config.data {
-        DataSource::Path(p) => vec![("the data set (--data)", p.as_path())],
-        _ => Vec::new(),
-    };
+    let data: Vec<_> = config
+        .data
+        .path()
+        .map(|p| ("the data set (--data)", p))
+        .into_iter()
+        .collect();
     check_paths(
         &data,
         &[

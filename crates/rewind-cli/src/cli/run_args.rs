@@ -5,6 +5,7 @@
 use clap::builder::TypedValueParser as _;
 use rewind::config::{DataSource, StepSize, Synthetic, VerifyConfig};
 use rewind::config::{ModelKind, Setting};
+use rewind::data::csv::{CsvLayout, LabelColumn};
 use rewind::grid::Dyadic;
 use rewind::model::Activation;
 use rewind::names::Named;
@@ -40,6 +41,14 @@ pub struct DataArgs {
     /// Replace every label by a uniformly random class (the paper's random-label setting).
     #[arg(long)]
     random_labels: bool,
+    /// The CSV file's first line names the columns (detected without it when a name is not a
+    /// number; pandas' unnamed index column is then skipped).
+    #[arg(long)]
+    header: bool,
+    /// The CSV column holding the label: a header name, or a 0-based index counting every
+    /// column of the file [default: the last column].
+    #[arg(long, value_name = "NAME|INDEX")]
+    label_column: Option<String>,
 }
 
 impl DataArgs {
@@ -66,6 +75,18 @@ impl DataArgs {
             (Some(arg), _) => DataSource::from_arg(arg, shape),
             (None, DataSource::Synthetic { .. }) => DataSource::from_arg("synthetic", shape),
             (None, other) => other,
+        };
+        let data = match data {
+            DataSource::Path(path) if self.header || self.label_column.is_some() => {
+                DataSource::Csv {
+                    path,
+                    layout: CsvLayout {
+                        header: self.header.then_some(true),
+                        label_column: self.label_column.as_deref().map(LabelColumn::parse),
+                    },
+                }
+            }
+            other => other,
         };
         VerifyConfig {
             data,

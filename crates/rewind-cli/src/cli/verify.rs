@@ -1,7 +1,7 @@
 //! `rewind verify`: run, invert, reconstruct and report.
 
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
-use rewind::config::{DataSource, Setup, VerifyConfig};
+use rewind::config::{Setup, VerifyConfig};
 use rewind::log::TrajectoryWriter;
 use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
@@ -39,6 +39,10 @@ pub struct Args {
     /// Write the quantised data set as the model sees it to this file (JSON).
     #[arg(long)]
     dump_data: Option<PathBuf>,
+    /// Write one CSV row per step to this file: outcome, hint, certificate, predicted
+    /// 1 − det(I − αH_B); empty cells where a value was not computed.
+    #[arg(long)]
+    steps_csv: Option<PathBuf>,
     #[command(flatten)]
     progress: super::progress::QuietArg,
 }
@@ -65,10 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if sgd_prime.is_some() && args.dump_trajectory.is_some() {
         anyhow::bail!("--dump-trajectory is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
     }
-    let data_path = match &config.data {
-        DataSource::Path(p) => Some(p.clone()),
-        _ => None,
-    };
+    if sgd_prime.is_some() && args.steps_csv.is_some() {
+        anyhow::bail!("--steps-csv is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
+    }
+    let data_path = config.data.path().map(Path::to_path_buf);
     let inputs: Vec<(&str, &Path)> = data_path
         .as_deref()
         .map(|p| ("the data set (--data)", p))
@@ -78,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("--dump-data", &args.dump_data),
         ("--dump-trajectory", &args.dump_trajectory),
         ("--out", &args.out),
+        ("--steps-csv", &args.steps_csv),
     ];
     let outputs: Vec<(&str, &Path)> = named
         .iter()
@@ -87,10 +92,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Opened before the run, so that a missing directory is reported before the work is done;
     // committed together after it, so that a failed run leaves none of them behind.
     let open = |p: &Option<PathBuf>| p.as_deref().map(Output::create).transpose();
-    let (mut data_out, traj_out, mut report_out) = (
+    let (mut data_out, traj_out, mut report_out, mut steps_out) = (
         open(&args.dump_data)?,
         open(&args.dump_trajectory)?,
         open(&args.out)?,
+        open(&args.steps_csv)?,
     );
     let setup = Setup::new(&config)?;
     if let Some(o) = &mut data_out {
@@ -104,10 +110,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let every = args.checkpoint_every.map(|k| k as usize);
             let header = rewind::log::header(&setup, every);
             let mut w = TrajectoryWriter::with_checkpoints(o, &path, &header, every.unwrap_or(1))?;
-            let report = verify_run(&setup, &mut w as &mut dyn Observer, &bar)?.report;
-            (report, Some(w.into_inner()))
+            let run = verify_run(&setup, &mut w as &mut dyn Observer, &bar)?;
+            write_steps(&setup, &run, steps_out.as_mut())?;
+            (run.report, Some(w.into_inner()))
         }
-        (None, None) => (verify_run(&setup, &mut NoObserver, &bar)?.report, None),
+        (None, None) => {
+            let run = verify_run(&setup, &mut NoObserver, &bar)?;
+            write_steps(&setup, &run, steps_out.as_mut())?;
+            (run.report, None)
+        }
     };
     bar.finish();
     let json = serde_json::to_string_pretty(&report)? + "\n";
@@ -118,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::warn(w);
     }
     commit_together(
-        [data_out, traj_out, report_out]
+        [data_out, traj_out, report_out, steps_out]
             .into_iter()
             .flatten()
             .collect(),
@@ -139,6 +150,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(3)
         },
     )
+}
+
+fn write_steps(
+    setup: &Setup,
+    run: &rewind::verify::VerifiedRun,
+    out: Option<&mut Output>,
+) -> anyhow::Result<()> {
+    if let Some(o) = out {
+        o.put(rewind::verify::steps_csv(setup, run).as_bytes())?;
+    }
+    Ok(())
 }
 
 fn write_data(s: &Setup, out: &mut Output) -> anyhow::Result<()> {
@@ -173,10 +195,14 @@ pub fn summary(r: &VerifyReport) -> String {
         Some(p) => format!("mpfr-{p}"),
         None => c.backend.clone(),
     };
-    let predicted = inv.predicted_many_to_one.map_or(
-        "not computed (no closed-form Hessian, or d > 1024)".to_string(),
-        |p| format!("{p:.4}"),
-    );
+    let predicted = match (
+        inv.predicted_many_to_one,
+        &inv.predicted_many_to_one_skipped,
+    ) {
+        (Some(p), _) => format!("{p:.4}"),
+        (None, Some(why)) => why.clone(),
+        (None, None) => "not computed (I − αH_B is not positive definite at some step)".into(),
+    };
     let certification = r.certification.as_ref().map_or(String::new(), |c| {
         format!(
             "certification:   unique {}, ambiguous {} (at most {} preimages), unknown {}; optimal hint bits {}; {:.2} free coordinates per step on average; {} gradient evaluations\n",
@@ -210,7 +236,8 @@ pub fn summary(r: &VerifyReport) -> String {
         )
     });
     format!(
-        "rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
+        "{answer}\
+         rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
          grid:            p = {p}, backend {backend}, α = {alpha} (α·L_B = {q:.4}, {cert})\n\
          run:             {steps} steps over {er} epochs, accuracy {a0:.3} → {a1:.3}{stop}\n\
          inversion:       recovered {rec}, other preimage {oth}, no preimage {nop} ({cyc} cycles, {cap} capped); mean {it:.2} iterations per step, {ge} gradient evaluations in all ({own} own backend, {pred} f64 predictor)\n\
@@ -219,9 +246,10 @@ pub fn summary(r: &VerifyReport) -> String {
          {certification}\
          {discrepancy}\
          {code}\
-         initial_model_bit_exact: {ie}\n\
+         initial_model_bit_exact: {ie} (the walk back from the final model, the batches and the hints gave W₁,₁ bit for bit)\n\
          all_models_bit_exact:    {ae}\n\
          final model sha256: {sha}\n",
+        answer = answer(r, inv.recovered),
         model = c.model,
         data = c.data,
         classes = c.classes,
@@ -255,6 +283,24 @@ pub fn summary(r: &VerifyReport) -> String {
         ae = rec.all_models_bit_exact,
         sha = rec.final_model_sha256,
     )
+}
+
+/// The answer first: how many steps inverted without help, and what the rest cost beside
+/// storing W₁,₁ outright.
+fn answer(r: &VerifyReport, recovered: usize) -> String {
+    let mut out = format!("invertible without help: {recovered} of {} steps", r.steps);
+    if let Some(s) = &r.side_information {
+        out += &format!(
+            "; side information {} bits = {:.1}% of storing W₁,₁ ({} bits)",
+            s.hint_bits,
+            100.0 * s.ratio,
+            s.first_model_bits
+        );
+        if s.hint_bits > s.first_model_bits {
+            out += "\nwarning: the side information exceeds storing W₁,₁ outright";
+        }
+    }
+    out + "\n"
 }
 
 /// How the run ended early, if it did: SGD at full accuracy, SGD′ at its own target on X.

@@ -56,7 +56,15 @@ fn uint(v: &Value, path: &str) -> u64 {
 fn default_verify_summary() {
     let stdout = assert_success(&rewind(&["verify"]));
     assert!(
-        stdout.lines().any(|l| l == "initial_model_bit_exact: true"),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("initial_model_bit_exact: true (")),
+        "{stdout}"
+    );
+    // The answer comes first: the steps inverted without help and the side information.
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("invertible without help: ") && first.contains("of storing W₁,₁"),
         "{stdout}"
     );
     // The point of the report is the comparison, so both shares must sit on one line.

@@ -24,3 +24,4 @@ mod reconstruction;
 mod reliability;
 mod section4;
 mod snapshot;
+mod tables;

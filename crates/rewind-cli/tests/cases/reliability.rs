@@ -458,12 +458,12 @@ fn resume_cuts_a_torn_tail_and_refuses_another_plan_or_shard() {
     assert_eq!(lines.len(), 4);
     // An interrupted sweep: two lines and half of a third in the journal.
     let out = dir.path().join("r.jsonl");
-    let torn = format!(
-        "{}\n{}\n{}",
-        lines[0],
-        lines[1],
-        &lines[2][..lines[2].len() / 2]
-    );
+    // Half of the third line, cut at a character boundary (the report holds "−" and "≤").
+    let half = (0..=lines[2].len() / 2)
+        .rev()
+        .find(|&i| lines[2].is_char_boundary(i))
+        .unwrap();
+    let torn = format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..half]);
     std::fs::write(dir.path().join("r.jsonl.partial"), torn).unwrap();
     assert_error(&sweep(&p, &out, &[]), &["r.jsonl.partial", "--resume"]);
     let stdout = assert_ok(&sweep(&p, &out, &["--resume"]));

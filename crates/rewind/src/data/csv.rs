@@ -1,11 +1,16 @@
-//! The CSV loader: one example per line, features then the label, plain or gzip-compressed.
+//! The CSV loader: one example per line, features and a label, plain or gzip-compressed.
 //!
-//! Format: every non-empty line holds comma-separated numbers; the last column is the label (a
-//! non-negative integer, written `7` or `7.0`), the others are finite decimal features (`0.25`,
-//! `-3`, `1e-3`). Blank lines are skipped, surrounding spaces and a UTF-8 byte-order mark are
-//! ignored, and line numbers in messages count every physical line from 1. There is no header:
-//! a first line that is not all numbers is rejected with a message saying to remove it, because
-//! guessing would silently drop a data row whenever the guess is wrong.
+//! Format: every non-empty line holds comma-separated numbers; the label column (the last
+//! unless [`CsvLayout::label_column`] names another) holds a non-negative integer, written `7`
+//! or `7.0`, the others finite decimal features (`0.25`, `-3`, `1e-3`). Blank lines are
+//! skipped, surrounding spaces and a UTF-8 byte-order mark are ignored, and line numbers in
+//! messages count every physical line from 1.
+//!
+//! A header line is recognised where it cannot be a data row: a first line with a cell that
+//! is not a number, or one reading exactly `0,1,…,k−1` (the column names pandas gives an
+//! unnamed frame); [`CsvLayout::header`] forces the decision either way. A header whose first
+//! name is empty (or `Unnamed: 0`) is the row index pandas' `to_csv()` writes by default, and
+//! that column is dropped, so such a file is read unchanged.
 
 use super::{read_file, DataError, RawData};
 use std::path::Path;
@@ -13,10 +18,38 @@ use std::path::Path;
 /// How much of an offending header line to quote in a message.
 const HEADER_QUOTE_CHARS: usize = 60;
 
+/// How a CSV file's columns are laid out; the default detects the header and takes the label
+/// from the last column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvLayout {
+    /// `Some(true)`: the first line names the columns; `Some(false)`: it is data; `None`:
+    /// detected (see the module documentation).
+    pub header: Option<bool>,
+    /// The column holding the label; `None` is the last one.
+    pub label_column: Option<LabelColumn>,
+}
+
+/// Which column holds the label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelColumn {
+    /// The column of this name in the header line.
+    Name(String),
+    /// The column at this 0-based position, counting every column of the file.
+    Index(usize),
+}
+
+impl LabelColumn {
+    /// A name, or a 0-based index when the text is a non-negative integer.
+    pub fn parse(text: &str) -> Self {
+        text.parse()
+            .map_or_else(|_| LabelColumn::Name(text.to_string()), LabelColumn::Index)
+    }
+}
+
 /// Loads a CSV file; gzip is detected by its magic bytes `1f 8b`, whatever the file is called.
 pub fn load_csv(path: &Path) -> Result<RawData, DataError> {
     let bytes = read_file(path)?;
-    parse_csv(path, &bytes)
+    parse_csv(path, &bytes, &CsvLayout::default())
 }
 
 /// Parses CSV content held in memory (plain or gzip), e.g. a bundled data set; `name` stands
@@ -24,11 +57,25 @@ pub fn load_csv(path: &Path) -> Result<RawData, DataError> {
 pub fn load_csv_bytes(bytes: &[u8], name: &str) -> Result<RawData, DataError> {
     let path = Path::new(name);
     let bytes = super::gunzip_if_needed(bytes.to_vec(), path)?;
-    parse_csv(path, &bytes)
+    parse_csv(path, &bytes, &CsvLayout::default())
+}
+
+/// The columns of a file as its first line fixes them.
+struct Columns {
+    count: usize,
+    first_line: usize,
+    label: usize,
+    /// pandas' index column, dropped.
+    index: Option<usize>,
+    header: bool,
 }
 
 /// Parses the (already decompressed) content of the CSV file `path`.
-pub(crate) fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawData, DataError> {
+pub(crate) fn parse_csv(
+    path: &Path,
+    bytes: &[u8],
+    layout: &CsvLayout,
+) -> Result<RawData, DataError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DataError::NotText {
         path: path.to_path_buf(),
         line: line_of_offset(bytes, e.valid_up_to()),
@@ -37,8 +84,7 @@ pub(crate) fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawData, DataError>
 
     let mut features = Vec::new();
     let mut labels = Vec::new();
-    // (number of columns, line it was taken from) of the first data row.
-    let mut shape: Option<(usize, usize)> = None;
+    let mut columns: Option<Columns> = None;
 
     for (index, raw_line) in text.split('\n').enumerate() {
         let line = index + 1;
@@ -48,52 +94,31 @@ pub(crate) fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawData, DataError>
             continue;
         }
         let cells: Vec<&str> = content.split(',').map(str::trim).collect();
-        match shape {
-            None => {
-                if cells.iter().any(|c| c.parse::<f64>().is_err()) {
-                    if let Some(separator) = other_separator(content) {
-                        return Err(DataError::Separator {
-                            path: path.to_path_buf(),
-                            line,
-                            separator,
-                        });
-                    }
-                    return Err(DataError::Header {
-                        path: path.to_path_buf(),
-                        line,
-                        text: quote(content),
-                    });
-                }
-                if cells.len() < 2 {
-                    return Err(DataError::TooFewColumns {
-                        path: path.to_path_buf(),
-                        line,
-                        found: cells.len(),
-                    });
-                }
-                shape = Some((cells.len(), line));
-            }
-            Some((expected, first_line)) => {
-                if cells.len() != expected {
-                    return Err(DataError::ColumnCount {
-                        path: path.to_path_buf(),
-                        line,
-                        found: cells.len(),
-                        expected,
-                        first_line,
-                    });
-                }
+        if columns.is_none() {
+            let c = first_line(path, line, content, &cells, layout)?;
+            let header = c.header;
+            columns = Some(c);
+            if header {
+                continue;
             }
         }
-        let Some((label_cell, feature_cells)) = cells.split_last() else {
-            // Unreachable: split(',') yields at least one cell and we checked for >= 2.
-            continue;
-        };
-        let mut row = Vec::with_capacity(feature_cells.len());
-        for (i, cell) in feature_cells.iter().enumerate() {
-            row.push(parse_feature(path, line, i + 1, cell)?);
+        let Some(cols) = &columns else { continue };
+        if cells.len() != cols.count {
+            return Err(DataError::ColumnCount {
+                path: path.to_path_buf(),
+                line,
+                found: cells.len(),
+                expected: cols.count,
+                first_line: cols.first_line,
+            });
         }
-        labels.push(parse_label(path, line, cells.len(), label_cell)?);
+        let mut row = Vec::with_capacity(cells.len() - 1);
+        for (i, cell) in cells.iter().enumerate() {
+            if i != cols.label && Some(i) != cols.index {
+                row.push(parse_feature(path, line, i + 1, cell)?);
+            }
+        }
+        labels.push(parse_label(path, line, cols.label + 1, cells[cols.label])?);
         features.push(row);
     }
 
@@ -106,6 +131,77 @@ pub(crate) fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawData, DataError>
         features,
         labels,
         source: path.display().to_string(),
+    })
+}
+
+/// Whether the first line is a header, and where the label (and pandas' index) are.
+fn first_line(
+    path: &Path,
+    line: usize,
+    content: &str,
+    cells: &[&str],
+    layout: &CsvLayout,
+) -> Result<Columns, DataError> {
+    let numeric = cells.iter().all(|c| c.parse::<f64>().is_ok());
+    if !numeric && layout.header != Some(true) {
+        if let Some(separator) = other_separator(content) {
+            return Err(DataError::Separator {
+                path: path.to_path_buf(),
+                line,
+                separator,
+            });
+        }
+    }
+    let counts_up = cells.iter().enumerate().all(|(i, c)| *c == i.to_string());
+    let header = layout
+        .header
+        .unwrap_or(!numeric || (counts_up && cells.len() >= 2));
+    if !header && !numeric {
+        return Err(DataError::Header {
+            path: path.to_path_buf(),
+            line,
+            text: quote(content),
+        });
+    }
+    let index = (header && matches!(cells[0], "" | "Unnamed: 0")).then_some(0);
+    if cells.len() < 2 + usize::from(index.is_some()) {
+        return Err(DataError::TooFewColumns {
+            path: path.to_path_buf(),
+            line,
+            found: cells.len(),
+        });
+    }
+    let label = match &layout.label_column {
+        None => cells.len() - 1,
+        Some(LabelColumn::Index(i)) if *i < cells.len() && Some(*i) != index => *i,
+        Some(LabelColumn::Index(i)) => {
+            return Err(DataError::LabelColumnRange {
+                path: path.to_path_buf(),
+                index: *i,
+                columns: cells.len(),
+            })
+        }
+        Some(LabelColumn::Name(name)) => match cells.iter().position(|c| c == name) {
+            Some(i) if header => i,
+            _ => {
+                return Err(DataError::LabelColumnName {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    header: if header {
+                        quote(content)
+                    } else {
+                        String::new()
+                    },
+                })
+            }
+        },
+    };
+    Ok(Columns {
+        count: cells.len(),
+        first_line: line,
+        label,
+        index,
+        header,
     })
 }
 
@@ -314,17 +410,58 @@ mod tests {
     }
 
     #[test]
-    fn header_line_is_rejected_with_advice() {
-        let err = load_text("x1,x2,label\n1,2,0\n").unwrap_err();
-        assert!(matches!(err, DataError::Header { line: 1, .. }), "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("line 1") && msg.contains("remove the header"),
-            "{msg}"
-        );
-
-        let err = load_text("\n\npixel0,pixel1,label\n").unwrap_err();
+    fn a_header_line_is_recognised_and_read_past() {
+        let raw = load_text("x1,x2,label\n1,2,0\n3,4,1\n").unwrap();
+        assert_eq!(raw.features, vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert_eq!(raw.labels, vec![0, 1]);
+        // The column names pandas gives a frame built from an array are numbers too.
+        let raw = load_text("0,1,2\n5,6,1\n").unwrap();
+        assert_eq!(raw.features, vec![vec![5.0, 6.0]]);
+        // Forced off, a named first line is still refused with advice.
+        let layout = CsvLayout {
+            header: Some(false),
+            label_column: None,
+        };
+        let err = parse_csv(Path::new("t.csv"), b"\n\npixel0,pixel1,label\n", &layout).unwrap_err();
         assert!(matches!(err, DataError::Header { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn pandas_default_to_csv_drops_its_index_column() {
+        // DataFrame({"a": [0.5, 0.25], "b": [1, 2], "label": [3, 4]}).to_csv(path)
+        let raw = load_text(",a,b,label\n0,0.5,1,3\n1,0.25,2,4\n").unwrap();
+        assert_eq!(raw.features, vec![vec![0.5, 1.0], vec![0.25, 2.0]]);
+        assert_eq!(raw.labels, vec![3, 4]);
+    }
+
+    #[test]
+    fn the_label_column_is_chosen_by_name_or_index() {
+        let text = b"label,p0,p1\n7,0.5,1\n2,0.25,2\n";
+        let layout = |c: &str| CsvLayout {
+            header: None,
+            label_column: Some(LabelColumn::parse(c)),
+        };
+        for chosen in ["label", "0"] {
+            let raw = parse_csv(Path::new("t.csv"), text, &layout(chosen)).unwrap();
+            assert_eq!(raw.labels, vec![7, 2]);
+            assert_eq!(raw.features, vec![vec![0.5, 1.0], vec![0.25, 2.0]]);
+        }
+        let err = parse_csv(Path::new("t.csv"), text, &layout("digit")).unwrap_err();
+        assert!(err.to_string().contains("'digit'"), "{err}");
+        let err = parse_csv(Path::new("t.csv"), text, &layout("3")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::LabelColumnRange {
+                    index: 3,
+                    columns: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = parse_csv(Path::new("t.csv"), b"7,0.5\n", &layout("label")).unwrap_err();
+        assert!(matches!(err, DataError::LabelColumnName { .. }), "{err}");
     }
 
     #[test]
@@ -416,8 +553,12 @@ mod tests {
     fn byte_order_mark_and_long_header_are_handled() {
         let raw = load_text("\u{feff}1,2,0\n").unwrap();
         assert_eq!(raw.labels, vec![0]);
-        let long = format!("{},label\n", vec!["pixel"; 40].join(","));
-        let err = load_text(&long).unwrap_err();
+        let long = format!("{},label\n", vec!["pixel"; 40].join(";"));
+        let layout = CsvLayout {
+            header: Some(false),
+            label_column: None,
+        };
+        let err = parse_csv(Path::new("t.csv"), long.as_bytes(), &layout).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains('…') && msg.len() < 300, "{msg}");
     }

@@ -100,6 +100,28 @@ pub enum DataError {
         text: String,
     },
 
+    /// `--label-column` names a column the header does not have, or the file has no header.
+    #[error("{} has no column named '{name}' (header: '{header}'); give one of the header's names, a 0-based column index, or --header if the first line names the columns", .path.display())]
+    LabelColumnName {
+        /// The file concerned.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The header line, shortened if long; empty when the file has none.
+        header: String,
+    },
+
+    /// `--label-column` gives an index past the last column (or pandas' index column).
+    #[error("{} has {columns} columns, so label column {index} (0-based) is not a data column; give an index from 0 to {}", .path.display(), .columns - 1)]
+    LabelColumnRange {
+        /// The file concerned.
+        path: PathBuf,
+        /// The index asked for.
+        index: usize,
+        /// The number of columns of the file.
+        columns: usize,
+    },
+
     /// The first CSV row has fewer than two columns (at least one feature, then the label).
     #[error("line {line} of {} has {found} column(s) but at least 2 are needed; write the features, then the label, separated by commas", .path.display())]
     TooFewColumns {
@@ -371,6 +393,11 @@ pub enum DataError {
 /// [`idx::labels_path_for`]) if the content starts, after gunzip, with the IDX images magic
 /// `00 00 08 03`, otherwise a CSV file (see [`csv::load_csv`]).
 pub fn load_path(path: &Path) -> Result<RawData, DataError> {
+    load_path_with(path, &csv::CsvLayout::default())
+}
+
+/// [`load_path`], reading a CSV file with the given column layout (an IDX pair ignores it).
+pub fn load_path_with(path: &Path, layout: &csv::CsvLayout) -> Result<RawData, DataError> {
     let bytes = read_file(path)?;
     if bytes.starts_with(&idx::IMAGES_MAGIC.to_be_bytes()) {
         let Some(labels) = idx::labels_path_for(path) else {
@@ -396,7 +423,30 @@ pub fn load_path(path: &Path) -> Result<RawData, DataError> {
             magic,
         });
     }
-    csv::parse_csv(path, &bytes)
+    csv::parse_csv(path, &bytes, layout)
+}
+
+/// Fewest rows for which a column counting 0, 1, 2, … is taken for a row index rather than
+/// a coincidence.
+const INDEX_MIN_ROWS: usize = 10;
+
+/// The first feature column (0-based) that counts the rows, 0, 1, …, n−1 or 1, …, n: the row
+/// index pandas writes unless told `index=False`, left as a feature when its header line is
+/// removed. Such a column makes the label predictable from the row's position, silently.
+pub fn index_like_column(raw: &RawData) -> Option<usize> {
+    if raw.features.len() < INDEX_MIN_ROWS {
+        return None;
+    }
+    let d = raw.features.first()?.len();
+    (0..d).find(|&j| {
+        let start = raw.features[0][j];
+        (start == 0.0 || start == 1.0)
+            && raw
+                .features
+                .iter()
+                .enumerate()
+                .all(|(i, row)| row[j] == start + i as f64)
+    })
 }
 
 /// An IDX header of a type other than images and labels: two zero bytes, a type code
@@ -483,6 +533,24 @@ pub(crate) fn gunzip_if_needed(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, D
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_column_counting_the_rows_is_found() {
+        let rows = |f: &dyn Fn(usize) -> Vec<f64>| RawData {
+            features: (0..12).map(f).collect(),
+            labels: vec![0; 12],
+            source: "t".into(),
+        };
+        assert_eq!(index_like_column(&rows(&|i| vec![0.5, i as f64])), Some(1));
+        assert_eq!(
+            index_like_column(&rows(&|i| vec![1.0 + i as f64, 0.0])),
+            Some(0)
+        );
+        assert_eq!(
+            index_like_column(&rows(&|i| vec![0.5, 2.0 * i as f64])),
+            None
+        );
+    }
 
     #[test]
     fn load_path_reads_csv_and_idx_by_content() {

@@ -919,18 +919,22 @@ pub fn to_jsonl(lines: &[ResultLine]) -> String {
         .collect()
 }
 
-/// The summary CSV: one row per run.
+/// The summary CSV: one row per run. The columns after `baseline_bits` hold every headline
+/// number as a number (q and α too, which `step` writes as text such as `q=0.05`); a cell is
+/// empty, null to pandas, where the run did not compute it.
 pub fn summary_csv(lines: &[ResultLine]) -> String {
     let mut out = String::from(
-        "id,model,hidden,batch,step,backend,epochs,seed,random_labels,status,epochs_run,final_accuracy,running_rho_code,running_null_rho_code,running_excess_z_code,running_rho_paper,beta_leading,steps,hinted_steps,code_bits,baseline_bits\n",
+        "id,model,hidden,batch,step,backend,epochs,seed,random_labels,status,epochs_run,final_accuracy,running_rho_code,running_null_rho_code,running_excess_z_code,running_rho_paper,beta_leading,steps,hinted_steps,code_bits,baseline_bits,",
     );
+    out += HEADLINE_COLUMNS;
+    out.push('\n');
     for l in lines {
         let s = &l.spec;
         let r = l.report.as_ref();
         let last = r.and_then(|r| r.discrepancy.epochs.last());
         let opt = |v: Option<String>| v.unwrap_or_default();
         out += &format!(
-            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             l.id,
             s.model,
             s.hidden,
@@ -958,9 +962,55 @@ pub fn summary_csv(lines: &[ResultLine]) -> String {
             opt(r
                 .and_then(|r| r.code.as_ref())
                 .map(|c| c.baseline_total_bits.to_string())),
+            r.map_or_else(
+                || ",".repeat(HEADLINE_COLUMNS.matches(',').count()),
+                headline_cells
+            ),
         );
     }
     out
+}
+
+/// The numeric headline columns of [`summary_csv`].
+const HEADLINE_COLUMNS: &str = "q,alpha,d,initial_model_bit_exact,all_models_bit_exact,recovered,other_preimage,no_preimage,hint_bits,first_model_bits,side_information_ratio,observed_many_to_one,predicted_many_to_one,certified_unique,certified_ambiguous,certified_unknown,optimal_hint_bits,roundtrip_bit_exact";
+
+/// A report's cells under [`HEADLINE_COLUMNS`].
+fn headline_cells(r: &VerifyReport) -> String {
+    let cell = |v: Option<String>| v.unwrap_or_default();
+    let inv = r.inversion.as_ref();
+    let rec = r.reconstruction.as_ref();
+    let side = r.side_information.as_ref();
+    let cert = r.certification.as_ref();
+    // Nothing certified means no optimal hint length was found, not a length of 0.
+    let certified = cert.filter(|c| c.unique + c.ambiguous > 0);
+    [
+        Some(format!("{:.6}", r.config.q)),
+        Some(format!(
+            "{:e}",
+            r.config.alpha_num as f64 / r.config.alpha_den as f64
+        )),
+        Some(r.config.d.to_string()),
+        rec.map(|x| x.initial_model_bit_exact.to_string()),
+        rec.map(|x| x.all_models_bit_exact.to_string()),
+        inv.map(|i| i.recovered.to_string()),
+        inv.map(|i| i.other_preimage.to_string()),
+        inv.map(|i| i.no_preimage.to_string()),
+        side.map(|s| s.hint_bits.to_string()),
+        side.map(|s| s.first_model_bits.to_string()),
+        side.map(|s| format!("{:.6}", s.ratio)),
+        inv.map(|i| format!("{:.6}", i.observed_many_to_one)),
+        inv.and_then(|i| i.predicted_many_to_one)
+            .map(|p| format!("{p:.6}")),
+        cert.map(|c| c.unique.to_string()),
+        cert.map(|c| c.ambiguous.to_string()),
+        cert.map(|c| c.unknown.to_string()),
+        certified.map(|c| c.optimal_hint_bits.to_string()),
+        r.code.as_ref().map(|c| c.roundtrip_bit_exact.to_string()),
+    ]
+    .into_iter()
+    .map(cell)
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 #[cfg(test)]
@@ -1143,5 +1193,38 @@ synthetic_features = 3
         other.error = Some("x".into());
         assert!(merge(vec![lines[0].clone(), other], None).is_err());
         assert!(summary_csv(&lines).lines().count() == 3);
+    }
+
+    #[test]
+    fn the_summary_csv_has_a_numeric_cell_under_every_headline_column() {
+        let plan = Plan::parse(PLAN, "t").unwrap();
+        let line = run_one(&plan, &plan.runs()[0]);
+        let r = line.report.as_ref().unwrap();
+        let csv = summary_csv(std::slice::from_ref(&line));
+        let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        assert_eq!(rows[0].len(), rows[1].len(), "{csv}");
+        let at = |name: &str| rows[1][rows[0].iter().position(|c| *c == name).unwrap()];
+        assert_eq!(
+            at("q").parse::<f64>().unwrap(),
+            (r.config.q * 1e6).round() / 1e6
+        );
+        let h = r.hints.as_ref().unwrap();
+        assert_eq!(at("hint_bits"), h.bits.to_string());
+        assert_eq!(at("first_model_bits"), (64 * r.config.d).to_string());
+        assert_eq!(at("initial_model_bit_exact"), "true");
+        // Without certification its columns are null, not 0.
+        assert!(r.certification.is_none());
+        assert_eq!(at("optimal_hint_bits"), "");
+        assert_eq!(at("certified_unique"), "");
+        let headline = HEADLINE_COLUMNS.split(',').count();
+        let empty = line.clone();
+        let failed = ResultLine {
+            report: None,
+            ..empty
+        };
+        let csv = summary_csv(&[failed]);
+        let cells: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+        assert_eq!(cells.len(), rows[0].len());
+        assert!(cells[cells.len() - headline..].iter().all(|c| c.is_empty()));
     }
 }

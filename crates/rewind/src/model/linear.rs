@@ -113,6 +113,31 @@ impl Linear {
         Ok(())
     }
 
+    /// The batch Hessian as a sum of rank-one terms, H_B = (1/b)Σ_x Σ_j (l_xj ⊗ x)(l_xj ⊗ x)ᵀ
+    /// with A_x = Σ_j l_xj l_xjᵀ: at most b·outputs terms whatever d, so the many-to-one share
+    /// can be computed from a small Gram matrix (docs/design.md §3.3).
+    pub fn hessian_factor(
+        &self,
+        w: &[f64],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Option<LowRankHessian> {
+        let p = data.grid.frac_bits();
+        let mut examples = Vec::with_capacity(batch.len());
+        let mut factors = Vec::with_capacity(batch.len());
+        for &i in batch {
+            let x = raw_to_f64(&data.features[i], p);
+            let a = self.link_hessian(&self.logits_f64(w, &x))?;
+            factors.push(psd_factor(&a, self.outputs));
+            examples.push(x);
+        }
+        Some(LowRankHessian {
+            examples,
+            factors,
+            scale: 1.0 / batch.len() as f64,
+        })
+    }
+
     /// ∂²f_x/∂z² at the logits `z` in f64, row-major outputs × outputs.
     fn link_hessian(&self, z: &[f64]) -> Option<Vec<f64>> {
         Some(match self.link {
@@ -141,6 +166,78 @@ impl Linear {
             .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
             .collect()
     }
+}
+
+/// A batch Hessian H = scale·Σ_i Σ_j (l_ij ⊗ x_i)(l_ij ⊗ x_i)ᵀ, where (l ⊗ x)[c·d + k] =
+/// l[c]·x[k] (the parameter order of [`Linear`]): the examples x_i of the batch and, per example,
+/// the vectors l_ij whose outer products sum to the link's Hessian.
+#[derive(Debug, Clone)]
+pub struct LowRankHessian {
+    /// The batch's examples in real units, each of length d.
+    pub examples: Vec<Vec<f64>>,
+    /// Per example, the link-Hessian factors l_ij, each of length `outputs`.
+    pub factors: Vec<Vec<Vec<f64>>>,
+    /// The factor in front of the sum, 1/b.
+    pub scale: f64,
+}
+
+impl LowRankHessian {
+    /// The Gram matrix G of the rank-one terms' vectors, scaled: G[(i,j),(i',j')] =
+    /// scale·⟨x_i, x_i'⟩·⟨l_ij, l_i'j'⟩, whose nonzero eigenvalues are those of H.
+    pub fn gram(&self) -> (Vec<f64>, usize) {
+        let terms: Vec<(usize, &[f64])> = self
+            .factors
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ls)| ls.iter().map(move |l| (i, l.as_slice())))
+            .collect();
+        let n = self.examples.len();
+        let mut xx = vec![0.0; n * n];
+        for (a, xa) in self.examples.iter().enumerate() {
+            for (b, xb) in self.examples.iter().enumerate().skip(a) {
+                let v: f64 = xa.iter().zip(xb).map(|(u, v)| u * v).sum();
+                xx[a * n + b] = v;
+                xx[b * n + a] = v;
+            }
+        }
+        let m = terms.len();
+        let mut g = vec![0.0; m * m];
+        for (r, &(i, li)) in terms.iter().enumerate() {
+            for (c, &(k, lk)) in terms.iter().enumerate() {
+                let ll: f64 = li.iter().zip(lk).map(|(u, v)| u * v).sum();
+                g[r * m + c] = self.scale * xx[i * n + k] * ll;
+            }
+        }
+        (g, m)
+    }
+}
+
+/// Vectors l_j with Σ_j l_j l_jᵀ = A for the positive semidefinite c×c matrix `a` (row-major),
+/// by a Cholesky that drops the columns a rank deficiency leaves empty (softmax's link Hessian
+/// diag p − ppᵀ has rank c − 1).
+fn psd_factor(a: &[f64], c: usize) -> Vec<Vec<f64>> {
+    let tol = 1e-14 * (0..c).map(|k| a[k * c + k].abs()).sum::<f64>();
+    let mut cols: Vec<Vec<f64>> = Vec::with_capacity(c);
+    for j in 0..c {
+        let diag = a[j * c + j] - cols.iter().map(|l| l[j] * l[j]).sum::<f64>();
+        if diag <= tol {
+            continue;
+        }
+        let s = diag.sqrt();
+        let col = (0..c)
+            .map(|i| {
+                if i < j {
+                    0.0
+                } else if i == j {
+                    s
+                } else {
+                    (a[i * c + j] - cols.iter().map(|l| l[i] * l[j]).sum::<f64>()) / s
+                }
+            })
+            .collect();
+        cols.push(col);
+    }
+    cols
 }
 
 /// σ(z), evaluated on the branch where the exponential cannot overflow.

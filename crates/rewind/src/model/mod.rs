@@ -21,7 +21,7 @@ mod linear;
 mod mlp;
 
 pub use custom::CustomModel;
-pub use linear::{Linear, Link};
+pub use linear::{Linear, Link, LowRankHessian};
 pub use mlp::{power_iteration, Activation, Mlp};
 
 use crate::data::Dataset;

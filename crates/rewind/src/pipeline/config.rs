@@ -28,6 +28,13 @@ pub enum DataSource {
     Digits,
     /// A CSV (plain or gz) or IDX file.
     Path(PathBuf),
+    /// A CSV file read with a given column layout (`--header`, `--label-column`).
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Its header and label column.
+        layout: data::csv::CsvLayout,
+    },
     /// Seeded Gaussian features with labels from a random linear teacher.
     Synthetic {
         /// Number of examples.
@@ -43,6 +50,14 @@ pub enum DataSource {
 }
 
 impl DataSource {
+    /// The file the examples are read from, if any.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            DataSource::Path(p) | DataSource::Csv { path: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+
     /// The data set a command-line or plan value names: `digits`, `synthetic` (of the shape
     /// given) or a file path.
     pub fn from_arg(arg: &str, synthetic: Synthetic) -> Self {
@@ -391,7 +406,12 @@ impl Setup {
         let n_used = n_loaded / config.batch * config.batch;
         data.features.truncate(n_used);
         data.labels.truncate(n_used);
-        let warnings = quantisation_warnings(&raw, &data);
+        let mut warnings = quantisation_warnings(&raw, &data);
+        warnings.extend(data::index_like_column(&raw).map(|j| format!(
+            "feature column {} of {} counts the rows (0, 1, 2, …) like the row index pandas writes, and is read as a feature; drop it, or keep the file's header line (pandas' empty first name marks its index, which is then skipped)",
+            j + 1,
+            raw.source
+        )));
         let model = make(&data)?;
         let init = model.init(&mut stream(config.seed, Stream::Init), &data);
         if init.len() != model.dim() {
@@ -626,6 +646,7 @@ fn load(source: &DataSource, seed: u64) -> Result<RawData, Error> {
     Ok(match source {
         DataSource::Digits => data::csv::load_csv_bytes(DIGITS_CSV_GZ, "digits (bundled)")?,
         DataSource::Path(p) => data::load_path(p)?,
+        DataSource::Csv { path, layout } => data::load_path_with(path, layout)?,
         DataSource::Synthetic {
             n,
             features,

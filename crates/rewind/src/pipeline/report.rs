@@ -48,6 +48,10 @@ pub struct VerifyReport {
     pub hints: Option<HintReport>,
     /// The bit-for-bit check of the walk back to W₁,₁; absent with the inversion phase off.
     pub reconstruction: Option<ReconstructionReport>,
+    /// The hints beside the cost of storing W₁,₁ outright; absent with the inversion phase off
+    /// and for SGD′, whose side information has more parts than the hints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_information: Option<SideInformation>,
     /// Present with `--certify`: what is proven about every step.
     pub certification: Option<CertificationReport>,
     /// The accuracy discrepancy of Section 3, per epoch.
@@ -282,6 +286,10 @@ pub struct InversionReport {
     /// Mean over steps of 1 − det(I − αH_B); null where not computed (no closed-form Hessian,
     /// or more than 1,024 parameters).
     pub predicted_many_to_one: Option<f64>,
+    /// Why `predicted_many_to_one` was not computed for this model, when that is known before
+    /// the run (the MLP, or a dense Hessian above the dimension cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_many_to_one_skipped: Option<String>,
     /// Share of steps whose inversion did not return the logged model.
     pub observed_many_to_one: f64,
 }
@@ -295,6 +303,40 @@ pub struct HintReport {
     pub bits: u64,
     /// A description of how the hints are coded.
     pub coding: String,
+}
+
+/// What rewinding the run needed beyond its final model and batches, against the simplest
+/// alternative: storing W₁,₁ itself, 64 bits per parameter (docs/design.md §4.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SideInformation {
+    /// The hint code's length in bits ([`HintReport::bits`]).
+    pub hint_bits: u64,
+    /// 64·d: the bits of W₁,₁ stored outright as d 64-bit integers.
+    pub first_model_bits: u64,
+    /// hint_bits / first_model_bits; above 1 the hints cost more than storing W₁,₁.
+    pub ratio: f64,
+}
+
+impl SideInformation {
+    /// The hints of a run of a `dim`-parameter model beside storing its W₁,₁.
+    pub fn new(hint_bits: u64, dim: usize) -> Self {
+        let first_model_bits = 64 * dim as u64;
+        SideInformation {
+            hint_bits,
+            first_model_bits,
+            ratio: hint_bits as f64 / first_model_bits.max(1) as f64,
+        }
+    }
+
+    /// The warning a run whose hints cost more than storing W₁,₁ carries.
+    pub fn warning(&self) -> Option<String> {
+        (self.hint_bits > self.first_model_bits).then(|| {
+            format!(
+                "the side information ({} hint bits) is {:.1}× the {} bits of storing W₁,₁ outright: on this run rewinding is no cheaper than keeping the first model",
+                self.hint_bits, self.ratio, self.first_model_bits
+            )
+        })
+    }
 }
 
 /// The bit-for-bit check of the walk back.

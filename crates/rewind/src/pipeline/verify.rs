@@ -10,13 +10,13 @@ use crate::codec::entropy::{decode, encode, CodeOptions, EpochCost, RunShape};
 use crate::config::Setup;
 use crate::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
 use crate::invert::{Outcome, Termination};
-use crate::many_to_one::predicted_many_to_one;
+use crate::many_to_one::{predicted_many_to_one, prediction_skipped};
 use crate::model::{AnyModel, Model};
 use crate::progress::{NoProgress, Phase, Progress};
 use crate::reconstruct::{analyse, hints_of, rewind};
 use crate::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
-    EpochCodeReport, HintReport, InversionReport, ReconstructionReport, RunReport,
+    EpochCodeReport, HintReport, InversionReport, ReconstructionReport, RunReport, SideInformation,
     SmoothnessReport, VerifyReport, FORMAT,
 };
 use crate::sgd::{run, BackendChoice, NoObserver, Observer, StepFunction, Trajectory};
@@ -83,6 +83,8 @@ pub struct VerifiedRun {
     pub trajectory: Trajectory,
     /// What inverting each logged step gave, in run order (absent when `invert` is off).
     pub records: Option<Vec<crate::codec::hint::StepRecord>>,
+    /// Each step's certificate, in run order (present with `certify`).
+    pub certificates: Option<Vec<Certificate>>,
 }
 
 /// [`verify`], reporting each phase to `progress` and keeping the inversion records.
@@ -99,9 +101,12 @@ pub fn verify_run(
         None
     };
     let records = inverted.as_ref().map(|i| i.records.as_slice());
-    let certification = match (setup.config.certify, records) {
-        (Some(budget), Some(r)) => Some(certify_all(&f, &traj, r, budget)?),
-        _ => None,
+    let (certification, certificates) = match (setup.config.certify, records) {
+        (Some(budget), Some(r)) => {
+            let (report, certs) = certify_steps(&f, &traj, r, budget)?;
+            (Some(report), Some(certs))
+        }
+        _ => (None, None),
     };
     let correct = correctness(&f, &traj)?;
     let discrepancy = discrepancy_report(setup, &traj, &correct);
@@ -109,6 +114,9 @@ pub fn verify_run(
         (true, Some(r)) => Some(code_report(setup, &f, &traj, r, &discrepancy.epochs)?),
         _ => None,
     };
+    let side_information = inverted
+        .as_ref()
+        .map(|i| SideInformation::new(i.hints.bits, f.dim()));
     let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / setup.data.n() as f64;
     let report = VerifyReport {
         format: FORMAT,
@@ -124,6 +132,7 @@ pub fn verify_run(
         inversion: inverted.as_ref().map(|i| i.inversion.clone()),
         hints: inverted.as_ref().map(|i| i.hints.clone()),
         reconstruction: inverted.as_ref().map(|i| i.reconstruction.clone()),
+        side_information: side_information.clone(),
         certification,
         discrepancy,
         code,
@@ -135,13 +144,60 @@ pub fn verify_run(
             .iter()
             .cloned()
             .chain(run_warnings(setup, &traj))
+            .chain(side_information.and_then(|s| s.warning()))
             .collect(),
     };
     Ok(VerifiedRun {
         report,
         trajectory: traj,
         records: inverted.map(|i| i.records),
+        certificates,
     })
+}
+
+/// The header of [`steps_csv`].
+pub const STEPS_CSV_HEADER: &str = "epoch,step,outcome,iterations,hint_coordinates,hint_bits,certificate,certified_preimages,predicted_one_minus_det,fit_score\n";
+
+/// One row per logged step of a verified run, for a table reader: where the inversion ended,
+/// what its hint costs (⌈·⌉ bits of that hint alone, docs/design.md §4.2), the certificate and
+/// the step's 1 − det(I − αH_B). A cell is empty (null to pandas) where the value was not
+/// computed: no inversion, no `certify`, no prediction for the model, and the fit score, which
+/// this version does not compute per step.
+pub fn steps_csv(setup: &Setup, run: &VerifiedRun) -> String {
+    let f = setup.step_function();
+    let shares = crate::many_to_one::step_shares(&f, &run.trajectory);
+    let mut out = String::from(STEPS_CSV_HEADER);
+    for (k, s) in run.trajectory.steps.iter().enumerate() {
+        let rec = run.records.as_ref().and_then(|r| r.get(k));
+        let cert = run.certificates.as_ref().and_then(|c| c.get(k));
+        let (cert_name, preimages) = match cert {
+            None => (String::new(), String::new()),
+            Some(Certificate::Unique) => ("unique".into(), "1".into()),
+            Some(Certificate::Ambiguous { preimages, .. }) => {
+                ("ambiguous".into(), preimages.to_string())
+            }
+            Some(Certificate::Unknown(_)) => ("unknown".into(), String::new()),
+        };
+        let hint = rec.map(|r| r.hint.as_ref());
+        out += &format!(
+            "{},{},{},{},{},{},{},{},{},\n",
+            s.epoch,
+            s.step,
+            rec.map_or(String::new(), |r| r.outcome.name().to_string()),
+            rec.map_or(String::new(), |r| r.iterations.to_string()),
+            hint.map_or(String::new(), |h| h.map_or(0, |h| h.len()).to_string()),
+            hint.map_or(String::new(), |h| h
+                .map_or(0, |h| h.bits(f.dim()))
+                .to_string()),
+            cert_name,
+            preimages,
+            shares
+                .as_ref()
+                .and_then(|v| v[k])
+                .map_or(String::new(), |v| format!("{v:.6e}")),
+        );
+    }
+    out
 }
 
 /// Every step inverted, the hints derived and the walk back checked.
@@ -181,6 +237,7 @@ fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inve
         own_backend_evaluations: own,
         predictor_evaluations: predictor,
         predicted_many_to_one: predicted_many_to_one(f, traj),
+        predicted_many_to_one_skipped: prediction_skipped(f),
         observed_many_to_one: if steps == 0 {
             0.0
         } else {
@@ -268,6 +325,16 @@ pub(crate) fn certify_all(
     records: &[crate::codec::hint::StepRecord],
     budget: u64,
 ) -> Result<CertificationReport, Error> {
+    certify_steps(f, traj, records, budget).map(|(report, _)| report)
+}
+
+/// [`certify_all`], keeping each step's certificate in run order.
+fn certify_steps(
+    f: &StepFunction,
+    traj: &Trajectory,
+    records: &[crate::codec::hint::StepRecord],
+    budget: u64,
+) -> Result<(CertificationReport, Vec<Certificate>), Error> {
     use rayon::prelude::*;
     f.progress().begin(Phase::Certify, traj.steps.len() as u64);
     let results: Vec<(Certificate, Enumerated)> = (0..traj.steps.len())
@@ -302,7 +369,7 @@ pub(crate) fn certify_all(
         .iter()
         .filter_map(|(_, e)| e.result.as_ref().ok().map(|en| en.free))
         .collect();
-    Ok(CertificationReport {
+    let report = CertificationReport {
         unique: count(&|c| *c == Certificate::Unique),
         ambiguous: count(&|c| matches!(c, Certificate::Ambiguous { .. })),
         unknown: count(&|c| matches!(c, Certificate::Unknown(_))),
@@ -323,7 +390,8 @@ pub(crate) fn certify_all(
             .max()
             .unwrap_or(0),
         evaluation_error: evaluation_error_note(f.backend()),
-    })
+    };
+    Ok((report, results.into_iter().map(|(c, _)| c).collect()))
 }
 
 fn evaluation_error_note(b: BackendChoice) -> String {

@@ -55,6 +55,17 @@ pub enum Outcome {
     NoPreimage,
 }
 
+impl Outcome {
+    /// The outcome as reports and tables write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Recovered => "recovered",
+            Outcome::OtherPreimage => "other_preimage",
+            Outcome::NoPreimage => "no_preimage",
+        }
+    }
+}
+
 /// The result of inverting one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inversion {

@@ -67,6 +67,7 @@ pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Err
         inversion: inverted.as_ref().map(|i| i.inversion.clone()),
         hints: inverted.as_ref().map(|i| i.hints.clone()),
         reconstruction: inverted.as_ref().map(|i| i.reconstruction.clone()),
+        side_information: None,
         certification,
         discrepancy,
         code,
@@ -139,6 +140,7 @@ fn invert_run(
         own_backend_evaluations: own,
         predictor_evaluations: predictor,
         predicted_many_to_one: crate::many_to_one::predicted_many_to_one(f, &inner_flat),
+        predicted_many_to_one_skipped: crate::many_to_one::prediction_skipped(f),
         observed_many_to_one: if steps == 0 {
             0.0
         } else {
