@@ -246,7 +246,7 @@ fn write_line<W: std::io::Write, T: Serialize>(
 
 impl<W: std::io::Write> Observer for TrajectoryWriter<W> {
     fn on_step(&mut self, step: &LoggedStep) -> Result<(), crate::Error> {
-        let checkpoint = self.written % self.every == 0;
+        let checkpoint = self.written.is_multiple_of(self.every);
         self.written += 1;
         let line = LogStep {
             epoch: step.epoch,

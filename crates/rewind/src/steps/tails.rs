@@ -242,7 +242,8 @@ mod tests {
     fn a_memorising_model_is_far_in_the_tail_and_a_fixed_one_is_not() {
         // The model after step k − 1 gets its batch right, and otherwise the even examples.
         let (n, b) = (40, 4);
-        let memorise = |k: usize, x: usize| x % 2 == 0 || (k > 0 && x / b == (k - 1) % (n / b));
+        let memorise =
+            |k: usize, x: usize| x.is_multiple_of(2) || (k > 0 && x / b == (k - 1) % (n / b));
         let (correct, batches, epoch_of, _) = run(n, b, 2, memorise);
         let t = permutation_tails(&correct, &batches, &epoch_of, 2_000, 7);
         assert_eq!(t.fit_p, 1.0 / 2_001.0, "{t:?}");
