@@ -614,10 +614,10 @@ impl Plan {
         ])
     }
 
-    /// Every run of the plan, in plan order.
+    /// Every run of the plan, in plan order: the product of the axes, the last fastest.
     pub fn runs(&self) -> Vec<RunSpec> {
         let a = &self.axes;
-        let defaults = VerifyConfig::default();
+        let d = VerifyConfig::default();
         let steps: Vec<String> = match &a.alpha {
             Some(alpha) => alpha.iter().map(|x| format!("alpha={x}")).collect(),
             None => or(&a.q, DEFAULT_Q.to_string())
@@ -629,64 +629,76 @@ impl Plan {
             Some(c) => c.iter().cloned().map(Some).collect(),
             None => vec![None],
         };
-        let algorithms = self.algorithms();
         let features: Vec<Option<usize>> = match &a.synthetic_features {
             Some(f) => f.iter().copied().map(Some).collect(),
             None => vec![None],
         };
-        let mut out = Vec::new();
-        for data in or(&a.data, "digits".into()) {
-            for &model in &or(&a.model, defaults.model) {
-                for hidden in or(&a.hidden, defaults.hidden) {
-                    for &activation in &or(&a.activation, defaults.activation) {
-                        for &batch in &or(&a.batch, defaults.batch) {
-                            for step in &steps {
-                                for &frac_bits in &or(&a.frac_bits, defaults.frac_bits) {
-                                    for &backend in &or(&a.backend, defaults.backend.kind()) {
-                                        for &epochs in &or(&a.epochs, defaults.epochs) {
-                                            for &seed in &or(&a.seed, defaults.seed) {
-                                                for &random_labels in
-                                                    &or(&a.random_labels, defaults.random_labels)
-                                                {
-                                                    for c in &classes {
-                                                        for (k, g) in
-                                                            features.iter().flat_map(|k| {
-                                                                algorithms
-                                                                    .iter()
-                                                                    .map(move |g| (k, g))
-                                                            })
-                                                        {
-                                                            out.push(RunSpec {
-                                                                data: data.clone(),
-                                                                model,
-                                                                hidden,
-                                                                activation,
-                                                                batch,
-                                                                step: step.clone(),
-                                                                frac_bits,
-                                                                backend,
-                                                                epochs,
-                                                                seed,
-                                                                random_labels,
-                                                                classes: c.clone(),
-                                                                synthetic_features: *k,
-                                                                sgd_prime: g.clone(),
-                                                            });
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
+        let (data, model, hidden) = (
+            or(&a.data, "digits".into()),
+            or(&a.model, d.model),
+            or(&a.hidden, d.hidden),
+        );
+        let (activation, batch, frac_bits) = (
+            or(&a.activation, d.activation),
+            or(&a.batch, d.batch),
+            or(&a.frac_bits, d.frac_bits),
+        );
+        let (backend, epochs, seed) = (
+            or(&a.backend, d.backend.kind()),
+            or(&a.epochs, d.epochs),
+            or(&a.seed, d.seed),
+        );
+        let random_labels = or(&a.random_labels, d.random_labels);
+        let algorithms = self.algorithms();
+        let sizes = [
+            data.len(),
+            model.len(),
+            hidden.len(),
+            activation.len(),
+            batch.len(),
+            steps.len(),
+            frac_bits.len(),
+            backend.len(),
+            epochs.len(),
+            seed.len(),
+            random_labels.len(),
+            classes.len(),
+            features.len(),
+            algorithms.len(),
+        ];
+        product(&sizes)
+            .map(|i| RunSpec {
+                data: data[i[0]].clone(),
+                model: model[i[1]],
+                hidden: hidden[i[2]],
+                activation: activation[i[3]],
+                batch: batch[i[4]],
+                step: steps[i[5]].clone(),
+                frac_bits: frac_bits[i[6]],
+                backend: backend[i[7]],
+                epochs: epochs[i[8]],
+                seed: seed[i[9]],
+                random_labels: random_labels[i[10]],
+                classes: classes[i[11]].clone(),
+                synthetic_features: features[i[12]],
+                sgd_prime: algorithms[i[13]].clone(),
+            })
+            .collect()
     }
+}
+
+/// Every index tuple of a product of axes of the given sizes, the last axis fastest (none when
+/// an axis is empty).
+fn product<const N: usize>(sizes: &[usize; N]) -> impl Iterator<Item = [usize; N]> + '_ {
+    let total: usize = sizes.iter().product();
+    (0..total).map(move |mut k| {
+        let mut index = [0; N];
+        for (slot, &size) in index.iter_mut().zip(sizes).rev() {
+            *slot = k % size;
+            k /= size;
+        }
+        index
+    })
 }
 
 /// One line of a results file.
