@@ -59,6 +59,7 @@ pub mod steps;
 pub mod data;
 pub mod grid;
 pub mod model;
+pub mod momentum;
 pub mod names;
 pub mod output;
 pub mod perturb;
