@@ -68,7 +68,7 @@ pub mod rng;
 pub mod sgd;
 
 pub use experiments::{claims, demo, figures, plot, selection, sweep};
-pub use pipeline::{config, encode, report, sgd_prime, snapshot, verify};
+pub use pipeline::{config, encode, momentum_verify, report, sgd_prime, snapshot, verify};
 pub use steps::{certify, codec, collisions, discrepancy, invert, many_to_one, null, reconstruct};
 
 /// Every error of the library. Each message is one line that names the problem and the fix.

@@ -213,8 +213,12 @@ impl Buffer {
 /// radix D each): B ← ⌈B/N⌉, then B·D. It depends on β and the count only, so a decoder knows
 /// it, and the buffer is coded as one uniform digit below it.
 pub fn buffer_bound(beta: Beta, coordinates: u64) -> BigUint {
+    buffer_bound_after(BigUint::from(1u32), beta, coordinates)
+}
+
+/// The bound after `coordinates` more multiplies, from a buffer below `b`.
+pub fn buffer_bound_after(mut b: BigUint, beta: Beta, coordinates: u64) -> BigUint {
     let (n, d) = (BigUint::from(beta.num), BigUint::from(beta.den()));
-    let mut b = BigUint::from(1u32);
     for _ in 0..coordinates {
         b = b.div_ceil(&n) * &d;
     }

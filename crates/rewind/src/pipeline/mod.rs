@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod encode;
+pub mod momentum_verify;
 pub mod report;
 pub mod sgd_prime;
 pub mod snapshot;

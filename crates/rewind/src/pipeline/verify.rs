@@ -130,6 +130,7 @@ pub fn verify_run(
         algorithm: None,
         perturbation: None,
         gd_steps: None,
+        momentum: None,
         warnings: setup
             .warnings
             .iter()
