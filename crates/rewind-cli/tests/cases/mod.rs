@@ -15,6 +15,7 @@ mod figures;
 mod fuzz_decode;
 mod inversion;
 mod layers;
+mod momentum;
 mod null_model;
 mod progress;
 mod readme;
