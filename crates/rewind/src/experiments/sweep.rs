@@ -35,6 +35,8 @@ pub const FORMAT: u32 = 2;
 pub const SGD: &str = "sgd";
 /// The `algorithm` axis value of Section 4's SGD′ (Algorithm 3).
 pub const SGD_PRIME: &str = "sgd-prime";
+/// The `optimizer` axis value of heavy-ball SGD (docs/design.md §2.9).
+pub const MOMENTUM: &str = "momentum";
 /// The results formats this crate reads: format 1 lines lack the plan identity and shard.
 pub const READABLE_FORMATS: [u32; 2] = [1, 2];
 
@@ -110,6 +112,16 @@ pub struct Axes {
     /// T: the most GD steps of one call (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_gd_steps: Option<Vec<usize>>,
+    /// Optimizers: "sgd" or "momentum" (default "sgd"); the two axes below apply to "momentum"
+    /// only (docs/design.md §2.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<Vec<String>>,
+    /// β of momentum, dyadic in [0, 1), as for `--beta` (no default: required with momentum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<Vec<String>>,
+    /// "nearest" or "bits-back", as for `--momentum-rounding` (default "nearest").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum_rounding: Option<Vec<String>>,
 }
 
 /// Which phases run. Inversion is needed by certification and the code; the code follows
@@ -243,6 +255,32 @@ pub struct RunSpec {
     /// SGD′'s parameters when the run is Section 4's Algorithm 3; absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sgd_prime: Option<SgdPrimeSpec>,
+    /// Momentum's β and rounding when the optimizer is momentum; absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<MomentumSpec>,
+}
+
+/// The parameters of a momentum run of a plan (the `--optimizer momentum` flags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentumSpec {
+    /// β as written in the plan.
+    pub beta: String,
+    /// "nearest" or "bits-back".
+    pub rounding: String,
+}
+
+impl MomentumSpec {
+    /// The optimizer, each parameter checked as its flag is.
+    pub fn config(&self) -> Result<crate::momentum::MomentumConfig, Error> {
+        Ok(crate::momentum::MomentumConfig {
+            beta: self.beta.parse()?,
+            rounding: self
+                .rounding
+                .parse()
+                .map_err(|e: crate::names::NameError| Error::Config(e.to_string()))?,
+        })
+    }
 }
 
 /// The parameters of an SGD′ run of a plan (the `--algorithm sgd-prime` flags).
@@ -312,6 +350,8 @@ impl RunSpec {
                 p.epsilon,
                 p.max_gd_steps
             )
+        }) + &self.momentum.as_ref().map_or(String::new(), |m| {
+            format!(";optimizer=momentum;beta={};rounding={}", m.beta, m.rounding)
         })
     }
 
@@ -438,6 +478,7 @@ impl Plan {
         check_axis(name, "random_labels", &a.random_labels)?;
         check_axis(name, "classes", &a.classes)?;
         self.check_sgd_prime(name)?;
+        self.check_momentum(name)?;
         if a.alpha.is_some() && a.q.is_some() {
             return Err(Error::Config(format!(
                 "plan {name}: axes 'alpha' and 'q' are both given; a run's step size comes from one of them, so keep one"
@@ -488,6 +529,53 @@ impl Plan {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The optimizer axis names known optimizers, β comes with momentum, and every β and
+    /// rounding parses.
+    fn check_momentum(&self, name: &str) -> Result<(), Error> {
+        let a = &self.axes;
+        check_axis(name, "optimizer", &a.optimizer)?;
+        check_axis(name, "beta", &a.beta)?;
+        check_axis(name, "momentum_rounding", &a.momentum_rounding)?;
+        let optimizers = or(&a.optimizer, SGD.to_string());
+        if let Some(bad) = optimizers.iter().find(|x| *x != SGD && *x != MOMENTUM) {
+            return Err(Error::Config(format!(
+                "plan {name}: unknown optimizer '{bad}' in axis 'optimizer'; use \"{SGD}\" or \"{MOMENTUM}\""
+            )));
+        }
+        let momentum = optimizers.iter().any(|x| x == MOMENTUM);
+        if momentum != a.beta.is_some() || (!momentum && a.momentum_rounding.is_some()) {
+            return Err(Error::Config(format!(
+                "plan {name}: axes 'beta' and 'momentum_rounding' go with optimizer \"{MOMENTUM}\", which needs 'beta'; add the missing axis or remove them"
+            )));
+        }
+        for m in self.momenta().into_iter().flatten() {
+            m.config()
+                .map_err(|e| Error::Config(format!("plan {name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Per value of the optimizer axis, in order: `None` for SGD, or each (β, rounding).
+    fn momenta(&self) -> Vec<Option<MomentumSpec>> {
+        let a = &self.axes;
+        let mut out = Vec::new();
+        for optimizer in or(&a.optimizer, SGD.to_string()) {
+            if optimizer != MOMENTUM {
+                out.push(None);
+                continue;
+            }
+            for beta in a.beta.clone().unwrap_or_default() {
+                for rounding in or(&a.momentum_rounding, "nearest".to_string()) {
+                    out.push(Some(MomentumSpec {
+                        beta: beta.clone(),
+                        rounding,
+                    }));
+                }
+            }
+        }
+        out
     }
 
     /// Per value of the algorithm axis, in order: `None` for SGD, or each point of the SGD′
@@ -549,7 +637,15 @@ impl Plan {
             Some(c) => c.iter().cloned().map(Some).collect(),
             None => vec![None],
         };
-        let algorithms = self.algorithms();
+        let algorithms: Vec<(Option<SgdPrimeSpec>, Option<MomentumSpec>)> = self
+            .algorithms()
+            .into_iter()
+            .flat_map(|g| match g {
+                // SGD′ is its own algorithm; momentum steps Algorithm 1.
+                Some(g) => vec![(Some(g), None)],
+                None => self.momenta().into_iter().map(|m| (None, m)).collect(),
+            })
+            .collect();
         let features: Vec<Option<usize>> = match &a.synthetic_features {
             Some(f) => f.iter().copied().map(Some).collect(),
             None => vec![None],
@@ -590,7 +686,8 @@ impl Plan {
                                                                 random_labels,
                                                                 classes: c.clone(),
                                                                 synthetic_features: *k,
-                                                                sgd_prime: g.clone(),
+                                                                sgd_prime: g.0.clone(),
+                                                                momentum: g.1.clone(),
                                                             });
                                                         }
                                                     }
@@ -649,9 +746,17 @@ pub fn run_one_with(
     let result = spec
         .config(plan)
         .and_then(|c| setup(&c))
-        .and_then(|s| match &spec.sgd_prime {
-            None => verify_quiet(&s).map(|(r, _)| r),
-            Some(p) => p
+        .and_then(|s| match (&spec.sgd_prime, &spec.momentum) {
+            (None, Some(m)) => m.config().and_then(|m| {
+                crate::momentum_verify::verify(
+                    &s,
+                    &m,
+                    &mut crate::sgd::NoObserver,
+                    &crate::progress::NoProgress,
+                )
+            }),
+            (None, None) => verify_quiet(&s).map(|(r, _)| r),
+            (Some(p), _) => p
                 .config()
                 .and_then(|p| crate::sgd_prime::verify(&s, &p))
                 .map(|v| v.report),
