@@ -360,8 +360,7 @@ impl Optimizer for Momentum<'_, '_> {
     }
 
     fn accept(&mut self, (w_next, u_next, buffer): Self::Proposal) -> Vec<i64> {
-        self.velocities
-            .push(std::mem::replace(&mut self.u, u_next));
+        self.velocities.push(std::mem::replace(&mut self.u, u_next));
         if let Some(b) = buffer {
             self.buffer = b;
         }

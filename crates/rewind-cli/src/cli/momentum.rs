@@ -38,7 +38,9 @@ impl MomentumArgs {
             return Ok(None);
         }
         let Some(beta) = &self.beta else {
-            anyhow::bail!("--optimizer momentum needs --beta, a dyadic rational in [0, 1) such as 7/8");
+            anyhow::bail!(
+                "--optimizer momentum needs --beta, a dyadic rational in [0, 1) such as 7/8"
+            );
         };
         Ok(Some(MomentumConfig {
             beta: beta.parse::<Beta>()?,

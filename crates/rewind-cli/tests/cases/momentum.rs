@@ -23,7 +23,14 @@ fn f(v: &Value) -> f64 {
 
 #[test]
 fn seven_eighths_rewinds_bit_exact_beside_both_bounds_and_plain_sgd() {
-    let out = rewind(&["verify", "--optimizer", "momentum", "--beta", "7/8", "--quiet"]);
+    let out = rewind(&[
+        "verify",
+        "--optimizer",
+        "momentum",
+        "--beta",
+        "7/8",
+        "--quiet",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("initial_model_bit_exact: true"), "{text}");
@@ -73,7 +80,10 @@ fn bits_back_costs_d_log2_inv_beta_a_step_within_a_few_percent() {
                 "β = {beta}: {what} {per_step} bits a step against {target}"
             );
         }
-        assert_eq!(r["reconstruction"]["initial_model_bit_exact"], true, "β = {beta}");
+        assert_eq!(
+            r["reconstruction"]["initial_model_bit_exact"], true,
+            "β = {beta}"
+        );
         assert_eq!(m["initial_velocity_bit_exact"], true, "β = {beta}");
     }
 }
@@ -131,10 +141,45 @@ fn momentum_flags_are_checked() {
     };
     assert_error(&v(&["--beta", "7/8"]), &["--optimizer momentum"]);
     assert_error(&v(&["--optimizer", "momentum"]), &["needs --beta"]);
-    assert_error(&v(&["--optimizer", "momentum", "--beta", "9/8"]), &["[0, 1)"]);
-    assert_error(&v(&["--optimizer", "momentum", "--beta", "0.9"]), &["dyadic"]);
     assert_error(
-        &v(&["--optimizer", "momentum", "--beta", "1/2", "--algorithm", "sgd-prime"]),
+        &v(&["--optimizer", "momentum", "--beta", "9/8"]),
+        &["[0, 1)"],
+    );
+    assert_error(
+        &v(&["--optimizer", "momentum", "--beta", "0.9"]),
+        &["dyadic"],
+    );
+    assert_error(
+        &v(&[
+            "--optimizer",
+            "momentum",
+            "--beta",
+            "1/2",
+            "--algorithm",
+            "sgd-prime",
+        ]),
         &["sgd-prime"],
     );
+}
+
+#[test]
+fn momentum_summaries_snapshot() {
+    for (name, rounding) in [
+        ("verify_momentum_nearest_summary", "nearest"),
+        ("verify_momentum_bits_back_summary", "bits-back"),
+    ] {
+        let out = rewind(&[
+            "verify",
+            "--optimizer",
+            "momentum",
+            "--beta",
+            "7/8",
+            "--momentum-rounding",
+            rounding,
+            "--quiet",
+        ]);
+        assert!(out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        super::common::snapshots().bind(|| insta::assert_snapshot!(name, stdout));
+    }
 }

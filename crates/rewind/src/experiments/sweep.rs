@@ -743,10 +743,8 @@ pub fn run_one_with(
     spec: &RunSpec,
     setup: &dyn Fn(&VerifyConfig) -> Result<Setup, Error>,
 ) -> ResultLine {
-    let result = spec
-        .config(plan)
-        .and_then(|c| setup(&c))
-        .and_then(|s| match (&spec.sgd_prime, &spec.momentum) {
+    let result = spec.config(plan).and_then(|c| setup(&c)).and_then(|s| {
+        match (&spec.sgd_prime, &spec.momentum) {
             (None, Some(m)) => m.config().and_then(|m| {
                 crate::momentum_verify::verify(
                     &s,
@@ -760,7 +758,8 @@ pub fn run_one_with(
                 .config()
                 .and_then(|p| crate::sgd_prime::verify(&s, &p))
                 .map(|v| v.report),
-        });
+        }
+    });
     let (report, error) = match result {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),

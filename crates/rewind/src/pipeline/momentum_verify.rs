@@ -13,8 +13,8 @@ use crate::codec::hint::StepRecord;
 use crate::config::Setup;
 use crate::invert::{Outcome, Termination};
 use crate::momentum::{
-    buffer_bound_after, nearest_preimages, rewind, round_beta, Buffer, MomentumConfig,
-    MomentumRun, NearestIndices, Rounding,
+    buffer_bound_after, nearest_preimages, rewind, round_beta, Buffer, MomentumConfig, MomentumRun,
+    NearestIndices, Rounding,
 };
 use crate::progress::{NoProgress, Progress};
 use crate::report::{
@@ -129,18 +129,39 @@ pub fn code_and_rewind(
             let mut dec = Decoder::new(&n.code);
             let mut read = NearestIndices(|size: u64| {
                 let i = dec.pop_uniform(&BigUint::from(size)).map_err(code_error)?;
-                i.to_u64().ok_or_else(|| code_error("an index beyond 64 bits"))
+                i.to_u64()
+                    .ok_or_else(|| code_error("an index beyond 64 bits"))
             });
-            let states = rewind(f, m, &traj.final_model, &run.final_velocity, &batches, &mut read)?;
-            (n.code, n.epoch_bits, n.content_bits, Some(n.preimages), states, true)
+            let states = rewind(
+                f,
+                m,
+                &traj.final_model,
+                &run.final_velocity,
+                &batches,
+                &mut read,
+            )?;
+            (
+                n.code,
+                n.epoch_bits,
+                n.content_bits,
+                Some(n.preimages),
+                states,
+                true,
+            )
         }
         Rounding::BitsBack => {
             let (code, bound, epoch_bits) = bits_back_code(m, run, f.dim())?;
             let mut dec = Decoder::new(&code);
             let value = dec.pop_uniform(&bound).map_err(code_error)?;
             let mut buffer = Buffer::from_value(value);
-            let states =
-                rewind(f, m, &traj.final_model, &run.final_velocity, &batches, &mut buffer)?;
+            let states = rewind(
+                f,
+                m,
+                &traj.final_model,
+                &run.final_velocity,
+                &batches,
+                &mut buffer,
+            )?;
             let content = log2_big(&(run.buffer.value() + 1u32));
             (code, epoch_bits, content, None, states, buffer.is_empty())
         }
