@@ -405,6 +405,9 @@ pub fn run(
     })
 }
 
+/// A model and its velocity, (W, u).
+pub type State = (Vec<i64>, Vec<i64>);
+
 /// Walks back from the final state (W, u) over `batches` (run order), reading what β⊙ destroyed
 /// from `destroyed`; returns every (W, u) before its step, in run order.
 pub fn rewind(
@@ -414,7 +417,7 @@ pub fn rewind(
     final_velocity: &[i64],
     batches: &[Vec<usize>],
     destroyed: &mut dyn Destroyed,
-) -> Result<Vec<(Vec<i64>, Vec<i64>)>, Error> {
+) -> Result<Vec<State>, Error> {
     let mut states = Vec::with_capacity(batches.len());
     let (mut w, mut u) = (final_model.to_vec(), final_velocity.to_vec());
     for batch in batches.iter().rev() {
