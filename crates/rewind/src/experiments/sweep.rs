@@ -1001,6 +1001,66 @@ synthetic_n = 40
         assert!(!plan.phases.code() && plan.phases.inversion);
     }
 
+    const MOMENTUM_PLAN: &str = r#"
+name = "m"
+[axes]
+data = ["synthetic"]
+model = ["least-squares"]
+batch = [4]
+q = ["0.3"]
+frac_bits = [12]
+optimizer = ["sgd", "momentum"]
+beta = ["0", "3/4"]
+momentum_rounding = ["nearest", "bits-back"]
+[fixed]
+synthetic_n = 12
+synthetic_features = 3
+"#;
+
+    #[test]
+    fn momentum_axes_multiply_only_momentum_runs_and_beta_zero_is_plain_sgd() {
+        let plan = Plan::parse(MOMENTUM_PLAN, "m").unwrap();
+        let runs = plan.runs();
+        // One SGD run, and one momentum run per (β, rounding).
+        assert_eq!(runs.len(), 5);
+        assert_eq!(runs[0].momentum, None);
+        assert!(runs[4]
+            .id()
+            .ends_with(";optimizer=momentum;beta=3/4;rounding=bits-back"));
+        let lines: Vec<ResultLine> = runs.iter().map(|s| run_one(&plan, s)).collect();
+        let report = |k: usize| lines[k].report.clone().unwrap();
+        for k in 1..5 {
+            let r = report(k);
+            assert!(r.momentum.is_some());
+            assert!(r.reconstruction.unwrap().initial_model_bit_exact, "{k}");
+        }
+        let mut zero = report(1);
+        zero.momentum = None;
+        assert_eq!(zero, report(0));
+        for bad in [
+            "beta = [\"9/8\"]",
+            "beta = [\"0.9\"]",
+            "momentum_rounding = [\"up\"]",
+        ] {
+            let text = MOMENTUM_PLAN
+                .replace(
+                    "beta = [\"0\", \"3/4\"]",
+                    if bad.starts_with("beta") {
+                        bad
+                    } else {
+                        "beta = [\"1/2\"]"
+                    },
+                )
+                .replace(
+                    "momentum_rounding = [\"nearest\", \"bits-back\"]",
+                    if bad.starts_with("momentum") { bad } else { "" },
+                );
+            assert!(Plan::parse(&text, "m").is_err(), "{bad}");
+        }
+        let no_beta = MOMENTUM_PLAN.replace("beta = [\"0\", \"3/4\"]", "");
+        assert!(Plan::parse(&no_beta, "m").is_err());
+    }
+
     const PRIME: &str = r#"
 name = "p"
 [axes]
