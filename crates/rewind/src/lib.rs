@@ -61,6 +61,7 @@ pub mod data;
 pub mod grid;
 pub mod input;
 pub mod model;
+pub mod momentum;
 pub mod names;
 pub mod output;
 pub mod perturb;
@@ -91,7 +92,9 @@ pub mod prelude {
 pub use {num_bigint, num_rational, num_traits, rand_core};
 
 pub use experiments::{claims, demo, figures, plot, selection, sweep};
-pub use pipeline::{audit, config, encode, log, options, report, run, sgd_prime, snapshot, verify};
+pub use pipeline::{
+    audit, config, encode, log, momentum_verify, options, report, run, sgd_prime, snapshot, verify,
+};
 pub use steps::{
     certify, codec, collisions, discrepancy, divergence, invert, many_to_one, null, reconstruct,
     tails,

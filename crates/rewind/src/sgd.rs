@@ -416,12 +416,48 @@ impl Observer for NoObserver {
     }
 }
 
+/// How a step turns W into the next model: plain SGD, or an optimizer with state of its own
+/// (momentum, [`crate::momentum`]). A step is proposed from W alone and accepted only when
+/// Algorithm 1 takes it, so a step computed beside a stop check that says stop leaves no trace.
+pub trait Optimizer: Sync {
+    /// A proposed step: the next model and whatever state the optimizer would move to.
+    type Proposal: Send;
+    /// The step from W on `batch`, without changing the optimizer.
+    fn propose(&self, w: &[i64], batch: &[usize]) -> Result<Self::Proposal, Error>;
+    /// Takes a proposed step and returns the next model.
+    fn accept(&mut self, proposal: Self::Proposal) -> Vec<i64>;
+}
+
+/// Plain SGD: the step W − s_B(W) of docs/design.md §2.2 and no state.
+pub struct Plain<'f, 'a>(pub &'f StepFunction<'a>);
+
+impl Optimizer for Plain<'_, '_> {
+    type Proposal = Vec<i64>;
+    fn propose(&self, w: &[i64], batch: &[usize]) -> Result<Vec<i64>, Error> {
+        self.0.step(w, batch)
+    }
+    fn accept(&mut self, next: Vec<i64>) -> Vec<i64> {
+        next
+    }
+}
+
 /// Runs Algorithm 1 from `init` and logs every step.
 pub fn run(
     f: &StepFunction,
     cfg: &SgdConfig,
     init: Vec<i64>,
     observer: &mut dyn Observer,
+) -> Result<Trajectory, Error> {
+    run_with(f, cfg, init, observer, &mut Plain(f))
+}
+
+/// Algorithm 1 with the step of `opt`: the same permutations, batches and stop as [`run`].
+pub fn run_with<O: Optimizer>(
+    f: &StepFunction,
+    cfg: &SgdConfig,
+    init: Vec<i64>,
+    observer: &mut dyn Observer,
+    opt: &mut O,
 ) -> Result<Trajectory, Error> {
     let mut rng = stream(cfg.seed, Stream::Permutation);
     let mut w = init;
@@ -443,8 +479,9 @@ pub fn run(
                 // The stop check and the step read the same W and nothing else, so they run side
                 // by side: the step (one batch, serial) hides inside the parallel accuracy pass.
                 // A step taken past the stop is dropped unseen, as if never computed.
+                let proposer = &*opt;
                 let (correct, next) =
-                    rayon::join(|| f.correct_many(&w, &all), || f.step(&w, batch));
+                    rayon::join(|| f.correct_many(&w, &all), || proposer.propose(&w, batch));
                 let correct = correct?;
                 if correct.iter().all(|&c| c) {
                     traj.stopped_at = Some((epoch, j + 1));
@@ -452,9 +489,10 @@ pub fn run(
                     break 'epochs;
                 }
                 traj.correct.push(correct);
-                next?
+                opt.accept(next?)
             } else {
-                f.step(&w, batch)?
+                let next = opt.propose(&w, batch)?;
+                opt.accept(next)
             };
             let logged = LoggedStep {
                 epoch,

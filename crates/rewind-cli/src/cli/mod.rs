@@ -7,6 +7,7 @@ mod decode;
 mod demo;
 mod encode;
 mod figures;
+mod momentum;
 mod progress;
 mod run_args;
 mod section4;

@@ -21,6 +21,8 @@ pub struct Args {
     certify: CertifyArgs,
     #[command(flatten)]
     section4: super::section4::Section4Args,
+    #[command(flatten)]
+    momentum: super::momentum::MomentumArgs,
     /// Skip the entropy-compression code (encode and decode).
     #[arg(long)]
     no_code: bool,
@@ -66,8 +68,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ]
     .concat();
     rewind::config::check_applicable(&config, sgd_prime.is_some(), &given)?;
+    let momentum = args.momentum.config()?;
+    if let Some(m) = &momentum {
+        if sgd_prime.is_some() {
+            anyhow::bail!("--optimizer momentum runs Algorithm 1; leave out --algorithm sgd-prime");
+        }
+        if !m.beta.is_zero() && args.dump_trajectory.is_some() {
+            anyhow::bail!("--dump-trajectory logs plain SGD steps, and a momentum step with β > 0 is not one; leave it out");
+        }
+    }
     if sgd_prime.is_some() && args.dump_trajectory.is_some() {
         anyhow::bail!("--dump-trajectory is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
+    }
+    if momentum.is_some() && args.steps_csv.is_some() {
+        anyhow::bail!("--steps-csv is not available with --optimizer momentum; leave it out (the report's momentum section gives the buffer's cost)");
     }
     if sgd_prime.is_some() && args.steps_csv.is_some() {
         anyhow::bail!("--steps-csv is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
@@ -103,9 +117,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_data(&setup, o)?;
     }
     let bar = super::progress::PhaseBar::new(args.progress.quiet);
-    let (report, traj_out) = match (traj_out, &sgd_prime) {
-        (_, Some(p)) => (rewind::sgd_prime::verify(&setup, p)?.report, None),
-        (Some(o), None) => {
+    let (report, traj_out) = match (traj_out, &sgd_prime, &momentum) {
+        (_, Some(p), _) => (rewind::sgd_prime::verify(&setup, p)?.report, None),
+        (Some(o), None, Some(m)) => {
+            let path = o.path().display().to_string();
+            let every = args.checkpoint_every.map(|k| k as usize);
+            let header = rewind::log::header(&setup, every);
+            let mut w = TrajectoryWriter::with_checkpoints(o, &path, &header, every.unwrap_or(1))?;
+            let report = rewind::momentum_verify::verify(&setup, m, &mut w, &bar)?;
+            (report, Some(w.into_inner()))
+        }
+        (None, None, Some(m)) => (
+            rewind::momentum_verify::verify(&setup, m, &mut NoObserver, &bar)?,
+            None,
+        ),
+        (Some(o), None, None) => {
             let path = o.path().display().to_string();
             let every = args.checkpoint_every.map(|k| k as usize);
             let header = rewind::log::header(&setup, every);
@@ -114,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             write_steps(&setup, &run, steps_out.as_mut())?;
             (run.report, Some(w.into_inner()))
         }
-        (None, None) => {
+        (None, None, None) => {
             let run = verify_run(&setup, &mut NoObserver, &bar)?;
             write_steps(&setup, &run, steps_out.as_mut())?;
             (run.report, None)
@@ -136,8 +162,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     super::print(&if args.json {
         json
+    } else if report.momentum.is_some() && report.inversion.is_none() {
+        super::momentum::run_summary(&report)
     } else {
-        summary(&report) + &super::section4::summary(&report)
+        summary(&report) + &super::section4::summary(&report) + &super::momentum::summary(&report)
     })?;
     Ok(
         if report

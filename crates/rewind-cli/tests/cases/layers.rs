@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("steps", 3),
     ("sgd", 2),
     ("perturb", 2),
+    ("momentum", 2),
     ("model", 1),
     ("data", 0),
     ("grid", 0),

@@ -17,6 +17,7 @@ mod fuzz_decode;
 mod hostile;
 mod inversion;
 mod layers;
+mod momentum;
 mod null_model;
 mod progress;
 mod readme;

@@ -35,6 +35,8 @@ pub const FORMAT: u32 = 2;
 pub const SGD: &str = "sgd";
 /// The `algorithm` axis value of Section 4's SGD′ (Algorithm 3).
 pub const SGD_PRIME: &str = "sgd-prime";
+/// The `optimizer` axis value of heavy-ball SGD (docs/design.md §2.9).
+pub const MOMENTUM: &str = "momentum";
 /// The results formats this crate reads: format 1 lines lack the plan identity and shard.
 pub const READABLE_FORMATS: [u32; 2] = [1, 2];
 
@@ -110,6 +112,16 @@ pub struct Axes {
     /// T: the most GD steps of one call (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_gd_steps: Option<Vec<usize>>,
+    /// Optimizers: "sgd" or "momentum" (default "sgd"); the two axes below apply to "momentum"
+    /// only (docs/design.md §2.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<Vec<String>>,
+    /// β of momentum, dyadic in [0, 1), as for `--beta` (no default: required with momentum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<Vec<String>>,
+    /// "nearest" or "bits-back", as for `--momentum-rounding` (default "nearest").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum_rounding: Option<Vec<String>>,
 }
 
 /// Which phases run. Inversion is needed by certification and the code; the code follows
@@ -243,6 +255,32 @@ pub struct RunSpec {
     /// SGD′'s parameters when the run is Section 4's Algorithm 3; absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sgd_prime: Option<SgdPrimeSpec>,
+    /// Momentum's β and rounding when the optimizer is momentum; absent for SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<MomentumSpec>,
+}
+
+/// The parameters of a momentum run of a plan (the `--optimizer momentum` flags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentumSpec {
+    /// β as written in the plan.
+    pub beta: String,
+    /// "nearest" or "bits-back".
+    pub rounding: String,
+}
+
+impl MomentumSpec {
+    /// The optimizer, each parameter checked as its flag is.
+    pub fn config(&self) -> Result<crate::momentum::MomentumConfig, Error> {
+        Ok(crate::momentum::MomentumConfig {
+            beta: self.beta.parse()?,
+            rounding: self
+                .rounding
+                .parse()
+                .map_err(|e: crate::names::NameError| Error::Config(e.to_string()))?,
+        })
+    }
 }
 
 /// The parameters of an SGD′ run of a plan (the `--algorithm sgd-prime` flags).
@@ -312,6 +350,8 @@ impl RunSpec {
                 p.epsilon,
                 p.max_gd_steps
             )
+        }) + &self.momentum.as_ref().map_or(String::new(), |m| {
+            format!(";optimizer=momentum;beta={};rounding={}", m.beta, m.rounding)
         })
     }
 
@@ -462,6 +502,7 @@ impl Plan {
         check_axis(name, "random_labels", &a.random_labels)?;
         check_axis(name, "classes", &a.classes)?;
         self.check_sgd_prime(name)?;
+        self.check_momentum(name)?;
         check_numbers(name, "alpha", &a.alpha)?;
         check_numbers(name, "q", &a.q)?;
         check_numbers(name, "epsilon", &a.epsilon)?;
@@ -526,6 +567,53 @@ impl Plan {
         }
     }
 
+    /// The optimizer axis names known optimizers, β comes with momentum, and every β and
+    /// rounding parses.
+    fn check_momentum(&self, name: &str) -> Result<(), Error> {
+        let a = &self.axes;
+        check_axis(name, "optimizer", &a.optimizer)?;
+        check_axis(name, "beta", &a.beta)?;
+        check_axis(name, "momentum_rounding", &a.momentum_rounding)?;
+        let optimizers = or(&a.optimizer, SGD.to_string());
+        if let Some(bad) = optimizers.iter().find(|x| *x != SGD && *x != MOMENTUM) {
+            return Err(Error::Config(format!(
+                "plan {name}: unknown optimizer '{bad}' in axis 'optimizer'; use \"{SGD}\" or \"{MOMENTUM}\""
+            )));
+        }
+        let momentum = optimizers.iter().any(|x| x == MOMENTUM);
+        if momentum != a.beta.is_some() || (!momentum && a.momentum_rounding.is_some()) {
+            return Err(Error::Config(format!(
+                "plan {name}: axes 'beta' and 'momentum_rounding' go with optimizer \"{MOMENTUM}\", which needs 'beta'; add the missing axis or remove them"
+            )));
+        }
+        for m in self.momenta().into_iter().flatten() {
+            m.config()
+                .map_err(|e| Error::Config(format!("plan {name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Per value of the optimizer axis, in order: `None` for SGD, or each (β, rounding).
+    fn momenta(&self) -> Vec<Option<MomentumSpec>> {
+        let a = &self.axes;
+        let mut out = Vec::new();
+        for optimizer in or(&a.optimizer, SGD.to_string()) {
+            if optimizer != MOMENTUM {
+                out.push(None);
+                continue;
+            }
+            for beta in a.beta.clone().unwrap_or_default() {
+                for rounding in or(&a.momentum_rounding, "nearest".to_string()) {
+                    out.push(Some(MomentumSpec {
+                        beta: beta.clone(),
+                        rounding,
+                    }));
+                }
+            }
+        }
+        out
+    }
+
     /// Per value of the algorithm axis, in order: `None` for SGD, or each point of the SGD′
     /// axes' product.
     fn algorithms(&self) -> Vec<Option<SgdPrimeSpec>> {
@@ -585,10 +673,22 @@ impl Plan {
             n(&a.epsilon),
             n(&a.max_gd_steps),
         ])?;
-        let algorithms = match &a.algorithm {
+        // Plain SGD runs once per optimizer setting: momentum for each β and rounding.
+        let optimizers = match &a.optimizer {
             None => 1,
+            Some(v) => v.iter().try_fold(0u64, |acc, o| {
+                let k = if o == MOMENTUM {
+                    product(&[n(&a.beta), n(&a.momentum_rounding)])?
+                } else {
+                    1
+                };
+                acc.checked_add(k)
+            })?,
+        };
+        let algorithms = match &a.algorithm {
+            None => optimizers,
             Some(v) => v.iter().try_fold(0u64, |acc, x| {
-                acc.checked_add(if x == SGD_PRIME { prime } else { 1 })
+                acc.checked_add(if x == SGD_PRIME { prime } else { optimizers })
             })?,
         };
         let step = if a.alpha.is_some() {
@@ -629,6 +729,15 @@ impl Plan {
             Some(c) => c.iter().cloned().map(Some).collect(),
             None => vec![None],
         };
+        let algorithms: Vec<(Option<SgdPrimeSpec>, Option<MomentumSpec>)> = self
+            .algorithms()
+            .into_iter()
+            .flat_map(|g| match g {
+                // SGD′ is its own algorithm; momentum steps Algorithm 1.
+                Some(g) => vec![(Some(g), None)],
+                None => self.momenta().into_iter().map(|m| (None, m)).collect(),
+            })
+            .collect();
         let features: Vec<Option<usize>> = match &a.synthetic_features {
             Some(f) => f.iter().copied().map(Some).collect(),
             None => vec![None],
@@ -649,7 +758,6 @@ impl Plan {
             or(&a.seed, d.seed),
         );
         let random_labels = or(&a.random_labels, d.random_labels);
-        let algorithms = self.algorithms();
         let sizes = [
             data.len(),
             model.len(),
@@ -681,7 +789,8 @@ impl Plan {
                 random_labels: random_labels[i[10]],
                 classes: classes[i[11]].clone(),
                 synthetic_features: features[i[12]],
-                sgd_prime: algorithms[i[13]].clone(),
+                sgd_prime: algorithms[i[13]].0.clone(),
+                momentum: algorithms[i[13]].1.clone(),
             })
             .collect()
     }
@@ -738,16 +847,23 @@ pub fn run_one_with(
     spec: &RunSpec,
     setup: &dyn Fn(&VerifyConfig) -> Result<Setup, Error>,
 ) -> ResultLine {
-    let result = spec
-        .config(plan)
-        .and_then(|c| setup(&c))
-        .and_then(|s| match &spec.sgd_prime {
-            None => verify_quiet(&s).map(|(r, _)| r),
-            Some(p) => p
+    let result = spec.config(plan).and_then(|c| setup(&c)).and_then(|s| {
+        match (&spec.sgd_prime, &spec.momentum) {
+            (None, Some(m)) => m.config().and_then(|m| {
+                crate::momentum_verify::verify(
+                    &s,
+                    &m,
+                    &mut crate::sgd::NoObserver,
+                    &crate::progress::NoProgress,
+                )
+            }),
+            (None, None) => verify_quiet(&s).map(|(r, _)| r),
+            (Some(p), _) => p
                 .config()
                 .and_then(|p| crate::sgd_prime::verify(&s, &p))
                 .map(|v| v.report),
-        });
+        }
+    });
     let (report, error) = match result {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),
@@ -1053,6 +1169,66 @@ synthetic_n = 40
         ids.dedup();
         assert_eq!(ids.len(), 4);
         assert!(!plan.phases.code() && plan.phases.inversion);
+    }
+
+    const MOMENTUM_PLAN: &str = r#"
+name = "m"
+[axes]
+data = ["synthetic"]
+model = ["least-squares"]
+batch = [4]
+q = ["0.3"]
+frac_bits = [12]
+optimizer = ["sgd", "momentum"]
+beta = ["0", "3/4"]
+momentum_rounding = ["nearest", "bits-back"]
+[fixed]
+synthetic_n = 12
+synthetic_features = 3
+"#;
+
+    #[test]
+    fn momentum_axes_multiply_only_momentum_runs_and_beta_zero_is_plain_sgd() {
+        let plan = Plan::parse(MOMENTUM_PLAN, "m").unwrap();
+        let runs = plan.runs();
+        // One SGD run, and one momentum run per (β, rounding).
+        assert_eq!(runs.len(), 5);
+        assert_eq!(runs[0].momentum, None);
+        assert!(runs[4]
+            .id()
+            .ends_with(";optimizer=momentum;beta=3/4;rounding=bits-back"));
+        let lines: Vec<ResultLine> = runs.iter().map(|s| run_one(&plan, s)).collect();
+        let report = |k: usize| lines[k].report.clone().unwrap();
+        for k in 1..5 {
+            let r = report(k);
+            assert!(r.momentum.is_some());
+            assert!(r.reconstruction.unwrap().initial_model_bit_exact, "{k}");
+        }
+        let mut zero = report(1);
+        zero.momentum = None;
+        assert_eq!(zero, report(0));
+        for bad in [
+            "beta = [\"9/8\"]",
+            "beta = [\"0.9\"]",
+            "momentum_rounding = [\"up\"]",
+        ] {
+            let text = MOMENTUM_PLAN
+                .replace(
+                    "beta = [\"0\", \"3/4\"]",
+                    if bad.starts_with("beta") {
+                        bad
+                    } else {
+                        "beta = [\"1/2\"]"
+                    },
+                )
+                .replace(
+                    "momentum_rounding = [\"nearest\", \"bits-back\"]",
+                    if bad.starts_with("momentum") { bad } else { "" },
+                );
+            assert!(Plan::parse(&text, "m").is_err(), "{bad}");
+        }
+        let no_beta = MOMENTUM_PLAN.replace("beta = [\"0\", \"3/4\"]", "");
+        assert!(Plan::parse(&no_beta, "m").is_err());
     }
 
     const PRIME: &str = r#"

@@ -69,6 +69,10 @@ pub struct VerifyReport {
     /// absent for SGD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gd_steps: Option<GdStepsReport>,
+    /// `--optimizer momentum`: what rewinding the velocity costs (docs/design.md §2.9); absent
+    /// for plain SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<MomentumReport>,
     /// What the run may have lost before it started (features that quantise to zero) or could
     /// not do (no step moved the model); absent when there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -506,6 +510,63 @@ pub struct DataDump {
     pub features: Vec<Vec<i64>>,
     /// Labels as the loss uses them: ±1 for least squares, the class index otherwise.
     pub labels: Vec<i64>,
+}
+
+/// Heavy-ball SGD (docs/design.md §2.9): the buffer that rewinds the velocity, beside
+/// d·log₂(1/β), the loss of nearest rounding and plain SGD's hints on the same run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MomentumReport {
+    /// β, exactly, as N/D.
+    pub beta: String,
+    /// `nearest` or `bits-back`.
+    pub rounding: String,
+    /// Bits of the buffer's exact code (what β⊙ destroyed over the whole run); 0 at β = 0,
+    /// where the run is plain SGD and its hints are the side information.
+    pub buffer_bits: u64,
+    /// `buffer_bits` / steps.
+    pub buffer_bits_per_step: f64,
+    /// d·log₂(1/β), hypergrad's cost per step; absent at β = 0.
+    pub d_log2_inv_beta_per_step: Option<f64>,
+    /// d × the mean over one period of V of log₂ |{V′ : round(β·V′) = round(β·V)}|: what
+    /// nearest rounding destroys per step for uniform velocities; absent at β = 0.
+    pub nearest_loss_per_step: Option<f64>,
+    /// log₂ of what the run left to code: Σ log₂ |preimage set| over every coordinate and step
+    /// (nearest), log₂(buffer + 1) (bits-back).
+    pub buffer_content_bits: f64,
+    /// The hint bits of plain SGD on the same data, model, α and seed (docs/design.md §4.2).
+    pub plain_sgd_hint_bits: Option<u64>,
+    /// Steps of that plain SGD run that needed a hint.
+    pub plain_sgd_hinted_steps: Option<usize>,
+    /// The walk back from (W, u) and the decoded buffer returned u₁ = 0 bit for bit (and, for
+    /// bits-back, left the buffer empty, as it started).
+    pub initial_velocity_bit_exact: bool,
+    /// Nearest rounding: steps whose map (W, u) ↦ (W′, u′) has one preimage without the
+    /// buffer (every coordinate's preimage set a single point).
+    pub unique_steps: Option<usize>,
+    /// Nearest rounding: the most preimages a step has without the buffer, as log₂.
+    pub max_log2_preimages: Option<f64>,
+    /// The Lemma 3.1 code per epoch with the buffer counted as side information.
+    pub epochs: Vec<MomentumEpochReport>,
+    /// Whether any epoch's code, buffer included, is shorter than ⌈log₂ n!⌉.
+    pub code_beats_baseline: Option<bool>,
+}
+
+/// One epoch of the Lemma 3.1 code of a momentum run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MomentumEpochReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// ⌈log₂ n!⌉.
+    pub baseline_bits: u64,
+    /// The epoch's batches coded from the models' accuracies (docs/design.md §5.1), its
+    /// 3-bit header included; no hints, since every step comes back from (W, u) and the buffer.
+    pub batch_bits: Option<u64>,
+    /// The buffer's share of the epoch.
+    pub buffer_bits: u64,
+    /// batch_bits + buffer_bits.
+    pub bits: Option<u64>,
+    /// baseline_bits − bits.
+    pub saving_bits: Option<i64>,
 }
 
 #[cfg(test)]

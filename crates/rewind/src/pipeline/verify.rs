@@ -139,6 +139,7 @@ pub fn verify_run(
         algorithm: None,
         perturbation: None,
         gd_steps: None,
+        momentum: None,
         warnings: setup
             .warnings
             .iter()

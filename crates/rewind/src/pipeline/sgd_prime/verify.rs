@@ -79,6 +79,7 @@ pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Err
             p.max_gd_steps,
             crate::model::Model::dim(&setup.model),
         )),
+        momentum: None,
         warnings,
     };
     Ok(VerifiedSgdPrime {
