@@ -1,6 +1,7 @@
 //! The library's layers hold (docs/design.md §7): every `use crate::…`, `crate::…` and `super::…`
 //! path in `crates/rewind/src`, with the crate root's re-exports resolved, points to the same
-//! layer or a lower one, and the edges inside a layer form no cycle. Test modules
+//! layer or a lower one, the edges inside a layer form no cycle, and no path inside the crate
+//! goes through the root's re-exports (they are for users). Test modules
 //! (`#[cfg(test)] mod tests`) may reach anywhere and are left out; so is the root's `Error`,
 //! which gathers every layer's error for the caller.
 
@@ -266,12 +267,16 @@ fn node(
 /// The module-level dependency edges, each with the file it was read in.
 type Edges = BTreeMap<Vec<String>, BTreeMap<Vec<String>, String>>;
 
-fn edges(files: &[(Vec<String>, String, String)]) -> Edges {
-    let lib = files
+/// The text of the crate root, `lib.rs`.
+fn lib_of(files: &[(Vec<String>, String, String)]) -> &str {
+    files
         .iter()
         .find(|(m, _, _)| m.is_empty())
-        .map_or("", |(_, _, t)| t.as_str());
-    let aliases = root_aliases(lib);
+        .map_or("", |(_, _, t)| t.as_str())
+}
+
+fn edges(files: &[(Vec<String>, String, String)]) -> Edges {
+    let aliases = root_aliases(lib_of(files));
     let mut subs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, _, _) in files {
         if let [first, second, ..] = module.as_slice() {
@@ -331,6 +336,19 @@ fn violations(files: &[(Vec<String>, String, String)]) -> Vec<String> {
                         to.join("::")
                     ));
                 }
+            }
+        }
+    }
+    let aliases = root_aliases(lib_of(files));
+    for (module, name, text) in files.iter().filter(|(m, _, _)| !m.is_empty()) {
+        for path in paths(&code_of(text)) {
+            let root = resolve(module, &path);
+            if path[0] == "crate" && root.first().is_some_and(|f| aliases.contains_key(f)) {
+                found.push(format!(
+                    "{name}: crate::{} is the root's re-export; inside the crate use crate::{}",
+                    root[0],
+                    aliases[&root[0]].join("::")
+                ));
             }
         }
     }
@@ -435,6 +453,11 @@ fn an_upward_import_or_a_cycle_is_caught() {
     };
     // An upward import through the root's re-export, as `use crate::plot::Window` once was.
     let up = with(&["steps", "collisions"], "use crate::sweep::Plan;\n");
+    assert!(
+        up.iter()
+            .any(|v| v.contains("crate::sweep is the root's re-export")),
+        "{up:?}"
+    );
     assert!(
         up.iter()
             .any(|v| v.contains("steps::collisions (layer 3) uses experiments::sweep")),

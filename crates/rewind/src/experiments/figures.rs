@@ -19,7 +19,7 @@
 //!
 //! The first six figures are about SGD (Algorithm 1) and read its runs only.
 //!
-//! Every ρ panel also draws the null model's running average ([`crate::null`]: what a batch drawn
+//! Every ρ panel also draws the null model's running average ([`crate::steps::null`]: what a batch drawn
 //! independently of correctness gives by itself, averaged over the panel's runs) as a dashed
 //! black line, with a grey band of ±2 null standard deviations of one run's running average: a
 //! line inside the band is what sampling noise alone gives.
@@ -27,13 +27,13 @@
 //! The paper plots every quantity as a running average over epochs; here only ρ is averaged
 //! (the accuracy is the end-of-epoch value), as the accuracy already changes slowly. ρ is the
 //! code's direction D(φ‖λ') unless [`Rho::Paper`] is chosen. Runs are grouped by
-//! [`crate::selection`], as the claims group them: a panel holds runs that differ only in width and seed, and series are
+//! [`crate::experiments::selection`], as the claims group them: a panel holds runs that differ only in width and seed, and series are
 //! named by what differs among them ("width 2", or "width 2, seed 1"). A figure without data is
 //! skipped with a reason, not drawn empty.
 
-use crate::discrepancy::EpochDiscrepancy;
-use crate::selection::{key, labels_name, names, runs, Field, Rho, Run};
-use crate::sweep::{ResultLine, RunSpec};
+use crate::experiments::selection::{key, labels_name, names, runs, Field, Rho, Run};
+use crate::experiments::sweep::{ResultLine, RunSpec};
+use crate::steps::discrepancy::EpochDiscrepancy;
 use crate::Error;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
@@ -919,7 +919,7 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
 fn mean_and_half_width(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    let half = match crate::claims::t_quantile_975(v.len().saturating_sub(1)) {
+    let half = match crate::experiments::claims::t_quantile_975(v.len().saturating_sub(1)) {
         Some(t) => {
             let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
             t * (var / n).sqrt()
@@ -931,7 +931,7 @@ fn mean_and_half_width(v: &[f64]) -> (f64, f64) {
 
 /// Section 4: GD steps per batch against ℓ·m, per batch size, one curve per model size.
 fn gd_steps(runs: &[Run]) -> Result<Option<String>, Error> {
-    let prime = crate::claims::section4::prime_runs(runs);
+    let prime = crate::experiments::claims::section4::prime_runs(runs);
     if prime.is_empty() {
         return Ok(None);
     }

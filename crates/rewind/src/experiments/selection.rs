@@ -2,10 +2,10 @@
 //! only in the fields a claim varies (batch size, width, seed) form a group, named by what
 //! differs; [`Rho`] picks the direction of the discrepancy read from each run.
 
-use crate::config::ModelKind;
-use crate::discrepancy::EpochDiscrepancy;
-use crate::report::VerifyReport;
-use crate::sweep::{ResultLine, RunSpec};
+use crate::experiments::sweep::{ResultLine, RunSpec};
+use crate::pipeline::config::ModelKind;
+use crate::pipeline::report::VerifyReport;
+use crate::steps::discrepancy::EpochDiscrepancy;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -199,7 +199,7 @@ pub fn names(specs: &[&RunSpec], ignore: &[Field]) -> Vec<String> {
         .collect()
 }
 
-/// Which direction of the discrepancy (see [`crate::discrepancy`]).
+/// Which direction of the discrepancy (see [`crate::steps::discrepancy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rho {
@@ -252,6 +252,6 @@ impl Rho {
 
     /// The null standard deviation of the running average at every epoch.
     pub fn running_null_sd(self, epochs: &[EpochDiscrepancy]) -> Vec<f64> {
-        crate::discrepancy::running_null_sd(epochs, |e| self.null_var(e))
+        crate::steps::discrepancy::running_null_sd(epochs, |e| self.null_var(e))
     }
 }

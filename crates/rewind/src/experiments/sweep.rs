@@ -13,17 +13,17 @@
 //! identity) is still read. `--shard K/N` runs every N-th run starting at the K-th, for array
 //! jobs; `merge` joins shards and names the runs that are missing.
 
-use crate::config::{
-    DataSource, ModelKind, Setup, StepSize, Synthetic, VerifyConfig, DEFAULT_MPFR_PRECISION,
-    DEFAULT_Q,
-};
 use crate::grid::Dyadic;
 use crate::model::Activation;
 use crate::perturb::Perturbation;
-use crate::report::VerifyReport;
+use crate::pipeline::config::{
+    DataSource, ModelKind, Setup, StepSize, Synthetic, VerifyConfig, DEFAULT_MPFR_PRECISION,
+    DEFAULT_Q,
+};
+use crate::pipeline::report::VerifyReport;
+use crate::pipeline::sgd_prime::SgdPrimeConfig;
+use crate::pipeline::verify::verify_quiet;
 use crate::sgd::BackendKind;
-use crate::sgd_prime::SgdPrimeConfig;
-use crate::verify::verify_quiet;
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -181,7 +181,7 @@ pub struct Fixed {
     #[serde(default = "default_synthetic_classes")]
     pub synthetic_classes: u32,
     /// Certification budget of gradient evaluations per step (default 4,096, at most
-    /// [`crate::certify::MAX_BUDGET`]).
+    /// [`crate::steps::certify::MAX_BUDGET`]).
     #[serde(default = "default_budget")]
     pub certify_budget: u64,
     /// Iteration cap of the inverter per step (default 10,000).
@@ -202,10 +202,10 @@ fn default_synthetic_classes() -> u32 {
     Synthetic::default().classes
 }
 fn default_budget() -> u64 {
-    crate::certify::DEFAULT_BUDGET
+    crate::steps::certify::DEFAULT_BUDGET
 }
 fn default_iterations() -> u32 {
-    crate::invert::DEFAULT_MAX_ITERATIONS
+    crate::steps::invert::DEFAULT_MAX_ITERATIONS
 }
 
 impl Default for Fixed {
@@ -617,7 +617,7 @@ impl Plan {
     /// Per value of the algorithm axis, in order: `None` for SGD, or each point of the SGD′
     /// axes' product.
     fn algorithms(&self) -> Vec<Option<SgdPrimeSpec>> {
-        use crate::sgd_prime as d;
+        use crate::pipeline::sgd_prime as d;
         let a = &self.axes;
         let mut out = Vec::new();
         for algorithm in or(&a.algorithm, SGD.to_string()) {
@@ -850,7 +850,7 @@ pub fn run_one_with(
     let result = spec.config(plan).and_then(|c| setup(&c)).and_then(|s| {
         match (&spec.sgd_prime, &spec.momentum) {
             (None, Some(m)) => m.config().and_then(|m| {
-                crate::momentum_verify::verify(
+                crate::pipeline::momentum_verify::verify(
                     &s,
                     &m,
                     &mut crate::sgd::NoObserver,
@@ -860,7 +860,7 @@ pub fn run_one_with(
             (None, None) => verify_quiet(&s).map(|(r, _)| r),
             (Some(p), _) => p
                 .config()
-                .and_then(|p| crate::sgd_prime::verify(&s, &p))
+                .and_then(|p| crate::pipeline::sgd_prime::verify(&s, &p))
                 .map(|v| v.report),
         }
     });
@@ -1265,7 +1265,7 @@ synthetic_features = 3
         );
         assert_eq!(
             p[1].random_bits(),
-            2 * crate::sgd_prime::DEFAULT_BITS as u64
+            2 * crate::pipeline::sgd_prime::DEFAULT_BITS as u64
         );
         assert!(runs[2]
             .id()

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! and gets verification, certification (where the model supplies the optional bounds), the
-//! Lemma 3.1 code and sweeps ([`crate::sweep::run_one_with`]) without any change to rewind.
+//! Lemma 3.1 code and sweeps ([`crate::experiments::sweep::run_one_with`]) without any change to rewind.
 
 use super::backend::{Backend, BackendError, ErasedBackend, ErasedReals, OwnedReals};
 use super::{CertifiedBounds, Model, Smoothness};

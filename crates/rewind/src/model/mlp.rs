@@ -321,9 +321,9 @@ pub fn power_iteration(grad: &dyn Fn(&[f64]) -> Vec<f64>, w0: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
     use crate::grid::Dyadic;
     use crate::model::AnyModel;
+    use crate::pipeline::config::{ModelKind, Setup, StepSize, VerifyConfig};
     use crate::rng::{stream, Stream};
 
     #[test]

@@ -1,22 +1,22 @@
 //! The audit of a training log that anyone may have written (`rewind audit`,
 //! docs/log-format.md): forward, every segment between two logged models is replayed bit for
 //! bit with the one step function of [`crate::sgd`]; backward, every replayed step is inverted
-//! (Lemma 2.1, [`crate::invert`]) and the steps that need side information are listed; with
+//! (Lemma 2.1, [`crate::steps::invert`]) and the steps that need side information are listed; with
 //! certification, every step is proven unique, ambiguous with its k preimages listed, or
-//! unknown ([`crate::certify`], docs/design.md §4.3), which says whether the logged predecessor
+//! unknown ([`crate::steps::certify`], docs/design.md §4.3), which says whether the logged predecessor
 //! could have been replaced by another.
 //!
 //! Segments are independent, so they run in parallel and can be split into shards; each
 //! segment's verdict depends on the log alone, never on the thread count or the sharding.
 
-use crate::certify::{certify, Certificate, UnknownReason};
-use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
-use crate::invert::{invert, Outcome};
-use crate::log::{data_sha256, Log, LogError, TrajectoryHeader};
 use crate::model::{Activation, Model};
-use crate::report::model_sha256;
+use crate::pipeline::config::{ModelKind, Setup, StepSize, VerifyConfig};
+use crate::pipeline::log::{data_sha256, Log, LogError, TrajectoryHeader};
+use crate::pipeline::report::model_sha256;
 use crate::sgd::{BackendKind, StepFunction};
+use crate::steps::certify::{certify, Certificate, UnknownReason};
+use crate::steps::invert::{invert, Outcome};
 use crate::Error;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -190,7 +190,7 @@ pub fn config_for(h: &TrajectoryHeader, data: VerifyConfig) -> Result<VerifyConf
         activation,
         backend: kind.choice(
             h.mpfr_precision
-                .unwrap_or(crate::config::DEFAULT_MPFR_PRECISION),
+                .unwrap_or(crate::pipeline::config::DEFAULT_MPFR_PRECISION),
         ),
         frac_bits: h.p,
         step_size: StepSize::Alpha(alpha),
@@ -365,7 +365,12 @@ fn audit_segment(
     Ok((out, divergence))
 }
 
-fn step_audit(k: usize, s: &crate::log::LogStep, forward: Forward, d: Option<u64>) -> StepAudit {
+fn step_audit(
+    k: usize,
+    s: &crate::pipeline::log::LogStep,
+    forward: Forward,
+    d: Option<u64>,
+) -> StepAudit {
     StepAudit {
         index: k,
         epoch: s.epoch,

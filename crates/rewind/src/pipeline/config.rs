@@ -4,14 +4,14 @@
 //! builds a [`VerifyConfig`] here and resolves it into a [`Setup`]; the defaults live here once
 //! (docs/design.md §7).
 
-use crate::codec::file::FileError;
 use crate::data::{self, Dataset, PrepareOptions, RawData};
 use crate::grid::{parse_rational, Dyadic, Grid};
-use crate::invert::DEFAULT_MAX_ITERATIONS;
 pub use crate::model::ModelKind;
 use crate::model::{Activation, AnyModel, Linear, Mlp, Model, Smoothness};
 use crate::rng::{stream, Stream};
 use crate::sgd::{BackendChoice, SgdConfig, StepFunction};
+use crate::steps::codec::file::FileError;
+use crate::steps::invert::DEFAULT_MAX_ITERATIONS;
 use crate::Error;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive};
@@ -262,7 +262,7 @@ pub struct Setup {
     pub linf: Option<BigRational>,
     /// W₁,₁, the seeded initial model in raw grid integers.
     pub init: Vec<i64>,
-    /// What quantisation lost (see [`crate::report::VerifyReport::warnings`]).
+    /// What quantisation lost (see [`crate::pipeline::report::VerifyReport::warnings`]).
     pub warnings: Vec<String>,
 }
 
@@ -588,19 +588,19 @@ pub fn check_without_data(c: &VerifyConfig) -> Result<(), Error> {
 
 /// Checks that hold for every model.
 fn check_shape(c: &VerifyConfig) -> Result<(), Error> {
-    if let Some(budget) = c.certify.filter(|&b| b > crate::certify::MAX_BUDGET) {
+    if let Some(budget) = c.certify.filter(|&b| b > crate::steps::certify::MAX_BUDGET) {
         return Err(Error::Config(format!(
             "--certify-budget {budget} is above the {} gradient evaluations per step this rewind allows (decoding repeats every certification); use at most {}",
-            crate::certify::MAX_BUDGET,
-            crate::certify::MAX_BUDGET
+            crate::steps::certify::MAX_BUDGET,
+            crate::steps::certify::MAX_BUDGET
         )));
     }
-    if c.max_iterations > crate::invert::MAX_ITERATIONS {
+    if c.max_iterations > crate::steps::invert::MAX_ITERATIONS {
         return Err(Error::Config(format!(
             "--max-iterations {} is above the {} iterations per step this rewind allows (each inversion may cost twice that many gradient evaluations); use at most {}",
             c.max_iterations,
-            crate::invert::MAX_ITERATIONS,
-            crate::invert::MAX_ITERATIONS
+            crate::steps::invert::MAX_ITERATIONS,
+            crate::steps::invert::MAX_ITERATIONS
         )));
     }
     if c.batch == 0 {

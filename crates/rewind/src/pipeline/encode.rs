@@ -12,24 +12,26 @@
 //! dimension, ℓ·m by the code's length (every call writes ℓ·m bits of z), and Σ T_{i,j} by the
 //! code's length too (each T_{i,j} costs its Elias-γ code, see [`max_inner_steps`]).
 
-use crate::certify::certifier;
-use crate::codec::entropy::{
-    decode, decode_gd, encode, encode_gd, CodeOptions, Decoded, Encoded, RunShape,
-    EPOCH_HEADER_BITS,
-};
-use crate::codec::file::{
-    bind_max_iterations, data_sha256, format_of, from_bytes, gd_run_sha256, run_sha256, to_bytes,
-    CodeHeader, FileError, SgdPrimeHeader,
-};
-use crate::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
 use crate::model::{Activation, Model};
 use crate::perturb::Perturbation;
+use crate::pipeline::config::{ModelKind, Setup, StepSize, VerifyConfig};
+use crate::pipeline::report::model_sha256;
+use crate::pipeline::sgd_prime::{
+    analyse_run, gd_code, replays, SgdPrimeConfig, SgdPrimeRun, MAX_GD_STEPS,
+};
 use crate::progress::{NoProgress, Phase, Progress};
-use crate::reconstruct::analyse;
-use crate::report::model_sha256;
 use crate::sgd::{run, BackendChoice, BackendKind, NoObserver, StepFunction, Trajectory};
-use crate::sgd_prime::{analyse_run, gd_code, replays, SgdPrimeConfig, SgdPrimeRun, MAX_GD_STEPS};
+use crate::steps::certify::certifier;
+use crate::steps::codec::entropy::{
+    decode, decode_gd, encode, encode_gd, CodeOptions, Decoded, Encoded, RunShape,
+    EPOCH_HEADER_BITS,
+};
+use crate::steps::codec::file::{
+    bind_max_iterations, data_sha256, format_of, from_bytes, gd_run_sha256, run_sha256, to_bytes,
+    CodeHeader, FileError, SgdPrimeHeader,
+};
+use crate::steps::reconstruct::analyse;
 use crate::Error;
 
 /// A run encoded: the file's bytes, the code's lengths and the trajectory it came from.
@@ -82,7 +84,7 @@ pub fn encode_sgd_prime_run(
 ) -> Result<EncodedRun, Error> {
     p.check_setup(setup)?;
     let f = setup.step_function().with_progress(progress);
-    let run = crate::sgd_prime::run(&f, &setup.sgd_config(), p, setup.init.clone())?;
+    let run = crate::pipeline::sgd_prime::run(&f, &setup.sgd_config(), p, setup.init.clone())?;
     let records = analyse_run(&f, &run, setup.config.max_iterations)?;
     let outer = run.outer();
     let shape = RunShape::of(&outer, setup.data.n(), setup.config.batch);
@@ -202,7 +204,7 @@ pub fn decode_run_with_progress(
         .transpose()?;
     // Checks that need no data are the header's own: they name its fields, not the data or a
     // flag the user never typed.
-    crate::config::check_without_data(&config).map_err(|e| match e {
+    crate::pipeline::config::check_without_data(&config).map_err(|e| match e {
         Error::Config(m) => FileError::Inconsistent(in_header_terms(&m)).into(),
         e => e,
     })?;
@@ -227,7 +229,7 @@ pub fn decode_run_with_progress(
     };
     let decoded = match (&sgd_prime, &header.sgd_prime) {
         (Some(p), Some(h)) => {
-            let gd = crate::codec::entropy::GdCode {
+            let gd = crate::steps::codec::entropy::GdCode {
                 perturbation: p.perturbation,
                 max_gd_steps: p.max_gd_steps,
                 inner_steps: h.inner_steps,
@@ -426,11 +428,11 @@ fn check_header(h: &CodeHeader, code_bits: u64, final_model: &[i64]) -> Result<(
             h.n / h.batch
         )));
     }
-    if h.max_iterations > crate::invert::MAX_ITERATIONS {
+    if h.max_iterations > crate::steps::invert::MAX_ITERATIONS {
         return Err(corrupt(format!(
             "max_iterations = {}, above the largest accepted, {}",
             h.max_iterations,
-            crate::invert::MAX_ITERATIONS
+            crate::steps::invert::MAX_ITERATIONS
         )));
     }
     if h.alpha_shift >= 64 {

@@ -8,9 +8,9 @@
 //! the paper's "trajectory" made external: with the data, the final model and the batches it
 //! determines every step (Algorithm 1, Lemma 2.1).
 
-use crate::config::Setup;
 use crate::data::Dataset;
-use crate::report::model_sha256;
+use crate::pipeline::config::Setup;
+use crate::pipeline::report::model_sha256;
 use crate::sgd::{LoggedStep, Observer};
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
@@ -168,7 +168,7 @@ pub fn data_sha256(data: &Dataset) -> String {
 
 /// The header of a log of the run `s` sets up.
 pub fn header(s: &Setup, checkpoint_every: Option<usize>) -> TrajectoryHeader {
-    let mlp = s.config.model == crate::config::ModelKind::Mlp;
+    let mlp = s.config.model == crate::pipeline::config::ModelKind::Mlp;
     TrajectoryHeader {
         format: LOG_FORMAT,
         p: s.data.grid.frac_bits(),

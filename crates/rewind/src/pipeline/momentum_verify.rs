@@ -5,24 +5,26 @@
 //! route, docs/design.md §4.2) and the Lemma 3.1 code with the buffer counted against ⌈log₂ n!⌉.
 //!
 //! At β = 0 the optimizer is plain SGD: the run, and every report section, are those of
-//! [`crate::verify::verify_run`], with a `momentum` section beside them.
+//! [`crate::pipeline::verify::verify_run`], with a `momentum` section beside them.
 
-use crate::codec::coder::{ceil_log2_ratio, log2_big, Code, Decoder, Encoder, Product};
-use crate::codec::entropy::{encode, CodeOptions, RunShape};
-use crate::codec::hint::StepRecord;
-use crate::config::Setup;
-use crate::invert::{Outcome, Termination};
 use crate::momentum::{
     buffer_bound_after, nearest_preimages, rewind, round_beta, Buffer, MomentumConfig, MomentumRun,
     NearestIndices, Rounding,
 };
-use crate::progress::{NoProgress, Progress};
-use crate::report::{
+use crate::pipeline::config::Setup;
+use crate::pipeline::report::{
     model_sha256, MomentumEpochReport, MomentumReport, ReconstructionReport, RunReport,
     VerifyReport, FORMAT,
 };
+use crate::pipeline::verify::{
+    config_report, correctness, discrepancy_report, run_warnings, verify_run,
+};
+use crate::progress::{NoProgress, Progress};
 use crate::sgd::{NoObserver, Observer, StepFunction, Trajectory};
-use crate::verify::{config_report, correctness, discrepancy_report, run_warnings, verify_run};
+use crate::steps::codec::coder::{ceil_log2_ratio, log2_big, Code, Decoder, Encoder, Product};
+use crate::steps::codec::entropy::{encode, CodeOptions, RunShape};
+use crate::steps::codec::hint::StepRecord;
+use crate::steps::invert::{Outcome, Termination};
 use crate::Error;
 use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive};
@@ -304,7 +306,7 @@ fn momentum_section(
     let d = crate::model::Model::dim(&setup.model) as f64;
     let steps = run.trajectory.steps.len();
     let buffer_bits = coded.map_or(0, |c| c.code.bits);
-    let baseline = crate::codec::entropy::log2_factorial_bits(setup.data.n());
+    let baseline = crate::steps::codec::entropy::log2_factorial_bits(setup.data.n());
     let epochs: Vec<MomentumEpochReport> = (0..run.trajectory.permutations.len())
         .map(|e| {
             let buffer = coded.map_or(0, |c| c.epoch_bits[e]);

@@ -8,14 +8,14 @@
 //! The table [`OPTIONS`] is the one list of names: an unknown name is refused with all of
 //! them, and a front end prints it as its help.
 
-use crate::config::{
-    DataSource, StepSize, Synthetic, VerifyConfig, DEFAULT_MPFR_PRECISION, DEFAULT_Q,
-};
 use crate::grid::Dyadic;
 use crate::model::{Activation, ModelKind};
 use crate::perturb::Perturbation;
+use crate::pipeline::config::{
+    DataSource, StepSize, Synthetic, VerifyConfig, DEFAULT_MPFR_PRECISION, DEFAULT_Q,
+};
+use crate::pipeline::sgd_prime::{self, SgdPrimeConfig};
 use crate::sgd::BackendKind;
-use crate::sgd_prime::{self, SgdPrimeConfig};
 use serde_json::{Map, Value};
 
 /// One named option: its name, its default as the front end shows it, and what it sets.
@@ -371,7 +371,7 @@ pub fn from_options(
         max_iterations: r.u32("max_iterations")?.unwrap_or(d.max_iterations),
         certify: r.bool("certify")?.unwrap_or(false).then_some(
             r.uint("certify_budget")?
-                .unwrap_or(crate::certify::DEFAULT_BUDGET),
+                .unwrap_or(crate::steps::certify::DEFAULT_BUDGET),
         ),
         bias: r.switch("bias", "no_bias", d.bias)?,
         code: r.switch("code", "no_code", d.code)?,
@@ -469,7 +469,7 @@ mod tests {
         assert_eq!((c.batch, c.epochs, c.frac_bits, c.seed), (7, 2, 20, 5));
         assert_eq!(c.step_size, StepSize::Alpha("1/1024".parse().unwrap()));
         assert!(!c.stop_at_full_accuracy && !c.code && !c.bias);
-        assert_eq!(c.certify, Some(crate::certify::DEFAULT_BUDGET));
+        assert_eq!(c.certify, Some(crate::steps::certify::DEFAULT_BUDGET));
         assert_eq!(c.classes, Some(vec![1, 7]));
     }
 
@@ -526,7 +526,7 @@ mod tests {
         let arrays = Some(DataSource::Arrays(std::sync::Arc::new(raw)));
         let o = json!({"batch": 2, "epochs": 1, "frac_bits": 8, "model": "least-squares"});
         let r = from_options(o.as_object().unwrap(), arrays.clone()).unwrap();
-        let setup = crate::config::Setup::new(&r.config).unwrap();
+        let setup = crate::pipeline::config::Setup::new(&r.config).unwrap();
         // max |v| = 3 ≤ 2^2: every value is scaled by 1/4, then the bias column 1.
         assert_eq!(setup.data.features[1], vec![64, 192, 256]);
         assert_eq!(setup.data.source, "arrays");

@@ -86,11 +86,11 @@ pub struct DiscrepancyReport {
     pub beta_leading: f64,
     /// One entry per epoch run, in order: λ, ρ_i, running averages and the null
     /// (docs/design.md §2.8).
-    pub epochs: Vec<crate::discrepancy::EpochDiscrepancy>,
+    pub epochs: Vec<crate::steps::discrepancy::EpochDiscrepancy>,
     /// The permutation p-values of the run's `running_fit_z` and ρ's running excess z
-    /// ([`crate::tails`]); absent in results written before they were computed.
+    /// ([`crate::steps::tails`]); absent in results written before they were computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tails: Option<crate::tails::Tails>,
+    pub tails: Option<crate::steps::tails::Tails>,
 }
 
 /// The Lemma 3.1 code of the run, and the check that it decodes bit for bit.
@@ -108,7 +108,7 @@ pub struct CodeReport {
     pub baseline_total_bits: u64,
     /// Hints are indices among certified preimages where certification succeeds.
     pub certified_hints: bool,
-    /// log₂ n + 2: under the null model ([`crate::null`]) an epoch's `discrepancy_saving_bits`
+    /// log₂ n + 2: under the null model ([`crate::steps::null`]) an epoch's `discrepancy_saving_bits`
     /// reaches this with probability at most 1/n (the saving is a likelihood ratio against the
     /// hypergeometric null; derivation in the README). The threshold this code is held to.
     pub saving_threshold_bits: f64,
@@ -167,7 +167,7 @@ pub struct CertificationReport {
     /// Gradient evaluations spent on certification.
     pub gradient_evaluations: u64,
     /// The budget of gradient evaluations per step (`--certify-budget`, at most
-    /// [`crate::certify::MAX_BUDGET`]).
+    /// [`crate::steps::certify::MAX_BUDGET`]).
     pub budget: u64,
     /// Mean number of coordinates left free (not pinned) after pinning, over certified steps.
     pub mean_free_coordinates: f64,
@@ -486,7 +486,7 @@ pub struct EpochGdSteps {
     /// Inner steps that needed a hint.
     pub hinted: usize,
     /// The bits of those hints' corrections, each coded alone in whole bits (the sum of
-    /// [`crate::codec::hint::Hint::bits`], as `hints.bits` counts them). The code of Lemma 4.1
+    /// [`crate::steps::codec::hint::Hint::bits`], as `hints.bits` counts them). The code of Lemma 4.1
     /// writes the same digits arithmetically, with one ceiling per epoch, so its
     /// `algorithm.code_epochs[].hint_bits` is smaller: each hint's count (log₂ d bits) and
     /// positions (log₂ C(d, nnz)) are not rounded up one by one. On the defaults with random

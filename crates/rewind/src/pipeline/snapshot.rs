@@ -49,12 +49,12 @@
 //! # Ok::<(), rewind::Error>(())
 //! ```
 
-use crate::config::Setup;
-use crate::invert::Outcome;
+use crate::pipeline::config::Setup;
+use crate::pipeline::report::model_sha256;
+use crate::pipeline::verify::{verify_run, VerifiedRun};
 use crate::progress::NoProgress;
-use crate::report::model_sha256;
 use crate::sgd::NoObserver;
-use crate::verify::{verify_run, VerifiedRun};
+use crate::steps::invert::Outcome;
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -244,7 +244,7 @@ impl fmt::Display for Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DataSource, ModelKind, StepSize, VerifyConfig};
+    use crate::pipeline::config::{DataSource, ModelKind, StepSize, VerifyConfig};
     use crate::sgd::BackendChoice;
 
     /// Least squares on six synthetic points, exact gradients, p = 6, q = 0.9: three steps, and

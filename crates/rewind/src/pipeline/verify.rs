@@ -5,21 +5,21 @@
 //! bit, how many steps needed hints (the grid's many-to-one steps) and what they cost, beside
 //! the predicted share 1 − det(I − αH_B).
 
-use crate::certify::{certify, Certificate, Enumerated, UnknownReason};
-use crate::codec::entropy::{decode, encode, CodeOptions, EpochCost, RunShape};
-use crate::config::Setup;
-use crate::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
-use crate::invert::{Outcome, Termination};
-use crate::many_to_one::{predicted_many_to_one, prediction_skipped};
 use crate::model::{AnyModel, Model};
-use crate::progress::{NoProgress, Phase, Progress};
-use crate::reconstruct::{analyse, hints_of, rewind};
-use crate::report::{
+use crate::pipeline::config::Setup;
+use crate::pipeline::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,
     EpochCodeReport, HintReport, InversionReport, ReconstructionReport, RunReport, SideInformation,
     SmoothnessReport, VerifyReport, FORMAT,
 };
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::sgd::{run, BackendChoice, NoObserver, Observer, StepFunction, Trajectory};
+use crate::steps::certify::{certify, Certificate, Enumerated, UnknownReason};
+use crate::steps::codec::entropy::{decode, encode, CodeOptions, EpochCost, RunShape};
+use crate::steps::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
+use crate::steps::invert::{Outcome, Termination};
+use crate::steps::many_to_one::{predicted_many_to_one, prediction_skipped};
+use crate::steps::reconstruct::{analyse, hints_of, rewind};
 use crate::Error;
 
 /// A run in which no step changed the model measured nothing.
@@ -82,7 +82,7 @@ pub struct VerifiedRun {
     /// Every model, batch and permutation of the run.
     pub trajectory: Trajectory,
     /// What inverting each logged step gave, in run order (absent when `invert` is off).
-    pub records: Option<Vec<crate::codec::hint::StepRecord>>,
+    pub records: Option<Vec<crate::steps::codec::hint::StepRecord>>,
     /// Each step's certificate, in run order (present with `certify`).
     pub certificates: Option<Vec<Certificate>>,
 }
@@ -166,7 +166,7 @@ pub const STEPS_CSV_HEADER: &str = "epoch,step,outcome,iterations,hint_coordinat
 /// this version does not compute per step.
 pub fn steps_csv(setup: &Setup, run: &VerifiedRun) -> String {
     let f = setup.step_function();
-    let shares = crate::many_to_one::step_shares(&f, &run.trajectory);
+    let shares = crate::steps::many_to_one::step_shares(&f, &run.trajectory);
     let mut out = String::from(STEPS_CSV_HEADER);
     for (k, s) in run.trajectory.steps.iter().enumerate() {
         let rec = run.records.as_ref().and_then(|r| r.get(k));
@@ -203,7 +203,7 @@ pub fn steps_csv(setup: &Setup, run: &VerifiedRun) -> String {
 
 /// Every step inverted, the hints derived and the walk back checked.
 struct Inverted {
-    records: Vec<crate::codec::hint::StepRecord>,
+    records: Vec<crate::steps::codec::hint::StepRecord>,
     inversion: InversionReport,
     hints: HintReport,
     reconstruction: ReconstructionReport,
@@ -323,7 +323,7 @@ pub(crate) fn config_report(s: &Setup) -> ConfigReport {
 pub(crate) fn certify_all(
     f: &StepFunction,
     traj: &Trajectory,
-    records: &[crate::codec::hint::StepRecord],
+    records: &[crate::steps::codec::hint::StepRecord],
     budget: u64,
 ) -> Result<CertificationReport, Error> {
     certify_steps(f, traj, records, budget).map(|(report, _)| report)
@@ -333,7 +333,7 @@ pub(crate) fn certify_all(
 fn certify_steps(
     f: &StepFunction,
     traj: &Trajectory,
-    records: &[crate::codec::hint::StepRecord],
+    records: &[crate::steps::codec::hint::StepRecord],
     budget: u64,
 ) -> Result<(CertificationReport, Vec<Certificate>), Error> {
     use rayon::prelude::*;
@@ -446,11 +446,11 @@ pub(crate) fn discrepancy_report(
     let n = setup.data.n();
     let (_, epochs) = discrepancy(correct, &batches, &epoch_of, &j_of, n / b);
     let tails = (!batches.is_empty()).then(|| {
-        crate::tails::permutation_tails(
+        crate::steps::tails::permutation_tails(
             correct,
             &batches,
             &epoch_of,
-            crate::tails::DRAWS,
+            crate::steps::tails::DRAWS,
             setup.config.seed,
         )
     });
@@ -474,13 +474,13 @@ fn code_report(
     setup: &Setup,
     f: &StepFunction,
     traj: &Trajectory,
-    records: &[crate::codec::hint::StepRecord],
+    records: &[crate::steps::codec::hint::StepRecord],
     rho: &[EpochDiscrepancy],
 ) -> Result<CodeReport, Error> {
     let b = setup.config.batch as f64;
     let shape = RunShape::of(traj, setup.data.n(), setup.config.batch);
     let opts = CodeOptions {
-        certify: setup.config.certify.map(crate::certify::certifier),
+        certify: setup.config.certify.map(crate::steps::certify::certifier),
         max_iterations: setup.config.max_iterations,
     };
     let enc = encode(f, traj, records, shape, opts)?;

@@ -28,9 +28,9 @@
 //! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
 //! its steps are `Unknown(NoCertifiedBound)`.
 
-use crate::codec::entropy::Certifier;
 use crate::model::{Model, RowBound, StepBounds};
 use crate::sgd::StepFunction;
+use crate::steps::codec::entropy::Certifier;
 use crate::Error;
 use serde::Serialize;
 
@@ -90,7 +90,7 @@ impl Certificate {
     pub fn optimal_hint_bits(&self) -> u64 {
         match self {
             Certificate::Ambiguous { preimages, .. } => {
-                crate::codec::ceil_log2(&(*preimages as u64).into())
+                crate::steps::codec::ceil_log2(&(*preimages as u64).into())
             }
             _ => 0,
         }

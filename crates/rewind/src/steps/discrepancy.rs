@@ -10,7 +10,7 @@
 //! D(1‖q) = D(0‖q) = 0, D(p‖1) = log(1/p), D(p‖0) = log(1/(1 − p))). Its own proof (Lemma 2.4
 //! with κ_A = φ, κ_B = λ') bounds the code by D_KL(φ ‖ λ'), the direction [`rho_code`] computes
 //! and the one the measured code saving tracks (docs/design.md §2.8). Both are reported, in bits, each
-//! beside its null expectation and variance ([`crate::null`]): what a batch drawn independently
+//! beside its null expectation and variance ([`crate::steps::null`]): what a batch drawn independently
 //! of correctness gives by itself.
 //!
 //! ρ measures surprise, not fitting: a model that gets its batch right when that is the likely
@@ -50,7 +50,7 @@ pub struct StepDiscrepancy {
     pub rho_paper: f64,
     /// ρ_i,j = D(φ‖λ') in bits, the code's direction ([`rho_code`]).
     pub rho_code: f64,
-    /// What the batch's sampling alone gives both terms ([`crate::null`]).
+    /// What the batch's sampling alone gives both terms ([`crate::steps::null`]).
     pub null: NullMoments,
     /// k − b·K/N: the batch's correct count above its null expectation ([`fit_moments`]).
     pub fit_score: f64,
@@ -74,7 +74,7 @@ pub fn fit_moments(k: usize, seen: usize, seen_correct: usize, b: usize) -> (f64
     (k as f64 - b_f * p, var.max(0.0))
 }
 
-/// ρ_i and its running average, per epoch, beside the null model of [`crate::null`]: the
+/// ρ_i and its running average, per epoch, beside the null model of [`crate::steps::null`]: the
 /// expectation and variance ρ_i would have if the batch were a uniform subset of the seen
 /// examples, independent of correctness. Variances add over steps and epochs (the centred terms
 /// are martingale differences); a z with a null variance of 0 is 0 ([`z_score`]).

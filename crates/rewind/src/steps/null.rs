@@ -2,7 +2,7 @@
 //! subset of the examples seen so far, independent of which of them the model classifies
 //! correctly — sampling noise and nothing else.
 //!
-//! For the model W_{i,j+1} after the step on B_{i,j} (Section 3, [`crate::discrepancy`]), let
+//! For the model W_{i,j+1} after the step on B_{i,j} (Section 3, [`crate::steps::discrepancy`]), let
 //! X = X_{i,j} be the examples seen so far in the epoch, the batch included, m = |X|, and K the
 //! number of them W_{i,j+1} classifies correctly, so that λ' = K/m. Given the set X, a uniform
 //! permutation makes B_{i,j} a uniform b-subset of X. If correctness does not depend on which

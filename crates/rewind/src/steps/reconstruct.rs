@@ -2,16 +2,16 @@
 //! W₁,₁, bit for bit, and count what finite precision costs.
 //!
 //! The paper's proof inverts each step uniquely. On the grid the inverter may return another
-//! preimage or none (see [`crate::invert`]); then a *hint* — the sparse integer correction
+//! preimage or none (see [`crate::steps::invert`]); then a *hint* — the sparse integer correction
 //! Δ = W_logged − V — is recorded and the walk goes on from the corrected model. The walk back
 //! ([`rewind`]) sees only the final model, the batches and the hints; [`analyse`] derives the
 //! hints from the logged run. Comparing the two is the bit-for-bit check. The hint itself, its
-//! length and its code are [`crate::codec::hint`]'s.
+//! length and its code are [`crate::steps::codec::hint`]'s.
 
-use crate::codec::hint::{HintSet, StepRecord};
-use crate::invert::invert;
 use crate::progress::Phase;
 use crate::sgd::{StepFunction, Trajectory};
+use crate::steps::codec::hint::{HintSet, StepRecord};
+use crate::steps::invert::invert;
 use crate::Error;
 use rayon::prelude::*;
 

@@ -1,12 +1,12 @@
 //! Exact tails of the learning tests: the p-values of the run's `running_fit_z` and of ρ's
-//! running excess z ([`crate::discrepancy`]) under the permutation null itself, not its normal
+//! running excess z ([`crate::steps::discrepancy`]) under the permutation null itself, not its normal
 //! approximation.
 //!
 //! The null is Algorithm 1's own randomness with learning taken out: every model's correctness
 //! vector is held fixed (the run's `correct[k]`), and the per-epoch permutations are redrawn
 //! uniformly, so that each batch is drawn independently of which examples the model after it
 //! gets right. Each redraw recomputes both statistics exactly as the report does (seen sets,
-//! K, k, the hypergeometric moments of [`crate::null`]); the p-value is
+//! K, k, the hypergeometric moments of [`crate::steps::null`]); the p-value is
 //! (1 + #{redraws ≥ observed})/(1 + draws), the standard unbiased Monte Carlo estimate of a
 //! permutation p-value, which is never 0. The z's are only approximately normal (a sum of tens
 //! of skewed, dependent terms per epoch; docs/design.md §8.4), which is why the claims read
@@ -15,8 +15,8 @@
 //! Draws come in fixed chunks of [`CHUNK`], each from its own ChaCha20 stream of the run's seed,
 //! so the p-values are byte-identical whatever the thread count.
 
-use crate::discrepancy::{fit_moments, rho_code};
-use crate::null::{step_moments, z_score};
+use crate::steps::discrepancy::{fit_moments, rho_code};
+use crate::steps::null::{step_moments, z_score};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rayon::prelude::*;
@@ -202,7 +202,7 @@ pub fn permutation_tails(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discrepancy::discrepancy;
+    use crate::steps::discrepancy::discrepancy;
 
     /// Correctness of every model, batches, epoch and index in the epoch of every step.
     type MadeRun = (Vec<Vec<bool>>, Vec<Vec<usize>>, Vec<usize>, Vec<usize>);

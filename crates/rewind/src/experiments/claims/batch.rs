@@ -22,8 +22,8 @@
 
 use super::statistics::{fit_slope, t_quantile_975};
 use super::{Verdict, Z_SIGNAL};
-use crate::selection::{key, labels_name, names, Field, Rho, Run};
-use crate::sweep::RunSpec;
+use crate::experiments::selection::{key, labels_name, names, Field, Rho, Run};
+use crate::experiments::sweep::RunSpec;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,9 +3,9 @@
 //! beyond what sampling noise gives.
 //!
 //! Per run, the statistic is `running_fit_z` at its last epoch, Σ(k − E)/√(Σ Var) over every
-//! step ([`crate::discrepancy::fit_moments`]): the signed count of batch examples right above
+//! step ([`crate::steps::discrepancy::fit_moments`]): the signed count of batch examples right above
 //! their hypergeometric expectation. Its p-value is the exact permutation tail of
-//! [`crate::tails`] (the run's correctness vectors fixed, the permutations redrawn). Results
+//! [`crate::steps::tails`] (the run's correctness vectors fixed, the permutations redrawn). Results
 //! written before that statistic existed carry neither; for them the p-value is the normal
 //! tail of ρ_code's running excess z, printed as such: it understates the true tail (the z's are
 //! only approximately normal) and ρ measures surprise, not fitting (docs/design.md §8.4).
@@ -17,7 +17,7 @@
 //! share of seeds with a signal is printed, and runs that ended at chance accuracy (a model
 //! that diverged, or random labels never fitted) are flagged.
 
-use crate::selection::{key, Field, Rho, Run};
+use crate::experiments::selection::{key, Field, Rho, Run};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -28,7 +28,7 @@ pub const LEVEL: f64 = 0.01;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PSource {
-    /// The permutation tail of `running_fit_z` ([`crate::tails`]).
+    /// The permutation tail of `running_fit_z` ([`crate::steps::tails`]).
     FitPermutation,
     /// The normal tail of ρ_code's running excess z: results without the fit statistic.
     RhoNormal,
@@ -37,7 +37,7 @@ pub enum PSource {
 /// A run of claim 4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalRun {
-    /// The run's id ([`crate::sweep::RunSpec::id`]).
+    /// The run's id ([`crate::experiments::sweep::RunSpec::id`]).
     pub id: String,
     /// The run's setting without its seed, for the per-setting shares.
     pub setting: String,

@@ -1,5 +1,5 @@
 //! `rewind claims` as a library: the paper's statements about the accuracy discrepancy checked
-//! on sweep results, each judged against the null model of [`crate::null`] (what a batch drawn
+//! on sweep results, each judged against the null model of [`crate::steps::null`] (what a batch drawn
 //! independently of correctness gives by itself), with a verdict computed from the numbers
 //! (never hard-coded) and the numbers it rests on.
 //!
@@ -21,7 +21,7 @@
 //!
 //! Claims 1–4 are about SGD (Algorithm 1) and read its runs only; claim 5 reads the SGD′ runs.
 //! Every run is judged with its own n, b and epochs (its report's null sums).
-//! [`crate::selection`] groups and names runs, [`statistics`] holds the fits, [`mod@render`] the
+//! [`crate::experiments::selection`] groups and names runs, [`statistics`] holds the fits, [`mod@render`] the
 //! text. Error lines and lines without a report are skipped and counted.
 
 pub mod batch;
@@ -39,13 +39,13 @@ pub use statistics::{fit_slope, t_quantile_975, SlopeFit};
 pub use theorem::{Theorem32, WorstRun};
 pub use width::{WidthGroup, WidthIndependence, WidthValue};
 
-use crate::selection::{runs, Run};
-use crate::sweep::ResultLine;
+use crate::experiments::selection::{runs, Run};
+use crate::experiments::sweep::ResultLine;
 use crate::Error;
 use serde::Serialize;
 
 /// A running excess z above this marks a run as above its null in claim 1. The normal tail
-/// beyond 3 is 0.13%, but the z's are only approximately normal ([`crate::tails`]), which is
+/// beyond 3 is 0.13%, but the z's are only approximately normal ([`crate::steps::tails`]), which is
 /// why claim 4 reads permutation p-values instead.
 pub const Z_SIGNAL: f64 = 3.0;
 

@@ -7,7 +7,7 @@ use super::section4::Section4;
 use super::theorem::Theorem32;
 use super::width::WidthIndependence;
 use super::Claims;
-use crate::selection::labels_name;
+use crate::experiments::selection::labels_name;
 use std::fmt::Write;
 
 /// A number with four significant digits, in scientific notation when very large or small.

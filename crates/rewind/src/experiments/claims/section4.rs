@@ -5,7 +5,7 @@
 //! only bear on it inside its hypothesis (0 < ℓ·m < b random bits; rewind's m is bits per value,
 //! not the paper's m) and with room for the conclusion (T ≥ 2^b). Without such runs the verdict
 //! is **not testable by these runs**, with the counts that say why. Beside it, the finite-run
-//! direction: each SGD′ run ([`crate::sgd_prime`]) gives its mean GD steps per call,
+//! direction: each SGD′ run ([`crate::pipeline::sgd_prime`]) gives its mean GD steps per call,
 //! Σ T_{i,j} / calls (a call stopped at T counts T); runs that differ only in ℓ·m and the seed
 //! form a group; per group, Spearman's rank correlation between ℓ·m and that number, pooled as
 //! the size-weighted mean, against the same statistic with the numbers permuted within each
@@ -15,9 +15,9 @@
 //! direction **holds** when p(ρ_s ≤ observed) < 0.025 and is **inconclusive** otherwise.
 
 use super::Verdict;
+use crate::experiments::selection::Run;
+use crate::experiments::sweep::RunSpec;
 use crate::rng::permutation;
-use crate::selection::Run;
-use crate::sweep::RunSpec;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde::Serialize;

@@ -11,13 +11,13 @@
 //! independently of correctness already gives ρ̄ ≈ null. ρ_paper is reported for information.
 
 use super::Verdict;
-use crate::selection::Run;
+use crate::experiments::selection::Run;
 use serde::Serialize;
 
 /// The run of claim 3 closest to (or furthest over) its threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorstRun {
-    /// The run's id ([`crate::sweep::RunSpec::id`]).
+    /// The run's id ([`crate::experiments::sweep::RunSpec::id`]).
     pub id: String,
     /// The run's last epoch, where ρ̄ is compared.
     pub epoch: usize,

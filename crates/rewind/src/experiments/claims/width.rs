@@ -19,7 +19,7 @@
 
 use super::statistics::spread;
 use super::Verdict;
-use crate::selection::{key, Field, Rho, Run};
+use crate::experiments::selection::{key, Field, Rho, Run};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

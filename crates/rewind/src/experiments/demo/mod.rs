@@ -2,23 +2,23 @@
 //!
 //! One SGD step of a two-parameter model (least squares on two synthetic features, no bias,
 //! exact gradients) on a coarse grid 2^-p·ℤ, small enough that one ulp is visible, is inverted
-//! in the open: from V₀ = W' the library's inverter ([`crate::invert::invert_observed`]) runs
+//! in the open: from V₀ = W' the library's inverter ([`crate::steps::invert::invert_observed`]) runs
 //! the contraction iteration V ← W' + s_B(V), and the demo watches every iterate and its
 //! ∞-distance to the logged model W. [`certify`] then proves what the iteration alone cannot:
 //! whether W is the only grid preimage of W' (Lemma 2.1 over ℝ) or one of several (the grid's
 //! many-to-one steps, docs/design.md §3). [`demo_svg`] (in `svg.rs`) draws it all over the
-//! collision map of [`crate::collisions::scan`].
+//! collision map of [`crate::steps::collisions::scan`].
 
 mod svg;
 
 pub use svg::demo_svg;
 
-use crate::certify::{certify, Certificate, UnknownReason, DEFAULT_BUDGET};
-use crate::collisions::{scan, CollisionMap};
-use crate::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::grid::Dyadic;
-use crate::invert::{invert_observed, Inversion, InversionObserver, Termination};
+use crate::pipeline::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::sgd::{run, BackendChoice, NoObserver, StepFunction};
+use crate::steps::certify::{certify, Certificate, UnknownReason, DEFAULT_BUDGET};
+use crate::steps::collisions::{scan, CollisionMap};
+use crate::steps::invert::{invert_observed, Inversion, InversionObserver, Termination};
 use crate::Error;
 
 /// Default fractional bits: one ulp is 1/32, so a step moves a handful of ulps.

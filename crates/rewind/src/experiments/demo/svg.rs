@@ -2,7 +2,7 @@
 //! map, drawn as a self-contained SVG (docs/design.md §3.2).
 
 use super::{raw, why, Demo};
-use crate::certify::Certificate;
+use crate::steps::certify::Certificate;
 use std::fmt::Write;
 
 const STEP_COLOUR: &str = "#2a9d8f";
@@ -55,7 +55,13 @@ pub fn demo_svg(d: &Demo) -> String {
     );
 
     // Background: every point coloured by how many window points share its image.
-    crate::plot::collision_background(&mut s, &map.window(), (left, top), cell, "collisions");
+    crate::experiments::plot::collision_background(
+        &mut s,
+        &map.window(),
+        (left, top),
+        cell,
+        "collisions",
+    );
     // The grid itself: one dot per point while the points are far enough apart to see.
     if cell >= 8.0 {
         let _ = writeln!(s, r##"<g id="grid" fill="#8d99ae">"##);
@@ -216,7 +222,7 @@ pub fn demo_svg(d: &Demo) -> String {
         let _ = writeln!(
             s,
             r#"<rect x="{lx:.0}" y="{y:.0}" width="14" height="14" fill="{}" stroke="black" stroke-width="0.5"/><text x="{:.0}" y="{:.0}" font-size="12">{text}</text>"#,
-            crate::plot::colour(k),
+            crate::experiments::plot::colour(k),
             lx + 22.0,
             y + 12.0
         );

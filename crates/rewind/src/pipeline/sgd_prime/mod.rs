@@ -31,21 +31,23 @@ pub use reversal::{
 pub use sections::{algorithm_report, gd_steps_report, perturbation_report};
 pub use verify::{gd_code, verify, VerifiedSgdPrime};
 
-use crate::codec::entropy::{decode_gd, encode_gd, CodeOptions, GdCode, KnownCall, RunShape};
-use crate::codec::hint::{HintSet, StepRecord};
-use crate::config::Setup;
-use crate::discrepancy::{beta_leading, EpochDiscrepancy};
 use crate::grid::parse_rational;
-use crate::invert::{Outcome, Termination};
 use crate::perturb::Perturbation;
-use crate::reconstruct::{analyse, hints_of, rewind};
-use crate::report::{
+use crate::pipeline::config::Setup;
+use crate::pipeline::report::{
     model_sha256, AlgorithmReport, CertificationReport, CodeReport, EpochGdSteps,
     EpochPerturbation, GdStepsReport, HintReport, InversionReport, Lemma41Epoch,
     PerturbationReport, ReconstructionReport,
 };
 use crate::rng::{permutation, stream, Stream};
 use crate::sgd::{LoggedStep, SgdConfig, StepFunction, Trajectory};
+use crate::steps::codec::entropy::{
+    decode_gd, encode_gd, CodeOptions, GdCode, KnownCall, RunShape,
+};
+use crate::steps::codec::hint::{HintSet, StepRecord};
+use crate::steps::discrepancy::{beta_leading, EpochDiscrepancy};
+use crate::steps::invert::{Outcome, Termination};
+use crate::steps::reconstruct::{analyse, hints_of, rewind};
 use crate::Error;
 use num_bigint::BigInt;
 use num_rational::BigRational;

@@ -7,7 +7,7 @@ use super::*;
 #[derive(Debug, Clone)]
 pub struct VerifiedSgdPrime {
     /// The report, as `rewind verify --algorithm sgd-prime --json` prints it.
-    pub report: crate::report::VerifyReport,
+    pub report: crate::pipeline::report::VerifyReport,
     /// Every call, permutation and inner model of the run.
     pub run: SgdPrimeRun,
     /// Per call, what inverting each inner step gave (empty when `invert` is off).
@@ -36,8 +36,8 @@ pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Err
         (Some(budget), Some(_)) => Some(certify_run(&f, &run, &records, budget)?),
         _ => None,
     };
-    let correct = crate::verify::correctness(&f, &outer)?;
-    let discrepancy = crate::verify::discrepancy_report(setup, &outer, &correct);
+    let correct = crate::pipeline::verify::correctness(&f, &outer)?;
+    let discrepancy = crate::pipeline::verify::discrepancy_report(setup, &outer, &correct);
     let mut algorithm = algorithm_report(&run, p);
     let code = match (c.code, &inverted) {
         (true, Some(_)) => {
@@ -51,12 +51,12 @@ pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Err
     let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / n;
     let mut warnings = setup.warnings.clone();
     if run.inner_steps() > 0 && !run.calls.iter().any(|c| c.inner.iter().any(|w| *w != c.w)) {
-        warnings.extend(crate::verify::run_warnings(setup, &run.inner(0)));
+        warnings.extend(crate::pipeline::verify::run_warnings(setup, &run.inner(0)));
     }
-    let report = crate::report::VerifyReport {
-        format: crate::report::FORMAT,
-        config: crate::verify::config_report(setup),
-        run: crate::report::RunReport {
+    let report = crate::pipeline::report::VerifyReport {
+        format: crate::pipeline::report::FORMAT,
+        config: crate::pipeline::verify::config_report(setup),
+        run: crate::pipeline::report::RunReport {
             epochs_run: run.permutations.len(),
             stopped_at_full_accuracy: run.stopped_at.is_some(),
             initial_accuracy: acc(0),
@@ -136,12 +136,12 @@ fn invert_run(
         no_preimage: count(Outcome::NoPreimage),
         cycles,
         caps,
-        mean_iterations: crate::verify::mean(flat.iter().map(|r| r.iterations as f64)),
+        mean_iterations: crate::pipeline::verify::mean(flat.iter().map(|r| r.iterations as f64)),
         gradient_evaluations: own + predictor,
         own_backend_evaluations: own,
         predictor_evaluations: predictor,
-        predicted_many_to_one: crate::many_to_one::predicted_many_to_one(f, &inner_flat),
-        predicted_many_to_one_skipped: crate::many_to_one::prediction_skipped(f),
+        predicted_many_to_one: crate::steps::many_to_one::predicted_many_to_one(f, &inner_flat),
+        predicted_many_to_one_skipped: crate::steps::many_to_one::prediction_skipped(f),
         observed_many_to_one: if steps == 0 {
             0.0
         } else {
@@ -185,7 +185,7 @@ fn certify_run(
         if recs.is_empty() {
             continue;
         }
-        let r = crate::verify::certify_all(f, &run.inner(k), recs, budget)?;
+        let r = crate::pipeline::verify::certify_all(f, &run.inner(k), recs, budget)?;
         let steps = recs.len();
         total = Some(match total {
             None => r,
@@ -214,7 +214,7 @@ fn certify_run(
     }
     match total {
         Some(t) => Ok(t),
-        None => crate::verify::certify_all(f, &run.outer(), &[], budget),
+        None => crate::pipeline::verify::certify_all(f, &run.outer(), &[], budget),
     }
 }
 
@@ -256,7 +256,7 @@ fn code_report(
     let (n, b) = (setup.data.n(), setup.config.batch);
     let shape = RunShape::of(&outer, n, b);
     let opts = CodeOptions {
-        certify: setup.config.certify.map(crate::certify::certifier),
+        certify: setup.config.certify.map(crate::steps::certify::certifier),
         max_iterations: setup.config.max_iterations,
     };
     let enc = encode_gd(
@@ -288,7 +288,7 @@ fn code_report(
     let mut lemma = Vec::new();
     for e in &enc.epochs {
         let d = rho.iter().find(|d| d.epoch == e.epoch);
-        let report = crate::verify::epoch_code_report(e, d, b as f64);
+        let report = crate::pipeline::verify::epoch_code_report(e, d, b as f64);
         let rp = report.b_rho_paper;
         epochs.push(report);
         lemma.push(Lemma41Epoch {
@@ -307,7 +307,7 @@ fn code_report(
         run_header_bits: enc.run_header_bits,
         baseline_total_bits: epochs.iter().map(|e| e.baseline_bits).sum(),
         certified_hints: opts.certify.is_some(),
-        saving_threshold_bits: crate::verify::saving_threshold_bits(n),
+        saving_threshold_bits: crate::pipeline::verify::saving_threshold_bits(n),
         epochs,
     };
     Ok((code, lemma))

@@ -242,8 +242,8 @@ pub(super) fn elias_gamma(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::coder::ceil_log2_ratio;
-    use crate::codec::elias_gamma_bits;
+    use crate::steps::codec::coder::ceil_log2_ratio;
+    use crate::steps::codec::elias_gamma_bits;
     use num_traits::One;
 
     fn writer() -> Writer {

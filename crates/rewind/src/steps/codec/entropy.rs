@@ -88,7 +88,7 @@ pub fn log2_factorial_bits(n: usize) -> u64 {
     ceil_log2_ratio(&factorial(n), &BigUint::one())
 }
 
-/// Encodes a logged run. `records` are the inversions of [`crate::reconstruct::analyse`].
+/// Encodes a logged run. `records` are the inversions of [`crate::steps::reconstruct::analyse`].
 pub fn encode(
     f: &StepFunction,
     traj: &Trajectory,

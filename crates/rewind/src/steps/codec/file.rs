@@ -66,7 +66,7 @@ pub struct CodeHeader {
     /// Gradient-evaluation budget per step when hints were certified (`--certify`).
     pub certify_budget: Option<u64>,
     /// The inverter's iteration cap per step; the decoder must use the same. At most
-    /// [`crate::invert::MAX_ITERATIONS`], and covered by the run fingerprint from format 3.
+    /// [`crate::steps::invert::MAX_ITERATIONS`], and covered by the run fingerprint from format 3.
     pub max_iterations: u32,
     /// SHA-256 of the quantised data set (see [`data_sha256`]).
     pub data_sha256: String,

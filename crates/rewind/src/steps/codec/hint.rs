@@ -1,6 +1,6 @@
 //! The hint (docs/design.md §4.2): the sparse integer correction Δ = W_logged − V that turns the
 //! inverter's point V into the logged model where a grid step is many-to-one. One type for both
-//! of its users: reconstruction derives and applies hints ([`crate::reconstruct`]), and the
+//! of its users: reconstruction derives and applies hints ([`crate::steps::reconstruct`]), and the
 //! Lemma 3.1 code writes and reads them ([`super::entropy`], docs/design.md §5.3).
 //!
 //! Hint code (its length is what [`HintSet::bits`] reports, and what the code's digits cost):
@@ -13,7 +13,7 @@ use super::channel::{big, corrupt, elias_gamma, small, Channel, Part};
 use super::elias_gamma_bits;
 use super::rank::{binomial, ceil_log2, subset_rank, subset_unrank};
 use crate::grid::checked_add;
-use crate::invert::{Inversion, Outcome, Termination};
+use crate::steps::invert::{Inversion, Outcome, Termination};
 use crate::Error;
 use num_traits::Zero;
 use serde::Serialize;

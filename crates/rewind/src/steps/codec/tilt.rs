@@ -223,7 +223,7 @@ fn approximate_costs(stats: &[(usize, usize, usize)], b: usize) -> ([f64; TILTS.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::rank::binomial;
+    use crate::steps::codec::rank::binomial;
 
     /// Per k, Σ u^k·v^(b−k) over the b-subsets of {0, …, a+c−1} with k members below a (in
     /// S₁), by listing every subset.

@@ -15,9 +15,9 @@ use super::rank::{
 };
 use super::shape::RunShape;
 use super::tilt::{k1_table, membership, split, TILTS};
-use crate::invert::{invert, Termination};
 use crate::progress::Phase;
 use crate::sgd::{StepFunction, Trajectory};
+use crate::steps::invert::{invert, Termination};
 use crate::Error;
 use num_bigint::BigUint;
 use num_traits::{ToPrimitive, Zero};
@@ -37,7 +37,7 @@ pub struct CodeOptions {
 pub type Enumerate =
     fn(&StepFunction, &[i64], &[usize], &[i64], u64) -> Result<Option<Vec<Vec<i64>>>, Error>;
 
-/// A preimage enumerator and its work budget per step; `crate::certify::certifier` builds the
+/// A preimage enumerator and its work budget per step; `crate::steps::certify::certifier` builds the
 /// certified one.
 #[derive(Debug, Clone, Copy)]
 pub struct Certifier {
@@ -468,9 +468,9 @@ mod tests {
     use super::*;
     use crate::data::Dataset;
     use crate::grid::{Dyadic, Grid};
-    use crate::invert::Outcome;
     use crate::model::{AnyModel, Linear};
     use crate::sgd::{BackendChoice, LoggedStep};
+    use crate::steps::invert::Outcome;
 
     /// Four examples at x = 1 with labels +1, −1, +1, −1: a batch of one of each has gradient
     /// w, and with α·2^p = 0.4 the step sends 3 to 2 and both 2 and 1 to 1.
