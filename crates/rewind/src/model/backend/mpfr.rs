@@ -1,7 +1,6 @@
 //! The MPFR backend: `rug` floats at a fixed working precision, correctly rounded.
 
 use super::{Backend, BackendError, ErasedBackend, ErasedReals, OwnedReals, Real};
-use crate::data::Dataset;
 use crate::grid::{Dyadic, GridError};
 use rug::float::{Constant, Round};
 use rug::Float;
