@@ -169,7 +169,7 @@ impl Linear {
 }
 
 /// A batch Hessian H = scale·Σ_i Σ_j (l_ij ⊗ x_i)(l_ij ⊗ x_i)ᵀ, where (l ⊗ x)[c·d + k] =
-/// l[c]·x[k] (the parameter order of [`Linear`]): the examples x_i of the batch and, per example,
+/// l\[c\]·x\[k\] (the parameter order of [`Linear`]): the examples x_i of the batch and, per example,
 /// the vectors l_ij whose outer products sum to the link's Hessian.
 #[derive(Debug, Clone)]
 pub struct LowRankHessian {

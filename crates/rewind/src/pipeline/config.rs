@@ -45,7 +45,7 @@ pub enum DataSource {
         classes: u32,
     },
     /// Examples handed over in memory by a front end (e.g. numpy arrays from Python); they
-    /// are quantised by [`data::prepare`] as a file's would be.
+    /// are quantised by [`data::prepare()`] as a file's would be.
     Arrays(std::sync::Arc<RawData>),
 }
 
