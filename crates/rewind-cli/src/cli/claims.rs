@@ -1,7 +1,8 @@
 //! `rewind claims RESULTS`: the paper's three claims about the accuracy discrepancy (Section 3,
 //! Appendix B), a fourth, the batch-fitting signal (Holm-corrected permutation p-values), and
-//! Theorem 4.3 on SGD′ runs, checked on sweep results against the null model, with verdicts and
-//! the numbers they rest on (the rules are in `rewind::claims`).
+//! Theorem 4.3 on SGD′ runs and the cost of rewinding momentum on momentum runs, checked on
+//! sweep results against the null model or the stated bound, with verdicts and the numbers they
+//! rest on (the rules are in `rewind::claims`).
 
 use rewind::claims::{check, render};
 use rewind::sweep::read_results_noting;

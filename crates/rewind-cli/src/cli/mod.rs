@@ -33,10 +33,21 @@ impl StdoutError {
 }
 
 /// Writes `text` to standard output and flushes it, so that every write error surfaces here
-/// (instead of a panic in `println!`).
+/// (instead of a panic in `println!`). Control characters other than line breaks, which only
+/// untrusted text (a path, a plan's name, a CSV's header) can bring, are escaped as in
+/// [`warn`]; JSON output has none, as serde escapes them inside strings.
 pub fn print(text: &str) -> Result<(), StdoutError> {
+    let safe: std::borrow::Cow<str> = if text.chars().any(|c| c.is_control() && c != '\n') {
+        text.split('\n')
+            .map(rewind::input::printable)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into()
+    } else {
+        text.into()
+    };
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
+    out.write_all(safe.as_bytes())
         .and_then(|()| out.flush())
         .map_err(StdoutError)
 }
@@ -147,11 +158,38 @@ fn clap_exit(e: clap::Error) -> anyhow::Result<ExitCode> {
                 },
             )
         }
+        ErrorKind::InvalidUtf8 => {
+            let line = non_utf8_line(std::env::args_os().skip(1));
+            let _ = writeln!(std::io::stderr(), "{line} (see rewind --help)");
+            Ok(ExitCode::from(2))
+        }
         _ => {
             let line = usage_line(&e);
             let _ = writeln!(std::io::stderr(), "{line} (see rewind --help)");
             Ok(ExitCode::from(2))
         }
+    }
+}
+
+/// Clap says only that some argument is not UTF-8: name it, and the flag it belongs to.
+fn non_utf8_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let Some(i) = args.iter().position(|a| a.to_str().is_none()) else {
+        return "error: an argument is not valid UTF-8; rewind reads paths and values as UTF-8"
+            .into();
+    };
+    let value = rewind::input::printable(&args[i].to_string_lossy()).into_owned();
+    let flag = i
+        .checked_sub(1)
+        .and_then(|j| args[j].to_str())
+        .filter(|f| f.starts_with("--"));
+    match flag {
+        Some(flag) => format!(
+            "error: the value of {flag} ('{value}') is not valid UTF-8; rename the file, or link it under a UTF-8 name, and pass that"
+        ),
+        None => format!(
+            "error: the argument '{value}' is not valid UTF-8; rename the file, or link it under a UTF-8 name, and pass that"
+        ),
     }
 }
 
@@ -184,5 +222,25 @@ fn usage_line(e: &clap::Error) -> String {
             _ => first,
         },
         _ => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn a_non_utf8_argument_is_named_with_its_flag() {
+        let args = ["verify", "--data"]
+            .map(std::ffi::OsString::from)
+            .into_iter()
+            .chain([std::ffi::OsString::from_vec(b"/tmp/\xff.csv".to_vec())]);
+        let line = non_utf8_line(args);
+        assert!(
+            line.contains("--data") && line.contains("/tmp/\u{fffd}.csv"),
+            "{line}"
+        );
+        assert!(line.contains("not valid UTF-8"), "{line}");
     }
 }

@@ -412,6 +412,31 @@ fn untrusted_text_reaches_the_terminal_escaped() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && !err.contains('\u{1b}'), "{err:?}");
     assert!(err.contains("\\u{1b}"), "{err:?}");
+    // A run that succeeds names its data in the summary on stdout: escaped there too.
+    let ok = dir.path().join("fine\u{1b}]0;owned\u{7}.csv");
+    let rows: String = (0..24)
+        .map(|i| format!("{},{},{}\n", i % 5, i % 3, i % 2))
+        .collect();
+    std::fs::write(&ok, rows).unwrap();
+    let out = rewind(&[
+        "verify",
+        "--data",
+        s(&ok),
+        "--model",
+        "least-squares",
+        "--no-code",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("fine\\u{1b}]0;owned\\u{7}.csv"), "{said}");
+    assert!(
+        !said.contains('\u{1b}') && !said.contains('\u{7}'),
+        "{said:?}"
+    );
 }
 
 #[test]

@@ -94,6 +94,14 @@ pub(crate) fn parse_csv(
             continue;
         }
         let cells: Vec<&str> = content.split(',').map(str::trim).collect();
+        if let [numbers @ .., ""] = cells.as_slice() {
+            if !numbers.is_empty() && numbers.iter().all(|c| c.parse::<f64>().is_ok()) {
+                return Err(DataError::TrailingComma {
+                    path: path.to_path_buf(),
+                    line,
+                });
+            }
+        }
         if columns.is_none() {
             let c = first_line(path, line, content, &cells, layout)?;
             let header = c.header;
@@ -308,6 +316,25 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(content).unwrap();
         enc.finish().unwrap()
+    }
+
+    #[test]
+    fn a_trailing_comma_is_named_not_taken_for_a_header() {
+        for (text, line) in [
+            ("1,2,0,\n3,4,1,\n", 1),
+            ("a,b,label\n1,2,0\n3,4,1,\n", 3),
+            ("\n0.5, 1 ,\n", 2),
+        ] {
+            let err = load_text(text).unwrap_err();
+            assert!(
+                matches!(err, DataError::TrailingComma { line: l, .. } if l == line),
+                "{text:?}: {err}"
+            );
+            assert!(err.to_string().contains("trailing comma"), "{err}");
+        }
+        // An empty cell elsewhere is still a cell that is not a number.
+        let err = load_text("1,,0\n").unwrap_err();
+        assert!(!matches!(err, DataError::TrailingComma { .. }), "{err}");
     }
 
     #[test]

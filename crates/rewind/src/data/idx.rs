@@ -109,7 +109,7 @@ pub(crate) fn parse_pair(
         });
     }
     if n_images == 0 {
-        return Err(DataError::Empty {
+        return Err(DataError::IdxEmpty {
             path: images.to_path_buf(),
         });
     }
@@ -389,7 +389,11 @@ mod tests {
         let (images, labels) = (dir.path().join("a-images"), dir.path().join("a-labels"));
         write_idx(&images, &labels, 2, 3, &[], &[]).unwrap();
         let err = load_idx(&images, &labels).unwrap_err();
-        assert!(matches!(err, DataError::Empty { .. }), "{err}");
+        assert!(matches!(err, DataError::IdxEmpty { .. }), "{err}");
+        assert!(
+            err.to_string().contains("IDX") && !err.to_string().contains("row"),
+            "{err}"
+        );
 
         write_idx(&images, &labels, 0, 3, &[vec![]], &[1]).unwrap();
         let err = load_idx(&images, &labels).unwrap_err();

@@ -82,7 +82,7 @@ pub enum DataError {
         line: usize,
     },
 
-    /// The file holds no data rows (CSV) or no images (IDX).
+    /// The CSV file holds no data rows.
     #[error("{} contains no data rows; give one row per example (the features, then the label)", .path.display())]
     Empty {
         /// The file concerned.
@@ -248,6 +248,22 @@ pub enum DataError {
         actual: u64,
         /// Truncated, trailing bytes, or ends inside the header.
         problem: String,
+    },
+
+    /// An IDX image file that declares no images.
+    #[error("the IDX image file {} declares 0 images; give an image file (with its label file) that holds at least one image", .path.display())]
+    IdxEmpty {
+        /// The file concerned.
+        path: PathBuf,
+    },
+
+    /// A CSV data line ends with a comma, which leaves an empty last cell.
+    #[error("line {line} of {} ends with a comma (an empty last column); remove the trailing comma so that the label is the last cell", .path.display())]
+    TrailingComma {
+        /// The file concerned.
+        path: PathBuf,
+        /// The 1-based line of the file.
+        line: usize,
     },
 
     /// An IDX header declares dimensions that cannot be used.

@@ -80,6 +80,12 @@ impl Dataset {
     pub fn d(&self) -> usize {
         self.features.first().map_or(0, Vec::len)
     }
+
+    /// 2^-scale_log2, the factor a raw feature value was multiplied by before quantisation
+    /// (exact down to the subnormals, where `2f64.powi(-1024)` would give 0).
+    pub fn scale_factor(&self) -> f64 {
+        pow2_neg(self.scale_log2)
+    }
 }
 
 /// Selects classes, optionally randomises labels, and quantises `raw` onto `opts.grid`; see the

@@ -16,8 +16,13 @@
 //!   (Σ T_{i,j} / calls of a run) against the perturbation's random bits ℓ·m, one panel per
 //!   batch size and one curve per model size d: the mean over the seeds, in a band of its 95%
 //!   t interval.
+//! - `momentum-bits.svg` (drawn only when the results hold momentum runs with β > 0): the
+//!   velocity buffer's bits per step against β, one panel per model and setting, one point per
+//!   run and rounding, with d·log₂(1/β) (hypergrad's figure), the nearest-rounding loss and
+//!   plain SGD's hint bits per step on the same runs.
 //!
-//! The first six figures are about SGD (Algorithm 1) and read its runs only.
+//! The first six figures are about plain SGD (Algorithm 1, momentum at β = 0 included) and read
+//! its runs only.
 //!
 //! Every ρ panel also draws the null model's running average ([`crate::steps::null`]: what a batch drawn
 //! independently of correctness gives by itself, averaged over the panel's runs) as a dashed
@@ -56,6 +61,8 @@ pub const CODE_LENGTH: &str = "code-length.svg";
 pub const MANY_TO_ONE: &str = "many-to-one.svg";
 /// Section 4: GD steps per batch against ℓ·m.
 pub const GD_STEPS: &str = "gd-steps.svg";
+/// Momentum: the buffer's bits per step against β.
+pub const MOMENTUM_BITS: &str = "momentum-bits.svg";
 
 /// Series labelled in a legend at most; more would hide the plot.
 const MAX_LEGEND: usize = 12;
@@ -1008,6 +1015,132 @@ fn gd_steps(runs: &[Run]) -> Result<Option<String>, Error> {
     render_grid(GD_STEPS, size, &title, (rows, cols), &panels)
 }
 
+/// One momentum run with β > 0: (β, bits per step, d·log₂(1/β), nearest loss, hints per step).
+type MomentumPoint = (f64, f64, f64, f64, Option<f64>);
+
+fn momentum_point(r: &Run) -> Option<(String, bool, MomentumPoint)> {
+    let spec = r.spec.momentum.as_ref()?;
+    let m = r.report.momentum.as_ref()?;
+    let beta = spec.config().ok()?.beta;
+    let d_log2 = m.d_log2_inv_beta_per_step.filter(|x| *x > 0.0)?;
+    let hints = m
+        .plain_sgd_hint_bits
+        .filter(|&b| b > 0 && r.report.steps > 0)
+        .map(|b| b as f64 / r.report.steps as f64);
+    let point = (
+        beta.num() as f64 / beta.den() as f64,
+        m.buffer_bits_per_step,
+        d_log2,
+        m.nearest_loss_per_step.unwrap_or(f64::NAN),
+        hints,
+    );
+    let setting = crate::experiments::claims::momentum::setting(r);
+    Some((setting, spec.rounding == "bits-back", point))
+}
+
+/// The panel of one setting: both roundings' runs, d·log₂(1/β) as a curve through the βs
+/// measured, the nearest-rounding loss and plain SGD's mean hint bits per step.
+fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
+    let pick = |bits_back: bool| -> Vec<(f64, f64)> {
+        let mut v: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.0 == bits_back && p.1 .1 > 0.0)
+            .map(|p| (p.1 .0, p.1 .1))
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        v
+    };
+    let mut at_beta: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
+    for (_, p) in points {
+        at_beta.insert(p.0.to_bits(), (p.0, p.2, p.3));
+    }
+    let d_per_bit = at_beta
+        .values()
+        .map(|&(b, d, _)| d / -b.log2())
+        .next()
+        .unwrap_or(1.0);
+    let curve: Vec<(f64, f64)> = (0..=60)
+        .map(|k| 0.45 + 0.52 * k as f64 / 60.0)
+        .map(|b| (b, -d_per_bit * b.log2()))
+        .collect();
+    let loss: Vec<(f64, f64)> = at_beta
+        .values()
+        .filter(|v| v.2 > 0.0)
+        .map(|v| (v.0, v.2))
+        .collect();
+    let hints: Vec<f64> = points.iter().filter_map(|p| p.1 .4).collect();
+    let mut series = vec![
+        Series {
+            label: Some(format!("d·log₂(1/β), d = {}", d_per_bit.round())),
+            colour: GREY,
+            style: Style::Dashed,
+            points: curve,
+        },
+        Series {
+            label: Some("nearest-rounding loss".into()),
+            colour: COLOURS[1],
+            style: Style::Dashed,
+            points: loss,
+        },
+    ];
+    if !hints.is_empty() {
+        let mean = hints.iter().sum::<f64>() / hints.len() as f64;
+        series.push(Series {
+            label: Some(format!("plain SGD's hints, mean of {} runs", hints.len())),
+            colour: COLOURS[3],
+            style: Style::Dashed,
+            points: vec![(0.45, mean), (0.97, mean)],
+        });
+    }
+    for (bits_back, name, colour) in [
+        (true, "bits-back", COLOURS[0]),
+        (false, "nearest", COLOURS[1]),
+    ] {
+        let pts = pick(bits_back);
+        if !pts.is_empty() {
+            series.push(Series {
+                label: Some(format!("{name}, measured ({} runs)", pts.len())),
+                colour,
+                style: Style::Markers,
+                points: pts,
+            });
+        }
+    }
+    let (y, scale) = y_range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        true,
+    );
+    Panel {
+        caption: setting.to_string(),
+        x_desc: "β".into(),
+        y_desc: "bits per step".into(),
+        x: (0.45, 0.97),
+        y,
+        scale,
+        integer_x: false,
+        series,
+    }
+}
+
+/// Momentum: the velocity buffer's bits per step against β, one panel per setting.
+fn momentum_bits(runs: &[Run]) -> Result<Option<String>, Error> {
+    let mut by: BTreeMap<String, Vec<(bool, MomentumPoint)>> = BTreeMap::new();
+    for (setting, bits_back, p) in runs.iter().filter_map(momentum_point) {
+        by.entry(setting).or_default().push((bits_back, p));
+    }
+    if by.is_empty() {
+        return Ok(None);
+    }
+    let panels: Vec<Panel> = by.iter().map(|(s, p)| momentum_panel(s, p)).collect();
+    let cols = panels.len().min(2);
+    let rows = panels.len().div_ceil(cols);
+    let size = (if cols == 1 { 820 } else { 1400 }, 60 + 520 * rows as u32);
+    let count: usize = by.values().map(Vec::len).sum();
+    let title =
+        format!("Momentum: what the velocity buffer costs per step ({count} runs with β > 0)");
+    render_grid(MOMENTUM_BITS, size, &title, (rows, cols), &panels)
+}
+
 /// Draws every figure the results have data for; `source` names the results in errors.
 pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Error> {
     if lines.is_empty() {
@@ -1039,7 +1172,7 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
     let runs: &Vec<Run> = &r
         .runs
         .iter()
-        .filter(|x| x.spec.sgd_prime.is_none())
+        .filter(|x| x.spec.sgd_prime.is_none() && crate::experiments::claims::is_plain(x))
         .copied()
         .collect();
     let no_runs = |random| format!("no {} run with a report and an epoch", labels_name(random));
@@ -1059,6 +1192,13 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
     );
     if has_prime {
         add(GD_STEPS, gd_steps(&r.runs)?, "no SGD′ run made a GD call");
+    }
+    if r.runs.iter().any(|x| x.spec.momentum.is_some()) {
+        add(
+            MOMENTUM_BITS,
+            momentum_bits(&r.runs)?,
+            "no momentum run with β > 0 has a momentum section",
+        );
     }
     Ok(out)
 }

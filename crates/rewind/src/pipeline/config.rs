@@ -537,7 +537,7 @@ fn check_run_memory(c: &VerifyConfig, data: &Dataset) -> Result<(), Error> {
 
 /// Feature values that quantisation turns into zero: the model never sees them.
 fn quantisation_warnings(raw: &RawData, data: &Dataset) -> Vec<String> {
-    let factor = 2f64.powi(-data.scale_log2);
+    let factor = data.scale_factor();
     let (mut nonzero, mut lost) = (0usize, 0usize);
     for &v in raw.features.iter().flatten() {
         if v != 0.0 {
@@ -733,6 +733,34 @@ mod tests {
             assert_eq!(json, format!("\"{k}\""));
             assert_eq!(serde_json::from_str::<T>(&json).unwrap(), k);
         }
+    }
+
+    /// A feature near f64's maximum sets the scale to 2^1024, whose reciprocal is subnormal:
+    /// the warning must count the small values it flattens, not the large one it keeps.
+    #[test]
+    fn a_huge_feature_is_not_counted_among_those_that_round_to_zero() {
+        let raw = RawData {
+            features: vec![vec![1e308], vec![1.0], vec![-2.0], vec![0.0]],
+            labels: vec![0, 1, 0, 1],
+            source: "rows".into(),
+        };
+        let opts = crate::data::PrepareOptions {
+            grid: crate::grid::Grid::new(16).unwrap(),
+            classes: None,
+            random_labels: false,
+            seed: 0,
+            bias: false,
+        };
+        let data = crate::data::prepare(&raw, &opts).unwrap();
+        assert_eq!(data.scale_log2, 1024);
+        assert_ne!(data.features[0][0], 0);
+        let warnings = quantisation_warnings(&raw, &data);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("2 of the 3 non-zero"),
+            "{}",
+            warnings[0]
+        );
     }
 
     #[test]

@@ -18,14 +18,19 @@
 //! 5. **Theorem 4.3** ([`section4`]): whether these SGD′ runs can test it at all (its hypothesis
 //!    ℓ = o(m), and T ≥ 2^b for Ω(2^m) steps to show), with the ℓ·m trend beside it; present only
 //!    when the results hold SGD′ runs.
+//! 6. **Momentum** ([`momentum`]): whether rewinding heavy-ball SGD costs d·log₂(1/β) bits a
+//!    step, per rounding, beside plain SGD's hints; present only when the results hold
+//!    momentum runs.
 //!
-//! Claims 1–4 are about SGD (Algorithm 1) and read its runs only; claim 5 reads the SGD′ runs.
+//! Claims 1–4 are about plain SGD (Algorithm 1, β = 0 included) and read its runs only; claim
+//! 5 reads the SGD′ runs, claim 6 the momentum runs.
 //! Every run is judged with its own n, b and epochs (its report's null sums).
 //! [`crate::experiments::selection`] groups and names runs, [`statistics`] holds the fits, [`mod@render`] the
 //! text. Error lines and lines without a report are skipped and counted.
 
 pub mod batch;
 pub mod learning;
+pub mod momentum;
 pub mod render;
 pub mod section4;
 pub mod statistics;
@@ -132,6 +137,9 @@ pub struct Claims {
     /// Claim 5: Theorem 4.3's direction on the SGD′ runs ([`section4`]); absent without them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub section_4: Option<section4::Section4>,
+    /// Claim 6: what rewinding momentum costs ([`momentum`]); absent without momentum runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<momentum::Momentum>,
 }
 
 /// Checks the four claims on the result lines of `source`.
@@ -145,7 +153,7 @@ pub fn check(lines: &[ResultLine], source: &str) -> Result<Claims, Error> {
     let sgd: Vec<Run> = r
         .runs
         .iter()
-        .filter(|x| x.spec.sgd_prime.is_none())
+        .filter(|x| x.spec.sgd_prime.is_none() && is_plain(x))
         .copied()
         .collect();
     Ok(Claims {
@@ -159,7 +167,16 @@ pub fn check(lines: &[ResultLine], source: &str) -> Result<Claims, Error> {
         theorem_3_2: theorem::check(&sgd),
         learning_signal: learning::check(&sgd),
         section_4: section4::check(&r.runs),
+        momentum: momentum::check(&r.runs),
     })
+}
+
+/// Whether a run steps plain SGD: no momentum, or momentum with β = 0 (byte for byte the same).
+pub fn is_plain(r: &Run) -> bool {
+    r.spec
+        .momentum
+        .as_ref()
+        .is_none_or(|m| m.config().is_ok_and(|c| c.beta.is_zero()))
 }
 
 #[cfg(test)]

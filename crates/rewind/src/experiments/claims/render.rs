@@ -3,6 +3,7 @@
 
 use super::batch::{BatchDependence, Exponent};
 use super::learning::LearningSignal;
+use super::momentum::Momentum;
 use super::section4::Section4;
 use super::theorem::Theorem32;
 use super::width::WidthIndependence;
@@ -48,21 +49,63 @@ pub fn render(c: &Claims) -> String {
         c.without_report
     );
     let prime = c.section_4.as_ref().map_or(0, |p| p.runs);
-    if prime < c.runs {
+    let momentum_runs = c.momentum.as_ref().map_or(0, |m| m.runs);
+    if prime + momentum_runs < c.runs {
         batch(&mut s, &c.batch_dependence);
         width(&mut s, &c.width_independence);
         theorem(&mut s, &c.theorem_3_2);
         learning(&mut s, &c.learning_signal);
     } else {
-        let _ = writeln!(
-            s,
-            "(i)–(iv) concern SGD (Algorithm 1); every run here is SGD′, so only (v) is checked"
-        );
+        let only = match (prime, momentum_runs) {
+            (_, 0) => "every run here is SGD′, so only (v) is checked",
+            (0, _) => "every run here is momentum, so only (vi) is checked",
+            _ => "every run here is SGD′ or momentum, so only (v) and (vi) are checked",
+        };
+        let _ = writeln!(s, "(i)–(iv) concern SGD (Algorithm 1); {only}");
     }
     if let Some(p) = &c.section_4 {
         section4(&mut s, p);
     }
+    if let Some(m) = &c.momentum {
+        momentum(&mut s, m);
+    }
     s
+}
+
+fn momentum(s: &mut String, m: &Momentum) {
+    let _ = writeln!(s, "\n(vi) {}", m.claim);
+    let _ = writeln!(s, "  rule: {}", m.rule);
+    let _ = writeln!(
+        s,
+        "  {} momentum runs with β > 0 ({} not rewound bit for bit), {} at β = 0 (plain SGD, not judged)",
+        m.runs, m.not_bit_exact, m.beta_zero_runs
+    );
+    for g in &m.groups {
+        let interval = g.interval.map_or("one seed".to_string(), |(lo, hi)| {
+            format!("95% interval {}–{}", num(lo), num(hi))
+        });
+        let _ = writeln!(
+            s,
+            "  {} (d = {}), β = {}, {}: {} bits/step against d·log₂(1/β) {}, ratio {} ({}, {} seeds); nearest loss {}; plain SGD's hints {} bits/step: {}",
+            g.setting,
+            g.d,
+            g.beta,
+            g.rounding,
+            num(g.bits_per_step),
+            num(g.d_log2_inv_beta),
+            num(g.ratio),
+            interval,
+            g.runs,
+            num(g.nearest_loss),
+            opt(g.plain_sgd_hint_bits_per_step),
+            g.verdict
+        );
+    }
+    let _ = writeln!(
+        s,
+        "verdict: with bits-back, {}; with nearest rounding, {} ({})",
+        m.bits_back, m.nearest, m.why
+    );
 }
 
 fn opt(x: Option<f64>) -> String {

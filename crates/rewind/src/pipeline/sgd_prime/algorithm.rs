@@ -1,6 +1,7 @@
 //! Algorithms 2 and 3 on the grid: GD per batch after a perturbation, and SGD′ around it.
 
 use super::*;
+use crate::grid::GridError;
 
 /// One GD call of SGD′: the batch, W_{i,j}, its perturbation and every inner model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,10 +136,11 @@ pub fn gd(
     perturbation: &Perturbation,
     z: &[i64],
 ) -> Result<GdResult, Error> {
-    let mut v = perturbation.apply(w, z)?;
+    let blame = |e: Error| blame_perturbation(e, perturbation, f.data().grid.frac_bits());
+    let mut v = perturbation.apply(w, z).map_err(blame)?;
     let mut inner = Vec::new();
     loop {
-        let correct = f.correct_many(&v, batch)?;
+        let correct = f.correct_many(&v, batch).map_err(blame)?;
         let reached = meets(correct.iter().filter(|&&c| c).count(), batch.len(), target);
         if reached || inner.len() >= max_steps {
             return Ok(GdResult {
@@ -147,8 +149,28 @@ pub fn gd(
                 reached,
             });
         }
-        let next = f.step(&v, batch)?;
+        let next = f.step(&v, batch).map_err(blame)?;
         inner.push(std::mem::replace(&mut v, next));
+    }
+}
+
+/// An overflow inside GD after a perturbation that moves weights by 1 or more (2^(m−1+s) ulps
+/// ≥ 2^p) is the perturbation's doing: the advice names its flags, not the grid's.
+pub(crate) fn blame_perturbation(e: Error, p: &Perturbation, frac_bits: u32) -> Error {
+    let reach = (p.bits + p.shift).saturating_sub(1);
+    match e {
+        Error::Grid(GridError::Overflow { what, approx })
+            if !p.is_identity() && reach >= frac_bits =>
+        {
+            Error::Config(format!(
+                "{what} overflows the grid's i64 range (value ≈ {approx}) after the perturbation moved each weight by up to 2^{} \
+                 (--perturbation-bits {} and --perturbation-scale {} at --frac-bits {frac_bits}); lower --perturbation-bits or --perturbation-scale",
+                i64::from(reach) - i64::from(frac_bits),
+                p.bits,
+                p.shift
+            ))
+        }
+        e => e,
     }
 }
 
@@ -240,4 +262,31 @@ pub fn run(
     }
     out.final_model = w;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overflow() -> Error {
+        Error::Grid(GridError::Overflow {
+            what: "a dot product",
+            approx: "1e19".into(),
+        })
+    }
+
+    #[test]
+    fn an_overflow_after_a_large_perturbation_names_the_perturbation_flags() {
+        let big = Perturbation::new(2, 32, 30).unwrap();
+        let msg = blame_perturbation(overflow(), &big, 32).to_string();
+        assert!(
+            msg.contains("lower --perturbation-bits or --perturbation-scale"),
+            "{msg}"
+        );
+        assert!(!msg.contains("lower --frac-bits"), "{msg}");
+        // A perturbation far below one unit leaves the grid's advice as it was.
+        let small = Perturbation::new(2, 4, 0).unwrap();
+        let msg = blame_perturbation(overflow(), &small, 32).to_string();
+        assert!(msg.contains("lower --frac-bits"), "{msg}");
+    }
 }

@@ -18,6 +18,12 @@ pub struct VerifiedSgdPrime {
 /// W₁,₁ with the hints and the z's alone, and reports (with the Lemma 4.1 code when `code` is
 /// on).
 pub fn verify(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Error> {
+    let frac_bits = setup.data.grid.frac_bits();
+    verify_unblamed(setup, p)
+        .map_err(|e| super::algorithm::blame_perturbation(e, &p.perturbation, frac_bits))
+}
+
+fn verify_unblamed(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime, Error> {
     p.check_setup(setup)?;
     let f = setup.step_function();
     let c = &setup.config;
