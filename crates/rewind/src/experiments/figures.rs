@@ -1086,7 +1086,7 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
     if !hints.is_empty() {
         let mean = hints.iter().sum::<f64>() / hints.len() as f64;
         series.push(Series {
-            label: Some(format!("plain SGD's hints, mean of {} runs", hints.len())),
+            label: Some("plain SGD's hints on the same runs (mean)".into()),
             colour: COLOURS[3],
             style: Style::Dashed,
             points: vec![(0.45, mean), (0.97, mean)],
