@@ -36,6 +36,7 @@ __all__ = [
     "sweep",
     "results_frame",
     "claims",
+    "audit",
     "load_dataset",
     "options",
 ]
@@ -294,6 +295,48 @@ def claims(results: Union[str, "os.PathLike[str]", List[Dict[str, Any]]]) -> Dic
         name = "results"
         text = "".join(json.dumps(r) + "\n" for r in results)
     return json.loads(_native.claims(text, name))
+
+
+def audit(
+    log: Union[str, "os.PathLike[str]"],
+    X: Any = None,
+    y: Any = None,
+    *,
+    tolerance: int = 0,
+    shard: Optional[Tuple[int, int]] = None,
+    backward: bool = True,
+    threads: Optional[int] = None,
+    progress: Any = False,
+    **options: Any,
+) -> Dict[str, Any]:
+    """What ``rewind audit LOG --json`` prints: a training log (docs/log-format.md) replayed
+    bit for bit, its first divergence, the steps the walk back needs side information for and,
+    with ``certify=True``, which steps could have been forged.
+
+    The model, grid, α, backend and batch size come from the log's header. The data come from
+    ``X`` and ``y`` (as in :func:`verify`) or, with neither, from the option ``data``; the
+    other data options (``classes``, ``random_labels``, ``seed``) and ``certify``,
+    ``certify_budget`` and ``max_iterations`` are those of :func:`verify`. ``tolerance``
+    accepts a logged model within that many ulps of the replay; ``shard=(K, N)`` audits every
+    N-th segment between checkpoints from the K-th; ``backward=False`` skips the walk back.
+    The dict's ``verified`` is true when every step replayed within the tolerance. A log that
+    cannot be read is an ``OSError``; a malformed log, or one made on other data, a
+    ``ValueError``."""
+    opts, _, _ = _split(options)
+    X, y = _arrays(X, y)
+    text = _call(
+        _native.audit,
+        os.fspath(log),
+        X,
+        y,
+        opts,
+        tolerance=tolerance,
+        shard=shard,
+        backward=backward,
+        threads=threads,
+        progress=progress,
+    )
+    return json.loads(text)
 
 
 def _flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -5,6 +5,7 @@
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 use rewind::data::DataError;
+use rewind::log::LogError;
 use rewind::options::OptionsError;
 use rewind::Error;
 
@@ -14,6 +15,7 @@ pub fn to_py(e: Error) -> PyErr {
     match e {
         Error::Io { .. } => PyOSError::new_err(msg),
         Error::Data(DataError::NotFound { .. } | DataError::Io { .. }) => PyOSError::new_err(msg),
+        Error::Log(LogError::Read { .. }) => PyOSError::new_err(msg),
         Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
         Error::Internal(_) => PyRuntimeError::new_err(msg),
         _ => PyValueError::new_err(msg),

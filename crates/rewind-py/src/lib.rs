@@ -301,6 +301,54 @@ fn claims(py: Python<'_>, results: &str, name: &str) -> PyResult<String> {
     serde_json::to_string_pretty(&c).or_py()
 }
 
+/// `rewind audit --json` on a training log (docs/log-format.md): the data from arrays or from
+/// the option `data`, the run's parameters from the log's header.
+#[pyfunction]
+#[pyo3(signature = (log, x, y, options, tolerance=0, shard=None, backward=true, threads=None, token=None))]
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    py: Python<'_>,
+    log: std::path::PathBuf,
+    x: Option<Bound<'_, PyAny>>,
+    y: Option<Bound<'_, PyAny>>,
+    options: &str,
+    tolerance: u64,
+    shard: Option<(usize, usize)>,
+    backward: bool,
+    threads: Option<usize>,
+    token: Option<PyRef<'_, CancelToken>>,
+) -> PyResult<String> {
+    use rewind::audit::{audit, check_setup, config_for, AuditOptions};
+    if let Some((k, n)) = shard {
+        if k == 0 || k > n {
+            return Err(PyValueError::new_err(format!(
+                "shard ({k}, {n}) is not (K, N) with 1 ≤ K ≤ N; give e.g. shard=(2, 8)"
+            )));
+        }
+    }
+    let run = run_options(py, x.as_ref(), y.as_ref(), options)?;
+    let sink = Sink::new(token.as_deref());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| PyValueError::new_err(format!("cannot start {threads:?} threads: {e}")))?;
+    let report = detached(py, None, || {
+        let log = rewind::log::read_log_file(&log)?;
+        let setup = Setup::new(&config_for(&log.header, run.config.clone())?)?;
+        check_setup(&log.header, &setup)?;
+        let opts = AuditOptions {
+            certify: run.config.certify,
+            tolerance,
+            shard,
+            max_iterations: run.config.max_iterations,
+            backward,
+        };
+        let f = setup.step_function().with_progress(&sink);
+        pool.install(|| audit(&f, &log, &opts))
+    })?;
+    serde_json::to_string_pretty(&report).or_py()
+}
+
 /// A bundled or generated data set, or a file, as (X float64, y int64).
 #[pyfunction]
 #[pyo3(signature = (name, seed=0))]
@@ -335,6 +383,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(claims, m)?)?;
+    m.add_function(wrap_pyfunction!(audit, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
