@@ -38,6 +38,12 @@ CONFIGS = {
     ),
     "softmax-no-code": ("digits", dict(model="softmax", classes=[3, 8], epochs=1, code=False,
                                        seed=3, alpha="1/64")),
+    "momentum-nearest": ("digits", dict(optimizer="momentum", beta="7/8", epochs=1)),
+    "momentum-bits-back": (
+        "teacher",
+        dict(model="least-squares", optimizer="momentum", beta="3/4",
+             momentum_rounding="bits-back", batch=8, epochs=2),
+    ),
 }
 
 
@@ -53,6 +59,18 @@ def test_the_dict_equals_the_cli_json(name, digits, tmp_path):
         assert ours["certification"] is not None
     if options.get("algorithm") == "sgd-prime":
         assert ours["algorithm"] is not None and ours["gd_steps"] is not None
+    if options.get("optimizer") == "momentum":
+        assert ours["momentum"]["beta"] == options["beta"]
+        assert ours["reconstruction"]["initial_model_bit_exact"]
+
+
+def test_momentum_has_no_trajectory_or_code_file(digits):
+    X, y = digits
+    for fn in (rewind.trajectory, rewind.encode):
+        with pytest.raises(ValueError, match="optimizer='momentum'"):
+            fn(X, y, optimizer="momentum", beta="7/8", epochs=1)
+    with pytest.raises(ValueError, match="needs beta"):
+        rewind.verify(X, y, optimizer="momentum", epochs=1)
 
 
 def test_no_arrays_takes_the_data_option(tmp_path):

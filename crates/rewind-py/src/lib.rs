@@ -89,9 +89,10 @@ fn verify(
     let sink = Sink::new(token.as_deref());
     let report = detached(py, model.as_ref(), || {
         let s = setup(&run.config, model.as_ref())?;
-        match &run.sgd_prime {
-            Some(p) => Ok(rewind::sgd_prime::verify(&s, p)?.report),
-            None => Ok(rewind::verify::verify_run(&s, &mut NoObserver, &sink)?.report),
+        match (&run.sgd_prime, &run.momentum) {
+            (Some(p), _) => Ok(rewind::sgd_prime::verify(&s, p)?.report),
+            (None, Some(m)) => rewind::momentum_verify::verify(&s, m, &mut NoObserver, &sink),
+            (None, None) => Ok(rewind::verify::verify_run(&s, &mut NoObserver, &sink)?.report),
         }
     })?;
     serde_json::to_string_pretty(&report).or_py()
@@ -111,6 +112,9 @@ fn trajectory<'py>(
     let run = run_options(py, x.as_ref(), y.as_ref(), options)?;
     if run.sgd_prime.is_some() {
         return Err(PyValueError::new_err("trajectory is not available with algorithm='sgd-prime' (as --dump-trajectory is not); leave it out, the report's gd_steps section summarises the inner steps"));
+    }
+    if run.momentum.is_some() {
+        return Err(PyValueError::new_err("trajectory is not available with optimizer='momentum' (as --dump-trajectory is not); leave it out, the report's momentum section gives the buffer's cost"));
     }
     let model = py_model(model)?;
     let sink = Sink::new(token.as_deref());
@@ -184,6 +188,9 @@ fn encode<'py>(
     token: Option<PyRef<'py, CancelToken>>,
 ) -> PyResult<(Bound<'py, PyBytes>, String)> {
     let run = run_options(py, x.as_ref(), y.as_ref(), options)?;
+    if run.momentum.is_some() {
+        return Err(PyValueError::new_err("encode is not available with optimizer='momentum' (code files hold SGD and SGD′ runs, as rewind encode does); use verify, whose report codes the momentum buffer"));
+    }
     let model = py_model(model)?;
     let sink = Sink::new(token.as_deref());
     let (bytes, final_json) = detached(py, model.as_ref(), || {

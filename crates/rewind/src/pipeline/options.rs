@@ -10,6 +10,7 @@
 
 use crate::grid::Dyadic;
 use crate::model::{Activation, ModelKind};
+use crate::momentum::{Beta, MomentumConfig, Rounding};
 use crate::perturb::Perturbation;
 use crate::pipeline::config::{
     DataSource, StepSize, Synthetic, VerifyConfig, DEFAULT_MPFR_PRECISION, DEFAULT_Q,
@@ -160,6 +161,21 @@ pub const OPTIONS: &[OptionSpec] = &[
         "100",
         "T: the most GD steps of one call; sgd-prime only",
     ),
+    opt(
+        "optimizer",
+        "sgd",
+        "`sgd` or `momentum` (heavy ball, with beta; plain SGD byte for byte at beta=0)",
+    ),
+    opt(
+        "beta",
+        "None",
+        "β of optimizer='momentum': a dyadic rational in [0, 1) such as '7/8'",
+    ),
+    opt(
+        "momentum_rounding",
+        "nearest",
+        "how β·v lands on the grid: `nearest` or `bits-back` (hypergrad's exact multiply); momentum only",
+    ),
 ];
 
 /// What can be wrong with named options.
@@ -198,6 +214,8 @@ pub struct RunOptions {
     pub config: VerifyConfig,
     /// SGD′'s parameters when `algorithm` is `sgd-prime`.
     pub sgd_prime: Option<SgdPrimeConfig>,
+    /// Heavy ball's β and rounding when `optimizer` is `momentum`.
+    pub momentum: Option<MomentumConfig>,
 }
 
 /// Reads typed values out of the option map, remembering nothing but the map.
@@ -377,10 +395,53 @@ pub fn from_options(
         code: r.switch("code", "no_code", d.code)?,
         invert: true,
     };
+    let sgd_prime = sgd_prime_options(&r)?;
+    let momentum = momentum_options(&r)?;
+    if sgd_prime.is_some() && momentum.is_some() {
+        return Err(config_error(
+            "optimizer='momentum' runs Algorithm 1; leave out algorithm='sgd-prime'".into(),
+        ));
+    }
     Ok(RunOptions {
         config,
-        sgd_prime: sgd_prime_options(&r)?,
+        sgd_prime,
+        momentum,
     })
+}
+
+/// Heavy ball's β and rounding when `optimizer` is `momentum`; its options are refused with
+/// plain SGD, as the flags are.
+fn momentum_options(r: &Reader) -> Result<Option<MomentumConfig>, OptionsError> {
+    let optimizer = r.text("optimizer")?.unwrap_or_else(|| "sgd".into());
+    match optimizer.as_str() {
+        "sgd" => match ["beta", "momentum_rounding"].iter().find(|f| r.get(f).is_some()) {
+            Some(f) => Err(config_error(format!(
+                "option {f} applies to optimizer='momentum' only; add optimizer='momentum' or leave it out"
+            ))),
+            None => Ok(None),
+        },
+        "momentum" => {
+            let beta = r.text("beta")?.ok_or_else(|| {
+                config_error(
+                    "optimizer='momentum' needs beta, a dyadic rational in [0, 1) such as '7/8'"
+                        .into(),
+                )
+            })?;
+            let rounding = match r.text("momentum_rounding")? {
+                Some(name) => name
+                    .parse::<Rounding>()
+                    .map_err(|e| config_error(e.to_string()))?,
+                None => Rounding::Nearest,
+            };
+            Ok(Some(MomentumConfig {
+                beta: beta.parse::<Beta>()?,
+                rounding,
+            }))
+        }
+        other => Err(config_error(format!(
+            "unknown optimizer '{other}'; use one of sgd, momentum"
+        ))),
+    }
 }
 
 /// α from at most one of `alpha`, `q` and `q_inf`, as the flags conflict.
@@ -453,6 +514,40 @@ mod tests {
         let r = parse(json!({})).unwrap();
         assert_eq!(r.config, VerifyConfig::default());
         assert_eq!(r.sgd_prime, None);
+        assert_eq!(r.momentum, None);
+    }
+
+    #[test]
+    fn momentum_options_follow_the_flags_rules() {
+        let r = parse(
+            json!({"optimizer": "momentum", "beta": "7/8", "momentum_rounding": "bits-back"}),
+        )
+        .unwrap();
+        let m = r.momentum.unwrap();
+        assert_eq!((m.beta.num(), m.beta.den()), (7, 8));
+        assert_eq!(m.rounding, Rounding::BitsBack);
+        let nearest = parse(json!({"optimizer": "momentum", "beta": 0.5})).unwrap();
+        assert_eq!(nearest.momentum.unwrap().rounding, Rounding::Nearest);
+        for (bad, needle) in [
+            (
+                json!({"beta": "7/8"}),
+                "applies to optimizer='momentum' only",
+            ),
+            (json!({"optimizer": "momentum"}), "needs beta"),
+            (json!({"optimizer": "momentum", "beta": "1"}), "β"),
+            (json!({"optimizer": "adam"}), "unknown optimizer"),
+            (
+                json!({"optimizer": "momentum", "beta": "1/2", "momentum_rounding": "up"}),
+                "rounding",
+            ),
+            (
+                json!({"optimizer": "momentum", "beta": "1/2", "algorithm": "sgd-prime"}),
+                "leave out algorithm",
+            ),
+        ] {
+            let e = parse(bad.clone()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
     }
 
     #[test]
