@@ -219,7 +219,7 @@ fn a_failed_run_leaves_no_output_and_keeps_the_old_one() {
 /// Starts `args` with its data read from a FIFO, so the program waits (its outputs already
 /// opened) until the test has removed the output directory; then feeds the data.
 fn with_vanishing_dir(args: &[String], fifo: &Path, out_dir: &Path, data: &[u8]) -> Output {
-    let child: Child = bin()
+    let mut child: Child = bin()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -231,8 +231,35 @@ fn with_vanishing_dir(args: &[String], fifo: &Path, out_dir: &Path, data: &[u8])
         std::thread::sleep(Duration::from_millis(10));
     }
     std::fs::remove_dir_all(out_dir).unwrap();
-    File::create(fifo).unwrap().write_all(data).unwrap();
+    feed_fifo(fifo, data, &mut child);
     child.wait_with_output().unwrap()
+}
+
+/// Writes `data` into the FIFO once the child opens it for reading. A child may end without
+/// opening it (it found its output directory gone first); a blocking open would then wait for a
+/// reader forever, so the open is non-blocking and retried while the child runs.
+fn feed_fifo(fifo: &Path, data: &[u8], child: &mut Child) {
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let open = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo);
+        match open {
+            // A reader that leaves early makes the write fail (EPIPE); its output says why.
+            Ok(mut f) => {
+                let _ = f.write_all(data);
+                return;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if child.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("cannot open {} for writing: {e}", fifo.display()),
+        }
+    }
 }
 
 fn mkfifo(path: &Path) {

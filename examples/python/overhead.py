@@ -1,5 +1,5 @@
 """The overhead of rewind.verify against `rewind verify` on the default run, in one session:
-`python python/overhead.py PATH/TO/rewind` (a release build of both). Prints medians of 7."""
+`python examples/python/overhead.py PATH/TO/rewind` (a release build of both). Prints medians of 7."""
 import json, statistics, subprocess, sys, time
 import numpy as np, rewind
 cli = sys.argv[1]
