@@ -924,16 +924,8 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
 
 /// The mean of `v` and the half-width of its 95% t interval (0 for a single value).
 fn mean_and_half_width(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let half = match crate::experiments::claims::t_quantile_975(v.len().saturating_sub(1)) {
-        Some(t) => {
-            let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
-            t * (var / n).sqrt()
-        }
-        None => 0.0,
-    };
-    (m, half)
+    let (m, half) = crate::experiments::claims::mean_and_t_half_width(v);
+    (m, half.unwrap_or(0.0))
 }
 
 /// Section 4: GD steps per batch against ℓ·m, per batch size, one curve per model size.

@@ -40,7 +40,7 @@ pub mod width;
 pub use batch::{BatchDependence, BatchFit, BatchGroup, LabelGroups, Point};
 pub use learning::{holm, normal_upper_tail, LearningSignal, SignalRun};
 pub use render::{num, render};
-pub use statistics::{fit_slope, t_quantile_975, SlopeFit};
+pub use statistics::{fit_slope, mean_and_t_half_width, t_quantile_975, SlopeFit};
 pub use theorem::{Theorem32, WorstRun};
 pub use width::{WidthGroup, WidthIndependence, WidthValue};
 

@@ -13,7 +13,7 @@
 //! the same runs: what rewinding costs without a buffer. β = 0 runs are plain SGD and are
 //! counted, not judged.
 
-use super::statistics::t_quantile_975;
+use super::statistics::mean_and_t_half_width;
 use super::Verdict;
 use crate::experiments::selection::Run;
 use serde::Serialize;
@@ -126,11 +126,8 @@ fn mean(v: &[f64]) -> f64 {
 
 /// The 95% t interval of the mean of `v`; `None` for fewer than two values.
 fn interval(v: &[f64]) -> Option<(f64, f64)> {
-    let t = t_quantile_975(v.len().checked_sub(1)?)?;
-    let m = mean(v);
-    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64;
-    let h = t * (var / v.len() as f64).sqrt();
-    Some((m - h, m + h))
+    let (m, half) = mean_and_t_half_width(v);
+    half.map(|h| (m - h, m + h))
 }
 
 fn judge(interval: Option<(f64, f64)>) -> Verdict {

@@ -26,6 +26,18 @@ pub fn t_quantile_975(df: usize) -> Option<f64> {
     }
 }
 
+/// The mean of `v` and the half-width of its 95% t interval (`None` for fewer than two values):
+/// the interval over seeds that the figures draw and the momentum claim judges.
+pub fn mean_and_t_half_width(v: &[f64]) -> (f64, Option<f64>) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let half = t_quantile_975(v.len().saturating_sub(1)).map(|t| {
+        let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+        t * (var / n).sqrt()
+    });
+    (m, half)
+}
+
 /// A least-squares slope with one intercept per group.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SlopeFit {
