@@ -18,7 +18,8 @@ use pyo3::types::{PyBytes, PyDict};
 use rewind::config::{DataSource, Setup, VerifyConfig};
 use rewind::model::Model;
 use rewind::options::{from_options, RunOptions, OPTIONS};
-use rewind::sgd::{NoObserver, Trajectory};
+use rewind::pipeline::run::Run;
+use rewind::sgd::Trajectory;
 use std::sync::Arc;
 
 use errors::{to_py, OrPy};
@@ -89,11 +90,10 @@ fn verify(
     let sink = Sink::new(token.as_deref());
     let report = detached(py, model.as_ref(), || {
         let s = setup(&run.config, model.as_ref())?;
-        match (&run.sgd_prime, &run.momentum) {
-            (Some(p), _) => Ok(rewind::sgd_prime::verify(&s, p)?.report),
-            (None, Some(m)) => rewind::momentum_verify::verify(&s, m, &mut NoObserver, &sink),
-            (None, None) => Ok(rewind::verify::verify_run(&s, &mut NoObserver, &sink)?.report),
-        }
+        Run::new(&s)
+            .algorithm(run.algorithm())
+            .progress(&sink)
+            .report()
     })?;
     serde_json::to_string_pretty(&report).or_py()
 }
@@ -120,7 +120,7 @@ fn trajectory<'py>(
     let sink = Sink::new(token.as_deref());
     let (s, v) = detached(py, model.as_ref(), || {
         let s = setup(&run.config, model.as_ref())?;
-        let v = rewind::verify::verify_run(&s, &mut NoObserver, &sink)?;
+        let v = Run::new(&s).progress(&sink).verify()?;
         Ok((s, v))
     })?;
     let out = trajectory_dict(py, &v.trajectory, s.model.dim(), s.data.grid.frac_bits())?;
@@ -195,10 +195,10 @@ fn encode<'py>(
     let sink = Sink::new(token.as_deref());
     let (bytes, final_json) = detached(py, model.as_ref(), || {
         let s = setup(&run.config, model.as_ref())?;
-        let enc = match &run.sgd_prime {
-            Some(p) => rewind::encode::encode_sgd_prime_run(&s, p, &sink)?,
-            None => rewind::encode::encode_run_with_progress(&s, &sink)?,
-        };
+        let enc = Run::new(&s)
+            .algorithm(run.algorithm())
+            .progress(&sink)
+            .encode()?;
         let fin = serde_json::json!({
             "format": 1,
             "frac_bits": s.data.grid.frac_bits(),
@@ -226,7 +226,7 @@ fn decode<'py>(
     let code = code.to_vec();
     let sink = Sink::new(token.as_deref());
     let d = detached(py, None, || {
-        rewind::encode::decode_run_with_progress(&code, &fin, &run.config, &sink)
+        rewind::pipeline::run::decode(&code, &fin, &run.config, &sink)
     })?;
     let per_epoch = (d.setup.data.n() / d.setup.config.batch).max(1);
     let t = Trajectory {

@@ -5,9 +5,9 @@
 //! Debian's `dataset-fashion-mnist` package), builds each width's setup once, and times the first
 //! [`STEPS`] steps of `rewind::sgd::run` (the stop check over all 60,000 examples, then the step)
 //! at every batch size, on one thread and on two. From the per-step costs it prints the CPU time
-//! of each of the plan's 18 runs at 300 epochs, their sum, the memory a run holds (every model of
-//! the trajectory, and one boolean per example and step), and the wall time of the grid on a
-//! 64-core machine through `rewind sweep --shard`. It prints a message and stops when the data
+//! of each of the plan's 18 runs at 300 epochs, their sum, and the wall time of the grid on a
+//! 64-core machine through `rewind sweep --shard`. What a run holds in memory is measured by
+//! `cargo bench --bench memory`. It prints a message and stops when the data
 //! set is not installed. Run with `cargo bench --bench paper_scale` from the repository's root.
 
 mod common;
@@ -106,7 +106,7 @@ fn main() {
         let s = Setup::new(&spec.config(&plan).expect("the run's configuration"))
             .expect("Fashion-MNIST loads");
         let setup = start.elapsed().as_secs_f64();
-        let (n, d) = (s.data.n() as u64, s.init.len() as u64);
+        let n = s.data.n() as u64;
         for &b in &batches {
             let (wall1, cpu1) = per_step(&s, b, 1);
             let (wall2, _) = per_step(&s, b, 2);
@@ -118,9 +118,8 @@ fn main() {
                 .filter(|r| r.hidden == width && r.batch == b)
                 .count();
             total_cpu += hours * runs_here as f64;
-            let memory_gb = steps as f64 * (8.0 * d as f64 + n as f64) / 1e9;
             println!(
-                "width {width:>2}, b = {b:>3}: {:.1} ms per step on 1 thread ({:.1} ms of CPU), {:.1} ms on 2 (×{:.2}); {EPOCHS} epochs = {steps} steps = {hours:.1} CPU-hours per run, holding {memory_gb:.0} GB; setup {setup:.1} s; load {}",
+                "width {width:>2}, b = {b:>3}: {:.1} ms per step on 1 thread ({:.1} ms of CPU), {:.1} ms on 2 (×{:.2}); {EPOCHS} epochs = {steps} steps = {hours:.1} CPU-hours per run; setup {setup:.1} s; load {}",
                 wall1 * 1e3,
                 cpu1 * 1e3,
                 wall2 * 1e3,

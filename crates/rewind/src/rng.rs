@@ -44,11 +44,12 @@ pub fn stream(seed: u64, stream: Stream) -> ChaCha20Rng {
 /// (`2^64 mod bound < bound ≤ 2^63` or `< 2^64 − bound`), so the expected number of draws is
 /// below 2, and for small bounds it is 1 with overwhelming probability.
 pub fn uniform_below<R: RngCore + ?Sized>(rng: &mut R, bound: NonZeroU64) -> u64 {
-    // 2^64 mod bound, computed in u64 as (2^64 − bound) mod bound.
-    let reject_below = bound.get().wrapping_neg() % bound;
     loop {
         let x = rng.next_u64();
-        if x >= reject_below {
+        // Draws below 2^64 mod bound are rejected. That threshold is below the bound, so a draw
+        // at or above the bound is always kept, and the division that finds the threshold
+        // ((2^64 − bound) mod bound, in u64) is needed only for the rare draw below it.
+        if x >= bound.get() || x >= bound.get().wrapping_neg() % bound {
             return x % bound;
         }
     }
@@ -79,6 +80,54 @@ pub fn permutation<R: RngCore + ?Sized>(rng: &mut R, n: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Yields the given words, then 2^64 − 1, which no bound rejects.
+    struct Words(Vec<u64>);
+
+    impl RngCore for Words {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            if self.0.is_empty() {
+                u64::MAX
+            } else {
+                self.0.remove(0)
+            }
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            dst.iter_mut().for_each(|b| *b = self.next_u64() as u8);
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dst);
+            Ok(())
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut past the threshold's division keeps and rejects exactly the draws the
+        /// definition does: the lowest 2^64 mod bound values are redrawn.
+        #[test]
+        fn uniform_below_is_its_definition(
+            bound in proptest::prop_oneof![1u64..1_000, (1u64 << 62)..u64::MAX],
+            words in proptest::collection::vec((proptest::bool::ANY, proptest::num::u64::ANY), 1..6),
+        ) {
+            let bound = NonZeroU64::new(bound).unwrap_or(NonZeroU64::MIN);
+            // Half the words fall below the bound, where rejection can happen.
+            let words: Vec<u64> = words
+                .into_iter()
+                .map(|(low, x)| if low { x % bound.get() } else { x })
+                .collect();
+            let reject_below = bound.get().wrapping_neg() % bound;
+            let expected = words
+                .iter()
+                .chain(std::iter::once(&u64::MAX))
+                .find(|&&x| x >= reject_below)
+                .map(|&x| x % bound);
+            let got = uniform_below(&mut Words(words.clone()), bound);
+            proptest::prop_assert_eq!(Some(got), expected);
+        }
+    }
 
     #[test]
     fn permutation_stream_is_value_stable() {

@@ -459,15 +459,50 @@ pub fn run_with<O: Optimizer>(
     observer: &mut dyn Observer,
     opt: &mut O,
 ) -> Result<Trajectory, Error> {
+    let (mut steps, mut correct) = (Vec::new(), Vec::new());
+    let end = run_streamed(f, cfg, init, observer, opt, &mut |step, before| {
+        steps.push(step);
+        correct.extend(before);
+        Ok(())
+    })?;
+    Ok(Trajectory {
+        steps,
+        final_model: end.final_model,
+        permutations: end.permutations,
+        stopped_at: end.stopped_at,
+        correct,
+    })
+}
+
+/// What Algorithm 1 leaves besides its steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    /// The model after the last step, as [`Trajectory::final_model`].
+    pub final_model: Vec<i64>,
+    /// The permutation of each epoch that was started.
+    pub permutations: Vec<Vec<usize>>,
+    /// As [`Trajectory::stopped_at`].
+    pub stopped_at: Option<(usize, usize)>,
+}
+
+/// Receives each step of a streamed run with acc(W, x) of its model before it, when the stop
+/// check computed that.
+pub type StepSink<'s> = dyn FnMut(LoggedStep, Option<Vec<bool>>) -> Result<(), Error> + 's;
+
+/// Algorithm 1 handing each step to `sink` as it is taken instead of keeping it: the same
+/// permutations, batches, stop and observer calls as [`run_with`], in O(d + n) memory of its
+/// own besides the permutations (docs/design.md §7.5).
+pub fn run_streamed<O: Optimizer>(
+    f: &StepFunction,
+    cfg: &SgdConfig,
+    init: Vec<i64>,
+    observer: &mut dyn Observer,
+    opt: &mut O,
+    sink: &mut StepSink<'_>,
+) -> Result<RunEnd, Error> {
     let mut rng = stream(cfg.seed, Stream::Permutation);
     let mut w = init;
-    let mut traj = Trajectory {
-        steps: Vec::new(),
-        final_model: Vec::new(),
-        permutations: Vec::new(),
-        stopped_at: None,
-        correct: Vec::new(),
-    };
+    let (mut permutations, mut stopped_at) = (Vec::new(), None);
     let all: Vec<usize> = (0..cfg.n_used).collect();
     let per_epoch = cfg.n_used.checked_div(cfg.batch).unwrap_or(0);
     f.progress()
@@ -475,7 +510,7 @@ pub fn run_with<O: Optimizer>(
     'epochs: for epoch in 1..=cfg.epochs {
         let perm = permutation(&mut rng, cfg.n_used);
         for (j, batch) in perm.chunks(cfg.batch).enumerate() {
-            let next = if cfg.stop_at_full_accuracy {
+            let (next, before) = if cfg.stop_at_full_accuracy {
                 // The stop check and the step read the same W and nothing else, so they run side
                 // by side: the step (one batch, serial) hides inside the parallel accuracy pass.
                 // A step taken past the stop is dropped unseen, as if never computed.
@@ -484,15 +519,14 @@ pub fn run_with<O: Optimizer>(
                     rayon::join(|| f.correct_many(&w, &all), || proposer.propose(&w, batch));
                 let correct = correct?;
                 if correct.iter().all(|&c| c) {
-                    traj.stopped_at = Some((epoch, j + 1));
-                    traj.permutations.push(perm.clone());
+                    stopped_at = Some((epoch, j + 1));
+                    permutations.push(perm.clone());
                     break 'epochs;
                 }
-                traj.correct.push(correct);
-                opt.accept(next?)
+                (opt.accept(next?), Some(correct))
             } else {
                 let next = opt.propose(&w, batch)?;
-                opt.accept(next)
+                (opt.accept(next), None)
             };
             let logged = LoggedStep {
                 epoch,
@@ -501,13 +535,16 @@ pub fn run_with<O: Optimizer>(
                 w,
             };
             observer.on_step(&logged)?;
-            traj.steps.push(logged);
+            sink(logged, before)?;
             w = next;
             f.progress().advance(1);
         }
-        traj.permutations.push(perm);
+        permutations.push(perm);
     }
     observer.on_final(&w)?;
-    traj.final_model = w;
-    Ok(traj)
+    Ok(RunEnd {
+        final_model: w,
+        permutations,
+        stopped_at,
+    })
 }

@@ -3,9 +3,9 @@
 
 use super::encode::FinalModel;
 use super::run_args::{verify_defaults, DataArgs};
-use rewind::encode::decode_run_with_progress;
 use rewind::log::TrajectoryWriter;
 use rewind::output::{check_paths, Output};
+use rewind::pipeline::run::decode;
 use rewind::report::model_sha256;
 use rewind::sgd::{LoggedStep, Observer};
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let bar = super::progress::PhaseBar::new(args.progress.quiet);
-    let run = decode_run_with_progress(&bytes, &model.weights, &config, &bar)?;
+    let run = decode(&bytes, &model.weights, &config, &bar)?;
     bar.finish();
     if let Some(out) = out {
         write_trajectory(&run, &model.weights, out)?;

@@ -3,8 +3,8 @@
 
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
 use rewind::config::Setup;
-use rewind::encode::{encode_run_with_progress, encode_sgd_prime_run};
 use rewind::output::{check_paths, commit_together, Output};
+use rewind::pipeline::run::{Algorithm, Run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,10 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::warn(w);
     }
     let bar = super::progress::PhaseBar::new(args.progress.quiet);
-    let enc = match &sgd_prime {
-        Some(p) => encode_sgd_prime_run(&setup, p, &bar)?,
-        None => encode_run_with_progress(&setup, &bar)?,
+    let algorithm = match &sgd_prime {
+        Some(p) => Algorithm::SgdPrime(p.clone()),
+        None => Algorithm::Sgd,
     };
+    let enc = Run::new(&setup)
+        .algorithm(algorithm)
+        .progress(&bar)
+        .encode()?;
     bar.finish();
     let model = FinalModel {
         format: 1,

@@ -1,6 +1,7 @@
 //! `rewind figures RESULTS --out DIR`: the paper's Figures 2–5 (Appendix B) and this
-//! project's code-length and many-to-one figures, drawn from sweep results as SVG files (what
-//! each figure shows is in `rewind::figures`).
+//! project's code-length and many-to-one figures, drawn from sweep results as SVG files, each
+//! with a CSV table of the numbers it plots beside it, so that the data can be read without the
+//! picture (what each figure shows, and the table's columns, are in `rewind::figures`).
 
 use rewind::figures::{draw, write};
 use rewind::selection::Rho;
@@ -22,7 +23,7 @@ enum RhoArg {
 pub struct Args {
     /// Results file written by `rewind sweep` (JSON lines).
     results: PathBuf,
-    /// Directory for the SVG files (created if missing).
+    /// Directory for the SVG files and their CSV tables (created if missing).
     #[arg(long, default_value = "figures")]
     out: PathBuf,
     /// The discrepancy to plot.

@@ -5,9 +5,9 @@ use rewind::config::{Setup, VerifyConfig};
 use rewind::log::TrajectoryWriter;
 use rewind::model::Model;
 use rewind::output::{check_paths, commit_together, Output};
+use rewind::pipeline::run::{Algorithm, Run};
 use rewind::report::{DataDump, VerifyReport};
-use rewind::sgd::{NoObserver, Observer};
-use rewind::verify::verify_run;
+use rewind::verify::steps_csv;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -35,8 +35,10 @@ pub struct Args {
     /// Stream the run as a training log (docs/log-format.md) to this file.
     #[arg(long)]
     dump_trajectory: Option<PathBuf>,
-    /// In the log, give the model on every K-th step only (and its SHA-256 on the others).
-    #[arg(long, requires = "dump_trajectory", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Keep every K-th model: the walk back runs the segments between them in parallel. In the
+    /// --dump-trajectory log, give the model on every K-th step only (and its SHA-256 on the
+    /// others).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: Option<u64>,
     /// Write the quantised data set as the model sees it to this file (JSON).
     #[arg(long)]
@@ -117,35 +119,49 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_data(&setup, o)?;
     }
     let bar = super::progress::PhaseBar::new(args.progress.quiet);
-    let (report, traj_out) = match (traj_out, &sgd_prime, &momentum) {
-        (_, Some(p), _) => (rewind::sgd_prime::verify(&setup, p)?.report, None),
-        (Some(o), None, Some(m)) => {
-            let path = o.path().display().to_string();
-            let every = args.checkpoint_every.map(|k| k as usize);
-            let header = rewind::log::header(&setup, every);
-            let mut w = TrajectoryWriter::with_checkpoints(o, &path, &header, every.unwrap_or(1))?;
-            let report = rewind::momentum_verify::verify(&setup, m, &mut w, &bar)?;
-            (report, Some(w.into_inner()))
-        }
-        (None, None, Some(m)) => (
-            rewind::momentum_verify::verify(&setup, m, &mut NoObserver, &bar)?,
-            None,
-        ),
-        (Some(o), None, None) => {
-            let path = o.path().display().to_string();
-            let every = args.checkpoint_every.map(|k| k as usize);
-            let header = rewind::log::header(&setup, every);
-            let mut w = TrajectoryWriter::with_checkpoints(o, &path, &header, every.unwrap_or(1))?;
-            let run = verify_run(&setup, &mut w as &mut dyn Observer, &bar)?;
-            write_steps(&setup, &run, steps_out.as_mut())?;
-            (run.report, Some(w.into_inner()))
-        }
-        (None, None, None) => {
-            let run = verify_run(&setup, &mut NoObserver, &bar)?;
-            write_steps(&setup, &run, steps_out.as_mut())?;
-            (run.report, None)
-        }
+    let algorithm = match (&sgd_prime, &momentum) {
+        (Some(p), _) => Algorithm::SgdPrime(p.clone()),
+        (None, Some(m)) => Algorithm::Momentum(*m),
+        (None, None) => Algorithm::Sgd,
     };
+    let plain = matches!(algorithm, Algorithm::Sgd);
+    let every = args.checkpoint_every.map(|k| k as usize);
+    let mut writer = match traj_out.filter(|_| sgd_prime.is_none()) {
+        Some(o) => {
+            let path = o.path().display().to_string();
+            let header = rewind::log::header(&setup, every);
+            Some(TrajectoryWriter::with_checkpoints(
+                o,
+                &path,
+                &header,
+                every.unwrap_or(1),
+            )?)
+        }
+        None => None,
+    };
+    let mut run = Run::new(&setup)
+        .algorithm(algorithm)
+        .progress(&bar)
+        .checkpoint_every(every);
+    if let Some(w) = writer.as_mut() {
+        run = run.observer(w);
+    }
+    let report = match steps_out.as_mut().filter(|_| plain) {
+        // The steps table reads every step, so this run keeps them.
+        Some(o) => {
+            let v = run.verify()?;
+            let table = steps_csv(
+                &setup,
+                &v.trajectory,
+                v.records.as_deref(),
+                v.certificates.as_deref(),
+            );
+            o.put(table.as_bytes())?;
+            v.report
+        }
+        None => run.report()?,
+    };
+    let traj_out = writer.map(TrajectoryWriter::into_inner);
     bar.finish();
     let json = serde_json::to_string_pretty(&report)? + "\n";
     if let Some(o) = &mut report_out {
@@ -178,17 +194,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(3)
         },
     )
-}
-
-fn write_steps(
-    setup: &Setup,
-    run: &rewind::verify::VerifiedRun,
-    out: Option<&mut Output>,
-) -> anyhow::Result<()> {
-    if let Some(o) = out {
-        o.put(rewind::verify::steps_csv(setup, run).as_bytes())?;
-    }
-    Ok(())
 }
 
 fn write_data(s: &Setup, out: &mut Output) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 //! `rewind figures`: every figure drawn from a tiny sweep made here, checked for well-formed
-//! SVG that names its series; figures without data are skipped and said so; bad input is a
-//! one-line error.
+//! SVG that names its series, with a CSV table beside it holding the numbers the reports give;
+//! figures without data are skipped and said so; bad input is a one-line error.
 
 use super::common::rewind;
 use rewind::figures::{draw, CODE_LENGTH, FIG2, FIG3, FIG4, FIG5, GD_STEPS, MANY_TO_ONE};
@@ -174,7 +174,116 @@ fn the_command_writes_every_figure_into_a_new_directory() {
         let svg = std::fs::read_to_string(&path).unwrap();
         assert_well_formed(&svg, file);
         assert_names(&svg, file, expected(file));
+        let table = path.with_extension("csv");
+        assert!(
+            stdout.contains(&format!("wrote {}", table.display())),
+            "{stdout}"
+        );
+        assert!(table.exists(), "{}", table.display());
     }
+}
+
+/// A table written by the command, checked for its header and seven fields a row; the rows
+/// without the header.
+fn read_table(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows = text.lines().map(rewind::figures::table_fields);
+    assert_eq!(
+        rows.next().unwrap(),
+        ["panel", "series", "style", "x", "y", "y_low", "y_high"]
+    );
+    let rows: Vec<Vec<String>> = rows.collect();
+    assert!(rows.iter().all(|r| r.len() == 7), "{text}");
+    rows
+}
+
+/// The (x, y) of one series of one panel, as bit patterns so that the values compare exactly.
+fn points_of(rows: &[Vec<String>], panel: &str, series: &str) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r[0] == panel && r[1] == series)
+        .map(|r| {
+            let x: f64 = r[3].parse().unwrap();
+            let y: f64 = r[4].parse().unwrap();
+            (x.to_bits(), y.to_bits())
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn bits(v: impl Iterator<Item = (f64, f64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = v.map(|(x, y)| (x.to_bits(), y.to_bits())).collect();
+    v.sort_unstable();
+    v
+}
+
+/// The tables hold exactly what the reports give: the accuracy per epoch of one run, the
+/// predicted and observed shares of every logistic run, one row per point.
+#[test]
+fn each_figure_has_a_table_of_the_numbers_it_plots() {
+    let (mlp, logistic) = results();
+    // Each sweep alone, so that panels and series have their short names.
+    let dir = TempDir::new().unwrap();
+    let figures_of = |name: &str, lines: &[ResultLine]| {
+        let results = write_results(&dir, &format!("{name}.jsonl"), lines);
+        let out = dir.path().join(name);
+        let run = rewind(&["figures", &results, "--out", out.to_str().unwrap()]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        out
+    };
+
+    let fig2 = read_table(&figures_of("mlp", mlp).join("fig2-true-labels.csv"));
+    let run_of = |hidden: usize, batch: usize| {
+        mlp.iter()
+            .find(|l| !l.spec.random_labels && l.spec.hidden == hidden && l.spec.batch == batch)
+            .and_then(|l| l.report.as_ref())
+            .unwrap()
+    };
+    let accuracy = |r: &rewind::report::VerifyReport| {
+        bits(
+            r.discrepancy
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, e.accuracy)),
+        )
+    };
+    assert_eq!(
+        points_of(&fig2, "b = 4: accuracy", "width 2"),
+        accuracy(run_of(2, 4))
+    );
+    assert_eq!(
+        points_of(&fig2, "b = 8: accuracy", "width 3"),
+        accuracy(run_of(3, 8))
+    );
+    // The accuracy panels: one row per epoch of every true-label run, and nothing else.
+    let epochs: usize = mlp
+        .iter()
+        .filter(|l| !l.spec.random_labels)
+        .map(|l| l.report.as_ref().unwrap().discrepancy.epochs.len())
+        .sum();
+    let accuracy_rows = fig2.iter().filter(|r| r[0].ends_with(": accuracy")).count();
+    assert_eq!(accuracy_rows, epochs);
+    // The null's band: one row per epoch with both edges and no y.
+    let band: Vec<&Vec<String>> = fig2.iter().filter(|r| r[2] == "band").collect();
+    assert!(!band.is_empty());
+    assert!(band
+        .iter()
+        .all(|r| r[4].is_empty() && r[5].parse::<f64>().unwrap() <= r[6].parse::<f64>().unwrap()));
+
+    let shares = read_table(&figures_of("logistic", logistic).join("many-to-one.csv"));
+    let panel = "Many-to-one steps: observed against predicted, one point per run";
+    let expected = bits(logistic.iter().map(|l| {
+        let inv = l.report.as_ref().unwrap().inversion.as_ref().unwrap();
+        (inv.predicted_many_to_one.unwrap(), inv.observed_many_to_one)
+    }));
+    assert_eq!(points_of(&shares, panel, "logistic (2 runs)"), expected);
+    // The two runs and the diagonal's two ends.
+    assert_eq!(shares.len(), 4);
 }
 
 #[test]

@@ -35,6 +35,14 @@
 //! [`crate::experiments::selection`], as the claims group them: a panel holds runs that differ only in width and seed, and series are
 //! named by what differs among them ("width 2", or "width 2, seed 1"). A figure without data is
 //! skipped with a reason, not drawn empty.
+//!
+//! Each figure comes with a CSV table of the numbers it plots (`fig2-true-labels.svg` beside
+//! `fig2-true-labels.csv`), so that its data can be read without parsing the SVG. The table is
+//! made from the same panels the renderer draws, so that it cannot drift from the picture: one
+//! row per point, columns `panel,series,style,x,y,y_low,y_high`, where `panel` is the plot's
+//! caption, `series` names the line (also those the legend leaves out), `style` is how it is
+//! drawn (`line`, `dashed`, `markers` or `band`), and a band has one row per x with its edges
+//! in `y_low` and `y_high` and `y` empty (the other rows leave those two empty).
 
 use crate::experiments::selection::{key, labels_name, names, runs, Field, Rho, Run};
 use crate::experiments::sweep::{ResultLine, RunSpec};
@@ -84,13 +92,23 @@ const GREY: RGBColor = RGBColor(90, 90, 90);
 /// The null model's line and band: black, so that it differs from β's grey dashes.
 const NULL: RGBColor = RGBColor(0, 0, 0);
 
-/// One SVG, ready to write.
+/// One SVG and the table of its data, ready to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
     /// File name to write the figure under (e.g. [`FIG2`]).
     pub file: &'static str,
     /// The SVG document.
     pub svg: String,
+    /// The numbers the SVG plots, as CSV (columns in the module's documentation).
+    pub csv: String,
+}
+
+impl Figure {
+    /// The table's file name: the figure's, ending in `.csv`, so that the two sit side by side.
+    pub fn csv_file(&self) -> String {
+        let base = self.file.strip_suffix(".svg").unwrap_or(self.file);
+        format!("{base}.csv")
+    }
 }
 
 /// A figure the results have no data for.
@@ -181,8 +199,23 @@ enum Style {
     Band,
 }
 
+impl Style {
+    /// The name in a figure's table.
+    fn name(self) -> &'static str {
+        match self {
+            Style::Line => "line",
+            Style::Dashed => "dashed",
+            Style::Markers => "markers",
+            Style::Band => "band",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Series {
+    /// The series' name in the table: every series has one, also when the legend has no room.
+    name: String,
+    /// The legend's entry, if any.
     label: Option<String>,
     colour: RGBColor,
     style: Style,
@@ -393,36 +426,133 @@ where
     Ok(())
 }
 
-/// One titled figure of `panels` in a grid of `shape` (rows, columns), filled row by row.
+/// One titled figure of `panels` in a grid of `shape` (rows, columns), filled row by row, with
+/// the table of the same panels.
 fn render_grid(
-    file: &str,
+    file: &'static str,
     size: (u32, u32),
     title: &str,
     shape: (usize, usize),
     panels: &[Panel],
-) -> Result<Option<String>, Error> {
-    render(file, size, |root| {
+) -> Result<Option<Figure>, Error> {
+    let svg = render(file, size, |root| {
         let body = root.titled(title, ("sans-serif", 22))?;
         for (cell, panel) in body.split_evenly(shape).iter().zip(panels) {
             draw_panel(cell, panel)?;
         }
         Ok(())
-    })
-    .map(Some)
+    })?;
+    // Only the panels the grid has cells for are drawn, and so tabled.
+    let csv = table(file, panels.iter().take(shape.0 * shape.1))?;
+    Ok(Some(Figure { file, svg, csv }))
 }
 
-/// One titled figure of a single panel.
+/// One titled figure of a single panel, with its table.
 fn render_one(
-    file: &str,
+    file: &'static str,
     size: (u32, u32),
     title: &str,
     panel: &Panel,
-) -> Result<Option<String>, Error> {
-    render(file, size, |root| {
+) -> Result<Option<Figure>, Error> {
+    let svg = render(file, size, |root| {
         let body = root.titled(title, ("sans-serif", 22))?;
         draw_panel(&body, panel)
-    })
-    .map(Some)
+    })?;
+    let csv = table(file, [panel])?;
+    Ok(Some(Figure { file, svg, csv }))
+}
+
+/// The header of every figure's table.
+const CSV_HEADER: &str = "panel,series,style,x,y,y_low,y_high\n";
+
+/// One line of a figure's table split into its fields, quotes undone: the reading side of the
+/// quoting the tables use (a field with a comma, quote or line break is quoted, quotes doubled).
+pub fn table_fields(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The table of the points `panels` plot, one row per point (a band: one row per x).
+fn table<'a>(file: &str, panels: impl IntoIterator<Item = &'a Panel>) -> Result<String, Error> {
+    let mut out = String::from(CSV_HEADER);
+    for p in panels {
+        for s in &p.series {
+            series_rows(&mut out, file, &p.caption, s)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Appends the rows of one series of the panel captioned `panel`.
+fn series_rows(out: &mut String, file: &str, panel: &str, s: &Series) -> Result<(), Error> {
+    let head = format!("{},{},{}", field(panel), field(&s.name), s.style.name());
+    if s.style != Style::Band {
+        for &(x, y) in &s.points {
+            *out += &format!("{head},{},{},,\n", number(x), number(y));
+        }
+        return Ok(());
+    }
+    let edges = band_edges(s).ok_or_else(|| {
+        Error::Internal(format!(
+            "{file}: the band {:?} is no upper and lower edge over the same x",
+            s.name
+        ))
+    })?;
+    for (x, low, high) in edges {
+        *out += &format!("{head},{},,{},{}\n", number(x), number(low), number(high));
+    }
+    Ok(())
+}
+
+/// A band's polygon as (x, lower, upper) per x: the upper edge is its first half, the lower
+/// edge its second half reversed; `None` when the halves do not pair up.
+fn band_edges(s: &Series) -> Option<Vec<(f64, f64, f64)>> {
+    let n = s.points.len();
+    if !n.is_multiple_of(2) {
+        return None;
+    }
+    let (upper, lower) = s.points.split_at(n / 2);
+    upper
+        .iter()
+        .zip(lower.iter().rev())
+        .map(|(&(x, high), &(xl, low))| (x.to_bits() == xl.to_bits()).then_some((x, low, high)))
+        .collect()
+}
+
+/// A number that reads back as the same f64: plain decimals where they are short, else
+/// scientific notation (`{}` would write 10⁻³⁰⁰ with 300 zeros); an empty cell for a value that
+/// is not finite, which the plot does not show either.
+fn number(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() {
+        String::new()
+    } else if a == 0.0 || (1e-5..1e16).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// A CSV field: quoted, with quotes doubled, when it holds a comma, a quote or a line break.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Draws into an SVG string of the given size; plotters errors become one-line errors.
@@ -568,6 +698,7 @@ fn run_series(
         .zip(names)
         .enumerate()
         .map(|(i, (r, name))| Series {
+            name: name.clone(),
             label: (i < MAX_LEGEND).then(|| name.clone()),
             colour: colours.get(name).copied().unwrap_or(GREY),
             style: Style::Line,
@@ -611,12 +742,14 @@ fn null_series(g: &Group, rho: Rho, floor: f64) -> Vec<Series> {
         .map(|&(t, m, sd)| (t, (m - 2.0 * sd).max(floor)));
     vec![
         Series {
+            name: "null ± 2 sd (one run)".into(),
             label: Some("null ± 2 sd (one run)".into()),
             colour: NULL,
             style: Style::Band,
             points: upper.chain(lower).collect(),
         },
         Series {
+            name: "null: batch independent of correctness".into(),
             label: Some("null: batch independent of correctness".into()),
             colour: NULL,
             style: Style::Dashed,
@@ -650,7 +783,7 @@ fn unlabelled(n: usize) -> String {
 }
 
 /// Figures 2–3: per batch size, accuracy and running-average ρ per epoch.
-fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, Error> {
+fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Figure>, Error> {
     let groups = groups(runs, random);
     if groups.is_empty() {
         return Ok(None);
@@ -712,8 +845,21 @@ fn accuracy_and_rho(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Strin
     render_grid(file, size, &title, shape, &panels)
 }
 
+/// The leading term of Theorem 3.2, as the legend names it.
+const BETA: &str = "β(n,b) = n·log₂n / b²";
+
+/// The table's name of the `i`-th of `count` β lines of a panel (one per data set size n), which
+/// the legend names once.
+fn beta_name(i: usize, count: usize) -> String {
+    if count > 1 {
+        format!("{BETA} ({} of {count})", i + 1)
+    } else {
+        BETA.to_string()
+    }
+}
+
 /// Figures 4–5: per batch size, the running-average ρ of every width on one plot.
-fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, Error> {
+fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Figure>, Error> {
     let groups = groups(runs, random);
     if groups.is_empty() {
         return Ok(None);
@@ -753,7 +899,8 @@ fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, 
             for (i, beta) in betas.iter().enumerate() {
                 y = (y.0.min(beta / 1.2), y.1.max(*beta));
                 series.push(Series {
-                    label: (i == 0).then(|| "β(n,b) = n·log₂n / b²".to_string()),
+                    name: beta_name(i, betas.len()),
+                    label: (i == 0).then(|| BETA.to_string()),
                     colour: GREY,
                     style: Style::Dashed,
                     points: vec![(x.0, *beta), (x.1, *beta)],
@@ -787,7 +934,7 @@ fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<String>, 
 }
 
 /// Code length per epoch against ⌈log₂ n!⌉.
-fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
+fn code_length(runs: &[Run]) -> Result<Option<Figure>, Error> {
     let mut with_code: Vec<&Run> = runs
         .iter()
         .filter(|r| r.report.code.as_ref().is_some_and(|c| !c.epochs.is_empty()))
@@ -810,6 +957,7 @@ fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
             baselines.insert(e.baseline_bits, r.report.config.n);
         }
         series.push(Series {
+            name: label.clone(),
             label: (i < MAX_LEGEND).then_some(label),
             colour: COLOURS[i % COLOURS.len()],
             style: Style::Line,
@@ -822,8 +970,10 @@ fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
     }
     let x = (1.0, t_max.max(2) as f64);
     for (&bits, &n) in &baselines {
+        let name = format!("⌈log₂ n!⌉ = {bits} bits (n = {n})");
         series.push(Series {
-            label: Some(format!("⌈log₂ n!⌉ = {bits} bits (n = {n})")),
+            label: Some(name.clone()),
+            name,
             colour: GREY,
             style: Style::Dashed,
             points: vec![(x.0, bits as f64), (x.1, bits as f64)],
@@ -863,7 +1013,7 @@ fn code_length(runs: &[Run]) -> Result<Option<String>, Error> {
 }
 
 /// Observed share of hinted steps against the predicted 1 − det(I − αH_B).
-fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
+fn many_to_one(runs: &[Run]) -> Result<Option<Figure>, Error> {
     let mut by_model: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for r in runs {
         if let Some(inv) = &r.report.inversion {
@@ -889,6 +1039,7 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
         .iter()
         .enumerate()
         .map(|(i, (model, pts))| Series {
+            name: format!("{model} ({} runs)", pts.len()),
             label: Some(format!("{model} ({} runs)", pts.len())),
             colour: COLOURS[i % COLOURS.len()],
             style: Style::Markers,
@@ -898,6 +1049,7 @@ fn many_to_one(runs: &[Run]) -> Result<Option<String>, Error> {
     series.insert(
         0,
         Series {
+            name: "y = x (prediction exact)".into(),
             label: Some("y = x (prediction exact)".into()),
             colour: GREY,
             style: Style::Dashed,
@@ -928,8 +1080,11 @@ fn mean_and_half_width(v: &[f64]) -> (f64, f64) {
     (m, half.unwrap_or(0.0))
 }
 
+/// The band around each model size's mean, as the legend names it (once).
+const INTERVAL: &str = "95% t interval of the mean over seeds";
+
 /// Section 4: GD steps per batch against ℓ·m, per batch size, one curve per model size.
-fn gd_steps(runs: &[Run]) -> Result<Option<String>, Error> {
+fn gd_steps(runs: &[Run]) -> Result<Option<Figure>, Error> {
     let prime = crate::experiments::claims::section4::prime_runs(runs);
     if prime.is_empty() {
         return Ok(None);
@@ -969,12 +1124,14 @@ fn gd_steps(runs: &[Run]) -> Result<Option<String>, Error> {
             let mut band: Vec<(f64, f64)> = stats.iter().map(|&(x, m, h)| (x, m + h)).collect();
             band.extend(stats.iter().rev().map(|&(x, m, h)| (x, (m - h).max(0.0))));
             series.push(Series {
-                label: (i == 0).then(|| "95% t interval of the mean over seeds".to_string()),
+                name: format!("d = {d}: {INTERVAL}"),
+                label: (i == 0).then(|| INTERVAL.to_string()),
                 colour: colour(d),
                 style: Style::Band,
                 points: band,
             });
             lines.push(Series {
+                name: format!("d = {d}"),
                 label: Some(format!("d = {d}")),
                 colour: colour(d),
                 style: Style::Line,
@@ -1063,12 +1220,14 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
     let hints: Vec<f64> = points.iter().filter_map(|p| p.1 .4).collect();
     let mut series = vec![
         Series {
+            name: format!("d·log₂(1/β), d = {}", d_per_bit.round()),
             label: Some(format!("d·log₂(1/β), d = {}", d_per_bit.round())),
             colour: GREY,
             style: Style::Dashed,
             points: curve,
         },
         Series {
+            name: "nearest-rounding loss".into(),
             label: Some("nearest-rounding loss".into()),
             colour: COLOURS[1],
             style: Style::Dashed,
@@ -1078,6 +1237,7 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
     if !hints.is_empty() {
         let mean = hints.iter().sum::<f64>() / hints.len() as f64;
         series.push(Series {
+            name: "plain SGD's hints on the same runs (mean)".into(),
             label: Some("plain SGD's hints on the same runs (mean)".into()),
             colour: COLOURS[3],
             style: Style::Dashed,
@@ -1091,6 +1251,7 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
         let pts = pick(bits_back);
         if !pts.is_empty() {
             series.push(Series {
+                name: format!("{name}, measured ({} runs)", pts.len()),
                 label: Some(format!("{name}, measured ({} runs)", pts.len())),
                 colour,
                 style: Style::Markers,
@@ -1115,7 +1276,7 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
 }
 
 /// Momentum: the velocity buffer's bits per step against β, one panel per setting.
-fn momentum_bits(runs: &[Run]) -> Result<Option<String>, Error> {
+fn momentum_bits(runs: &[Run]) -> Result<Option<Figure>, Error> {
     let mut by: BTreeMap<String, Vec<(bool, MomentumPoint)>> = BTreeMap::new();
     for (setting, bits_back, p) in runs.iter().filter_map(momentum_point) {
         by.entry(setting).or_default().push((bits_back, p));
@@ -1150,8 +1311,8 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
         warnings,
     };
     let has_prime = r.runs.iter().any(|x| x.spec.sgd_prime.is_some());
-    let mut add = |file: &'static str, svg: Option<String>, reason: &str| match svg {
-        Some(svg) => out.drawn.push(Figure { file, svg }),
+    let mut add = |file: &'static str, figure: Option<Figure>, reason: &str| match figure {
+        Some(f) => out.drawn.push(f),
         None => out.skipped.push(Skipped {
             file,
             reason: if has_prime && file != GD_STEPS {
@@ -1195,18 +1356,124 @@ pub fn draw(lines: &[ResultLine], rho: Rho, source: &str) -> Result<Figures, Err
     Ok(out)
 }
 
-/// Writes the drawn figures into `dir` (created if missing), each atomically, and returns
-/// their paths; `results` (the input) is never overwritten.
+/// Writes the drawn figures into `dir` (created if missing), each SVG with its CSV table beside
+/// it, every file atomically, and returns their paths (SVG then CSV, figure by figure); every
+/// path is checked before anything is written, so that `results` (the input) is never
+/// overwritten, not even by a table.
 pub fn write(figures: &Figures, dir: &Path, results: &Path) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.display().to_string(),
         source,
     })?;
-    let paths: Vec<PathBuf> = figures.drawn.iter().map(|f| dir.join(f.file)).collect();
-    let outputs: Vec<(&str, &Path)> = paths.iter().map(|p| ("the figure", p.as_path())).collect();
+    let files: Vec<(&str, PathBuf, &str)> = figures
+        .drawn
+        .iter()
+        .flat_map(|f| {
+            [
+                ("the figure", dir.join(f.file), f.svg.as_str()),
+                ("the figure's table", dir.join(f.csv_file()), f.csv.as_str()),
+            ]
+        })
+        .collect();
+    let outputs: Vec<(&str, &Path)> = files.iter().map(|(r, p, _)| (*r, p.as_path())).collect();
     crate::output::check_paths(&[("the results file", results)], &outputs)?;
-    for (f, path) in figures.drawn.iter().zip(&paths) {
-        crate::output::write_file(path, f.svg.as_bytes())?;
+    for (_, path, text) in &files {
+        crate::output::write_file(path, text.as_bytes())?;
     }
-    Ok(paths)
+    Ok(files.into_iter().map(|(_, p, _)| p).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, style: Style, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            label: None,
+            colour: GREY,
+            style,
+            points,
+        }
+    }
+
+    fn panel(caption: &str, series: Vec<Series>) -> Panel {
+        Panel {
+            caption: caption.into(),
+            x_desc: String::new(),
+            y_desc: String::new(),
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+            scale: Scale::Linear,
+            integer_x: false,
+            series,
+        }
+    }
+
+    /// Values a short decimal cannot hold: each must read back bit for bit.
+    const AWKWARD: [f64; 4] = [0.1 + 0.2, 1e-300, 1.0 / 3.0, 123456789.125];
+
+    #[test]
+    fn a_table_has_a_header_one_row_per_point_and_reads_back_exactly() {
+        let line: Vec<(f64, f64)> = AWKWARD
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| (i as f64, y))
+            .collect();
+        // Upper edge left to right, lower edge right to left, as the figures build bands.
+        let band = vec![(1.0, 3.0), (2.0, 4.0), (2.0, 0.5), (1.0, 1e-7)];
+        let p = panel(
+            "b = 4, \"q\" = 0.5",
+            vec![
+                series("width 2, seed 1", Style::Line, line.clone()),
+                series("null ± 2 sd", Style::Band, band),
+                series("y = x", Style::Markers, vec![(f64::NAN, 2.0)]),
+            ],
+        );
+        let csv = table("test.svg", [&p]).unwrap();
+        let rows: Vec<Vec<String>> = csv.lines().map(table_fields).collect();
+        assert_eq!(
+            rows[0],
+            ["panel", "series", "style", "x", "y", "y_low", "y_high"]
+        );
+        assert!(rows.iter().all(|r| r.len() == 7), "{csv}");
+        // 4 line points, 2 band x values, 1 marker.
+        assert_eq!(rows.len(), 1 + 4 + 2 + 1, "{csv}");
+        assert!(rows[1..].iter().all(|r| r[0] == p.caption), "{csv}");
+        let read: Vec<(f64, f64)> = rows[1..5]
+            .iter()
+            .map(|r| (r[3].parse().unwrap(), r[4].parse().unwrap()))
+            .collect();
+        let bits = |v: &[(f64, f64)]| -> Vec<(u64, u64)> {
+            v.iter().map(|p| (p.0.to_bits(), p.1.to_bits())).collect()
+        };
+        assert_eq!(bits(&read), bits(&line));
+        assert_eq!(rows[1][1], "width 2, seed 1");
+        assert_eq!(rows[5][1..], ["null ± 2 sd", "band", "1", "", "1e-7", "3"]);
+        assert_eq!(rows[6][3..], ["2", "", "0.5", "4"]);
+        // A value the plot cannot show is an empty cell, not "NaN".
+        assert_eq!(rows[7][2..5], ["markers", "", "2"]);
+    }
+
+    #[test]
+    fn a_band_whose_edges_do_not_pair_is_an_error() {
+        for points in [
+            vec![(1.0, 2.0), (2.0, 3.0), (1.0, 1.0)],
+            vec![(1.0, 2.0), (2.0, 1.0)],
+        ] {
+            let p = panel("p", vec![series("band", Style::Band, points)]);
+            let e = table("x.svg", [&p]).unwrap_err().to_string();
+            assert!(e.contains("x.svg") && e.contains("band"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_table_sits_beside_the_figure() {
+        let f = Figure {
+            file: FIG2,
+            svg: String::new(),
+            csv: String::new(),
+        };
+        assert_eq!(f.csv_file(), "fig2-true-labels.csv");
+    }
 }

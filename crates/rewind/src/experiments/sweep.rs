@@ -21,8 +21,8 @@ use crate::pipeline::config::{
     DEFAULT_Q,
 };
 use crate::pipeline::report::VerifyReport;
+use crate::pipeline::run::{Algorithm, Run};
 use crate::pipeline::sgd_prime::SgdPrimeConfig;
-use crate::pipeline::verify::verify_quiet;
 use crate::sgd::BackendKind;
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -848,21 +848,12 @@ pub fn run_one_with(
     setup: &dyn Fn(&VerifyConfig) -> Result<Setup, Error>,
 ) -> ResultLine {
     let result = spec.config(plan).and_then(|c| setup(&c)).and_then(|s| {
-        match (&spec.sgd_prime, &spec.momentum) {
-            (None, Some(m)) => m.config().and_then(|m| {
-                crate::pipeline::momentum_verify::verify(
-                    &s,
-                    &m,
-                    &mut crate::sgd::NoObserver,
-                    &crate::progress::NoProgress,
-                )
-            }),
-            (None, None) => verify_quiet(&s).map(|(r, _)| r),
-            (Some(p), _) => p
-                .config()
-                .and_then(|p| crate::pipeline::sgd_prime::verify(&s, &p))
-                .map(|v| v.report),
-        }
+        let algorithm = match (&spec.sgd_prime, &spec.momentum) {
+            (Some(p), _) => Algorithm::SgdPrime(p.config()?),
+            (None, Some(m)) => Algorithm::Momentum(m.config()?),
+            (None, None) => Algorithm::Sgd,
+        };
+        Run::new(&s).algorithm(algorithm).report()
     });
     let (report, error) = match result {
         Ok(r) => (Some(r), None),

@@ -15,4 +15,5 @@ pub mod report;
 pub mod run;
 pub mod sgd_prime;
 pub mod snapshot;
+pub(crate) mod stepwise;
 pub mod verify;

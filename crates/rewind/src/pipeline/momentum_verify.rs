@@ -5,7 +5,7 @@
 //! route, docs/design.md §4.2) and the Lemma 3.1 code with the buffer counted against ⌈log₂ n!⌉.
 //!
 //! At β = 0 the optimizer is plain SGD: the run, and every report section, are those of
-//! [`crate::pipeline::verify::verify_run`], with a `momentum` section beside them.
+//! [`crate::pipeline::verify::verify_streamed`], with a `momentum` section beside them.
 
 use crate::momentum::{
     buffer_bound_after, nearest_preimages, rewind, round_beta, Buffer, MomentumConfig, MomentumRun,
@@ -17,7 +17,7 @@ use crate::pipeline::report::{
     VerifyReport, FORMAT,
 };
 use crate::pipeline::verify::{
-    config_report, correctness, discrepancy_report, run_warnings, verify_run,
+    config_report, correctness, discrepancy_report, run_warnings, verify_streamed,
 };
 use crate::progress::{NoProgress, Progress};
 use crate::sgd::{NoObserver, Observer, StepFunction, Trajectory};
@@ -37,7 +37,7 @@ pub fn verify(
     progress: &dyn Progress,
 ) -> Result<VerifyReport, Error> {
     if m.beta.is_zero() {
-        let mut report = verify_run(setup, observer, progress)?.report;
+        let mut report = verify_streamed(setup, observer, progress, None)?;
         report.momentum = Some(plain_section(&report, m));
         return Ok(report);
     }
@@ -291,7 +291,7 @@ fn plain_hints(setup: &Setup) -> Result<Option<(u64, usize)>, Error> {
     let mut plain = setup.clone();
     plain.config.code = false;
     plain.config.certify = None;
-    let report = verify_run(&plain, &mut NoObserver, &NoProgress)?.report;
+    let report = verify_streamed(&plain, &mut NoObserver, &NoProgress, None)?;
     Ok(report.hints.map(|h| (h.bits, h.steps)))
 }
 

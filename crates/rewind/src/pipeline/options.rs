@@ -218,6 +218,18 @@ pub struct RunOptions {
     pub momentum: Option<MomentumConfig>,
 }
 
+impl RunOptions {
+    /// The algorithm these options name, for [`crate::pipeline::run::Run::algorithm`].
+    pub fn algorithm(&self) -> crate::pipeline::run::Algorithm {
+        use crate::pipeline::run::Algorithm;
+        match (&self.sgd_prime, &self.momentum) {
+            (Some(p), _) => Algorithm::SgdPrime(p.clone()),
+            (None, Some(m)) => Algorithm::Momentum(*m),
+            (None, None) => Algorithm::Sgd,
+        }
+    }
+}
+
 /// Reads typed values out of the option map, remembering nothing but the map.
 struct Reader<'a>(&'a Map<String, Value>);
 

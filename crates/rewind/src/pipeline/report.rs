@@ -358,12 +358,17 @@ pub struct ReconstructionReport {
 
 /// SHA-256 of a model's raw integers, little-endian, as lowercase hex.
 pub fn model_sha256(w: &[i64]) -> String {
+    model_digest(w).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of a model's raw integers, little-endian, as bytes.
+pub fn model_digest(w: &[i64]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for v in w {
         h.update(v.to_le_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize().into()
 }
 
 // The report sections of SGD′ (docs/design.md §5.3 and Section 4 of the paper).

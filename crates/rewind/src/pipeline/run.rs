@@ -27,6 +27,7 @@
 //! # Ok::<(), rewind::Error>(())
 //! ```
 
+use crate::momentum::MomentumConfig;
 use crate::pipeline::config::Setup;
 use crate::pipeline::encode::{self, DecodedRun, EncodedRun};
 use crate::pipeline::report::VerifyReport;
@@ -34,6 +35,7 @@ use crate::pipeline::sgd_prime::{self, SgdPrimeConfig, SgdPrimeRun};
 use crate::pipeline::verify;
 use crate::progress::{NoProgress, Progress};
 use crate::sgd::{NoObserver, Observer, Trajectory};
+use crate::steps::certify::Certificate;
 use crate::steps::codec::hint::StepRecord;
 use crate::Error;
 
@@ -45,6 +47,8 @@ pub enum Algorithm {
     Sgd,
     /// SGD′ (Algorithms 2 and 3): GD per batch after a perturbation, with its thresholds.
     SgdPrime(SgdPrimeConfig),
+    /// Heavy-ball SGD on the grid, its buffer coded (docs/design.md §2.9).
+    Momentum(MomentumConfig),
 }
 
 /// A job being built: the setup, the algorithm, who watches.
@@ -53,6 +57,7 @@ pub struct Run<'a> {
     algorithm: Algorithm,
     observer: Option<&'a mut dyn Observer>,
     progress: &'a dyn Progress,
+    checkpoint_every: Option<usize>,
 }
 
 /// What [`Run::verify`] produced.
@@ -64,6 +69,8 @@ pub struct Verified {
     pub trajectory: Trajectory,
     /// What inverting each logged step gave, in run order (absent when inversion is off).
     pub records: Option<Vec<StepRecord>>,
+    /// Each step's certificate, in run order (SGD with certification).
+    pub certificates: Option<Vec<Certificate>>,
     /// For SGD′: every call's GD steps and, per call, its inner steps' inversion records.
     pub sgd_prime: Option<(SgdPrimeRun, Vec<Vec<StepRecord>>)>,
 }
@@ -76,6 +83,36 @@ impl<'a> Run<'a> {
             algorithm: Algorithm::Sgd,
             observer: None,
             progress: &NoProgress,
+            checkpoint_every: None,
+        }
+    }
+
+    /// Keeps every K-th model of a streamed SGD run ([`Run::report`]), so that the walk back
+    /// runs the segments between them in parallel (docs/design.md §7.5).
+    pub fn checkpoint_every(mut self, every: Option<usize>) -> Self {
+        self.checkpoint_every = every;
+        self
+    }
+
+    /// The report alone. SGD is verified as it runs, without keeping its models
+    /// (docs/design.md §7.5), so memory does not grow with the run; the report is the one
+    /// [`Run::verify`] gives, byte for byte.
+    pub fn report(self) -> Result<VerifyReport, Error> {
+        let mut quiet = NoObserver;
+        match self.algorithm {
+            Algorithm::Sgd => verify::verify_streamed(
+                self.setup,
+                self.observer.unwrap_or(&mut quiet),
+                self.progress,
+                self.checkpoint_every,
+            ),
+            Algorithm::Momentum(m) => crate::pipeline::momentum_verify::verify(
+                self.setup,
+                &m,
+                self.observer.unwrap_or(&mut quiet),
+                self.progress,
+            ),
+            Algorithm::SgdPrime(_) => self.verify().map(|v| v.report),
         }
     }
 
@@ -111,9 +148,13 @@ impl<'a> Run<'a> {
                     report: run.report,
                     trajectory: run.trajectory,
                     records: run.records,
+                    certificates: run.certificates,
                     sgd_prime: None,
                 })
             }
+            Algorithm::Momentum(_) => Err(Error::Config(
+                "a momentum run's models come with velocity buffers, which this trajectory does not hold; ask for its report alone (Run::report, or leave the trajectory out)".into(),
+            )),
             Algorithm::SgdPrime(p) => {
                 if self.observer.is_some() {
                     return Err(Error::Config(
@@ -127,6 +168,7 @@ impl<'a> Run<'a> {
                     report: v.report,
                     trajectory,
                     records,
+                    certificates: None,
                     sgd_prime: Some((v.run, v.records)),
                 })
             }
@@ -143,6 +185,9 @@ impl<'a> Run<'a> {
         match self.algorithm {
             Algorithm::Sgd => encode::encode_run_with_progress(self.setup, self.progress),
             Algorithm::SgdPrime(p) => encode::encode_sgd_prime_run(self.setup, &p, self.progress),
+            Algorithm::Momentum(_) => Err(Error::Config(
+                "code files hold SGD and SGD′ runs; a momentum run's report codes its buffer (Run::report)".into(),
+            )),
         }
     }
 }

@@ -12,14 +12,19 @@ use crate::pipeline::report::{
     EpochCodeReport, HintReport, InversionReport, ReconstructionReport, RunReport, SideInformation,
     SmoothnessReport, VerifyReport, FORMAT,
 };
+use crate::pipeline::stepwise::{
+    trajectory as stepwise_trajectory, walk_back, CertSummary, Gathered, Stepwise,
+};
 use crate::progress::{NoProgress, Phase, Progress};
-use crate::sgd::{run, BackendChoice, NoObserver, Observer, StepFunction, Trajectory};
-use crate::steps::certify::{certify, Certificate, Enumerated, UnknownReason};
+use crate::sgd::{
+    run_streamed, BackendChoice, NoObserver, Observer, Plain, RunEnd, StepFunction, Trajectory,
+};
+use crate::steps::certify::{certify, Certificate, UnknownReason};
 use crate::steps::codec::entropy::{decode, encode, CodeOptions, EpochCost, RunShape};
-use crate::steps::discrepancy::{beta_leading, discrepancy, EpochDiscrepancy};
+use crate::steps::codec::hint::HintSet;
+use crate::steps::discrepancy::{beta_leading, discrepancy, Discrepancies, EpochDiscrepancy};
 use crate::steps::invert::{Outcome, Termination};
-use crate::steps::many_to_one::{predicted_many_to_one, prediction_skipped};
-use crate::steps::reconstruct::{analyse, hints_of, rewind};
+use crate::steps::many_to_one::{mean_share, prediction_skipped};
 use crate::Error;
 
 /// A run in which no step changed the model measured nothing.
@@ -27,14 +32,17 @@ pub(crate) fn run_warnings(setup: &Setup, traj: &Trajectory) -> Vec<String> {
     let moved = (0..traj.steps.len())
         .filter(|&k| traj.steps[k].w != traj.model_after(k))
         .count();
-    if traj.steps.is_empty() || moved > 0 {
-        return Vec::new();
-    }
-    vec![format!(
-        "none of the {} steps moved the model: every α·gradient rounds to 0 at --frac-bits {}; raise --frac-bits or the step size",
-        traj.steps.len(),
+    no_move_warning(setup, traj.steps.len(), moved)
+        .into_iter()
+        .collect()
+}
+
+/// The warning of a run of `steps` steps of which `moved` changed the model.
+fn no_move_warning(setup: &Setup, steps: usize, moved: usize) -> Option<String> {
+    (steps > 0 && moved == 0).then(|| format!(
+        "none of the {steps} steps moved the model: every α·gradient rounds to 0 at --frac-bits {}; raise --frac-bits or the step size",
         setup.config.frac_bits
-    )]
+    ))
 }
 
 /// One epoch's code beside ⌈log₂ n!⌉ and b·ρ of that epoch (`d`), for SGD and SGD′ alike. The
@@ -93,46 +101,165 @@ pub fn verify_run(
     observer: &mut dyn Observer,
     progress: &dyn Progress,
 ) -> Result<VerifiedRun, Error> {
+    let done = execute(setup, observer, progress, true, None)?;
+    let trajectory = done
+        .trajectory
+        .ok_or_else(|| Error::Internal("a kept run lost its steps".into()))?;
+    Ok(VerifiedRun {
+        report: done.report,
+        trajectory,
+        records: done.records,
+        certificates: done.certificates,
+    })
+}
+
+/// [`verify`] without keeping the run: each step is inverted and scored as it is taken and
+/// only hashes, hints and the tails' bits stay (docs/design.md §7.5), so memory stays near
+/// O(d + n) whatever the run's length. The report is the one [`verify_run`] gives, byte for
+/// byte. With the code asked for, the steps are kept anyway: the encoder reads them all.
+/// `checkpoint_every` keeps every K-th model, and the walk back runs its segments in parallel.
+pub fn verify_streamed(
+    setup: &Setup,
+    observer: &mut dyn Observer,
+    progress: &dyn Progress,
+    checkpoint_every: Option<usize>,
+) -> Result<VerifyReport, Error> {
+    Ok(execute(
+        setup,
+        observer,
+        progress,
+        setup.config.code,
+        checkpoint_every,
+    )?
+    .report)
+}
+
+/// A finished verification, with the run itself when it was kept.
+struct Done {
+    report: VerifyReport,
+    trajectory: Option<Trajectory>,
+    records: Option<Vec<crate::steps::codec::hint::StepRecord>>,
+    certificates: Option<Vec<Certificate>>,
+}
+
+/// The one verification pipeline: run with every step processed as it comes
+/// ([`Stepwise`]), walk back, and report.
+fn execute(
+    setup: &Setup,
+    observer: &mut dyn Observer,
+    progress: &dyn Progress,
+    keep_steps: bool,
+    checkpoint_every: Option<usize>,
+) -> Result<Done, Error> {
     let f = setup.step_function().with_progress(progress);
-    let traj = run(&f, &setup.sgd_config(), setup.init.clone(), observer)?;
-    let inverted = if setup.config.invert {
-        Some(invert_all(setup, &f, &traj)?)
-    } else {
-        None
+    let mut stepwise = Stepwise::new(setup, &f, keep_steps, checkpoint_every);
+    let end = run_streamed(
+        &f,
+        &setup.sgd_config(),
+        setup.init.clone(),
+        observer,
+        &mut Plain(&f),
+        &mut |step, before| stepwise.push(step, before),
+    )?;
+    stepwise.finish(&end)?;
+    let mut g = stepwise.out;
+    let inverted = match setup.config.invert {
+        true => Some(inversion_parts(setup, &f, &g, &end)?),
+        false => None,
     };
-    let records = inverted.as_ref().map(|i| i.records.as_slice());
-    let (certification, certificates) = match (setup.config.certify, records) {
-        (Some(budget), Some(r)) => {
-            let (report, certs) = certify_steps(&f, &traj, r, budget)?;
-            (Some(report), Some(certs))
-        }
-        _ => (None, None),
-    };
-    let correct = correctness(&f, &traj)?;
-    let discrepancy = discrepancy_report(setup, &traj, &correct);
-    let code = match (setup.config.code, records) {
-        (true, Some(r)) => Some(code_report(setup, &f, &traj, r, &discrepancy.epochs)?),
+    let certification = match (setup.config.certify, &inverted) {
+        (Some(budget), Some(_)) => Some(certification_report(
+            &g.certificates,
+            &g.records,
+            budget,
+            f.backend(),
+        )?),
         _ => None,
     };
+    let discrepancy = gathered_discrepancy(setup, &mut g);
+    let trajectory = keep_steps.then(|| stepwise_trajectory(&mut g, &end));
+    let code = match (setup.config.code, &inverted, &trajectory) {
+        (true, Some(_), Some(traj)) => Some(code_report(
+            setup,
+            &f,
+            traj,
+            &g.records,
+            &discrepancy.epochs,
+        )?),
+        _ => None,
+    };
+    let report = assemble(setup, &g, &end, inverted, certification, discrepancy, code);
+    let certificates = (setup.config.certify.is_some() && setup.config.invert).then(|| {
+        g.certificates
+            .iter()
+            .map(|c| c.certificate.clone())
+            .collect()
+    });
+    Ok(Done {
+        report,
+        trajectory,
+        records: setup.config.invert.then_some(g.records),
+        certificates,
+    })
+}
+
+/// The discrepancy section from what the run gathered, tails included.
+fn gathered_discrepancy(setup: &Setup, g: &mut Gathered) -> DiscrepancyReport {
+    let (_, epochs) = std::mem::replace(&mut g.discrepancies, Discrepancies::new(0)).finish();
+    let tails = (!g.hashes.is_empty())
+        .then(|| std::mem::take(&mut g.tails).tails(crate::steps::tails::DRAWS, setup.config.seed));
+    DiscrepancyReport {
+        beta_leading: beta_leading(setup.data.n(), setup.config.batch),
+        epochs,
+        tails,
+    }
+}
+
+/// The report of a plain SGD run from its sections.
+fn assemble(
+    setup: &Setup,
+    g: &Gathered,
+    end: &RunEnd,
+    inverted: Option<Inverted>,
+    certification: Option<CertificationReport>,
+    discrepancy: DiscrepancyReport,
+    code: Option<CodeReport>,
+) -> VerifyReport {
+    let steps = g.hashes.len();
     let side_information = inverted
         .as_ref()
-        .map(|i| SideInformation::new(i.hints.bits, f.dim()));
-    let acc = |k: usize| correct[k].iter().filter(|&&c| c).count() as f64 / setup.data.n() as f64;
-    let report = VerifyReport {
+        .map(|i| SideInformation::new(i.hints.bits, setup.model.dim()));
+    let n = setup.data.n() as f64;
+    let acc = |c: &Option<Vec<bool>>| {
+        c.as_ref()
+            .map_or(0.0, |c| c.iter().filter(|&&x| x).count() as f64 / n)
+    };
+    let warnings = setup
+        .warnings
+        .iter()
+        .cloned()
+        .chain(no_move_warning(setup, steps, g.moved))
+        .chain(side_information.as_ref().and_then(|s| s.warning()))
+        .collect();
+    let (inversion, hints, reconstruction) = match inverted {
+        Some(i) => (Some(i.inversion), Some(i.hints), Some(i.reconstruction)),
+        None => (None, None, None),
+    };
+    VerifyReport {
         format: FORMAT,
         config: config_report(setup),
         run: RunReport {
-            epochs_run: traj.permutations.len(),
-            stopped_at_full_accuracy: traj.stopped_at.is_some(),
-            initial_accuracy: acc(0),
-            final_accuracy: acc(traj.steps.len()),
-            final_model_sha256: model_sha256(&traj.final_model),
+            epochs_run: end.permutations.len(),
+            stopped_at_full_accuracy: end.stopped_at.is_some(),
+            initial_accuracy: acc(&g.initial_correct),
+            final_accuracy: acc(&g.final_correct),
+            final_model_sha256: model_sha256(&end.final_model),
         },
-        steps: traj.steps.len(),
-        inversion: inverted.as_ref().map(|i| i.inversion.clone()),
-        hints: inverted.as_ref().map(|i| i.hints.clone()),
-        reconstruction: inverted.as_ref().map(|i| i.reconstruction.clone()),
-        side_information: side_information.clone(),
+        steps,
+        inversion,
+        hints,
+        reconstruction,
+        side_information,
         certification,
         discrepancy,
         code,
@@ -140,20 +267,8 @@ pub fn verify_run(
         perturbation: None,
         gd_steps: None,
         momentum: None,
-        warnings: setup
-            .warnings
-            .iter()
-            .cloned()
-            .chain(run_warnings(setup, &traj))
-            .chain(side_information.and_then(|s| s.warning()))
-            .collect(),
-    };
-    Ok(VerifiedRun {
-        report,
-        trajectory: traj,
-        records: inverted.map(|i| i.records),
-        certificates,
-    })
+        warnings,
+    }
 }
 
 /// The header of [`steps_csv`].
@@ -164,13 +279,18 @@ pub const STEPS_CSV_HEADER: &str = "epoch,step,outcome,iterations,hint_coordinat
 /// the step's 1 − det(I − αH_B). A cell is empty (null to pandas) where the value was not
 /// computed: no inversion, no `certify`, no prediction for the model, and the fit score, which
 /// this version does not compute per step.
-pub fn steps_csv(setup: &Setup, run: &VerifiedRun) -> String {
+pub fn steps_csv(
+    setup: &Setup,
+    trajectory: &Trajectory,
+    records: Option<&[crate::steps::codec::hint::StepRecord]>,
+    certificates: Option<&[Certificate]>,
+) -> String {
     let f = setup.step_function();
-    let shares = crate::steps::many_to_one::step_shares(&f, &run.trajectory);
+    let shares = crate::steps::many_to_one::step_shares(&f, trajectory);
     let mut out = String::from(STEPS_CSV_HEADER);
-    for (k, s) in run.trajectory.steps.iter().enumerate() {
-        let rec = run.records.as_ref().and_then(|r| r.get(k));
-        let cert = run.certificates.as_ref().and_then(|c| c.get(k));
+    for (k, s) in trajectory.steps.iter().enumerate() {
+        let rec = records.and_then(|r| r.get(k));
+        let cert = certificates.and_then(|c| c.get(k));
         let (cert_name, preimages) = match cert {
             None => (String::new(), String::new()),
             Some(Certificate::Unique) => ("unique".into(), "1".into()),
@@ -201,26 +321,32 @@ pub fn steps_csv(setup: &Setup, run: &VerifiedRun) -> String {
     out
 }
 
-/// Every step inverted, the hints derived and the walk back checked.
+/// The inversion's three report sections.
 struct Inverted {
-    records: Vec<crate::steps::codec::hint::StepRecord>,
     inversion: InversionReport,
     hints: HintReport,
     reconstruction: ReconstructionReport,
 }
 
-fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inverted, Error> {
+/// The hints derived from the gathered records, the walk back checked, and the counts.
+fn inversion_parts(
+    setup: &Setup,
+    f: &StepFunction,
+    g: &Gathered,
+    end: &RunEnd,
+) -> Result<Inverted, Error> {
+    let records = &g.records;
     let (own_before, predictor_before) = (f.own_evaluations(), f.predictor_evaluations());
-    let max_it = setup.config.max_iterations;
-    let records = analyse(f, traj, max_it)?;
-    let hints = hints_of(&records);
-    let batches: Vec<Vec<usize>> = traj.steps.iter().map(|s| s.batch.clone()).collect();
-    let models = rewind(f, &traj.final_model, &batches, &hints, max_it)?;
-    let own = f.own_evaluations() - own_before;
-    let predictor = f.predictor_evaluations() - predictor_before;
-    let steps = traj.steps.len();
+    let walked = walk_back(setup, f, g, end)?;
+    let own = f.own_evaluations() - own_before + g.evaluations.0;
+    let predictor = f.predictor_evaluations() - predictor_before + g.evaluations.1;
+    let steps = records.len();
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
-    let hinted = hints.hints.len();
+    let hinted = g.hints.len();
+    let predicted = match prediction_skipped(f) {
+        Some(_) => None,
+        None => mean_share(g.shares.clone()),
+    };
     let inversion = InversionReport {
         recovered: count(Outcome::Recovered),
         other_preimage: count(Outcome::OtherPreimage),
@@ -237,7 +363,7 @@ fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inve
         gradient_evaluations: own + predictor,
         own_backend_evaluations: own,
         predictor_evaluations: predictor,
-        predicted_many_to_one: predicted_many_to_one(f, traj),
+        predicted_many_to_one: predicted,
         predicted_many_to_one_skipped: prediction_skipped(f),
         observed_many_to_one: if steps == 0 {
             0.0
@@ -247,19 +373,16 @@ fn invert_all(setup: &Setup, f: &StepFunction, traj: &Trajectory) -> Result<Inve
     };
     let hint_report = HintReport {
         steps: hinted,
-        bits: hints.bits(steps, f.dim()),
+        bits: HintSet::header_bits(steps, hinted) + g.hint_bits,
         coding: "count and subset rank of hinted steps; per hint nnz−1, positions as a subset rank, values as sign + Elias-γ".into(),
     };
     let reconstruction = ReconstructionReport {
-        initial_model_bit_exact: models
-            .first()
-            .map_or(traj.steps.is_empty(), |m| m == traj.initial_model()),
-        all_models_bit_exact: models.iter().zip(&traj.steps).all(|(m, s)| *m == s.w),
-        final_model_sha256: model_sha256(&traj.final_model),
-        initial_model_sha256: model_sha256(traj.initial_model()),
+        initial_model_bit_exact: walked.initial_model_bit_exact,
+        all_models_bit_exact: walked.all_models_bit_exact,
+        final_model_sha256: model_sha256(&end.final_model),
+        initial_model_sha256: model_sha256(g.initial.as_deref().unwrap_or(&end.final_model)),
     };
     Ok(Inverted {
-        records,
         inversion,
         hints: hint_report,
         reconstruction,
@@ -326,29 +449,30 @@ pub(crate) fn certify_all(
     records: &[crate::steps::codec::hint::StepRecord],
     budget: u64,
 ) -> Result<CertificationReport, Error> {
-    certify_steps(f, traj, records, budget).map(|(report, _)| report)
-}
-
-/// [`certify_all`], keeping each step's certificate in run order.
-fn certify_steps(
-    f: &StepFunction,
-    traj: &Trajectory,
-    records: &[crate::steps::codec::hint::StepRecord],
-    budget: u64,
-) -> Result<(CertificationReport, Vec<Certificate>), Error> {
     use rayon::prelude::*;
     f.progress().begin(Phase::Certify, traj.steps.len() as u64);
-    let results: Vec<(Certificate, Enumerated)> = (0..traj.steps.len())
+    let results: Vec<CertSummary> = (0..traj.steps.len())
         .into_par_iter()
         .map(|k| {
             let s = &traj.steps[k];
             let certified = certify(f, traj.model_after(k), &s.batch, &s.w, budget);
             f.progress().advance(1);
-            certified
+            certified.map(CertSummary::of)
         })
         .collect::<Result<_, _>>()?;
-    for (k, ((cert, _), rec)) in results.iter().zip(records).enumerate() {
-        let contradiction = match cert {
+    certification_report(&results, records, budget, f.backend())
+}
+
+/// The certification section from each step's certificate, checked against what the inverter
+/// found at the same step.
+pub(crate) fn certification_report(
+    results: &[CertSummary],
+    records: &[crate::steps::codec::hint::StepRecord],
+    budget: u64,
+    backend: BackendChoice,
+) -> Result<CertificationReport, Error> {
+    for (k, (c, rec)) in results.iter().zip(records).enumerate() {
+        let contradiction = match &c.certificate {
             Certificate::Unique => rec.outcome == Outcome::OtherPreimage,
             Certificate::Ambiguous {
                 index_of_logged, ..
@@ -362,15 +486,16 @@ fn certify_steps(
             )));
         }
     }
-    let count =
-        |pred: &dyn Fn(&Certificate) -> bool| results.iter().filter(|(c, _)| pred(c)).count();
+    let count = |pred: &dyn Fn(&Certificate) -> bool| {
+        results.iter().filter(|c| pred(&c.certificate)).count()
+    };
     let reason =
         |r: fn(&UnknownReason) -> bool| count(&|c| matches!(c, Certificate::Unknown(u) if r(u)));
     let free: Vec<usize> = results
         .iter()
-        .filter_map(|(_, e)| e.result.as_ref().ok().map(|en| en.free))
+        .filter_map(|c| c.enumerated.map(|(free, _)| free))
         .collect();
-    let report = CertificationReport {
+    Ok(CertificationReport {
         unique: count(&|c| *c == Certificate::Unique),
         ambiguous: count(&|c| matches!(c, Certificate::Ambiguous { .. })),
         unknown: count(&|c| matches!(c, Certificate::Unknown(_))),
@@ -380,19 +505,21 @@ fn certify_steps(
         unknown_budget: reason(|u| matches!(u, UnknownReason::Budget { .. })),
         unknown_no_certified_bound: reason(|u| matches!(u, UnknownReason::NoCertifiedBound)),
         unknown_radius_too_large: reason(|u| matches!(u, UnknownReason::RadiusTooLarge { .. })),
-        optimal_hint_bits: results.iter().map(|(c, _)| c.optimal_hint_bits()).sum(),
-        gradient_evaluations: results.iter().map(|(_, e)| e.evaluations).sum(),
+        optimal_hint_bits: results
+            .iter()
+            .map(|c| c.certificate.optimal_hint_bits())
+            .sum(),
+        gradient_evaluations: results.iter().map(|c| c.evaluations).sum(),
         budget,
         mean_free_coordinates: mean(free.iter().map(|&v| v as f64)),
         max_free_coordinates: free.iter().copied().max().unwrap_or(0),
         max_preimages: results
             .iter()
-            .filter_map(|(_, e)| e.result.as_ref().ok().map(|en| en.preimages.len()))
+            .filter_map(|c| c.enumerated.map(|(_, p)| p))
             .max()
             .unwrap_or(0),
-        evaluation_error: evaluation_error_note(f.backend()),
-    };
-    Ok((report, results.into_iter().map(|(c, _)| c).collect()))
+        evaluation_error: evaluation_error_note(backend),
+    })
 }
 
 fn evaluation_error_note(b: BackendChoice) -> String {

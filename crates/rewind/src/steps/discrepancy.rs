@@ -162,17 +162,43 @@ pub fn discrepancy(
     j_of: &[usize],
     per_epoch: usize,
 ) -> (Vec<StepDiscrepancy>, Vec<EpochDiscrepancy>) {
-    let n = correct.first().map_or(0, Vec::len);
-    let mut steps = Vec::with_capacity(batches.len());
-    let mut seen = vec![false; n];
+    let mut acc = Discrepancies::new(per_epoch);
     for (k, batch) in batches.iter().enumerate() {
-        if j_of[k] == 1 {
-            seen.iter_mut().for_each(|s| *s = false);
+        acc.push(batch, epoch_of[k], j_of[k], &correct[k + 1]);
+    }
+    acc.finish()
+}
+
+/// [`discrepancy`] one step at a time, as the run goes: it keeps the seen set of the current
+/// epoch and one small record per step, never a correctness vector.
+pub struct Discrepancies {
+    per_epoch: usize,
+    seen: Vec<bool>,
+    steps: Vec<StepDiscrepancy>,
+}
+
+impl Discrepancies {
+    /// Nothing seen yet, with `per_epoch` steps to an epoch.
+    pub fn new(per_epoch: usize) -> Self {
+        Discrepancies {
+            per_epoch,
+            seen: Vec::new(),
+            steps: Vec::new(),
         }
+    }
+
+    /// Step `j` (from 1) of `epoch` used `batch`, and the model after it is right on the examples
+    /// where `after` is true.
+    pub fn push(&mut self, batch: &[usize], epoch: usize, j: usize, after: &[bool]) {
+        let n = after.len();
+        if j == 1 || self.seen.len() != n {
+            self.seen.clear();
+            self.seen.resize(n, false);
+        }
+        let seen = &mut self.seen;
         for &x in batch {
             seen[x] = true;
         }
-        let after = &correct[k + 1];
         let count = |pick: &dyn Fn(usize) -> bool| -> (usize, usize) {
             (0..n)
                 .filter(|&x| pick(x))
@@ -185,12 +211,12 @@ pub fn discrepancy(
         let k_batch = batch.iter().filter(|&&x| after[x]).count();
         let (fit_score, fit_var) = fit_moments(k_batch, seen_total, seen_correct, batch.len());
         let lambda_seen = share((seen_correct, seen_total)).unwrap_or(0.0);
-        let lambda_unseen = (j_of[k] < per_epoch)
+        let lambda_unseen = (j < self.per_epoch)
             .then(|| share(count(&|x| !seen[x])))
             .flatten();
-        steps.push(StepDiscrepancy {
-            epoch: epoch_of[k],
-            j: j_of[k] + 1,
+        self.steps.push(StepDiscrepancy {
+            epoch,
+            j: j + 1,
             lambda,
             phi,
             lambda_seen,
@@ -202,7 +228,17 @@ pub fn discrepancy(
             fit_var,
         });
     }
-    let epochs = epoch_of.last().copied().unwrap_or(0);
+
+    /// Every step's quantities and each epoch's sums.
+    pub fn finish(self) -> (Vec<StepDiscrepancy>, Vec<EpochDiscrepancy>) {
+        let epochs = self.steps.last().map_or(0, |s| s.epoch);
+        let out = epoch_sums(&self.steps, epochs);
+        (self.steps, out)
+    }
+}
+
+/// Each epoch's sums of the per-step quantities, with the running averages and z's.
+fn epoch_sums(steps: &[StepDiscrepancy], epochs: usize) -> Vec<EpochDiscrepancy> {
     let mut out = Vec::with_capacity(epochs);
     let (mut sum_p, mut sum_c, mut sum_fit, mut sum_fit_var) = (0.0, 0.0, 0.0, 0.0);
     let mut sum_null = NullMoments::default();
@@ -245,7 +281,7 @@ pub fn discrepancy(
             running_fit_z: z_score(sum_fit, sum_fit_var),
         });
     }
-    (steps, out)
+    out
 }
 
 #[cfg(test)]

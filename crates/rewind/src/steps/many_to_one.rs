@@ -31,12 +31,13 @@ pub fn prediction_skipped(f: &StepFunction) -> Option<String> {
 /// `None` when [`prediction_skipped`] says so, when the model has no closed-form Hessian, or
 /// when I − αH_B is not positive definite.
 pub fn predicted_many_to_one(f: &StepFunction, traj: &Trajectory) -> Option<f64> {
-    if traj.steps.is_empty() {
-        return None;
-    }
-    let shares: Option<Vec<f64>> = step_shares(f, traj)?.into_iter().collect();
-    let shares = shares?;
-    Some(shares.iter().sum::<f64>() / shares.len() as f64)
+    mean_share(step_shares(f, traj)?)
+}
+
+/// The mean of the steps' shares: `None` without steps or when a step has none.
+pub fn mean_share(shares: Vec<Option<f64>>) -> Option<f64> {
+    let shares: Vec<f64> = shares.into_iter().collect::<Option<_>>()?;
+    (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
 }
 
 /// 1 − det(I − αH_B) at each logged step, in run order (`None` at a step where I − αH_B is
@@ -45,22 +46,23 @@ pub fn step_shares(f: &StepFunction, traj: &Trajectory) -> Option<Vec<Option<f64
     if prediction_skipped(f).is_some() {
         return None;
     }
-    let p = f.data().grid.frac_bits();
-    let alpha = f.alpha().to_f64();
     Some(
         traj.steps
             .par_iter()
-            .map(|s| {
-                let w = crate::model::raw_to_f64(&s.w, p);
-                match f.model() {
-                    AnyModel::Linear(m) => {
-                        share_lost_low_rank(&m.hessian_factor(&w, f.data(), &s.batch)?, alpha)
-                    }
-                    m => share_lost(&m.hessian(&w, f.data(), &s.batch)?, alpha, f.dim()),
-                }
-            })
+            .map(|s| step_share(f, &s.w, &s.batch))
             .collect(),
     )
+}
+
+/// 1 − det(I − αH_B) of the step from `w` on `batch` (`None` where I − αH_B is not positive
+/// definite or the model has no closed-form Hessian).
+pub fn step_share(f: &StepFunction, w: &[i64], batch: &[usize]) -> Option<f64> {
+    let w = crate::model::raw_to_f64(w, f.data().grid.frac_bits());
+    let alpha = f.alpha().to_f64();
+    match f.model() {
+        AnyModel::Linear(m) => share_lost_low_rank(&m.hessian_factor(&w, f.data(), batch)?, alpha),
+        m => share_lost(&m.hessian(&w, f.data(), batch)?, alpha, f.dim()),
+    }
 }
 
 /// 1 − det(I − αH) for the d×d Hessian `h` (row-major): the share of grid points a step with

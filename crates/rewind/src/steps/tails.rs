@@ -22,6 +22,7 @@ use rand_core::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Redraws per run: the Monte Carlo standard error of a p-value near 0.01 is 0.001.
 pub const DRAWS: usize = 10_000;
@@ -44,45 +45,78 @@ pub struct Tails {
     pub rho_code_p_below: f64,
 }
 
-/// One epoch's layout: its steps (indices into the run's batches) and its examples in order.
+/// One epoch's layout: its steps (indices into the run's batches) and how many examples it
+/// used.
 struct Epoch {
     steps: std::ops::Range<usize>,
+    len: usize,
+}
+
+/// What the redraws read, gathered one step at a time as the run goes: per epoch its steps and
+/// size, per step its batch size and the correctness of the model after it on the epoch's
+/// examples, as a bit set over their positions in the epoch (n/8 bytes a step).
+#[derive(Default)]
+pub struct TailsInput {
+    epochs: Vec<Epoch>,
+    sizes: Vec<usize>,
+    bits: Vec<Vec<u64>>,
+    /// The current epoch's examples in order, and each of its steps' correctness by example.
     members: Vec<usize>,
+    pending: Vec<Vec<u64>>,
+    epoch: usize,
 }
 
-fn layout(batches: &[Vec<usize>], epoch_of: &[usize]) -> Vec<Epoch> {
-    let mut out: Vec<Epoch> = Vec::new();
-    for (k, batch) in batches.iter().enumerate() {
-        match out.last_mut() {
-            Some(e) if epoch_of[k] == epoch_of[e.steps.start] => {
-                e.steps.end = k + 1;
-                e.members.extend_from_slice(batch);
-            }
-            _ => out.push(Epoch {
-                steps: k..k + 1,
-                members: batch.clone(),
-            }),
-        }
+impl TailsInput {
+    /// No steps yet.
+    pub fn new() -> Self {
+        Self::default()
     }
-    out
-}
 
-/// Per step, the correctness of the model after it on the epoch's examples, as a bit set over
-/// their positions in the epoch.
-fn bitsets(correct: &[Vec<bool>], epochs: &[Epoch]) -> Vec<Vec<u64>> {
-    let mut out = Vec::new();
-    for e in epochs {
-        for k in e.steps.clone() {
-            let mut bits = vec![0u64; e.members.len().div_ceil(64)];
-            for (i, &x) in e.members.iter().enumerate() {
-                if correct[k + 1][x] {
+    /// A step of the 1-based `epoch` used `batch`, and the model after it is right on the
+    /// examples where `after` is true.
+    pub fn push(&mut self, batch: &[usize], epoch: usize, after: &[bool]) {
+        if self.epochs.is_empty() || epoch != self.epoch {
+            self.close_epoch();
+            let k = self.sizes.len();
+            self.epochs.push(Epoch {
+                steps: k..k,
+                len: 0,
+            });
+            self.epoch = epoch;
+        }
+        if let Some(e) = self.epochs.last_mut() {
+            e.steps.end += 1;
+            e.len += batch.len();
+        }
+        self.sizes.push(batch.len());
+        self.members.extend_from_slice(batch);
+        let mut by_example = vec![0u64; after.len().div_ceil(64)];
+        for (x, _) in after.iter().enumerate().filter(|(_, &c)| c) {
+            by_example[x / 64] |= 1 << (x % 64);
+        }
+        self.pending.push(by_example);
+    }
+
+    /// The epoch's bit sets move from example indices to positions in the epoch, now that its
+    /// order is known.
+    fn close_epoch(&mut self) {
+        for by_example in self.pending.drain(..) {
+            let mut bits = vec![0u64; self.members.len().div_ceil(64)];
+            for (i, &x) in self.members.iter().enumerate() {
+                if (by_example[x / 64] >> (x % 64)) & 1 == 1 {
                     bits[i / 64] |= 1 << (i % 64);
                 }
             }
-            out.push(bits);
+            self.bits.push(bits);
         }
+        self.members.clear();
     }
-    out
+
+    /// The permutation p-values from `draws` redraws of the ChaCha20 streams of `seed`.
+    pub fn tails(mut self, draws: usize, seed: u64) -> Tails {
+        self.close_epoch();
+        tails_of(&self.epochs, &self.sizes, &self.bits, draws, seed)
+    }
 }
 
 /// The statistics' running sums over a whole run.
@@ -104,7 +138,27 @@ impl Sums {
     }
 }
 
-type Moments = HashMap<(usize, usize, usize), (f64, f64)>;
+type Moments = HashMap<(usize, usize, usize), (f64, f64), BuildHasherDefault<Mix>>;
+
+/// A multiply-rotate hash of the moments' small integer keys: the redraws look one up per
+/// step, and std's SipHash, built to resist chosen keys, cost more than the lookup's work.
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u64(b as u64));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
 
 /// Both z's of the run with the epochs' examples in the order `order(epoch)` gives (positions
 /// into the epoch's members), the batches cut from it with the run's own batch sizes.
@@ -118,7 +172,7 @@ fn statistics(
     let mut s = Sums::default();
     for (ei, e) in epochs.iter().enumerate() {
         let pos = order(ei);
-        let mut seen = vec![0u64; e.members.len().div_ceil(64)];
+        let mut seen = vec![0u64; e.len.div_ceil(64)];
         let (mut start, mut total) = (0, 0);
         for k in e.steps.clone() {
             let b = sizes[k];
@@ -161,12 +215,23 @@ pub fn permutation_tails(
     draws: usize,
     seed: u64,
 ) -> Tails {
-    let epochs = layout(batches, epoch_of);
-    let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
-    let bits = bitsets(correct, &epochs);
-    let mut cache = Moments::new();
-    let (fit_obs, rho_obs) = statistics(&epochs, &sizes, &bits, &mut cache, |ei| {
-        (0..epochs[ei].members.len()).collect()
+    let mut input = TailsInput::new();
+    for (k, batch) in batches.iter().enumerate() {
+        input.push(batch, epoch_of[k], &correct[k + 1]);
+    }
+    input.tails(draws, seed)
+}
+
+fn tails_of(
+    epochs: &[Epoch],
+    sizes: &[usize],
+    bits: &[Vec<u64>],
+    draws: usize,
+    seed: u64,
+) -> Tails {
+    let mut cache = Moments::default();
+    let (fit_obs, rho_obs) = statistics(epochs, sizes, bits, &mut cache, |ei| {
+        (0..epochs[ei].len).collect()
     });
     let chunks = draws.div_ceil(CHUNK);
     let counts: Vec<[usize; 3]> = (0..chunks)
@@ -174,11 +239,11 @@ pub fn permutation_tails(
         .map(|chunk| {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             rng.set_stream(STREAM_BASE + chunk as u64);
-            let mut cache = Moments::new();
+            let mut cache = Moments::default();
             let mut count = [0usize; 3];
             for _ in chunk * CHUNK..((chunk + 1) * CHUNK).min(draws) {
-                let (fit, rho) = statistics(&epochs, &sizes, &bits, &mut cache, |ei| {
-                    crate::rng::permutation(&mut rng, epochs[ei].members.len())
+                let (fit, rho) = statistics(epochs, sizes, bits, &mut cache, |ei| {
+                    crate::rng::permutation(&mut rng, epochs[ei].len)
                 });
                 // A tolerance of rounding: a redraw equal to the observation counts as at least
                 // as extreme.
@@ -226,13 +291,26 @@ mod tests {
     #[test]
     fn the_identity_order_reproduces_the_reports_statistics() {
         let (correct, batches, epoch_of, j_of) = run(24, 3, 2, |k, x| (x * 7 + k) % 5 < 3);
+        // Batches that do not follow the example indices, so that positions in the epoch and
+        // example indices differ.
+        let batches: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(|&x| (x * 5 + 1) % 24).collect())
+            .collect();
         let (_, report) = discrepancy(&correct, &batches, &epoch_of, &j_of, 8);
-        let epochs = layout(&batches, &epoch_of);
-        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
-        let bits = bitsets(&correct, &epochs);
-        let (fit, rho) = statistics(&epochs, &sizes, &bits, &mut Moments::new(), |ei| {
-            (0..epochs[ei].members.len()).collect()
-        });
+        let mut input = TailsInput::new();
+        for (k, batch) in batches.iter().enumerate() {
+            input.push(batch, epoch_of[k], &correct[k + 1]);
+        }
+        input.close_epoch();
+        let epochs = &input.epochs;
+        let (fit, rho) = statistics(
+            epochs,
+            &input.sizes,
+            &input.bits,
+            &mut Moments::default(),
+            |ei| (0..epochs[ei].len).collect(),
+        );
         let last = report.last().unwrap();
         assert!((fit - last.running_fit_z).abs() < 1e-9, "{fit} vs {last:?}");
         assert!((rho - last.running_excess_z_code).abs() < 1e-9);

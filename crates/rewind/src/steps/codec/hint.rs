@@ -127,6 +127,81 @@ impl Hint {
     }
 }
 
+/// A hint packed for keeping: each position as the LEB128 gap from the one before, each value
+/// zigzag LEB128. An entry takes 2–3 bytes instead of 16, which is what a run verified without
+/// its models (docs/design.md §7.5) holds per corrected coordinate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackedHint(Vec<u8>);
+
+impl PackedHint {
+    /// `hint`, packed; its positions must increase, as [`Hint::delta`] gives them.
+    pub fn pack(hint: &Hint) -> Self {
+        let mut out = Vec::with_capacity(hint.len() * 3);
+        let mut next = 0usize;
+        for &(k, v) in hint.entries() {
+            push_leb128(&mut out, k.wrapping_sub(next) as u64);
+            push_leb128(&mut out, ((v << 1) ^ (v >> 63)) as u64);
+            next = k.wrapping_add(1);
+        }
+        PackedHint(out)
+    }
+
+    /// The hint back.
+    pub fn unpack(&self) -> Result<Hint, Error> {
+        let mut bytes = self.0.iter().copied();
+        let mut out = Vec::new();
+        let mut next = 0usize;
+        while let Some(gap) = read_leb128(&mut bytes)? {
+            let z = read_leb128(&mut bytes)?
+                .ok_or_else(|| Error::Internal("a packed hint ends inside an entry".into()))?;
+            let k = next
+                .checked_add(gap as usize)
+                .ok_or_else(|| Error::Internal("a packed hint's position overflows".into()))?;
+            out.push((k, (z >> 1) as i64 ^ -((z & 1) as i64)));
+            next = k + 1;
+        }
+        Ok(Hint(out))
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn push_leb128(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The next LEB128 number, `None` at the end.
+fn read_leb128(bytes: &mut impl Iterator<Item = u8>) -> Result<Option<u64>, Error> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let Some(b) = bytes.next() else {
+            return match shift {
+                0 => Ok(None),
+                _ => Err(Error::Internal("a packed hint ends inside a number".into())),
+            };
+        };
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(Some(v));
+        }
+    }
+    Err(Error::Internal(
+        "a packed hint holds a number over 64 bits".into(),
+    ))
+}
+
 /// The hints of a run, keyed by the 0-based step index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HintSet {
@@ -137,9 +212,14 @@ pub struct HintSet {
 impl HintSet {
     /// The length of the hint code for a run of `steps` steps in dimension `d`.
     pub fn bits(&self, steps: usize, d: usize) -> u64 {
-        let header = ceil_log2(&(steps as u64 + 1).into())
-            + ceil_log2(&binomial(steps as u64, self.hints.len() as u64));
-        header + self.hints.values().map(|h| h.bits(d)).sum::<u64>()
+        Self::header_bits(steps, self.hints.len())
+            + self.hints.values().map(|h| h.bits(d)).sum::<u64>()
+    }
+
+    /// The bits that say how many of `steps` steps are hinted and which: ⌈log₂(steps + 1)⌉ and
+    /// the subset rank.
+    pub fn header_bits(steps: usize, hinted: usize) -> u64 {
+        ceil_log2(&(steps as u64 + 1).into()) + ceil_log2(&binomial(steps as u64, hinted as u64))
     }
 }
 
@@ -180,6 +260,36 @@ mod tests {
     use super::*;
     use num_bigint::BigUint;
     use num_traits::One;
+
+    proptest::proptest! {
+        /// Packing keeps every entry of a hint, whatever its positions' gaps and values.
+        #[test]
+        fn a_packed_hint_unpacks_to_itself(
+            entries in proptest::collection::btree_map(
+                0usize..1 << 40,
+                proptest::prop_oneof![-3i64..4, proptest::num::i64::ANY],
+                0..40,
+            )
+        ) {
+            let hint = Hint(entries.into_iter().collect());
+            let packed = PackedHint::pack(&hint);
+            proptest::prop_assert_eq!(packed.unpack().unwrap(), hint.clone());
+            proptest::prop_assert_eq!(packed.is_empty(), hint.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_torn_packed_hint_is_an_error_not_a_hint() {
+        let packed = PackedHint::pack(&Hint(vec![(3, 1), (900, -200)]));
+        for cut in 1..packed.len() {
+            let torn = PackedHint(packed.0[..cut].to_vec());
+            // Either an error or a strict prefix of the entries, never a changed entry.
+            match torn.unpack() {
+                Ok(h) => assert!(h.entries().len() < 2 && h.entries().iter().all(|e| *e == (3, 1))),
+                Err(e) => assert!(matches!(e, Error::Internal(_)), "{e}"),
+            }
+        }
+    }
 
     /// Writes `hint` alone; returns ⌈log₂⌉ of the product of its digits' radices and the hint
     /// read back from the finished code.
