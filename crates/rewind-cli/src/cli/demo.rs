@@ -1,8 +1,7 @@
 //! `rewind demo`: one step's inversion, iterate by iterate, for a person at a terminal.
 
 use rewind::certify::Certificate;
-use rewind::demo::{demo, demo_svg, raw, Demo, DemoConfig, BATCH, EPOCHS, EXAMPLES};
-use rewind::invert::Termination;
+use rewind::demo::{demo, demo_svg, raw, Demo, DemoConfig, Ending, BATCH, EPOCHS, EXAMPLES};
 use rewind::output::write_file;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,17 +10,22 @@ use std::process::ExitCode;
 /// features and no bias, exact gradients, b = 4, 2 epochs, on the grid 2^-p·ℤ; the demo picks
 /// one step of that run that moves the model, inverts it by V ← W' + s_B(V) showing every
 /// iterate, certifies all grid preimages of W' and draws the step over the collision map.
+/// From --q 1 on, where Lemma 2.1's premise fails, it shows a step whose iteration fails
+/// (diverges, cycles or hits the cap) when the run has one, and says so.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples (default --q 0.45 --frac-bits 5):\n  \
     rewind demo               a unique step: W is the only preimage of W'\n  \
     rewind demo --seed 7      a collision: W' has 2 preimages, the inverter finds W\n  \
     rewind demo --seed 14     a collision where the inverter lands on the other preimage\n  \
-    rewind demo --seed 19     W' has 4 preimages")]
+    rewind demo --seed 19     W' has 4 preimages\n  \
+    rewind demo --q 1.5       q ≥ 1: the iteration fails (it diverges)")]
 pub struct Args {
     /// Seed of the data, the initial model and the permutations; it also picks the step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// q = α·L_B, strictly between 0 and 1; more contraction, more collisions.
+    /// q = α·L_B, above 0 and at most 4. Below 1 the iteration must contract (a larger q, more
+    /// collisions); from 1 on it need not, and the demo shows a step where it fails if the run
+    /// has one.
     #[arg(long, default_value = rewind::demo::DEFAULT_Q)]
     q: String,
     /// Fractional bits p of the grid 2^-p·ℤ, 2 to 8 (coarse, so that one ulp is visible).
@@ -47,6 +51,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ))?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Iterates printed before a long walk is cut short.
+const SHOWN_FIRST: usize = 12;
+/// Iterates printed at the end of a long walk.
+const SHOWN_LAST: usize = 3;
 
 /// The terminal report: model and grid, the step, the iterates, the verdict.
 fn report(d: &Demo) -> String {
@@ -79,12 +88,17 @@ fn report(d: &Demo) -> String {
     ));
     line(String::new());
     line(format!(
-        "the step: step {} of epoch {} (number {} of {} in the run, picked by --seed {})",
+        "the step: step {} of epoch {} (number {} of {} in the run, picked by --seed {}{})",
         d.step,
         d.epoch,
         d.step_index + 1,
         d.steps,
-        d.config.seed
+        d.config.seed,
+        match d.failing_steps {
+            Some(1) => ", the only step whose iteration fails".to_string(),
+            Some(n) if n > 1 => format!(" among the {n} steps whose iteration fails"),
+            _ => String::new(),
+        }
     ));
     line(format!(
         "  W       = {:<12} = {:<22} the logged model before the step",
@@ -112,13 +126,24 @@ fn report(d: &Demo) -> String {
     ));
     line(String::new());
     line("inversion: V0 = W', V(t+1) = W' + s_B(V(t)); distance = ‖V − W‖∞ in ulps".into());
-    let last = d.iterates.len() - 1;
+    let last = d.iterates.len().saturating_sub(1);
     for (t, v) in d.iterates.iter().enumerate() {
+        // A long walk shows its start and its end; the picture and the verdict say the rest.
+        if t == SHOWN_FIRST && last >= SHOWN_FIRST + SHOWN_LAST {
+            line(format!(
+                "  … {} more iterates …",
+                last + 1 - SHOWN_FIRST - SHOWN_LAST
+            ));
+        }
+        if t >= SHOWN_FIRST && t + SHOWN_LAST <= last {
+            continue;
+        }
         let note = if t == last {
-            match d.termination {
-                Termination::FixedPoint => "  fixed point: V − s_B(V) = W'",
-                Termination::Cycle { .. } => "  repeats an earlier iterate: a cycle",
-                Termination::Cap => "  the iteration cap",
+            match d.ending {
+                Ending::FixedPoint => "  fixed point: V − s_B(V) = W'",
+                Ending::Cycle { .. } => "  repeats an earlier iterate: a cycle",
+                Ending::Diverges { .. } => "  beyond 2^20 ulps: the iteration runs away",
+                Ending::Cap => "  the iteration cap",
             }
         } else {
             ""
@@ -133,17 +158,23 @@ fn report(d: &Demo) -> String {
     }
     line(format!(
         "  → {}",
-        match d.termination {
-            Termination::FixedPoint if d.recovered =>
+        match d.ending {
+            Ending::FixedPoint if d.recovered =>
                 "the fixed point is W: the step was inverted bit for bit".to_string(),
-            Termination::FixedPoint =>
+            Ending::FixedPoint =>
                 "the fixed point is a preimage of W', but not W: the logged model needs a hint"
                     .to_string(),
-            Termination::Cycle { length } =>
-                format!("no fixed point: the iterates cycle with length {length}"),
-            Termination::Cap => "no fixed point within the iteration cap".to_string(),
+            Ending::Cycle { period } =>
+                format!("no fixed point: the iterates cycle with length {period}"),
+            Ending::Diverges { iterations, .. } => format!(
+                "no fixed point: the iterates run away (V{iterations} is over 2^20 ulps from W)"
+            ),
+            Ending::Cap => "no fixed point within the iteration cap".to_string(),
         }
     ));
+    if let Some(note) = d.contraction() {
+        line(format!("  → {note}"));
+    }
     line(String::new());
     let certificate = match &d.certificate {
         Certificate::Unique => "certificate: Unique (all grid preimages enumerated)".to_string(),

@@ -1,12 +1,16 @@
 //! `rewind demo`: the library demo's iterates, preimages and certificate checked against an
-//! independent step function, the documented seeds, the SVG, and the binary.
+//! independent step function, the documented seeds, the SVG and its tick labels, the failing
+//! iteration from q = 1 on, and the binary.
 
 use super::common::rewind;
 use rewind::certify::Certificate;
 use rewind::config::Setup;
-use rewind::demo::{demo, demo_svg, distance, Demo, DemoConfig};
+use rewind::demo::{demo, demo_svg, distance, Demo, DemoConfig, Ending, ESCAPE_ULPS};
 use rewind::grid::checked_add;
-use rewind::invert::Termination;
+use rewind::model::Smoothness;
+use rewind::num_rational::BigRational;
+use rewind::num_traits::One;
+use rewind::sgd::{BackendChoice, StepFunction};
 
 fn config(seed: u64) -> DemoConfig {
     DemoConfig {
@@ -55,7 +59,7 @@ fn check(d: &Demo) {
 
     // The end point: a verified preimage, W exactly when the demo says so.
     let last = d.iterates.last().unwrap();
-    assert_eq!(d.termination, Termination::FixedPoint, "seed {seed}");
+    assert_eq!(d.ending, Ending::FixedPoint, "seed {seed}");
     assert_eq!(
         f.step(&last.point, &batch).unwrap(),
         d.w_next,
@@ -153,7 +157,7 @@ fn the_svg_has_the_picture_and_its_legend() {
         "iterates V₀ = W′",
         "another preimage of W′",
         "other preimage",
-        "axes in ulps",
+        "axes: w₁ rightwards, w₂ upwards, ticks in real units",
         r#"id="step""#,
         r#"id="iterates""#,
     ] {
@@ -220,8 +224,17 @@ fn the_binary_prints_the_iterates_and_the_verdict_and_writes_the_svg() {
 fn a_bad_flag_value_is_a_one_line_error() {
     let dir = tempfile::TempDir::new().unwrap();
     let svg = dir.path().join("demo.svg");
-    for (flag, value) in [("--q", "2"), ("--frac-bits", "12"), ("--seed", "x")] {
-        let out = rewind(&["demo", flag, value, "--svg", svg.to_str().unwrap()]);
+    for (flag, value) in [
+        ("--q", "0"),
+        ("--q", "-1"),
+        ("--q", "nan"),
+        ("--q", "inf"),
+        ("--q", "4.5"),
+        ("--frac-bits", "12"),
+        ("--seed", "x"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let out = rewind(&["demo", &arg, "--svg", svg.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let code = out.status.code();
         assert!(
@@ -233,4 +246,227 @@ fn a_bad_flag_value_is_a_one_line_error() {
         assert!(out.stdout.is_empty());
     }
     assert!(!svg.exists());
+}
+
+/// The tick labels of one axis (`class="tick-x"` or `"tick-y"`): position along the axis and
+/// text, in drawing order.
+fn ticks(svg: &str, class: &str) -> Vec<(f64, String)> {
+    let attr = |tag: &str, name: &str| -> f64 {
+        let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        let end = at + tag[at..].find('"').unwrap();
+        tag[at..end].parse().unwrap()
+    };
+    svg.split("<text ")
+        .filter(|t| t.starts_with(&format!("class=\"{class}\"")))
+        .map(|t| {
+            let text = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+            let pos = attr(t, if class == "tick-x" { "x" } else { "y" });
+            (pos, text.to_string())
+        })
+        .collect()
+}
+
+/// Both axes carry at least three tick labels, distinct, each a grid value k·2^-p inside the
+/// window, evenly spaced, and far enough apart not to overlap at the figure's font size.
+fn check_ticks(d: &Demo) {
+    let svg = demo_svg(d);
+    let p = d.config.frac_bits as i32;
+    let map = &d.collisions;
+    for (class, k) in [("tick-x", 0), ("tick-y", 1)] {
+        let ticks = ticks(&svg, class);
+        let what = format!("{class}, seed {}, q {}, p {p}", d.config.seed, d.config.q);
+        assert!(ticks.len() >= 3 && ticks.len() <= 9, "{what}: {ticks:?}");
+        let raws: Vec<i64> = ticks
+            .iter()
+            .map(|(_, t)| {
+                let v: f64 = t.parse().unwrap();
+                let raw = v * 2f64.powi(p);
+                assert_eq!(raw, raw.round(), "{what}: {t} is not on the grid");
+                raw as i64
+            })
+            .collect();
+        let mut distinct = raws.clone();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            raws.len(),
+            "{what}: duplicate labels {raws:?}"
+        );
+        for r in &raws {
+            assert!(
+                (r - map.center[k]).abs() <= map.half,
+                "{what}: {r} off the window"
+            );
+        }
+        let steps: Vec<i64> = raws.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            steps.iter().all(|&s| s == steps[0] && s != 0),
+            "{what}: {raws:?}"
+        );
+        // Horizontal labels need their width (11 px digits are under 7 px wide), vertical ones
+        // their height.
+        let widest = ticks.iter().map(|(_, t)| t.len()).max().unwrap() as f64 * 7.0;
+        let room = if class == "tick-x" { widest } else { 12.0 };
+        for w in ticks.windows(2) {
+            assert!(
+                (w[1].0 - w[0].0).abs() >= room,
+                "{what}: {:?} and {:?} overlap",
+                w[0],
+                w[1]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_svg_has_distinct_readable_tick_labels_on_both_axes() {
+    for (seed, q, frac_bits) in [
+        (7, "0.45", 5),
+        (0, "0.45", 5),
+        (19, "0.45", 5),
+        (3, "0.45", 8),
+        (1, "0.45", 2),
+        (5, "0.9", 6),
+        (0, "1.5", 5),
+        (2, "3.9", 8),
+    ] {
+        let d = demo(&DemoConfig {
+            seed,
+            q: q.into(),
+            frac_bits,
+        })
+        .unwrap();
+        check_ticks(&d);
+    }
+}
+
+/// A step function of its own with the demo's α, for the runs `rewind verify` refuses.
+fn check_failing(d: &Demo) {
+    let setup = d.config.setup().unwrap();
+    let Smoothness::Certified { bound, .. } = &setup.smoothness else {
+        panic!("least squares has a certified bound");
+    };
+    // α·L_B ≥ 1: the premise of Lemma 2.1 really fails.
+    assert!(d.alpha.to_rational() * bound >= BigRational::one());
+    assert!(!d.contractive);
+    let f = StepFunction::new(&setup.model, &setup.data, d.alpha, BackendChoice::Exact);
+    let batch: Vec<usize> = d.batch.iter().map(|e| e.index).collect();
+    assert_eq!(f.step(&d.w, &batch).unwrap(), d.w_next);
+    assert_eq!(d.iterates[0].point, d.w_next);
+    for pair in d.iterates.windows(2) {
+        let s = f.increment(&pair[0].point, &batch).unwrap();
+        assert_eq!(s, pair[0].increment);
+        assert_eq!(checked_add(&d.w_next, &s, "t").unwrap(), pair[1].point);
+        // No iterate before the last is a fixed point.
+        assert_ne!(f.step(&pair[0].point, &batch).unwrap(), d.w_next);
+    }
+    for v in &d.iterates {
+        assert_eq!(v.distance, distance(&v.point, &d.w));
+    }
+    assert!(d.ending.failed(), "{:?}", d.ending);
+    match d.ending {
+        Ending::Diverges {
+            iterations,
+            distance,
+        } => {
+            assert_eq!(d.iterates.len(), iterations as usize + 1);
+            assert_eq!(d.iterates.last().unwrap().distance, distance);
+            assert!(distance > ESCAPE_ULPS);
+        }
+        Ending::Cycle { period } => {
+            let last = &d.iterates.last().unwrap().point;
+            let n = d.iterates.len();
+            assert_eq!(&d.iterates[n - 1 - period as usize].point, last);
+        }
+        Ending::Cap | Ending::FixedPoint => {}
+    }
+}
+
+#[test]
+fn from_q_1_5_on_the_demo_shows_an_iteration_that_does_not_contract() {
+    // Seeds 0, 19 and 29 are the runs with a step whose iteration fails at q = 1.5.
+    for seed in [0, 19, 29] {
+        let d = demo(&DemoConfig {
+            seed,
+            q: "1.5".into(),
+            ..DemoConfig::default()
+        })
+        .unwrap();
+        check_failing(&d);
+        assert!(
+            matches!(d.ending, Ending::Diverges { .. }),
+            "{:?}",
+            d.ending
+        );
+        let note = d.contraction().unwrap();
+        assert!(
+            note.starts_with("the iteration does not contract at q = 1.5: it diverges"),
+            "seed {seed}: {note}"
+        );
+    }
+    for seed in 0..4 {
+        let d = demo(&DemoConfig {
+            seed,
+            q: "3.9".into(),
+            ..DemoConfig::default()
+        })
+        .unwrap();
+        check_failing(&d);
+        assert!(d
+            .contraction()
+            .unwrap()
+            .starts_with("the iteration does not contract"));
+    }
+}
+
+#[test]
+fn the_binary_labels_the_failing_iteration_and_exits_0() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let svg = dir.path().join("demo.svg");
+    for (args, said) in [
+        (
+            vec!["--q", "1.5"],
+            "→ the iteration does not contract at q = 1.5: it diverges: ",
+        ),
+        (
+            vec!["--q", "1.5", "--seed", "19"],
+            "→ the iteration does not contract at q = 1.5: it diverges: ",
+        ),
+        (
+            vec!["--q", "1.5", "--seed", "29"],
+            "→ the iteration does not contract at q = 1.5: it diverges: ",
+        ),
+        (
+            vec!["--q", "3.9"],
+            "→ the iteration does not contract at q = 3.9: it diverges: ",
+        ),
+        (
+            vec!["--q", "1"],
+            "→ q = 1 ≥ 1 voids the contraction guarantee, yet the iteration reached a fixed point",
+        ),
+    ] {
+        let mut argv = vec!["demo"];
+        argv.extend(&args);
+        argv.extend(["--svg", svg.to_str().unwrap()]);
+        let out = rewind(&argv);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(said),
+            "{args:?}: missing {said:?} in\n{stdout}"
+        );
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains(r#"class="contraction""#), "{args:?}");
+        let title = if args[1] == "1" {
+            "no contraction guaranteed, yet the iteration reached a fixed point"
+        } else {
+            "the iteration does not contract — it diverges"
+        };
+        assert!(text.contains(title), "{args:?}: no title {title:?}");
+    }
 }
