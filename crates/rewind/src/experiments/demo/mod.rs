@@ -443,7 +443,7 @@ pub fn distance(a: &[i64], b: &[i64]) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the demo's short SGD run, picks a step ([`pick_step`]), inverts it iterate by iterate
+/// Runs the demo's short SGD run, picks a step (`pick_step`), inverts it iterate by iterate
 /// and certifies its preimage set.
 pub fn demo(config: &DemoConfig) -> Result<Demo, Error> {
     if !FRAC_BITS_RANGE.contains(&config.frac_bits) {
