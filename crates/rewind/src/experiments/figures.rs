@@ -51,6 +51,7 @@ use crate::Error;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub const MOMENTUM_BITS: &str = "momentum-bits.svg";
 /// Series labelled in a legend at most; more would hide the plot.
 const MAX_LEGEND: usize = 12;
 
+/// Length in pixels of a legend entry's line: long enough to show a few dashes.
+const ENTRY: i32 = 32;
+
 /// Tableau 10: distinguishable, and readable for the common colour-vision deficiencies.
 const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -88,9 +92,36 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
-const GREY: RGBColor = RGBColor(90, 90, 90);
+/// The colour of a series, and which round of the palette it comes from: past [`COLOURS`] the
+/// colours repeat, so the second and third rounds draw lines dotted or long-dashed ([`dashes`])
+/// and markers as rings or small dots ([`marker`]), for every series of a panel to look
+/// different.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pen {
+    colour: RGBColor,
+    round: usize,
+}
+
+/// Rounds of the palette that look different; more repeat the first.
+const ROUNDS: usize = 3;
+
+/// The `i`-th pen of the palette.
+fn palette(i: usize) -> Pen {
+    Pen {
+        colour: COLOURS[i % COLOURS.len()],
+        round: i / COLOURS.len() % ROUNDS,
+    }
+}
+
+const GREY: Pen = Pen {
+    colour: RGBColor(90, 90, 90),
+    round: 0,
+};
 /// The null model's line and band: black, so that it differs from β's grey dashes.
-const NULL: RGBColor = RGBColor(0, 0, 0);
+const NULL: Pen = Pen {
+    colour: RGBColor(0, 0, 0),
+    round: 0,
+};
 
 /// One SVG and the table of its data, ready to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,7 +248,7 @@ struct Series {
     name: String,
     /// The legend's entry, if any.
     label: Option<String>,
-    colour: RGBColor,
+    pen: Pen,
     style: Style,
     points: Vec<(f64, f64)>,
 }
@@ -376,47 +407,66 @@ where
         .draw()?;
     let few_points = p.series.iter().all(|s| s.points.len() <= 20);
     for s in &p.series {
-        let colour = s.colour;
-        let anno = match s.style {
-            Style::Line => chart.draw_series(
-                LineSeries::new(s.points.iter().copied(), colour.stroke_width(2))
-                    .point_size(if few_points { 3 } else { 0 }),
-            )?,
-            Style::Dashed => chart.draw_series(DashedLineSeries::new(
-                s.points.iter().copied(),
-                8,
-                5,
-                colour.stroke_width(2),
-            ))?,
-            Style::Markers => chart.draw_series(
-                s.points
-                    .iter()
-                    .map(|&pt| Circle::new(pt, 5, colour.mix(0.8).filled())),
-            )?,
-            Style::Band => chart.draw_series(std::iter::once(Polygon::new(
+        let pen = s.pen;
+        let line = pen.colour.stroke_width(2);
+        let points = s.points.iter().copied();
+        let dash = dashes(s.style, pen.round);
+        // Short lines show their points too; `point` is their marker, also in the legend.
+        let point = match s.style {
+            Style::Markers => Some(marker(pen)),
+            Style::Line if few_points => Some((3, line)),
+            _ => None,
+        };
+        let anno = match (s.style, dash) {
+            (Style::Band, _) => chart.draw_series(std::iter::once(Polygon::new(
                 s.points.clone(),
-                colour.mix(0.18).filled(),
+                pen.colour.mix(0.18).filled(),
             )))?,
+            (Style::Markers, _) => {
+                let (r, style) = marker(pen);
+                chart.draw_series(points.map(|pt| Circle::new(pt, r, style)))?
+            }
+            (_, Some((d, gap))) => {
+                chart.draw_series(DashedLineSeries::new(points, d, gap, line))?
+            }
+            (_, None) => chart.draw_series(LineSeries::new(points, line))?,
         };
         if let Some(label) = &s.label {
-            if s.style == Style::Band {
-                anno.label(label.as_str()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], colour.mix(0.18).filled())
-                });
-            } else if s.style == Style::Markers {
-                anno.label(label.as_str())
-                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+            // The entry is drawn as the series is. Every shape plotters composes has a fixed
+            // type, so a solid line is one dash as long as the entry, and markers alone are a
+            // path of no points with the marker.
+            let (d, gap) = dash.unwrap_or((ENTRY, 0));
+            let ends = if s.style == Style::Markers {
+                vec![]
             } else {
-                let width = if s.style == Style::Dashed { 1 } else { 2 };
-                anno.label(label.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(width))
-                });
+                vec![(0, 0), (ENTRY, 0)]
+            };
+            let path =
+                move |at| EmptyElement::at(at) + DashedPathElement::new(ends.clone(), d, gap, line);
+            let anno = anno.label(label.as_str());
+            match (s.style, point) {
+                (Style::Band, _) => anno.legend(move |(x, y)| {
+                    Rectangle::new(
+                        [(x, y - 5), (x + ENTRY, y + 5)],
+                        pen.colour.mix(0.18).filled(),
+                    )
+                }),
+                (_, Some((r, style))) => {
+                    anno.legend(move |at| path(at) + Circle::new((ENTRY / 2, 0), r, style))
+                }
+                (_, None) => anno.legend(path),
+            };
+        }
+        if s.style == Style::Line {
+            if let Some((r, style)) = point {
+                chart.draw_series(s.points.iter().map(|&pt| Circle::new(pt, r, style)))?;
             }
         }
     }
     if p.series.iter().any(|s| s.label.is_some()) {
         chart
             .configure_series_labels()
+            .legend_area_size(ENTRY + 10)
             .position(free_corner(p))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.5))
@@ -424,6 +474,28 @@ where
             .draw()?;
     }
     Ok(())
+}
+
+/// A line's dash and gap in pixels, `None` for a solid line (bands and markers have none):
+/// reference lines are dashed, and a palette colour's later rounds dotted or long-dashed.
+fn dashes(style: Style, round: usize) -> Option<(i32, i32)> {
+    match (style, round) {
+        (Style::Dashed, _) => Some((8, 5)),
+        (Style::Line, 1) => Some((2, 3)),
+        (Style::Line, 2) => Some((14, 4)),
+        _ => None,
+    }
+}
+
+/// A point's radius and style in a `Markers` series: filled, a ring, or a small dot for the
+/// palette's rounds.
+fn marker(pen: Pen) -> (i32, ShapeStyle) {
+    let fill = pen.colour.mix(0.8);
+    match pen.round {
+        0 => (5, fill.filled()),
+        1 => (5, fill.stroke_width(2)),
+        _ => (3, fill.filled()),
+    }
 }
 
 /// One titled figure of `panels` in a grid of `shape` (rows, columns), filled row by row, with
@@ -656,7 +728,7 @@ fn group_titles(groups: &[Group]) -> Vec<String> {
 
 /// Series names and colours, consistent across a figure's panels: the same width has the
 /// same colour everywhere.
-fn series_names(groups: &[Group]) -> (Vec<Vec<String>>, BTreeMap<String, RGBColor>) {
+fn series_names(groups: &[Group]) -> (Vec<Vec<String>>, BTreeMap<String, Pen>) {
     let mut per_group = Vec::new();
     let mut order: Vec<(usize, u64, String)> = Vec::new();
     for g in groups {
@@ -671,7 +743,7 @@ fn series_names(groups: &[Group]) -> (Vec<Vec<String>>, BTreeMap<String, RGBColo
     let mut colours = BTreeMap::new();
     for (_, _, name) in order {
         let next = colours.len();
-        colours.entry(name).or_insert(COLOURS[next % COLOURS.len()]);
+        colours.entry(name).or_insert(palette(next));
     }
     (per_group, colours)
 }
@@ -679,7 +751,7 @@ fn series_names(groups: &[Group]) -> (Vec<Vec<String>>, BTreeMap<String, RGBColo
 fn rho_series(
     g: &Group,
     names: &[String],
-    colours: &BTreeMap<String, RGBColor>,
+    colours: &BTreeMap<String, Pen>,
     rho: Rho,
 ) -> Vec<Series> {
     run_series(g, names, colours, |e| rho.running(e))
@@ -690,7 +762,7 @@ fn rho_series(
 fn run_series(
     g: &Group,
     names: &[String],
-    colours: &BTreeMap<String, RGBColor>,
+    colours: &BTreeMap<String, Pen>,
     y: impl Fn(&EpochDiscrepancy) -> f64,
 ) -> Vec<Series> {
     g.runs
@@ -700,7 +772,7 @@ fn run_series(
         .map(|(i, (r, name))| Series {
             name: name.clone(),
             label: (i < MAX_LEGEND).then(|| name.clone()),
-            colour: colours.get(name).copied().unwrap_or(GREY),
+            pen: colours.get(name).copied().unwrap_or(GREY),
             style: Style::Line,
             points: r
                 .epochs()
@@ -744,14 +816,14 @@ fn null_series(g: &Group, rho: Rho, floor: f64) -> Vec<Series> {
         Series {
             name: "null ± 2 sd (one run)".into(),
             label: Some("null ± 2 sd (one run)".into()),
-            colour: NULL,
+            pen: NULL,
             style: Style::Band,
             points: upper.chain(lower).collect(),
         },
         Series {
             name: "null: batch independent of correctness".into(),
             label: Some("null: batch independent of correctness".into()),
-            colour: NULL,
+            pen: NULL,
             style: Style::Dashed,
             points: mean.iter().map(|&(t, m, _)| (t, m)).collect(),
         },
@@ -901,7 +973,7 @@ fn rho_by_batch(runs: &[Run], random: bool, rho: Rho) -> Result<Option<Figure>, 
                 series.push(Series {
                     name: beta_name(i, betas.len()),
                     label: (i == 0).then(|| BETA.to_string()),
-                    colour: GREY,
+                    pen: GREY,
                     style: Style::Dashed,
                     points: vec![(x.0, *beta), (x.1, *beta)],
                 });
@@ -959,7 +1031,7 @@ fn code_length(runs: &[Run]) -> Result<Option<Figure>, Error> {
         series.push(Series {
             name: label.clone(),
             label: (i < MAX_LEGEND).then_some(label),
-            colour: COLOURS[i % COLOURS.len()],
+            pen: palette(i),
             style: Style::Line,
             points: code
                 .epochs
@@ -974,7 +1046,7 @@ fn code_length(runs: &[Run]) -> Result<Option<Figure>, Error> {
         series.push(Series {
             label: Some(name.clone()),
             name,
-            colour: GREY,
+            pen: GREY,
             style: Style::Dashed,
             points: vec![(x.0, bits as f64), (x.1, bits as f64)],
         });
@@ -1041,7 +1113,7 @@ fn many_to_one(runs: &[Run]) -> Result<Option<Figure>, Error> {
         .map(|(i, (model, pts))| Series {
             name: format!("{model} ({} runs)", pts.len()),
             label: Some(format!("{model} ({} runs)", pts.len())),
-            colour: COLOURS[i % COLOURS.len()],
+            pen: palette(i),
             style: Style::Markers,
             points: pts.clone(),
         })
@@ -1051,7 +1123,7 @@ fn many_to_one(runs: &[Run]) -> Result<Option<Figure>, Error> {
         Series {
             name: "y = x (prediction exact)".into(),
             label: Some("y = x (prediction exact)".into()),
-            colour: GREY,
+            pen: GREY,
             style: Style::Dashed,
             points: vec![(0.0, 0.0), (hi, hi)],
         },
@@ -1101,8 +1173,7 @@ fn gd_steps(runs: &[Run]) -> Result<Option<Figure>, Error> {
             .push(r.mean_steps);
     }
     let sizes: std::collections::BTreeSet<usize> = prime.iter().map(|r| r.d).collect();
-    let colour =
-        |d: usize| COLOURS[sizes.iter().position(|&x| x == d).unwrap_or(0) % COLOURS.len()];
+    let colour = |d: usize| palette(sizes.iter().position(|&x| x == d).unwrap_or(0));
     let x_max = prime
         .iter()
         .map(|r| r.random_bits)
@@ -1126,14 +1197,14 @@ fn gd_steps(runs: &[Run]) -> Result<Option<Figure>, Error> {
             series.push(Series {
                 name: format!("d = {d}: {INTERVAL}"),
                 label: (i == 0).then(|| INTERVAL.to_string()),
-                colour: colour(d),
+                pen: colour(d),
                 style: Style::Band,
                 points: band,
             });
             lines.push(Series {
                 name: format!("d = {d}"),
                 label: Some(format!("d = {d}")),
-                colour: colour(d),
+                pen: colour(d),
                 style: Style::Line,
                 points: stats.iter().map(|&(x, m, _)| (x, m)).collect(),
             });
@@ -1222,14 +1293,14 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
         Series {
             name: format!("d·log₂(1/β), d = {}", d_per_bit.round()),
             label: Some(format!("d·log₂(1/β), d = {}", d_per_bit.round())),
-            colour: GREY,
+            pen: GREY,
             style: Style::Dashed,
             points: curve,
         },
         Series {
             name: "nearest-rounding loss".into(),
             label: Some("nearest-rounding loss".into()),
-            colour: COLOURS[1],
+            pen: palette(1),
             style: Style::Dashed,
             points: loss,
         },
@@ -1239,21 +1310,21 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
         series.push(Series {
             name: "plain SGD's hints on the same runs (mean)".into(),
             label: Some("plain SGD's hints on the same runs (mean)".into()),
-            colour: COLOURS[3],
+            pen: palette(3),
             style: Style::Dashed,
             points: vec![(0.45, mean), (0.97, mean)],
         });
     }
-    for (bits_back, name, colour) in [
-        (true, "bits-back", COLOURS[0]),
-        (false, "nearest", COLOURS[1]),
+    for (bits_back, name, pen) in [
+        (true, "bits-back", palette(0)),
+        (false, "nearest", palette(1)),
     ] {
         let pts = pick(bits_back);
         if !pts.is_empty() {
             series.push(Series {
                 name: format!("{name}, measured ({} runs)", pts.len()),
                 label: Some(format!("{name}, measured ({} runs)", pts.len())),
-                colour,
+                pen,
                 style: Style::Markers,
                 points: pts,
             });
@@ -1391,7 +1462,7 @@ mod tests {
         Series {
             name: name.into(),
             label: None,
-            colour: GREY,
+            pen: GREY,
             style,
             points,
         }
@@ -1465,6 +1536,86 @@ mod tests {
             let e = table("x.svg", [&p]).unwrap_err().to_string();
             assert!(e.contains("x.svg") && e.contains("band"), "{e}");
         }
+    }
+
+    /// Pieces of `part` of an SVG drawn as a 2-pixel path in `colour`: plotters writes each
+    /// dash as a path of its own (no `stroke-dasharray`), so a dashed line is several.
+    fn paths(part: &str, colour: &str) -> usize {
+        let stroke = format!(r#"stroke="{colour}" stroke-width="2""#);
+        part.lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains(&stroke))
+            .count()
+    }
+
+    #[test]
+    fn a_legend_entry_is_drawn_as_its_series_is() {
+        let labelled = |name: &str, style, pen, points| Series {
+            label: Some(name.into()),
+            pen,
+            ..series(name, style, points)
+        };
+        let long: Vec<(f64, f64)> = (0..30).map(|i| (i as f64 / 30.0, 0.2)).collect();
+        let p = panel(
+            "p",
+            vec![
+                labelled(
+                    "null",
+                    Style::Dashed,
+                    palette(3),
+                    vec![(0.0, 0.5), (1.0, 0.5)],
+                ),
+                labelled("run", Style::Line, palette(0), long.clone()),
+                labelled("run 16", Style::Line, palette(15), long),
+                labelled(
+                    "band",
+                    Style::Band,
+                    palette(2),
+                    vec![(0.0, 0.9), (0.0, 0.8)],
+                ),
+                labelled("points", Style::Markers, palette(4), vec![(0.5, 0.6)]),
+            ],
+        );
+        let svg = render_one("t.svg", (600, 400), "t", &p)
+            .unwrap()
+            .unwrap()
+            .svg;
+        // The legend is drawn last, on its translucent background.
+        let (plot, legend) = svg.split_at(svg.rfind(r#"opacity="0.85""#).unwrap());
+        // Dashed in the plot and in the legend, at the same width.
+        assert!(paths(plot, "#D62728") > 10, "{plot}");
+        assert!(paths(legend, "#D62728") >= 2, "{legend}");
+        // A solid line is one path, in the plot and in the legend; the palette's second round
+        // is dotted in both.
+        assert_eq!((paths(plot, "#1F77B4"), paths(legend, "#1F77B4")), (1, 1));
+        assert!(paths(plot, "#8C564B") > 10 && paths(legend, "#8C564B") >= 3);
+        // A band is a filled box, markers a marker.
+        let drawn = |tag: &str, colour: &str| {
+            let fill = format!(r#"fill="{colour}""#);
+            legend
+                .lines()
+                .any(|l| l.starts_with(tag) && l.contains(&fill))
+        };
+        assert!(
+            drawn("<rect", "#2CA02C") && drawn("<circle", "#9467BD"),
+            "{legend}"
+        );
+    }
+
+    #[test]
+    fn past_the_palette_every_series_still_looks_different() {
+        let line: std::collections::BTreeSet<_> = (0..30)
+            .map(palette)
+            .map(|p| (p.colour.rgb(), dashes(Style::Line, p.round)))
+            .collect();
+        assert_eq!(line.len(), 30);
+        let markers: std::collections::BTreeSet<_> = (0..30)
+            .map(palette)
+            .map(|p| {
+                let (r, style) = marker(p);
+                (p.colour.rgb(), r, style.filled)
+            })
+            .collect();
+        assert_eq!(markers.len(), 30);
     }
 
     #[test]
