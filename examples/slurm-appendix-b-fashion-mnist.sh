@@ -11,8 +11,9 @@
 # - Memory. A run is verified as it goes (docs/design.md §7.5). On this data, width 10, b = 50,
 #   `cargo bench --bench memory` measured a peak RSS of 1,047 MB at 1 epoch, 1,130 MB at 3 and
 #   1,254 MB at 10: about 1.05 GB for the data and the run, plus 19.1 KB a step on average
-#   from 1 to 10 epochs, most of it the inversion's hints (the plan inverts nothing) and 7.5 KB
-#   the permutation tails' bits. The longest run (b = 50) takes 360,000 steps:
+#   from 1 to 10 epochs, of which 7.5 KB are the permutation tails' bits and the hints a few
+#   bytes (the rest is not attributed; it is counted here). The longest run (b = 50) takes
+#   360,000 steps:
 #   1.05 GB + 360,000 × 19.1 KB = 7.9 GB at most.
 # - Time. The 10-epoch run took 0.147 s of CPU a step (inversion and the tails included; the
 #   plan's runs cost less); two threads run a step 1.73 times faster (`cargo bench --bench
