@@ -269,7 +269,8 @@ def decode(code: bytes, final: Any, X: Any = None, y: Any = None, **options: Any
 def sweep(plan: Union[str, "os.PathLike[str]", Dict[str, Any]], threads: Optional[int] = None) -> List[Dict[str, Any]]:
     """Every run of a plan, as ``rewind sweep`` writes them (one dict per results line).
 
-    ``plan`` is a plan file (TOML, see plans/smoke.toml) or a dict of the same shape
+    ``plan`` is a plan file (TOML, see plans/smoke.toml; relative data paths are read from its folder)
+    or a dict of the same shape (relative data paths from the working directory)
     (``{"name": ..., "axes": {...}, "fixed": {...}, "phases": {...}}``). ``threads`` defaults
     to one per core; the results do not depend on it.
     """

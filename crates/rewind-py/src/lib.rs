@@ -275,7 +275,11 @@ fn sweep(
         p.check(name).map_err(to_py)?;
         p
     } else {
-        Plan::parse(plan, name).map_err(to_py)?
+        // `name` is the plan file's path: its relative data paths are read from its folder.
+        let folder = std::path::Path::new(name)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        Plan::parse(plan, name).map_err(to_py)?.located(folder)
     };
     let cancel = token.map(|t| t.flag());
     let pool = rayon::ThreadPoolBuilder::new()

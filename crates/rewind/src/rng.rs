@@ -77,6 +77,66 @@ pub fn permutation<R: RngCore + ?Sized>(rng: &mut R, n: usize) -> Vec<usize> {
     p
 }
 
+/// [`permutation`] for many permutations of lengths up to a fixed n, the same ones bit for
+/// bit, with each `x mod bound` of [`uniform_below`] taken through a reciprocal computed once
+/// per bound instead of a 64-bit division per draw: the permutation tests draw millions.
+#[derive(Debug, Clone)]
+pub struct Shuffler {
+    /// ⌊(2^128 − 1)/d⌋ for d = 2..=n, at index d − 2, split into its high and low words.
+    reciprocals: Vec<(u64, u64)>,
+}
+
+impl Shuffler {
+    /// Ready for permutations of up to `n` elements.
+    pub fn new(n: usize) -> Self {
+        let reciprocals = (2..=n.max(1) as u64)
+            .map(|d| {
+                let r = u128::MAX / d as u128;
+                ((r >> 64) as u64, r as u64)
+            })
+            .collect();
+        Shuffler { reciprocals }
+    }
+
+    /// x mod d for 2 ≤ d ≤ n. With r = ⌊(2^128 − 1)/d⌋, q = ⌊x·r/2^128⌋ is ⌊x/d⌋ or one less
+    /// (x·r/2^128 > x/d − 2^64(1 + d)/(d·2^128) > x/d − 1), so one correction is exact; the
+    /// high words' product stays below 2^127 because r < 2^127 for d ≥ 2.
+    fn rem(&self, x: u64, d: u64) -> u64 {
+        let (hi, lo) = self.reciprocals[(d - 2) as usize];
+        let low = (x as u128 * lo as u128) >> 64;
+        let q = ((x as u128 * hi as u128 + low) >> 64) as u64;
+        let r = x.wrapping_sub(q.wrapping_mul(d));
+        if r >= d {
+            r - d
+        } else {
+            r
+        }
+    }
+
+    /// [`permutation`]`(rng, len)` written into `p`; `len` must be at most the `n` given to
+    /// [`Shuffler::new`].
+    pub fn permutation_into<R: RngCore + ?Sized>(
+        &self,
+        rng: &mut R,
+        len: usize,
+        p: &mut Vec<usize>,
+    ) {
+        p.clear();
+        p.extend(0..len);
+        for i in (1..len).rev() {
+            let bound = i as u64 + 1;
+            let j = loop {
+                let x = rng.next_u64();
+                // As in uniform_below: only a draw below the bound can be rejected.
+                if x >= bound || x >= bound.wrapping_neg() % bound {
+                    break self.rem(x, bound);
+                }
+            };
+            p.swap(i, j as usize);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +165,23 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The reciprocal's remainder is `%`, across the whole range of x and of the bounds a
+        /// shuffler holds, and its permutations are [`permutation`]'s.
+        #[test]
+        fn the_shuffler_is_permutation(
+            x in proptest::prop_oneof![proptest::num::u64::ANY, 0u64..1_000, (u64::MAX - 1_000)..=u64::MAX],
+            d in 2u64..5_000,
+            seed in 0u64..1_000,
+            len in 0usize..300,
+        ) {
+            let s = Shuffler::new(5_000);
+            proptest::prop_assert_eq!(s.rem(x, d), x % d);
+            proptest::prop_assert_eq!(s.rem(u64::MAX, d), u64::MAX % d);
+            let mut p = Vec::new();
+            s.permutation_into(&mut stream(seed, Stream::Permutation), len, &mut p);
+            proptest::prop_assert_eq!(p, permutation(&mut stream(seed, Stream::Permutation), len));
+        }
+
         /// The shortcut past the threshold's division keeps and rejects exactly the draws the
         /// definition does: the lowest 2^64 mod bound values are redrawn.
         #[test]

@@ -60,7 +60,8 @@ fn load_plan(path: &Path) -> anyhow::Result<Plan> {
         rewind::input::MAX_PLAN_BYTES,
         "an existing plan file (TOML, see plans/)",
     )?;
-    Ok(Plan::parse(&text, &path.display().to_string())?)
+    let plan = Plan::parse(&text, &path.display().to_string())?;
+    Ok(plan.located(path.parent().unwrap_or(Path::new(""))))
 }
 
 /// The summary CSV beside a results file.

@@ -380,3 +380,38 @@ fn collisions_writes_its_map_and_prints_the_shares() {
     assert_eq!(text.matches("<svg").count(), text.matches("</svg>").count());
     assert_eq!(text.matches("<g ").count(), text.matches("</g>").count());
 }
+
+/// A plan's relative data path names a file beside the plan, whatever the working directory,
+/// and its results name the data as the plan does.
+#[test]
+fn a_plan_reads_its_data_from_its_own_folder() {
+    let dir = TempDir::new().unwrap();
+    std::fs::create_dir_all(dir.path().join("plans")).unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    let rows: String = (0..24)
+        .map(|i| format!("{},{},{}\n", i % 5, (i * 7) % 11, i % 2))
+        .collect();
+    std::fs::write(dir.path().join("data/d.csv"), rows).unwrap();
+    let plan = dir.path().join("plans/p.toml");
+    let text = "name = \"p\"\n[axes]\ndata = [\"../data/d.csv\"]\nmodel = [\"least-squares\"]\nbatch = [4]\nepochs = [1]\n[phases]\ncode = false\n";
+    std::fs::write(&plan, text).unwrap();
+    let out_file = dir.path().join("r.jsonl");
+    let sweep_from = |cwd: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .current_dir(cwd)
+            .args(["sweep", plan.to_str().unwrap(), "--out"])
+            .arg(&out_file)
+            .args(["--threads", "1"])
+            .output()
+            .unwrap()
+    };
+    assert_success(&sweep_from(&dir.path().join("a/b")));
+    let first = std::fs::read(&out_file).unwrap();
+    let line: Value = serde_json::from_slice(first.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert!(line["error"].is_null(), "{line}");
+    assert_eq!(line["report"]["config"]["data"], "../data/d.csv");
+    std::fs::remove_file(&out_file).unwrap();
+    assert_success(&sweep_from(dir.path()));
+    assert_eq!(std::fs::read(&out_file).unwrap(), first);
+}

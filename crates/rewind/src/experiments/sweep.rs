@@ -28,6 +28,7 @@ use crate::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 /// The results format this crate writes.
 pub const FORMAT: u32 = 2;
@@ -55,6 +56,10 @@ pub struct Plan {
     /// Settings shared by every run (`[fixed]`).
     #[serde(default)]
     pub fixed: Fixed,
+    /// The folder of the plan file, against which relative data paths are resolved (set by
+    /// [`Plan::located`]; not part of the plan's content or identity).
+    #[serde(skip)]
+    pub folder: Option<PathBuf>,
 }
 
 /// The axes; an absent axis has one default value, an empty one is refused.
@@ -364,14 +369,17 @@ impl RunSpec {
             ))
         };
         let f = &plan.fixed;
-        let data = DataSource::from_arg(
+        let data = match DataSource::from_arg(
             &self.data,
             Synthetic {
                 n: f.synthetic_n,
                 features: self.synthetic_features.unwrap_or(f.synthetic_features),
                 classes: f.synthetic_classes,
             },
-        );
+        ) {
+            DataSource::Path(p) => DataSource::Path(plan.resolve(&p)),
+            other => other,
+        };
         let step_size = match self.step.split_once('=') {
             Some(("alpha", a)) => StepSize::Alpha(a.parse::<Dyadic>()?),
             Some(("q", q)) => StepSize::Q(q.to_string()),
@@ -472,6 +480,21 @@ fn check_numbers(plan: &str, axis: &str, values: &Option<Vec<String>>) -> Result
 }
 
 impl Plan {
+    /// The plan as read from a file in `folder`: its relative data paths name files there, so
+    /// a plan runs the same from any working directory.
+    pub fn located(mut self, folder: &Path) -> Plan {
+        self.folder = Some(folder.to_path_buf());
+        self
+    }
+
+    /// A data path of the plan as a path to open: relative ones against the plan's folder.
+    fn resolve(&self, path: &Path) -> PathBuf {
+        match &self.folder {
+            Some(folder) if path.is_relative() => folder.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
     /// Parses a plan from TOML and checks it (see [`Plan::check`]).
     pub fn parse(text: &str, name: &str) -> Result<Plan, Error> {
         let plan: Plan = toml::from_str(text).map_err(|e| {
@@ -847,7 +870,11 @@ pub fn run_one_with(
     spec: &RunSpec,
     setup: &dyn Fn(&VerifyConfig) -> Result<Setup, Error>,
 ) -> ResultLine {
-    let result = spec.config(plan).and_then(|c| setup(&c)).and_then(|s| {
+    let result = spec.config(plan).and_then(|c| setup(&c)).and_then(|mut s| {
+        // The report names the data as the plan does, whatever folder the plan was read from.
+        if matches!(s.config.data, DataSource::Path(_)) {
+            s.data.source = spec.data.clone();
+        }
         let algorithm = match (&spec.sgd_prime, &spec.momentum) {
             (Some(p), _) => Algorithm::SgdPrime(p.config()?),
             (None, Some(m)) => Algorithm::Momentum(m.config()?),

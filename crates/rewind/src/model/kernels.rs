@@ -107,6 +107,23 @@ impl Rows {
     }
 }
 
+/// ⟨x, w⟩ and Σ|x_k·w_k| in f64, for `w` padded to whole chunks of [`LANES`]: the pair a
+/// sign filter needs ([`crate::model`]'s error bound holds for any order of summation).
+pub fn dot_and_abs(x: ChunkRow, w: &[f64]) -> (f64, f64) {
+    let mut s = [0.0; LANES];
+    let mut a = [0.0; LANES];
+    for (&c, xv) in x.chunk.iter().zip(x.value) {
+        let at = c as usize * LANES;
+        let w = &w[at..at + LANES];
+        for l in 0..LANES {
+            let p = xv[l] * w[l];
+            s[l] += p;
+            a[l] += p.abs();
+        }
+    }
+    (combine(&s), combine(&a))
+}
+
 /// a_l ← a_l + x_l·w_l in every lane, the product rounded before the sum.
 #[inline(always)]
 fn multiply_add(a: &mut [f64; LANES], x: &[f64; LANES], w: &[f64]) {

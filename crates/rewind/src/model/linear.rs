@@ -10,7 +10,7 @@
 //! The least-squares gradient is a polynomial in W and x, so the exact backend evaluates it with
 //! no rounding.
 
-use super::backend::{Backend, BackendError, Real};
+use super::backend::{Backend, BackendError, Real, F64};
 use super::{
     certified_linear_bound, certified_linf_bound, dot_exact, dot_exact_sign, error_box,
     eval_error_weight, finish_eval_error, kernels, largest_weighted_l1, linear_eval_error,
@@ -54,6 +54,41 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// Whether the link is binary (identity or logistic): one output whose sign decides.
+    pub(crate) fn is_binary(&self) -> bool {
+        self.link != Link::Softmax
+    }
+
+    /// acc(W, x) of a binary link for each of `indices`, from f64 dots over the examples'
+    /// non-zero chunks (`rows`, all of `data`'s examples) whose sign the error bound proves,
+    /// and the exact sum where it does not: the answers are [`Model::correct`]'s, bit for bit,
+    /// on any backend.
+    pub(crate) fn correct_binary_filtered(
+        &self,
+        w: &[i64],
+        data: &Dataset,
+        rows: &kernels::ChunkRows,
+        indices: &[usize],
+    ) -> Vec<bool> {
+        let p = data.grid.frac_bits();
+        let width = self.d.div_ceil(kernels::LANES) * kernels::LANES;
+        let mut wf = vec![0.0; width];
+        for (slot, &k) in wf.iter_mut().zip(w) {
+            *slot = F64.raw(k, p);
+        }
+        let answers = indices.iter().map(|&i| {
+            let (sum, abs) = kernels::dot_and_abs(rows.row(i), &wf);
+            let sign = super::sign_if_certain(sum, abs, width)
+                .unwrap_or_else(|| dot_exact_sign(&data.features[i], w));
+            match sign {
+                Sign::Plus => data.labels[i] == 1,
+                Sign::Minus => data.labels[i] == 0,
+                Sign::NoSign => false,
+            }
+        });
+        answers.collect()
+    }
+
     /// One row of `data.d()` weights (bias included) per output: one output for the binary
     /// links (identity, logistic), one per class of `data` for softmax, class rows in class
     /// order.

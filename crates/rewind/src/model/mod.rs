@@ -335,11 +335,57 @@ pub(crate) fn dot_exact(x: &[i64], w: &[i64]) -> BigInt {
 /// The sign of [`dot_exact`], without building a big integer unless the i128 sum overflows:
 /// the accuracy pass of a binary linear model asks only this, once per example.
 pub(crate) fn dot_exact_sign(x: &[i64], w: &[i64]) -> Sign {
+    if let Some(sign) = dot_sign_f64(x, w) {
+        return sign;
+    }
     match dot_i128(x, w).map(|v| v.cmp(&0)) {
         Some(std::cmp::Ordering::Greater) => Sign::Plus,
         Some(std::cmp::Ordering::Less) => Sign::Minus,
         Some(std::cmp::Ordering::Equal) => Sign::NoSign,
         None => dot_big(x, w).sign(),
+    }
+}
+
+/// The sign of ⟨x, w⟩ from an f64 evaluation, where its error bound proves it; `None` near
+/// zero, where only the exact sum can tell (docs/design.md §2.5).
+///
+/// Each term fl(fl(x)·fl(w)) is within 3.01u of x·w (u = 2⁻⁵³: two conversions and a product)
+/// and any order of summing n terms adds at most (n − 1)u·Σ|terms|, so the computed sum is
+/// within (n + 3)u·Σ|x·w|(1 + O(u)) of the exact one. The test allows 4(n + 4)u times the
+/// computed Σ|terms|, more than twice that, so a sum beyond it has the exact sum's sign. Four
+/// accumulators let the loop run at the machine's width; the bound holds for any order.
+fn dot_sign_f64(x: &[i64], w: &[i64]) -> Option<Sign> {
+    let (mut s, mut a) = ([0.0f64; 4], [0.0f64; 4]);
+    let (xc, wc) = (x.chunks_exact(4), w.chunks_exact(4));
+    let tail = xc.remainder().iter().zip(wc.remainder());
+    for (xs, ws) in xc.zip(wc) {
+        for k in 0..4 {
+            let p = xs[k] as f64 * ws[k] as f64;
+            s[k] += p;
+            a[k] += p.abs();
+        }
+    }
+    for (&xi, &wi) in tail {
+        let p = xi as f64 * wi as f64;
+        s[0] += p;
+        a[0] += p.abs();
+    }
+    let sum = (s[0] + s[1]) + (s[2] + s[3]);
+    let abs = (a[0] + a[1]) + (a[2] + a[3]);
+    sign_if_certain(sum, abs, x.len().min(w.len()))
+}
+
+/// The sign of a sum of `terms` products evaluated in f64 as `sum`, with `abs` the computed
+/// sum of their magnitudes, where the error bound of [`dot_sign_f64`] proves it. Scaling both
+/// factors by powers of two (the grid's 2^-p) changes neither the sign nor the bound.
+pub(crate) fn sign_if_certain(sum: f64, abs: f64, terms: usize) -> Option<Sign> {
+    let bound = 4.0 * (terms as f64 + 4.0) * (f64::EPSILON / 2.0) * abs;
+    if sum > bound {
+        Some(Sign::Plus)
+    } else if sum < -bound {
+        Some(Sign::Minus)
+    } else {
+        None
     }
 }
 
@@ -749,6 +795,30 @@ mod tests {
             let exact = dot_big(&x, &w);
             prop_assert_eq!(dot_exact(&x, &w), exact.clone());
             prop_assert_eq!(dot_exact_sign(&x, &w), exact.sign());
+        }
+
+        /// Sums that cancel to a few units out of 2^100 or more: the f64 evaluation cannot
+        /// see their sign, so the filter must pass them on, and what it decides is exact.
+        #[test]
+        fn the_f64_filter_never_decides_a_sum_it_cannot_see(
+            big in proptest::collection::vec((1i64 << 40..i64::MAX, 1i64 << 40..i64::MAX), 1..30),
+            small in proptest::collection::vec((-8i64..8, -8i64..8), 0..4),
+            scale in 0u32..20,
+        ) {
+            // Each large product appears once with each sign, so the sum is the small ones'.
+            let mut x = Vec::new();
+            let mut w = Vec::new();
+            for &(a, b) in &big {
+                x.extend([a, a]);
+                w.extend([b, -b]);
+            }
+            for &(a, b) in &small {
+                x.push(a << scale);
+                w.push(b);
+            }
+            prop_assert_eq!(dot_exact_sign(&x, &w), dot_big(&x, &w).sign());
+            let (xr, wr): (Vec<i64>, Vec<i64>) = (x.iter().rev().copied().collect(), w.iter().rev().copied().collect());
+            prop_assert_eq!(dot_exact_sign(&xr, &wr), dot_big(&xr, &wr).sign());
         }
     }
 }

@@ -15,6 +15,7 @@
 //! Draws come in fixed chunks of [`CHUNK`], each from its own ChaCha20 stream of the run's seed,
 //! so the p-values are byte-identical whatever the thread count.
 
+use crate::rng::Shuffler;
 use crate::steps::discrepancy::{fit_moments, rho_code};
 use crate::steps::null::{step_moments, z_score};
 use rand_chacha::ChaCha20Rng;
@@ -234,6 +235,7 @@ fn tails_of(
         (0..epochs[ei].len).collect()
     });
     let chunks = draws.div_ceil(CHUNK);
+    let shuffler = Shuffler::new(epochs.iter().map(|e| e.len).max().unwrap_or(0));
     let counts: Vec<[usize; 3]> = (0..chunks)
         .into_par_iter()
         .map(|chunk| {
@@ -241,9 +243,11 @@ fn tails_of(
             rng.set_stream(STREAM_BASE + chunk as u64);
             let mut cache = Moments::default();
             let mut count = [0usize; 3];
+            let mut order = Vec::new();
             for _ in chunk * CHUNK..((chunk + 1) * CHUNK).min(draws) {
                 let (fit, rho) = statistics(epochs, sizes, bits, &mut cache, |ei| {
-                    crate::rng::permutation(&mut rng, epochs[ei].len)
+                    shuffler.permutation_into(&mut rng, epochs[ei].len, &mut order);
+                    order.clone()
                 });
                 // A tolerance of rounding: a redraw equal to the observation counts as at least
                 // as extreme.

@@ -93,15 +93,17 @@ pub(super) fn split(
     w: &[i64],
     unassigned: &[bool],
 ) -> Result<(Vec<usize>, Vec<usize>), Error> {
-    let mut s1 = Vec::new();
-    let mut s0 = Vec::new();
-    for (x, &free) in unassigned.iter().enumerate() {
-        if free {
-            if f.correct(w, x)? {
-                s1.push(x);
-            } else {
-                s0.push(x);
-            }
+    let free: Vec<usize> = (0..unassigned.len()).filter(|&x| unassigned[x]).collect();
+    // One batched, chunk-parallel evaluation: at n = 60,000 the example-by-example path made
+    // the code phase the longest part of a verification.
+    let answers = f.correct_many(w, &free)?;
+    let mut s1 = Vec::with_capacity(free.len());
+    let mut s0 = Vec::with_capacity(free.len());
+    for (&x, right) in free.iter().zip(answers) {
+        if right {
+            s1.push(x);
+        } else {
+            s0.push(x);
         }
     }
     Ok((s1, s0))
