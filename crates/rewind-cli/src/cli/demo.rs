@@ -59,11 +59,24 @@ const SHOWN_LAST: usize = 3;
 
 /// The terminal report: model and grid, the step, the iterates, the verdict.
 fn report(d: &Demo) -> String {
+    [
+        setting(d),
+        the_step(d),
+        inversion(d),
+        certificate_and_verdict(d),
+    ]
+    .join("\n")
+}
+
+/// A point of the grid as real numbers, e.g. `(0.25, -1.5)`.
+fn real(d: &Demo, v: &[i64]) -> String {
+    let parts: Vec<String> = v.iter().map(|&k| format!("{}", d.real(k))).collect();
+    format!("({})", parts.join(", "))
+}
+
+/// The report's opening lines: the model, the grid and the step size.
+fn setting(d: &Demo) -> String {
     let p = d.config.frac_bits;
-    let real = |v: &[i64]| {
-        let parts: Vec<String> = v.iter().map(|&k| format!("{}", d.real(k))).collect();
-        format!("({})", parts.join(", "))
-    };
     let mut out = String::new();
     let mut line = |s: String| {
         out.push_str(&s);
@@ -86,7 +99,17 @@ fn report(d: &Demo) -> String {
         d.q_inf
             .map_or(String::new(), |q| format!(", q_∞ = α·L_∞ = {q:.4}"))
     ));
-    line(String::new());
+    out
+}
+
+/// The step shown: where it is in the run, W, the batch, the increment and W'.
+fn the_step(d: &Demo) -> String {
+    let real = |v: &[i64]| real(d, v);
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
     line(format!(
         "the step: step {} of epoch {} (number {} of {} in the run, picked by --seed {}{})",
         d.step,
@@ -124,7 +147,16 @@ fn report(d: &Demo) -> String {
         raw(&d.w_next),
         real(&d.w_next)
     ));
-    line(String::new());
+    out
+}
+
+/// The inversion's iterates (a long walk cut short in the middle) and how it ended.
+fn inversion(d: &Demo) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
     line("inversion: V0 = W', V(t+1) = W' + s_B(V(t)); distance = ‖V − W‖∞ in ulps".into());
     let last = d.iterates.len().saturating_sub(1);
     for (t, v) in d.iterates.iter().enumerate() {
@@ -175,7 +207,16 @@ fn report(d: &Demo) -> String {
     if let Some(note) = d.contraction() {
         line(format!("  → {note}"));
     }
-    line(String::new());
+    out
+}
+
+/// The certificate of W's preimages and the verdict.
+fn certificate_and_verdict(d: &Demo) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
     let certificate = match &d.certificate {
         Certificate::Unique => "certificate: Unique (all grid preimages enumerated)".to_string(),
         Certificate::Ambiguous {

@@ -4,6 +4,7 @@
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
 use rewind::config::Setup;
 use rewind::output::{check_paths, commit_together, Output};
+use rewind::pipeline::encode::EncodedRun;
 use rewind::pipeline::run::{Algorithm, Run};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     model_out.put(&serde_json::to_vec(&model)?)?;
     // The code is useless without its final model: both files appear, or neither.
     commit_together(vec![code_out, model_out])?;
+    super::print(&summary(&enc, &setup.data.source, &args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `rewind encode` prints: the code's length against the baseline, epoch by epoch, and
+/// the files written.
+fn summary(enc: &EncodedRun, source: &str, args: &Args) -> String {
     let e = &enc.encoded;
     let baseline: u64 = e.epochs.iter().map(|x| x.baseline_bits).sum();
     let what = match &enc.header.sgd_prime {
@@ -99,12 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut text = format!(
         "rewind encode: {} on {}, {what} over {} epochs\n\
          code:          {} bits against {} (epochs × ⌈log₂ n!⌉); run header {} bits\n",
-        enc.header.model,
-        setup.data.source,
-        enc.header.epochs,
-        e.code.bits,
-        baseline,
-        e.run_header_bits
+        enc.header.model, source, enc.header.epochs, e.code.bits, baseline, e.run_header_bits
     );
     for x in &e.epochs {
         let gd = if enc.header.sgd_prime.is_some() {
@@ -126,6 +129,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         enc.bytes.len(),
         args.final_model.display()
     );
-    super::print(&text)?;
-    Ok(ExitCode::SUCCESS)
+    text
 }

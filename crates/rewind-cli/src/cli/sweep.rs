@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::sweep::{
     check_belongs, merge, missing_runs, name_some, read_results_noting, run_one, shard,
-    summary_csv, to_jsonl, Plan, PlanIdentity, ResultLine, WHOLE,
+    summary_csv, to_jsonl, Plan, PlanIdentity, ResultLine, RunSpec, WHOLE,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
@@ -122,6 +122,65 @@ fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow
         ins.extend(plan_inputs(pp, plan));
     }
     check_paths(&ins, &[("--out", out), ("the summary CSV", &csv)])?;
+    let MergeInputs {
+        mut all,
+        identity,
+        shards,
+        empty,
+    } = read_merge_inputs(inputs)?;
+    if let (Some(plan), Some((id, from))) = (&plan, &identity) {
+        if plan.identity() != *id {
+            anyhow::bail!(
+                "{from} holds runs of {id}, not of {} ({}); pass the plan the shards were run with",
+                plan.identity(),
+                plan_path.map_or(String::new(), |p| p.display().to_string())
+            );
+        }
+    }
+    for l in &mut all {
+        if l.shard.is_some() {
+            l.shard = Some(WHOLE.into());
+        }
+    }
+    let runs = plan.as_ref().map(Plan::runs);
+    let merged = merge(all, runs.as_deref())?;
+    match &runs {
+        Some(runs) => check_every_run(&merged, runs)?,
+        None => check_every_shard(&shards, empty)?,
+    }
+    write_outputs(out, &merged)?;
+    let failed = merged.iter().filter(|l| l.error.is_some()).count();
+    super::print(&format!(
+        "merged {} runs from {} files into {}{}\n",
+        merged.len(),
+        inputs.len(),
+        out.display(),
+        if failed == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({} of them failed, with their errors; `rewind claims` skips them)",
+                failed
+            )
+        }
+    ))?;
+    Ok(())
+}
+
+/// What `rewind sweep merge` read from its inputs.
+struct MergeInputs {
+    /// Every input's lines, in input order.
+    all: Vec<ResultLine>,
+    /// The plan the first line that names one belongs to, and the input it came from.
+    identity: Option<(PlanIdentity, String)>,
+    /// Per shard count N, the shards K of N that some line comes from.
+    shards: BTreeMap<usize, BTreeSet<usize>>,
+    /// Inputs without a line.
+    empty: usize,
+}
+
+/// Reads the results files to merge, warning of torn lines and refusing runs of two plans.
+fn read_merge_inputs(inputs: &[PathBuf]) -> anyhow::Result<MergeInputs> {
     let mut all = Vec::new();
     let mut identity: Option<(PlanIdentity, String)> = None;
     let mut shards: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
@@ -154,68 +213,48 @@ fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow
         }
         all.extend(lines);
     }
-    if let (Some(plan), Some((id, from))) = (&plan, &identity) {
-        if plan.identity() != *id {
+    Ok(MergeInputs {
+        all,
+        identity,
+        shards,
+        empty,
+    })
+}
+
+/// Refuses a merge that lacks some of the plan's runs.
+fn check_every_run(merged: &[ResultLine], runs: &[RunSpec]) -> anyhow::Result<()> {
+    let missing = missing_runs(merged, runs);
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the inputs hold {} of the plan's {} runs; missing {}: {}; pass every shard's results (nothing was written)",
+            runs.len() - missing.len(),
+            runs.len(),
+            missing.len(),
+            name_some(&missing, 3)
+        );
+    }
+    Ok(())
+}
+
+/// Without a plan: refuses a merge where more shards hold no line than inputs are empty.
+fn check_every_shard(
+    shards: &BTreeMap<usize, BTreeSet<usize>>,
+    empty: usize,
+) -> anyhow::Result<()> {
+    for (n, have) in shards {
+        let absent: Vec<String> = (1..=*n)
+            .filter(|k| !have.contains(k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        // A shard with no runs of its own writes an empty file: each empty input given
+        // stands for one shard that holds no runs.
+        if absent.len() > empty {
             anyhow::bail!(
-                "{from} holds runs of {id}, not of {} ({}); pass the plan the shards were run with",
-                plan.identity(),
-                plan_path.map_or(String::new(), |p| p.display().to_string())
+                "no input holds a run of shard {}; pass every shard's results, or --plan to check run by run (nothing was written)",
+                absent.join(", ")
             );
         }
     }
-    for l in &mut all {
-        if l.shard.is_some() {
-            l.shard = Some(WHOLE.into());
-        }
-    }
-    let runs = plan.as_ref().map(Plan::runs);
-    let merged = merge(all, runs.as_deref())?;
-    match &runs {
-        Some(runs) => {
-            let missing = missing_runs(&merged, runs);
-            if !missing.is_empty() {
-                anyhow::bail!(
-                    "the inputs hold {} of the plan's {} runs; missing {}: {}; pass every shard's results (nothing was written)",
-                    runs.len() - missing.len(),
-                    runs.len(),
-                    missing.len(),
-                    name_some(&missing, 3)
-                );
-            }
-        }
-        None => {
-            for (n, have) in &shards {
-                let absent: Vec<String> = (1..=*n)
-                    .filter(|k| !have.contains(k))
-                    .map(|k| format!("{k}/{n}"))
-                    .collect();
-                // A shard with no runs of its own writes an empty file: each empty input given
-                // stands for one shard that holds no runs.
-                if absent.len() > empty {
-                    anyhow::bail!(
-                        "no input holds a run of shard {}; pass every shard's results, or --plan to check run by run (nothing was written)",
-                        absent.join(", ")
-                    );
-                }
-            }
-        }
-    }
-    write_outputs(out, &merged)?;
-    let failed = merged.iter().filter(|l| l.error.is_some()).count();
-    super::print(&format!(
-        "merged {} runs from {} files into {}{}\n",
-        merged.len(),
-        inputs.len(),
-        out.display(),
-        if failed == 0 {
-            String::new()
-        } else {
-            format!(
-                " ({} of them failed, with their errors; `rewind claims` skips them)",
-                failed
-            )
-        }
-    ))?;
     Ok(())
 }
 
@@ -283,16 +322,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("rewind sweep needs a plan file, e.g. `rewind sweep plans/smoke.toml`");
     };
     let plan = load_plan(&plan_path)?;
-    let identity = plan.identity();
-    let all_runs = plan.runs();
-    let (runs, shard_name) = match &args.shard {
-        Some(s) => {
-            let (k, n) = parse_shard(s)
-                .ok_or_else(|| anyhow::anyhow!("--shard {s} is not K/N; write e.g. --shard 2/8"))?;
-            (shard(all_runs, k, n)?, format!("{k}/{n}"))
-        }
-        None => (all_runs, WHOLE.to_string()),
-    };
+    let (runs, shard_name) = planned_runs(&plan, args.shard.as_deref())?;
     let out = &args.out;
     check_out(out)?;
     let csv = csv_path(out);
@@ -311,107 +341,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     drop(Output::create(&csv)?);
     let _lock = rewind::output::Lock::try_acquire(&journal, "another `rewind sweep`")?;
     let (threads, pool) = thread_count(args.threads)?;
-    let mut previous = Vec::new();
-    if args.resume {
-        for p in [out, &journal] {
-            if !p.exists() {
-                continue;
-            }
-            if p == &journal {
-                let cut = cut_torn_tail(p)?;
-                if cut > 0 {
-                    super::warn(&format!(
-                        "cut {cut} bytes of an interrupted line at the end of {}",
-                        p.display()
-                    ));
-                }
-            }
-            let name = p.display().to_string();
-            let text = super::read_input_text(
-                p,
-                rewind::input::MAX_RESULTS_BYTES,
-                "a results file written by `rewind sweep`",
-            )?;
-            let (lines, torn) = read_results_noting(&text, &name)?;
-            // The results file is only ever replaced whole: a line that does not parse means it
-            // is not one, and --resume would overwrite it.
-            if let Some(w) = torn.first().filter(|_| p == out) {
-                anyhow::bail!(
-                    "{w}; but {} is written whole, never torn, so it is not a results file of `rewind sweep`: pass another --out, or move it away to start again",
-                    p.display()
-                );
-            }
-            check_belongs(&lines, &identity, Some(&shard_name), &name)?;
-            previous.extend(lines);
-        }
+    let previous = if args.resume {
+        read_previous(out, &journal, &plan.identity(), &shard_name)?
     } else if journal.exists() {
         anyhow::bail!(
             "{} holds the runs of an interrupted sweep; continue it with --resume, or delete it to start again",
             journal.display()
         );
-    }
+    } else {
+        Vec::new()
+    };
     let previous = merge(previous, Some(&runs))?;
-    let done: HashSet<&str> = previous.iter().map(|l| l.id.as_str()).collect();
-    let todo: Vec<_> = runs
-        .iter()
-        .filter(|r| !done.contains(r.id().as_str()))
-        .cloned()
-        .collect();
-    // Finished runs are appended as they come, so that an interrupted sweep can resume.
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&journal)
-        .map_err(|source| rewind::Error::Io {
-            path: journal.display().to_string(),
-            source,
-        })?;
-    let sink = Mutex::new((file, None::<std::io::Error>));
-    let bar = super::progress::bar(
-        args.progress.quiet,
-        todo.len() as u64,
-        "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
-    );
+    let todo = not_done(&runs, &previous);
     let started = std::time::Instant::now();
-    let fresh: Vec<ResultLine> = pool.install(|| {
-        todo.par_iter()
-            .map(|spec| {
-                let mut line = run_one(&plan, spec);
-                line.shard = Some(shard_name.clone());
-                if let Ok(mut guard) = sink.lock() {
-                    let (f, failed) = &mut *guard;
-                    if failed.is_none() {
-                        let text = to_jsonl(std::slice::from_ref(&line));
-                        if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.flush()) {
-                            *failed = Some(e);
-                        }
-                    }
-                }
-                bar.inc(1);
-                line
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    if let Ok((_, Some(e))) = sink.into_inner() {
-        return Err(rewind::Error::Io {
-            path: journal.display().to_string(),
-            source: e,
-        }
-        .into());
-    }
+    let sweep = Sweep {
+        plan: &plan,
+        shard_name: &shard_name,
+        journal: &journal,
+        quiet: args.progress.quiet,
+    };
+    let fresh = sweep.run_journaled(&pool, &todo)?;
     let resumed = previous.len();
     let lines = merge(previous.into_iter().chain(fresh).collect(), Some(&runs))?;
-    write_outputs(out, &lines).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; the finished runs are kept in {} for --resume",
-            journal.display()
-        )
-    })?;
-    std::fs::remove_file(&journal).map_err(|source| rewind::Error::Io {
-        path: journal.display().to_string(),
-        source,
-    })?;
+    commit_results(out, &journal, &lines)?;
     let failed: Vec<String> = lines
         .iter()
         .filter_map(|l| l.error.as_ref().map(|e| format!("{} ({e})", l.id)))
@@ -439,4 +391,149 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runs without a line among `previous`, in plan order.
+fn not_done(runs: &[RunSpec], previous: &[ResultLine]) -> Vec<RunSpec> {
+    let done: HashSet<&str> = previous.iter().map(|l| l.id.as_str()).collect();
+    runs.iter()
+        .filter(|r| !done.contains(r.id().as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Writes the results and their summary CSV, then deletes the journal, which they now hold.
+fn commit_results(out: &Path, journal: &Path, lines: &[ResultLine]) -> anyhow::Result<()> {
+    write_outputs(out, lines).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; the finished runs are kept in {} for --resume",
+            journal.display()
+        )
+    })?;
+    std::fs::remove_file(journal).map_err(|source| rewind::Error::Io {
+        path: journal.display().to_string(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// The plan's runs, or those of the `--shard` K/N slice, with the shard's name.
+fn planned_runs(plan: &Plan, shard_arg: Option<&str>) -> anyhow::Result<(Vec<RunSpec>, String)> {
+    let all_runs = plan.runs();
+    Ok(match shard_arg {
+        Some(s) => {
+            let (k, n) = parse_shard(s)
+                .ok_or_else(|| anyhow::anyhow!("--shard {s} is not K/N; write e.g. --shard 2/8"))?;
+            (shard(all_runs, k, n)?, format!("{k}/{n}"))
+        }
+        None => (all_runs, WHOLE.to_string()),
+    })
+}
+
+/// For `--resume`: the lines already in the results file and the journal, each checked to
+/// belong to this plan and shard; a torn last line of the journal is cut first.
+fn read_previous(
+    out: &Path,
+    journal: &Path,
+    identity: &PlanIdentity,
+    shard_name: &str,
+) -> anyhow::Result<Vec<ResultLine>> {
+    let mut previous = Vec::new();
+    for p in [out, journal] {
+        if !p.exists() {
+            continue;
+        }
+        if p == journal {
+            let cut = cut_torn_tail(p)?;
+            if cut > 0 {
+                super::warn(&format!(
+                    "cut {cut} bytes of an interrupted line at the end of {}",
+                    p.display()
+                ));
+            }
+        }
+        let name = p.display().to_string();
+        let text = super::read_input_text(
+            p,
+            rewind::input::MAX_RESULTS_BYTES,
+            "a results file written by `rewind sweep`",
+        )?;
+        let (lines, torn) = read_results_noting(&text, &name)?;
+        // The results file is only ever replaced whole: a line that does not parse means it
+        // is not one, and --resume would overwrite it.
+        if let Some(w) = torn.first().filter(|_| p == out) {
+            anyhow::bail!(
+                "{w}; but {} is written whole, never torn, so it is not a results file of `rewind sweep`: pass another --out, or move it away to start again",
+                p.display()
+            );
+        }
+        check_belongs(&lines, identity, Some(shard_name), &name)?;
+        previous.extend(lines);
+    }
+    Ok(previous)
+}
+
+/// What the runs of one sweep share.
+struct Sweep<'a> {
+    plan: &'a Plan,
+    /// The shard each result line is marked with.
+    shard_name: &'a str,
+    /// Where finished runs are appended.
+    journal: &'a Path,
+    /// No progress bar.
+    quiet: bool,
+}
+
+impl Sweep<'_> {
+    /// Runs `todo` on `pool`, appending each finished run to the journal as it comes.
+    fn run_journaled(
+        &self,
+        pool: &rayon::ThreadPool,
+        todo: &[RunSpec],
+    ) -> anyhow::Result<Vec<ResultLine>> {
+        let journal = self.journal;
+        // Finished runs are appended as they come, so that an interrupted sweep can resume.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(journal)
+            .map_err(|source| rewind::Error::Io {
+                path: journal.display().to_string(),
+                source,
+            })?;
+        let sink = Mutex::new((file, None::<std::io::Error>));
+        let bar = super::progress::bar(
+            self.quiet,
+            todo.len() as u64,
+            "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
+        );
+        let fresh: Vec<ResultLine> = pool.install(|| {
+            todo.par_iter()
+                .map(|spec| {
+                    let mut line = run_one(self.plan, spec);
+                    line.shard = Some(self.shard_name.to_string());
+                    if let Ok(mut guard) = sink.lock() {
+                        let (f, failed) = &mut *guard;
+                        if failed.is_none() {
+                            let text = to_jsonl(std::slice::from_ref(&line));
+                            if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.flush()) {
+                                *failed = Some(e);
+                            }
+                        }
+                    }
+                    bar.inc(1);
+                    line
+                })
+                .collect()
+        });
+        bar.finish_and_clear();
+        if let Ok((_, Some(e))) = sink.into_inner() {
+            return Err(rewind::Error::Io {
+                path: journal.display().to_string(),
+                source: e,
+            }
+            .into());
+        }
+        Ok(fresh)
+    }
 }

@@ -377,6 +377,32 @@ fn fill_chart<'a, 'b: 'a, Y>(
 where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    draw_mesh(&mut chart, p)?;
+    let few_points = p.series.iter().all(|s| s.points.len() <= 20);
+    for s in &p.series {
+        plot_series(&mut chart, s, few_points)?;
+    }
+    if p.series.iter().any(|s| s.label.is_some()) {
+        chart
+            .configure_series_labels()
+            .legend_area_size(ENTRY + 10)
+            .position(free_corner(p))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.5))
+            .label_font(("sans-serif", 13))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// The panel's axes: descriptions, tick labels and the light grid.
+fn draw_mesh<'a, 'b: 'a, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    p: &Panel,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     let x_fmt = |x: &f64| {
         if !p.integer_x {
             tick(*x)
@@ -404,74 +430,71 @@ where
         .axis_desc_style(("sans-serif", 15))
         .label_style(("sans-serif", 13))
         .light_line_style(WHITE)
-        .draw()?;
-    let few_points = p.series.iter().all(|s| s.points.len() <= 20);
-    for s in &p.series {
-        let pen = s.pen;
-        let line = pen.colour.stroke_width(2);
-        let points = s.points.iter().copied();
-        let dash = dashes(s.style, pen.round);
-        // Short lines show their points too; `point` is their marker, also in the legend.
-        let point = match s.style {
-            Style::Markers => Some(marker(pen)),
-            Style::Line if few_points => Some((3, line)),
-            _ => None,
-        };
-        let anno = match (s.style, dash) {
-            (Style::Band, _) => chart.draw_series(std::iter::once(Polygon::new(
-                s.points.clone(),
-                pen.colour.mix(0.18).filled(),
-            )))?,
-            (Style::Markers, _) => {
-                let (r, style) = marker(pen);
-                chart.draw_series(points.map(|pt| Circle::new(pt, r, style)))?
-            }
-            (_, Some((d, gap))) => {
-                chart.draw_series(DashedLineSeries::new(points, d, gap, line))?
-            }
-            (_, None) => chart.draw_series(LineSeries::new(points, line))?,
-        };
-        if let Some(label) = &s.label {
-            // The entry is drawn as the series is. Every shape plotters composes has a fixed
-            // type, so a solid line is one dash as long as the entry, and markers alone are a
-            // path of no points with the marker.
-            let (d, gap) = dash.unwrap_or((ENTRY, 0));
-            let ends = if s.style == Style::Markers {
-                vec![]
-            } else {
-                vec![(0, 0), (ENTRY, 0)]
-            };
-            let path =
-                move |at| EmptyElement::at(at) + DashedPathElement::new(ends.clone(), d, gap, line);
-            let anno = anno.label(label.as_str());
-            match (s.style, point) {
-                (Style::Band, _) => anno.legend(move |(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 5), (x + ENTRY, y + 5)],
-                        pen.colour.mix(0.18).filled(),
-                    )
-                }),
-                (_, Some((r, style))) => {
-                    anno.legend(move |at| path(at) + Circle::new((ENTRY / 2, 0), r, style))
-                }
-                (_, None) => anno.legend(path),
-            };
+        .draw()
+}
+
+/// One series drawn in its style, with its legend entry if it has a label; `few_points`
+/// says whether the panel's lines show their points too.
+fn plot_series<'a, 'b: 'a, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    s: &Series,
+    few_points: bool,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let pen = s.pen;
+    let line = pen.colour.stroke_width(2);
+    let points = s.points.iter().copied();
+    let dash = dashes(s.style, pen.round);
+    // Short lines show their points too; `point` is their marker, also in the legend.
+    let point = match s.style {
+        Style::Markers => Some(marker(pen)),
+        Style::Line if few_points => Some((3, line)),
+        _ => None,
+    };
+    let anno = match (s.style, dash) {
+        (Style::Band, _) => chart.draw_series(std::iter::once(Polygon::new(
+            s.points.clone(),
+            pen.colour.mix(0.18).filled(),
+        )))?,
+        (Style::Markers, _) => {
+            let (r, style) = marker(pen);
+            chart.draw_series(points.map(|pt| Circle::new(pt, r, style)))?
         }
-        if s.style == Style::Line {
-            if let Some((r, style)) = point {
-                chart.draw_series(s.points.iter().map(|&pt| Circle::new(pt, r, style)))?;
+        (_, Some((d, gap))) => chart.draw_series(DashedLineSeries::new(points, d, gap, line))?,
+        (_, None) => chart.draw_series(LineSeries::new(points, line))?,
+    };
+    if let Some(label) = &s.label {
+        // The entry is drawn as the series is. Every shape plotters composes has a fixed
+        // type, so a solid line is one dash as long as the entry, and markers alone are a
+        // path of no points with the marker.
+        let (d, gap) = dash.unwrap_or((ENTRY, 0));
+        let ends = if s.style == Style::Markers {
+            vec![]
+        } else {
+            vec![(0, 0), (ENTRY, 0)]
+        };
+        let path =
+            move |at| EmptyElement::at(at) + DashedPathElement::new(ends.clone(), d, gap, line);
+        let anno = anno.label(label.as_str());
+        match (s.style, point) {
+            (Style::Band, _) => anno.legend(move |(x, y)| {
+                Rectangle::new(
+                    [(x, y - 5), (x + ENTRY, y + 5)],
+                    pen.colour.mix(0.18).filled(),
+                )
+            }),
+            (_, Some((r, style))) => {
+                anno.legend(move |at| path(at) + Circle::new((ENTRY / 2, 0), r, style))
             }
-        }
+            (_, None) => anno.legend(path),
+        };
     }
-    if p.series.iter().any(|s| s.label.is_some()) {
-        chart
-            .configure_series_labels()
-            .legend_area_size(ENTRY + 10)
-            .position(free_corner(p))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.5))
-            .label_font(("sans-serif", 13))
-            .draw()?;
+    if s.style == Style::Line {
+        if let Some((r, style)) = point {
+            chart.draw_series(s.points.iter().map(|&pt| Circle::new(pt, r, style)))?;
+        }
     }
     Ok(())
 }
@@ -1261,15 +1284,52 @@ fn momentum_point(r: &Run) -> Option<(String, bool, MomentumPoint)> {
 /// The panel of one setting: both roundings' runs, d·log₂(1/β) as a curve through the βs
 /// measured, the nearest-rounding loss and plain SGD's mean hint bits per step.
 fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
-    let pick = |bits_back: bool| -> Vec<(f64, f64)> {
-        let mut v: Vec<(f64, f64)> = points
-            .iter()
-            .filter(|p| p.0 == bits_back && p.1 .1 > 0.0)
-            .map(|p| (p.1 .0, p.1 .1))
-            .collect();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        v
-    };
+    let mut series = momentum_references(points);
+    for (bits_back, name, pen) in [
+        (true, "bits-back", palette(0)),
+        (false, "nearest", palette(1)),
+    ] {
+        let pts = measured_buffer_bits(points, bits_back);
+        if !pts.is_empty() {
+            series.push(Series {
+                name: format!("{name}, measured ({} runs)", pts.len()),
+                label: Some(format!("{name}, measured ({} runs)", pts.len())),
+                pen,
+                style: Style::Markers,
+                points: pts,
+            });
+        }
+    }
+    let (y, scale) = y_range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        true,
+    );
+    Panel {
+        caption: setting.to_string(),
+        x_desc: "β".into(),
+        y_desc: "bits per step".into(),
+        x: (0.45, 0.97),
+        y,
+        scale,
+        integer_x: false,
+        series,
+    }
+}
+
+/// The measured (β, buffer bits per step) of one rounding's runs, sorted by β.
+fn measured_buffer_bits(points: &[(bool, MomentumPoint)], bits_back: bool) -> Vec<(f64, f64)> {
+    let mut v: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.0 == bits_back && p.1 .1 > 0.0)
+        .map(|p| (p.1 .0, p.1 .1))
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v
+}
+
+/// The momentum panel's dashed reference lines: d·log₂(1/β), the nearest-rounding loss and,
+/// when measured, plain SGD's mean hint bits per step.
+fn momentum_references(points: &[(bool, MomentumPoint)]) -> Vec<Series> {
     let mut at_beta: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
     for (_, p) in points {
         at_beta.insert(p.0.to_bits(), (p.0, p.2, p.3));
@@ -1315,35 +1375,7 @@ fn momentum_panel(setting: &str, points: &[(bool, MomentumPoint)]) -> Panel {
             points: vec![(0.45, mean), (0.97, mean)],
         });
     }
-    for (bits_back, name, pen) in [
-        (true, "bits-back", palette(0)),
-        (false, "nearest", palette(1)),
-    ] {
-        let pts = pick(bits_back);
-        if !pts.is_empty() {
-            series.push(Series {
-                name: format!("{name}, measured ({} runs)", pts.len()),
-                label: Some(format!("{name}, measured ({} runs)", pts.len())),
-                pen,
-                style: Style::Markers,
-                points: pts,
-            });
-        }
-    }
-    let (y, scale) = y_range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        true,
-    );
-    Panel {
-        caption: setting.to_string(),
-        x_desc: "β".into(),
-        y_desc: "bits per step".into(),
-        x: (0.45, 0.97),
-        y,
-        scale,
-        integer_x: false,
-        series,
-    }
+    series
 }
 
 /// Momentum: the velocity buffer's bits per step against β, one panel per setting.

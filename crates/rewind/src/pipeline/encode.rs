@@ -245,6 +245,22 @@ pub fn decode_run_with_progress(
             decoded
         }
     };
+    check_fingerprint(bytes, &header, &decoded, final_model)?;
+    Ok(DecodedRun {
+        header,
+        decoded,
+        setup,
+    })
+}
+
+/// Refuses a decoded run whose fingerprint (initial model, permutations and, for SGD′, each
+/// call's steps and z; bound to the iteration cap from format 3 on) is not the header's.
+fn check_fingerprint(
+    bytes: &[u8],
+    header: &CodeHeader,
+    decoded: &Decoded,
+    final_model: &[i64],
+) -> Result<(), Error> {
     let initial = decoded.models.first().map_or(final_model, |m| m.as_slice());
     let fingerprint = if header.sgd_prime.is_some() {
         let calls: Vec<(usize, &[i64])> = decoded
@@ -264,11 +280,7 @@ pub fn decode_run_with_progress(
     if fingerprint != header.run_sha256 {
         return Err(FileError::Fingerprint.into());
     }
-    Ok(DecodedRun {
-        header,
-        decoded,
-        setup,
-    })
+    Ok(())
 }
 
 /// A configuration message in the code file's terms: each flag becomes the header field that

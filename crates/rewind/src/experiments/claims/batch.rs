@@ -323,61 +323,15 @@ pub fn check(runs: &[Run]) -> BatchDependence {
     let mut labels = Vec::new();
     let mut single = 0;
     for random in [false, true] {
-        // Keyed by the setting, then the width as a number, so that width 10 follows width 5.
-        let mut by_key: BTreeMap<(String, Option<usize>), Vec<&Run>> = BTreeMap::new();
-        for r in runs
-            .iter()
-            .filter(|r| r.spec.random_labels == random && !r.epochs().is_empty())
-        {
-            by_key
-                .entry((
-                    key(r.spec, &[Field::Width, Field::Batch, Field::Seed]),
-                    r.width(),
-                ))
-                .or_default()
-                .push(r);
-        }
-        let mut kept: Vec<(String, Vec<&Run>)> = Vec::new();
-        for (_, members) in by_key {
-            let batches: BTreeSet<usize> = members.iter().map(|r| r.spec.batch).collect();
-            if batches.len() >= 2 {
-                kept.push((key(members[0].spec, &[Field::Batch, Field::Seed]), members));
-            } else {
-                single += 1;
-            }
-        }
+        let (kept, singles) = multi_batch_groups(runs, random);
+        single += singles;
         let specs: Vec<&RunSpec> = kept.iter().map(|(_, m)| m[0].spec).collect();
         let group_names = names(&specs, &[Field::Batch, Field::Seed, Field::Labels]);
-        let mut out = Vec::new();
-        for ((k, members), name) in kept.into_iter().zip(group_names) {
-            // Early stopping ends runs at different epochs; compare them at the same time t.
-            let epoch = members.iter().map(|r| r.epochs().len()).min().unwrap_or(0);
-            let mut points: Vec<Point> = members
-                .iter()
-                .map(|r| {
-                    let e = &r.epochs()[epoch - 1];
-                    Point {
-                        id: r.id.to_string(),
-                        batch: r.spec.batch,
-                        seed: r.spec.seed,
-                        n: r.report.config.n,
-                        rho_code: e.running_rho_code,
-                        rho_paper: e.running_rho_paper,
-                        null_code: e.running_null_rho_code,
-                        null_paper: e.running_null_rho_paper,
-                        z_code: e.running_excess_z_code,
-                        z_paper: e.running_excess_z_paper,
-                    }
-                })
-                .collect();
-            points.sort_by_key(|p| (p.batch, p.seed));
-            out.push(BatchGroup {
-                name,
-                key: k,
-                epoch,
-                points,
-            });
-        }
+        let out = kept
+            .into_iter()
+            .zip(group_names)
+            .map(|((k, members), name)| batch_group(k, &members, name))
+            .collect();
         labels.push(LabelGroups {
             random_labels: random,
             groups: out,
@@ -420,5 +374,69 @@ pub fn check(runs: &[Run]) -> BatchDependence {
         fits,
         verdict,
         why,
+    }
+}
+
+/// The runs with the given labels setting grouped by everything but batch and seed, keeping
+/// the groups with two or more batch sizes (with their key); also the count of the others.
+fn multi_batch_groups<'a, 'r>(
+    runs: &'a [Run<'r>],
+    random: bool,
+) -> (Vec<(String, Vec<&'a Run<'r>>)>, usize) {
+    // Keyed by the setting, then the width as a number, so that width 10 follows width 5.
+    let mut by_key: BTreeMap<(String, Option<usize>), Vec<&'a Run<'r>>> = BTreeMap::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.spec.random_labels == random && !r.epochs().is_empty())
+    {
+        by_key
+            .entry((
+                key(r.spec, &[Field::Width, Field::Batch, Field::Seed]),
+                r.width(),
+            ))
+            .or_default()
+            .push(r);
+    }
+    let mut kept: Vec<(String, Vec<&'a Run<'r>>)> = Vec::new();
+    let mut single = 0;
+    for (_, members) in by_key {
+        let batches: BTreeSet<usize> = members.iter().map(|r| r.spec.batch).collect();
+        if batches.len() >= 2 {
+            kept.push((key(members[0].spec, &[Field::Batch, Field::Seed]), members));
+        } else {
+            single += 1;
+        }
+    }
+    (kept, single)
+}
+
+/// One group's points at its last common epoch, sorted by batch and seed.
+fn batch_group(k: String, members: &[&Run], name: String) -> BatchGroup {
+    // Early stopping ends runs at different epochs; compare them at the same time t.
+    let epoch = members.iter().map(|r| r.epochs().len()).min().unwrap_or(0);
+    let mut points: Vec<Point> = members
+        .iter()
+        .map(|r| {
+            let e = &r.epochs()[epoch - 1];
+            Point {
+                id: r.id.to_string(),
+                batch: r.spec.batch,
+                seed: r.spec.seed,
+                n: r.report.config.n,
+                rho_code: e.running_rho_code,
+                rho_paper: e.running_rho_paper,
+                null_code: e.running_null_rho_code,
+                null_paper: e.running_null_rho_paper,
+                z_code: e.running_excess_z_code,
+                z_paper: e.running_excess_z_paper,
+            }
+        })
+        .collect();
+    points.sort_by_key(|p| (p.batch, p.seed));
+    BatchGroup {
+        name,
+        key: k,
+        epoch,
+        points,
     }
 }

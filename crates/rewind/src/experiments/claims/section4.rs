@@ -397,9 +397,82 @@ pub fn check(runs: &[Run]) -> Option<Section4> {
         return None;
     }
     let all = prime_runs(runs);
-    let names = group_names(&all);
+    let (levels, groups, data) = per_group(&all);
+    let pooled_perturbed = pooled_without_zero(&data);
+    let perturbed: Vec<&PrimeRun> = all.iter().filter(|r| r.random_bits > 0).collect();
+    let outside_hypothesis = perturbed
+        .iter()
+        .filter(|r| r.random_bits >= r.batch as u64)
+        .count();
+    let t_below_2_to_b = all
+        .iter()
+        .filter(|r| (r.max_gd_steps as u128) < 1u128 << r.batch.min(127))
+        .count();
+    let jump = jump(&all);
+    let observed = pooled(&data);
+    let (null_interval, p_less, p_greater) = null_test(observed, &data);
+    let testable = all.iter().any(|r| {
+        r.random_bits > 0
+            && r.random_bits < r.batch as u64
+            && (r.max_gd_steps as u128) >= 1u128 << r.batch.min(127)
+    });
+    let (verdict, why) = if !testable {
+        (
+            Verdict::NotTestable,
+            format!(
+                "Theorem 4.3 states existence: for ℓ = o(m), m = |Y| the batch size, some inputs need Ω(2^m) GD iterations, \
+                 which an average over random inputs cannot contradict; {outside_hypothesis} of {} perturbed runs have ℓ·m ≥ b \
+                 (outside the hypothesis) and {t_below_2_to_b} of {} runs have T < 2^b (Ω(2^b) steps cannot show)",
+                perturbed.len(),
+                all.len()
+            ),
+        )
+    } else {
+        direction(observed, p_less, p_greater, null_interval)
+    };
+    Some(Section4 {
+        claim: "Theorem 4.3: for ℓ = o(m) random values in GD's initial perturbation (m = |Y| the batch size) there exist inputs on which GD needs Ω(2^m) iterations; on finite runs, its direction: fewer random bits, more GD steps per batch",
+        rule: rule(),
+        runs: prime,
+        used: all.len(),
+        levels,
+        groups,
+        pooled: observed,
+        null_interval,
+        p_less,
+        p_greater,
+        permutations: PERMUTATIONS,
+        outside_hypothesis,
+        perturbed: perturbed.len(),
+        t_below_2_to_b,
+        pooled_perturbed,
+        jump,
+        verdict,
+        why,
+    })
+}
+
+/// Claim 5's rule, in words.
+fn rule() -> String {
+    format!(
+        "per SGD′ run, mean GD steps per call Σ T_ij / calls (a call stopped at T counts T); per group (all settings but ℓ·m and seed) \
+         Spearman's ρ_s between ℓ·m and it, pooled as the size-weighted mean; null: the runs' values permuted within groups \
+         ({PERMUTATIONS} permutations); not testable by these runs unless some run has 0 < ℓ·m < b (the theorem's \
+         ℓ = o(m), m = |Y| the batch size) and T ≥ 2^b (room for Ω(2^b) steps); then holds if p(ρ_s ≤ observed) < {LEVEL}, \
+         else inconclusive; the pooled ρ_s without ℓ·m = 0 and the step change from ℓ·m = 0 to the smallest ℓ·m > 0 \
+         (the effect of the perturbation's size) are printed beside it"
+    )
+}
+
+/// One group's (ℓ·m, mean GD steps per call) pairs, as `x` and `y`.
+type GroupData = (Vec<f64>, Vec<f64>);
+
+/// Per group (all settings but ℓ·m and seed): its levels, its rank correlation, and its
+/// (ℓ·m, mean GD steps) pairs for the pooled statistic.
+fn per_group(all: &[PrimeRun]) -> (Vec<Level>, Vec<GroupCorrelation>, Vec<GroupData>) {
+    let names = group_names(all);
     let mut by_group: BTreeMap<(usize, usize, &str), Vec<&PrimeRun>> = BTreeMap::new();
-    for r in &all {
+    for r in all {
         by_group
             .entry((r.d, r.batch, r.group.as_str()))
             .or_default()
@@ -427,7 +500,12 @@ pub fn check(runs: &[Run]) -> Option<Section4> {
         });
         data.push((x, y));
     }
-    let perturbed_data: Vec<(Vec<f64>, Vec<f64>)> = data
+    (levels, groups, data)
+}
+
+/// The pooled ρ_s without the ℓ·m = 0 runs and its permutation p-values (≤, ≥).
+fn pooled_without_zero(data: &[GroupData]) -> Option<[f64; 3]> {
+    let perturbed_data: Vec<GroupData> = data
         .iter()
         .map(|(x, y)| {
             x.iter()
@@ -437,84 +515,35 @@ pub fn check(runs: &[Run]) -> Option<Section4> {
                 .unzip()
         })
         .collect();
-    let pooled_perturbed = pooled(&perturbed_data).map(|o| {
+    pooled(&perturbed_data).map(|o| {
         let v = null_distribution(&perturbed_data);
         let tail = |f: &dyn Fn(f64) -> bool| {
             (1 + v.iter().filter(|&&x| f(x)).count()) as f64 / (v.len() + 1) as f64
         };
         [o, tail(&|x| x <= o + 1e-12), tail(&|x| x >= o - 1e-12)]
-    });
-    let perturbed: Vec<&PrimeRun> = all.iter().filter(|r| r.random_bits > 0).collect();
-    let outside_hypothesis = perturbed
-        .iter()
-        .filter(|r| r.random_bits >= r.batch as u64)
-        .count();
-    let t_below_2_to_b = all
-        .iter()
-        .filter(|r| (r.max_gd_steps as u128) < 1u128 << r.batch.min(127))
-        .count();
-    let jump = jump(&all);
-    let observed = pooled(&data);
-    let null = observed.map(|_| null_distribution(&data));
+    })
+}
+
+/// The permutation test of the `observed` pooled ρ_s: the null's 95% interval and the
+/// p-values of ≤ and ≥ observed; all `None` without an observed value or a null.
+fn null_test(
+    observed: Option<f64>,
+    data: &[GroupData],
+) -> (Option<[f64; 2]>, Option<f64>, Option<f64>) {
+    let null = observed.map(|_| null_distribution(data));
     let quantile =
         |v: &[f64], q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
     let tail = |v: &[f64], f: &dyn Fn(f64) -> bool| {
         (1 + v.iter().filter(|&&x| f(x)).count()) as f64 / (v.len() + 1) as f64
     };
-    let (null_interval, p_less, p_greater) = match (observed, &null) {
+    match (observed, &null) {
         (Some(o), Some(v)) if !v.is_empty() => (
             Some([quantile(v, 0.025), quantile(v, 0.975)]),
             Some(tail(v, &|x| x <= o + 1e-12)),
             Some(tail(v, &|x| x >= o - 1e-12)),
         ),
         _ => (None, None, None),
-    };
-    let testable = all.iter().any(|r| {
-        r.random_bits > 0
-            && r.random_bits < r.batch as u64
-            && (r.max_gd_steps as u128) >= 1u128 << r.batch.min(127)
-    });
-    let (verdict, why) = if !testable {
-        (
-            Verdict::NotTestable,
-            format!(
-                "Theorem 4.3 states existence: for ℓ = o(m), m = |Y| the batch size, some inputs need Ω(2^m) GD iterations, \
-                 which an average over random inputs cannot contradict; {outside_hypothesis} of {} perturbed runs have ℓ·m ≥ b \
-                 (outside the hypothesis) and {t_below_2_to_b} of {} runs have T < 2^b (Ω(2^b) steps cannot show)",
-                perturbed.len(),
-                all.len()
-            ),
-        )
-    } else {
-        direction(observed, p_less, p_greater, null_interval)
-    };
-    Some(Section4 {
-        claim: "Theorem 4.3: for ℓ = o(m) random values in GD's initial perturbation (m = |Y| the batch size) there exist inputs on which GD needs Ω(2^m) iterations; on finite runs, its direction: fewer random bits, more GD steps per batch",
-        rule: format!(
-            "per SGD′ run, mean GD steps per call Σ T_ij / calls (a call stopped at T counts T); per group (all settings but ℓ·m and seed) \
-             Spearman's ρ_s between ℓ·m and it, pooled as the size-weighted mean; null: the runs' values permuted within groups \
-             ({PERMUTATIONS} permutations); not testable by these runs unless some run has 0 < ℓ·m < b (the theorem's \
-             ℓ = o(m), m = |Y| the batch size) and T ≥ 2^b (room for Ω(2^b) steps); then holds if p(ρ_s ≤ observed) < {LEVEL}, \
-             else inconclusive; the pooled ρ_s without ℓ·m = 0 and the step change from ℓ·m = 0 to the smallest ℓ·m > 0 \
-             (the effect of the perturbation's size) are printed beside it"
-        ),
-        runs: prime,
-        used: all.len(),
-        levels,
-        groups,
-        pooled: observed,
-        null_interval,
-        p_less,
-        p_greater,
-        permutations: PERMUTATIONS,
-        outside_hypothesis,
-        perturbed: perturbed.len(),
-        t_below_2_to_b,
-        pooled_perturbed,
-        jump,
-        verdict,
-        why,
-    })
+    }
 }
 
 #[cfg(test)]

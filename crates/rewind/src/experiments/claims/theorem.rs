@@ -86,50 +86,61 @@ pub fn check(runs: &[Run]) -> Theorem32 {
         why: String::new(),
     };
     for r in runs {
-        if r.report.run.stopped_at_full_accuracy {
-            t.stopped_at_full_accuracy += 1;
-            continue;
-        }
-        let Some(last) = r.epochs().last() else {
-            t.without_epochs += 1;
-            continue;
-        };
-        let d = &r.report.discrepancy;
-        t.runs += 1;
-        if last.running_rho_code <= d.beta_leading {
-            t.below += 1;
-        } else {
-            t.above += 1;
-        }
-        t.paper_below += usize::from(last.running_rho_paper <= d.beta_leading);
-        t.above_at_some_epoch += usize::from(
-            r.epochs()
-                .iter()
-                .any(|e| e.running_rho_code > d.beta_leading),
-        );
-        let over_beta = |v: f64| {
-            if d.beta_leading > 0.0 {
-                v / d.beta_leading
-            } else {
-                f64::INFINITY
-            }
-        };
-        let ratio = over_beta(last.running_rho_code);
-        let null_ratio = over_beta(last.running_null_rho_code);
-        t.max_null_ratio = Some(t.max_null_ratio.map_or(null_ratio, |m| m.max(null_ratio)));
-        if t.worst.as_ref().is_none_or(|w| ratio > w.ratio) {
-            t.worst = Some(WorstRun {
-                id: r.id.to_string(),
-                epoch: last.epoch,
-                rho_code: last.running_rho_code,
-                null_code: last.running_null_rho_code,
-                beta: d.beta_leading,
-                ratio,
-                null_ratio,
-            });
-        }
+        tally(&mut t, r);
     }
-    (t.verdict, t.why) = if t.runs == 0 {
+    (t.verdict, t.why) = verdict(&t);
+    t
+}
+
+/// Counts one run into `t`: where it ended against β, and whether it is the worst so far.
+fn tally(t: &mut Theorem32, r: &Run) {
+    if r.report.run.stopped_at_full_accuracy {
+        t.stopped_at_full_accuracy += 1;
+        return;
+    }
+    let Some(last) = r.epochs().last() else {
+        t.without_epochs += 1;
+        return;
+    };
+    let d = &r.report.discrepancy;
+    t.runs += 1;
+    if last.running_rho_code <= d.beta_leading {
+        t.below += 1;
+    } else {
+        t.above += 1;
+    }
+    t.paper_below += usize::from(last.running_rho_paper <= d.beta_leading);
+    t.above_at_some_epoch += usize::from(
+        r.epochs()
+            .iter()
+            .any(|e| e.running_rho_code > d.beta_leading),
+    );
+    let over_beta = |v: f64| {
+        if d.beta_leading > 0.0 {
+            v / d.beta_leading
+        } else {
+            f64::INFINITY
+        }
+    };
+    let ratio = over_beta(last.running_rho_code);
+    let null_ratio = over_beta(last.running_null_rho_code);
+    t.max_null_ratio = Some(t.max_null_ratio.map_or(null_ratio, |m| m.max(null_ratio)));
+    if t.worst.as_ref().is_none_or(|w| ratio > w.ratio) {
+        t.worst = Some(WorstRun {
+            id: r.id.to_string(),
+            epoch: last.epoch,
+            rho_code: last.running_rho_code,
+            null_code: last.running_null_rho_code,
+            beta: d.beta_leading,
+            ratio,
+            null_ratio,
+        });
+    }
+}
+
+/// The verdict of claim 3 on the counted runs, and its reason.
+fn verdict(t: &Theorem32) -> (Verdict, String) {
+    if t.runs == 0 {
         (
             Verdict::Inconclusive,
             "no run ended below 100% accuracy".into(),
@@ -153,6 +164,5 @@ pub fn check(runs: &[Run]) -> Theorem32 {
             Verdict::Holds,
             format!("all {} runs end at or below β", t.runs),
         )
-    };
-    t
+    }
 }
