@@ -167,6 +167,16 @@ fn run_merge(inputs: &[PathBuf], out: &Path, plan_path: Option<&Path>) -> anyhow
     Ok(())
 }
 
+/// A results file's lines, and a note for each torn line skipped.
+fn read_results_file(p: &Path) -> anyhow::Result<(Vec<ResultLine>, Vec<String>)> {
+    let text = super::read_input_text(
+        p,
+        rewind::input::MAX_RESULTS_BYTES,
+        "a results file written by `rewind sweep`",
+    )?;
+    Ok(read_results_noting(&text, &p.display().to_string())?)
+}
+
 /// What `rewind sweep merge` read from its inputs.
 struct MergeInputs {
     /// Every input's lines, in input order.
@@ -187,12 +197,7 @@ fn read_merge_inputs(inputs: &[PathBuf]) -> anyhow::Result<MergeInputs> {
     let mut empty = 0;
     for p in inputs {
         let name = p.display().to_string();
-        let text = super::read_input_text(
-            p,
-            rewind::input::MAX_RESULTS_BYTES,
-            "a results file written by `rewind sweep`",
-        )?;
-        let (lines, torn) = read_results_noting(&text, &name)?;
+        let (lines, torn) = read_results_file(p)?;
         for w in &torn {
             super::warn(w);
         }
@@ -453,12 +458,7 @@ fn read_previous(
             }
         }
         let name = p.display().to_string();
-        let text = super::read_input_text(
-            p,
-            rewind::input::MAX_RESULTS_BYTES,
-            "a results file written by `rewind sweep`",
-        )?;
-        let (lines, torn) = read_results_noting(&text, &name)?;
+        let (lines, torn) = read_results_file(p)?;
         // The results file is only ever replaced whole: a line that does not parse means it
         // is not one, and --resume would overwrite it.
         if let Some(w) = torn.first().filter(|_| p == out) {
