@@ -57,6 +57,18 @@ const SHOWN_FIRST: usize = 12;
 /// Iterates printed at the end of a long walk.
 const SHOWN_LAST: usize = 3;
 
+/// Text built a line at a time, each line ended by a newline.
+#[derive(Default)]
+struct Lines(String);
+
+impl Lines {
+    /// Appends `s` and a newline.
+    fn line(&mut self, s: impl AsRef<str>) {
+        self.0.push_str(s.as_ref());
+        self.0.push('\n');
+    }
+}
+
 /// The terminal report: model and grid, the step, the iterates, the verdict.
 fn report(d: &Demo) -> String {
     [
@@ -77,21 +89,17 @@ fn real(d: &Demo, v: &[i64]) -> String {
 /// The report's opening lines: the model, the grid and the step size.
 fn setting(d: &Demo) -> String {
     let p = d.config.frac_bits;
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    line("rewind demo: one SGD step inverted on a coarse grid (Lemma 2.1 / Theorem 2.2)".into());
-    line(format!(
+    let mut out = Lines::default();
+    out.line("rewind demo: one SGD step inverted on a coarse grid (Lemma 2.1 / Theorem 2.2)");
+    out.line(format!(
         "model:   least squares, 2 features, no bias, exact gradients; {EXAMPLES} synthetic examples (seed {}), b = {BATCH}, {EPOCHS} epochs",
         d.config.seed
     ));
-    line(format!(
+    out.line(format!(
         "grid:    p = {p}, 1 ulp = 2^-{p} = {}; points are raw integers k meaning k·2^-{p}",
         d.ulp()
     ));
-    line(format!(
+    out.line(format!(
         "α:       {} ≈ {:.6}, q = α·L_B = {:.4}{}",
         d.alpha,
         d.alpha.to_f64(),
@@ -99,18 +107,14 @@ fn setting(d: &Demo) -> String {
         d.q_inf
             .map_or(String::new(), |q| format!(", q_∞ = α·L_∞ = {q:.4}"))
     ));
-    out
+    out.0
 }
 
 /// The step shown: where it is in the run, W, the batch, the increment and W'.
 fn the_step(d: &Demo) -> String {
     let real = |v: &[i64]| real(d, v);
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    line(format!(
+    let mut out = Lines::default();
+    out.line(format!(
         "the step: step {} of epoch {} (number {} of {} in the run, picked by --seed {}{})",
         d.step,
         d.epoch,
@@ -123,13 +127,13 @@ fn the_step(d: &Demo) -> String {
             _ => String::new(),
         }
     ));
-    line(format!(
+    out.line(format!(
         "  W       = {:<12} = {:<22} the logged model before the step",
         raw(&d.w),
         real(&d.w)
     ));
     for (i, e) in d.batch.iter().enumerate() {
-        line(format!(
+        out.line(format!(
             "  {:<9} example #{:<3} x = {:<22} y = {:+}",
             if i == 0 { "batch B =" } else { "" },
             e.index,
@@ -137,32 +141,28 @@ fn the_step(d: &Demo) -> String {
             e.y
         ));
     }
-    line(format!(
+    out.line(format!(
         "  s_B(W)  = {:<12} = {:<22} round(α·ĝ_B(W)·2^p), the increment",
         raw(&d.increment),
         real(&d.increment)
     ));
-    line(format!(
+    out.line(format!(
         "  W'      = {:<12} = {:<22} W − s_B(W), the model after the step",
         raw(&d.w_next),
         real(&d.w_next)
     ));
-    out
+    out.0
 }
 
 /// The inversion's iterates (a long walk cut short in the middle) and how it ended.
 fn inversion(d: &Demo) -> String {
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    line("inversion: V0 = W', V(t+1) = W' + s_B(V(t)); distance = ‖V − W‖∞ in ulps".into());
+    let mut out = Lines::default();
+    out.line("inversion: V0 = W', V(t+1) = W' + s_B(V(t)); distance = ‖V − W‖∞ in ulps");
     let last = d.iterates.len().saturating_sub(1);
     for (t, v) in d.iterates.iter().enumerate() {
         // A long walk shows its start and its end; the picture and the verdict say the rest.
         if t == SHOWN_FIRST && last >= SHOWN_FIRST + SHOWN_LAST {
-            line(format!(
+            out.line(format!(
                 "  … {} more iterates …",
                 last + 1 - SHOWN_FIRST - SHOWN_LAST
             ));
@@ -180,7 +180,7 @@ fn inversion(d: &Demo) -> String {
         } else {
             ""
         };
-        line(format!(
+        out.line(format!(
             "  V{t:<3} = {:<12} s_B(V{t}) = {:<12} distance to W: {} ulp{}{note}",
             raw(&v.point),
             raw(&v.increment),
@@ -188,7 +188,7 @@ fn inversion(d: &Demo) -> String {
             if v.distance == 1 { "" } else { "s" }
         ));
     }
-    line(format!(
+    out.line(format!(
         "  → {}",
         match d.ending {
             Ending::FixedPoint if d.recovered =>
@@ -205,18 +205,14 @@ fn inversion(d: &Demo) -> String {
         }
     ));
     if let Some(note) = d.contraction() {
-        line(format!("  → {note}"));
+        out.line(format!("  → {note}"));
     }
-    out
+    out.0
 }
 
 /// The certificate of W's preimages and the verdict.
 fn certificate_and_verdict(d: &Demo) -> String {
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
+    let mut out = Lines::default();
     let certificate = match &d.certificate {
         Certificate::Unique => "certificate: Unique (all grid preimages enumerated)".to_string(),
         Certificate::Ambiguous {
@@ -229,7 +225,7 @@ fn certificate_and_verdict(d: &Demo) -> String {
         ),
         Certificate::Unknown(_) => "certificate: Unknown".to_string(),
     };
-    line(certificate);
-    line(format!("verdict: {}", d.verdict()));
-    out
+    out.line(certificate);
+    out.line(format!("verdict: {}", d.verdict()));
+    out.0
 }

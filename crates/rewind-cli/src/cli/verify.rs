@@ -4,6 +4,7 @@ use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
 use rewind::config::{Setup, VerifyConfig};
 use rewind::log::TrajectoryWriter;
 use rewind::model::Model;
+use rewind::momentum::MomentumConfig;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::pipeline::run::{Algorithm, Run};
 use rewind::report::{DataDump, VerifyReport};
@@ -71,40 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .concat();
     rewind::config::check_applicable(&config, sgd_prime.is_some(), &given)?;
     let momentum = args.momentum.config()?;
-    if let Some(m) = &momentum {
-        if sgd_prime.is_some() {
-            anyhow::bail!("--optimizer momentum runs Algorithm 1; leave out --algorithm sgd-prime");
-        }
-        if !m.beta.is_zero() && args.dump_trajectory.is_some() {
-            anyhow::bail!("--dump-trajectory logs plain SGD steps, and a momentum step with β > 0 is not one; leave it out");
-        }
-    }
-    if sgd_prime.is_some() && args.dump_trajectory.is_some() {
-        anyhow::bail!("--dump-trajectory is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
-    }
-    if momentum.is_some() && args.steps_csv.is_some() {
-        anyhow::bail!("--steps-csv is not available with --optimizer momentum; leave it out (the report's momentum section gives the buffer's cost)");
-    }
-    if sgd_prime.is_some() && args.steps_csv.is_some() {
-        anyhow::bail!("--steps-csv is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
-    }
-    let data_path = config.data.path().map(Path::to_path_buf);
-    let inputs: Vec<(&str, &Path)> = data_path
-        .as_deref()
-        .map(|p| ("the data set (--data)", p))
-        .into_iter()
-        .collect();
-    let named = [
-        ("--dump-data", &args.dump_data),
-        ("--dump-trajectory", &args.dump_trajectory),
-        ("--out", &args.out),
-        ("--steps-csv", &args.steps_csv),
-    ];
-    let outputs: Vec<(&str, &Path)> = named
-        .iter()
-        .filter_map(|(flag, p)| p.as_deref().map(|p| (*flag, p)))
-        .collect();
-    check_paths(&inputs, &outputs)?;
+    check_combinations(&args, sgd_prime.is_some(), momentum.as_ref())?;
+    check_files(&config, &args)?;
     // Opened before the run, so that a missing directory is reported before the work is done;
     // committed together after it, so that a failed run leaves none of them behind.
     let open = |p: &Option<PathBuf>| p.as_deref().map(Output::create).transpose();
@@ -126,19 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let plain = matches!(algorithm, Algorithm::Sgd);
     let every = args.checkpoint_every.map(|k| k as usize);
-    let mut writer = match traj_out.filter(|_| sgd_prime.is_none()) {
-        Some(o) => {
-            let path = o.path().display().to_string();
-            let header = rewind::log::header(&setup, every);
-            Some(TrajectoryWriter::with_checkpoints(
-                o,
-                &path,
-                &header,
-                every.unwrap_or(1),
-            )?)
-        }
-        None => None,
-    };
+    let mut writer = trajectory_writer(traj_out.filter(|_| sgd_prime.is_none()), &setup, every)?;
     let mut run = Run::new(&setup)
         .algorithm(algorithm)
         .progress(&bar)
@@ -146,21 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(w) = writer.as_mut() {
         run = run.observer(w);
     }
-    let report = match steps_out.as_mut().filter(|_| plain) {
-        // The steps table reads every step, so this run keeps them.
-        Some(o) => {
-            let v = run.verify()?;
-            let table = steps_csv(
-                &setup,
-                &v.trajectory,
-                v.records.as_deref(),
-                v.certificates.as_deref(),
-            );
-            o.put(table.as_bytes())?;
-            v.report
-        }
-        None => run.report()?,
-    };
+    let report = run_report(run, &setup, steps_out.as_mut().filter(|_| plain))?;
     let traj_out = writer.map(TrajectoryWriter::into_inner);
     bar.finish();
     let json = serde_json::to_string_pretty(&report)? + "\n";
@@ -176,24 +119,125 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .flatten()
             .collect(),
     )?;
-    super::print(&if args.json {
+    super::print(&rendered(&report, json, args.json))?;
+    Ok(exit_code(&report))
+}
+
+/// Refuses the flags that the chosen algorithm or optimizer cannot honour.
+fn check_combinations(
+    args: &Args,
+    sgd_prime: bool,
+    momentum: Option<&MomentumConfig>,
+) -> anyhow::Result<()> {
+    if let Some(m) = momentum {
+        if sgd_prime {
+            anyhow::bail!("--optimizer momentum runs Algorithm 1; leave out --algorithm sgd-prime");
+        }
+        if !m.beta.is_zero() && args.dump_trajectory.is_some() {
+            anyhow::bail!("--dump-trajectory logs plain SGD steps, and a momentum step with β > 0 is not one; leave it out");
+        }
+    }
+    if sgd_prime && args.dump_trajectory.is_some() {
+        anyhow::bail!("--dump-trajectory is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
+    }
+    if momentum.is_some() && args.steps_csv.is_some() {
+        anyhow::bail!("--steps-csv is not available with --optimizer momentum; leave it out (the report's momentum section gives the buffer's cost)");
+    }
+    if sgd_prime && args.steps_csv.is_some() {
+        anyhow::bail!("--steps-csv is not available with --algorithm sgd-prime; leave it out (the report's gd_steps section summarises the inner steps)");
+    }
+    Ok(())
+}
+
+/// Checks the output files against the data set and one another (see `check_paths`).
+fn check_files(config: &VerifyConfig, args: &Args) -> anyhow::Result<()> {
+    let data_path = config.data.path().map(Path::to_path_buf);
+    let inputs: Vec<(&str, &Path)> = data_path
+        .as_deref()
+        .map(|p| ("the data set (--data)", p))
+        .into_iter()
+        .collect();
+    let named = [
+        ("--dump-data", &args.dump_data),
+        ("--dump-trajectory", &args.dump_trajectory),
+        ("--out", &args.out),
+        ("--steps-csv", &args.steps_csv),
+    ];
+    let outputs: Vec<(&str, &Path)> = named
+        .iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (*flag, p)))
+        .collect();
+    check_paths(&inputs, &outputs)?;
+    Ok(())
+}
+
+/// Starts the `--dump-trajectory` log on `out`, if given, by writing its header.
+fn trajectory_writer(
+    out: Option<Output>,
+    setup: &Setup,
+    every: Option<usize>,
+) -> anyhow::Result<Option<TrajectoryWriter<Output>>> {
+    Ok(match out {
+        Some(o) => {
+            let path = o.path().display().to_string();
+            let header = rewind::log::header(setup, every);
+            Some(TrajectoryWriter::with_checkpoints(
+                o,
+                &path,
+                &header,
+                every.unwrap_or(1),
+            )?)
+        }
+        None => None,
+    })
+}
+
+/// Runs the job and returns its report; with `steps_out`, also writes the steps table there.
+fn run_report(
+    run: Run<'_>,
+    setup: &Setup,
+    steps_out: Option<&mut Output>,
+) -> anyhow::Result<VerifyReport> {
+    Ok(match steps_out {
+        // The steps table reads every step, so this run keeps them.
+        Some(o) => {
+            let v = run.verify()?;
+            let table = steps_csv(
+                setup,
+                &v.trajectory,
+                v.records.as_deref(),
+                v.certificates.as_deref(),
+            );
+            o.put(table.as_bytes())?;
+            v.report
+        }
+        None => run.report()?,
+    })
+}
+
+/// What `rewind verify` prints: the JSON report with `--json`, else the summary that fits
+/// the run.
+fn rendered(report: &VerifyReport, json: String, as_json: bool) -> String {
+    if as_json {
         json
     } else if report.momentum.is_some() && report.inversion.is_none() {
-        super::momentum::run_summary(&report)
+        super::momentum::run_summary(report)
     } else {
-        summary(&report) + &super::section4::summary(&report) + &super::momentum::summary(&report)
-    })?;
-    Ok(
-        if report
-            .reconstruction
-            .as_ref()
-            .is_some_and(|r| r.initial_model_bit_exact && r.all_models_bit_exact)
-        {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(3)
-        },
-    )
+        summary(report) + &super::section4::summary(report) + &super::momentum::summary(report)
+    }
+}
+
+/// Success when the walk back gave W₁,₁ and every later model bit for bit, else exit code 3.
+fn exit_code(report: &VerifyReport) -> ExitCode {
+    if report
+        .reconstruction
+        .as_ref()
+        .is_some_and(|r| r.initial_model_bit_exact && r.all_models_bit_exact)
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
 }
 
 fn write_data(s: &Setup, out: &mut Output) -> anyhow::Result<()> {
@@ -228,46 +272,13 @@ pub fn summary(r: &VerifyReport) -> String {
         Some(p) => format!("mpfr-{p}"),
         None => c.backend.clone(),
     };
-    let predicted = match (
-        inv.predicted_many_to_one,
-        &inv.predicted_many_to_one_skipped,
-    ) {
-        (Some(p), _) => format!("{p:.4}"),
-        (None, Some(why)) => why.clone(),
-        (None, None) => "not computed (I − αH_B is not positive definite at some step)".into(),
-    };
-    let certification = r.certification.as_ref().map_or(String::new(), |c| {
-        format!(
-            "certification:   unique {}, ambiguous {} (at most {} preimages), unknown {}; optimal hint bits {}; {:.2} free coordinates per step on average; {} gradient evaluations\n",
-            c.unique, c.ambiguous, c.max_preimages, c.unknown, c.optimal_hint_bits, c.mean_free_coordinates, c.gradient_evaluations
-        )
-    });
+    let predicted = predicted_many_to_one(inv);
+    let certification = r
+        .certification
+        .as_ref()
+        .map_or(String::new(), certification_line);
     let code = r.code.as_ref().map_or(String::new(), code_summary);
-    let last = r.discrepancy.epochs.last();
-    let discrepancy = last.map_or(String::new(), |e| {
-        format!(
-            "discrepancy:     running average ρ_code {:.4} (null {:.4}, z {:+.2}), ρ_paper {:.4} (null {:.4}, z {:+.2}); β(n,b) leading term n·log₂n/b² = {:.3}\n",
-            e.running_rho_code,
-            e.running_null_rho_code,
-            e.running_excess_z_code,
-            e.running_rho_paper,
-            e.running_null_rho_paper,
-            e.running_excess_z_paper,
-            r.discrepancy.beta_leading,
-        ) + &format!(
-            "batch fitting:   Σ(k − E) {:+.2} (null sd {:.2}, z {:+.2}){}\n",
-            e.running_fit_score,
-            e.running_fit_var.sqrt(),
-            e.running_fit_z,
-            r.discrepancy.tails.as_ref().map_or(String::new(), |t| format!(
-                "; permutation p {} (ρ_code above its null: p {}, below: p {}; {} redraws)",
-                rewind::claims::num(t.fit_p),
-                rewind::claims::num(t.rho_code_p),
-                rewind::claims::num(t.rho_code_p_below),
-                t.draws
-            )),
-        )
-    });
+    let discrepancy = discrepancy_lines(r);
     format!(
         "{answer}\
          rewind verify: {model} on {data}, classes {classes:?}, n = {n} (of {nl}), b = {b}, {ep} epochs, seed {seed}\n\
@@ -316,6 +327,56 @@ pub fn summary(r: &VerifyReport) -> String {
         ae = rec.all_models_bit_exact,
         sha = rec.final_model_sha256,
     )
+}
+
+/// The predicted fraction of many-to-one steps, 1 − det(I − αH_B), or why it is missing.
+fn predicted_many_to_one(inv: &rewind::report::InversionReport) -> String {
+    match (
+        inv.predicted_many_to_one,
+        &inv.predicted_many_to_one_skipped,
+    ) {
+        (Some(p), _) => format!("{p:.4}"),
+        (None, Some(why)) => why.clone(),
+        (None, None) => "not computed (I − αH_B is not positive definite at some step)".into(),
+    }
+}
+
+/// The summary's `certification:` line (with `--certify`).
+fn certification_line(c: &rewind::report::CertificationReport) -> String {
+    format!(
+        "certification:   unique {}, ambiguous {} (at most {} preimages), unknown {}; optimal hint bits {}; {:.2} free coordinates per step on average; {} gradient evaluations\n",
+        c.unique, c.ambiguous, c.max_preimages, c.unknown, c.optimal_hint_bits, c.mean_free_coordinates, c.gradient_evaluations
+    )
+}
+
+/// The summary's `discrepancy:` and `batch fitting:` lines, from the last epoch's running
+/// averages; empty when no epoch was recorded.
+fn discrepancy_lines(r: &VerifyReport) -> String {
+    let last = r.discrepancy.epochs.last();
+    last.map_or(String::new(), |e| {
+        format!(
+            "discrepancy:     running average ρ_code {:.4} (null {:.4}, z {:+.2}), ρ_paper {:.4} (null {:.4}, z {:+.2}); β(n,b) leading term n·log₂n/b² = {:.3}\n",
+            e.running_rho_code,
+            e.running_null_rho_code,
+            e.running_excess_z_code,
+            e.running_rho_paper,
+            e.running_null_rho_paper,
+            e.running_excess_z_paper,
+            r.discrepancy.beta_leading,
+        ) + &format!(
+            "batch fitting:   Σ(k − E) {:+.2} (null sd {:.2}, z {:+.2}){}\n",
+            e.running_fit_score,
+            e.running_fit_var.sqrt(),
+            e.running_fit_z,
+            r.discrepancy.tails.as_ref().map_or(String::new(), |t| format!(
+                "; permutation p {} (ρ_code above its null: p {}, below: p {}; {} redraws)",
+                rewind::claims::num(t.fit_p),
+                rewind::claims::num(t.rho_code_p),
+                rewind::claims::num(t.rho_code_p_below),
+                t.draws
+            )),
+        )
+    })
 }
 
 /// The answer first: how many steps inverted without help, and what the rest cost beside

@@ -337,49 +337,9 @@ impl Setup {
     ) -> Result<Self, Error> {
         check_shape(config)?;
         let grid = Grid::new(config.frac_bits)?;
-        if let DataSource::Synthetic {
-            n,
-            features,
-            classes,
-        } = config.data
-        {
-            if classes == 0 {
-                return Err(Error::Config(
-                    "--synthetic-classes 0 gives the examples no class to have; use 2 or more"
-                        .into(),
-                ));
-            }
-            // Each value is held as an f64 and then as an i64; the teacher holds one weight
-            // vector per class.
-            let need = (n as u64)
-                .checked_mul(features as u64 + 1)
-                .and_then(|v| v.checked_add(u64::from(classes).checked_mul(features as u64 + 1)?))
-                .and_then(|v| v.checked_mul(16));
-            check_memory(
-                need,
-                &format!(
-                    "--data synthetic with {n} examples of {features} features in {classes} classes"
-                ),
-                "use a smaller --synthetic-n, --synthetic-features or --synthetic-classes",
-            )?;
-        }
-        if config.data == DataSource::Path(PathBuf::new()) {
-            return Err(Error::Config(
-                "--data is empty; give digits, synthetic or the path of a CSV or IDX file".into(),
-            ));
-        }
+        check_source(&config.data)?;
         let raw = load(&config.data, config.seed)?;
-        let classes = match (&config.classes, binary) {
-            (Some(c), Some(name)) if c.len() != 2 => {
-                return Err(Error::Config(format!(
-                    "--model {name} needs exactly two classes, got --classes with {}; pass two, e.g. --classes 3,8",
-                    c.len()
-                )))
-            }
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(_)) if config.data == DataSource::Digits => Some(vec![3, 8]),
-            (None, _) => None,
-        };
+        let classes = selected_classes(config, binary)?;
         let mut data = data::prepare(
             &raw,
             &PrepareOptions {
@@ -406,12 +366,7 @@ impl Setup {
         let n_used = n_loaded / config.batch * config.batch;
         data.features.truncate(n_used);
         data.labels.truncate(n_used);
-        let mut warnings = quantisation_warnings(&raw, &data);
-        warnings.extend(data::index_like_column(&raw).map(|j| format!(
-            "feature column {} of {} counts the rows (0, 1, 2, …) like the row index pandas writes, and is read as a feature; drop it, or keep the file's header line (pandas' empty first name marks its index, which is then skipped)",
-            j + 1,
-            raw.source
-        )));
+        let warnings = data_warnings(&raw, &data);
         let model = make(&data)?;
         let init = model.init(&mut stream(config.seed, Stream::Init), &data);
         if init.len() != model.dim() {
@@ -533,6 +488,73 @@ fn check_run_memory(c: &VerifyConfig, data: &Dataset) -> Result<(), Error> {
         &what,
         "use a smaller --hidden, fewer --epochs or a larger --batch",
     )
+}
+
+/// Refuses a data source that cannot be loaded: synthetic data without classes or too large
+/// for memory, or an empty path.
+fn check_source(source: &DataSource) -> Result<(), Error> {
+    if let DataSource::Synthetic {
+        n,
+        features,
+        classes,
+    } = *source
+    {
+        if classes == 0 {
+            return Err(Error::Config(
+                "--synthetic-classes 0 gives the examples no class to have; use 2 or more".into(),
+            ));
+        }
+        // Each value is held as an f64 and then as an i64; the teacher holds one weight
+        // vector per class.
+        let need = (n as u64)
+            .checked_mul(features as u64 + 1)
+            .and_then(|v| v.checked_add(u64::from(classes).checked_mul(features as u64 + 1)?))
+            .and_then(|v| v.checked_mul(16));
+        check_memory(
+            need,
+            &format!(
+                "--data synthetic with {n} examples of {features} features in {classes} classes"
+            ),
+            "use a smaller --synthetic-n, --synthetic-features or --synthetic-classes",
+        )?;
+    }
+    if *source == DataSource::Path(PathBuf::new()) {
+        return Err(Error::Config(
+            "--data is empty; give digits, synthetic or the path of a CSV or IDX file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The classes to keep: `--classes`, or 3 and 8 for a binary model on the bundled digits;
+/// a binary model (named by `binary`) needs exactly two.
+fn selected_classes(
+    config: &VerifyConfig,
+    binary: Option<&str>,
+) -> Result<Option<Vec<u32>>, Error> {
+    Ok(match (&config.classes, binary) {
+        (Some(c), Some(name)) if c.len() != 2 => {
+            return Err(Error::Config(format!(
+                "--model {name} needs exactly two classes, got --classes with {}; pass two, e.g. --classes 3,8",
+                c.len()
+            )))
+        }
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(_)) if config.data == DataSource::Digits => Some(vec![3, 8]),
+        (None, _) => None,
+    })
+}
+
+/// The warnings about the prepared data: feature values that quantisation turns into zero,
+/// and a column that looks like the row index pandas writes.
+fn data_warnings(raw: &RawData, data: &Dataset) -> Vec<String> {
+    let mut warnings = quantisation_warnings(raw, data);
+    warnings.extend(data::index_like_column(raw).map(|j| format!(
+        "feature column {} of {} counts the rows (0, 1, 2, …) like the row index pandas writes, and is read as a feature; drop it, or keep the file's header line (pandas' empty first name marks its index, which is then skipped)",
+        j + 1,
+        raw.source
+    )));
+    warnings
 }
 
 /// Feature values that quantisation turns into zero: the model never sees them.
