@@ -284,6 +284,24 @@ def test_a_corrupted_code_is_a_value_error(digits):
         rewind.decode(code[: len(code) // 2], final, X, y)
 
 
+def test_a_plan_file_reads_its_data_from_its_own_folder(tmp_path, monkeypatch):
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    rows = "".join(f"{i % 5},{(i * 7) % 11},{i % 2}\n" for i in range(24))
+    (tmp_path / "data" / "d.csv").write_text(rows)
+    plan = tmp_path / "plans" / "p.toml"
+    plan.write_text(
+        'name = "p"\n[axes]\ndata = ["../data/d.csv"]\nmodel = ["least-squares"]\n'
+        "batch = [4]\nepochs = [1]\n[phases]\ncode = false\n"
+    )
+    # From a folder where ../data/d.csv names nothing: the plan's folder decides.
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    (line,) = rewind.sweep(plan, threads=1)
+    assert "error" not in line, line.get("error")
+    assert line["report"]["config"]["data"] == "../data/d.csv"
+
+
 def test_sweep_claims_and_frame_match_the_cli(tmp_path):
     plan = ROOT / "plans" / "smoke.toml"
     ours = rewind.sweep(plan, threads=2)
