@@ -67,6 +67,8 @@ fn child(data: &str, epochs: usize, kept: bool) {
 }
 
 fn main() {
+    // cargo runs a bench from its package's folder; the data paths are the repository's.
+    common::at_repository_root();
     let data = std::env::var("REWIND_MEMORY_DATA").unwrap_or_else(|_| DATA.into());
     if let Ok(point) = std::env::var("REWIND_MEMORY_CHILD") {
         let (epochs, kept) = point.split_once(',').expect("epochs,kept");
@@ -74,7 +76,7 @@ fn main() {
         return;
     }
     if !std::path::Path::new(&data).exists() {
-        println!("{data} is not there; run from the repository's root or set REWIND_MEMORY_DATA");
+        println!("{data} is not there; set REWIND_MEMORY_DATA to a data file (absolute, or relative to the repository's root)");
         return;
     }
     let epochs: Vec<usize> = std::env::var("REWIND_MEMORY_EPOCHS")
