@@ -44,13 +44,18 @@ pub fn stream(seed: u64, stream: Stream) -> ChaCha20Rng {
 /// (`2^64 mod bound < bound ≤ 2^63` or `< 2^64 − bound`), so the expected number of draws is
 /// below 2, and for small bounds it is 1 with overwhelming probability.
 pub fn uniform_below<R: RngCore + ?Sized>(rng: &mut R, bound: NonZeroU64) -> u64 {
+    uniform_below_by(rng, bound.get(), |x| x % bound)
+}
+
+/// [`uniform_below`] with `x mod bound` taken by `rem` (`bound` ≥ 1).
+fn uniform_below_by<R: RngCore + ?Sized>(rng: &mut R, bound: u64, rem: impl Fn(u64) -> u64) -> u64 {
     loop {
         let x = rng.next_u64();
         // Draws below 2^64 mod bound are rejected. That threshold is below the bound, so a draw
         // at or above the bound is always kept, and the division that finds the threshold
         // ((2^64 − bound) mod bound, in u64) is needed only for the rare draw below it.
-        if x >= bound.get() || x >= bound.get().wrapping_neg() % bound {
-            return x % bound;
+        if x >= bound || x >= bound.wrapping_neg() % bound {
+            return rem(x);
         }
     }
 }
@@ -125,13 +130,7 @@ impl Shuffler {
         p.extend(0..len);
         for i in (1..len).rev() {
             let bound = i as u64 + 1;
-            let j = loop {
-                let x = rng.next_u64();
-                // As in uniform_below: only a draw below the bound can be rejected.
-                if x >= bound || x >= bound.wrapping_neg() % bound {
-                    break self.rem(x, bound);
-                }
-            };
+            let j = uniform_below_by(rng, bound, |x| self.rem(x, bound));
             p.swap(i, j as usize);
         }
     }

@@ -317,8 +317,9 @@ impl<'a> StepFunction<'a> {
                 let rows = self.rows.get_or_init(|| {
                     ChunkRows::new(&self.data.features, self.data.grid.frac_bits())
                 });
+                let wf = m.weights_f64(w, self.data.grid.frac_bits());
                 return in_chunks(indices, |part| {
-                    Ok(m.correct_binary_filtered(w, self.data, rows, part))
+                    Ok(m.correct_binary_filtered(w, &wf, self.data, rows, part))
                 });
             }
         }

@@ -13,9 +13,9 @@
 use super::backend::{Backend, BackendError, Real, F64};
 use super::{
     certified_linear_bound, certified_linf_bound, dot_exact, dot_exact_sign, error_box,
-    eval_error_weight, finish_eval_error, kernels, largest_weighted_l1, linear_eval_error,
-    logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around, CertifiedBounds,
-    Model, ModelKind, RowBound, Smoothness, StepBounds,
+    eval_error_weight, exact_sign, finish_eval_error, kernels, largest_weighted_l1,
+    linear_eval_error, logit_reach, raw_to_f64, reach_of_l1, sums_by_example, uniform_init, Around,
+    CertifiedBounds, Model, ModelKind, RowBound, Smoothness, StepBounds,
 };
 use crate::data::Dataset;
 use num_bigint::{BigInt, Sign};
@@ -59,27 +59,32 @@ impl Linear {
         self.link != Link::Softmax
     }
 
+    /// The weights in f64 for [`Linear::correct_binary_filtered`], padded to whole chunks of
+    /// [`kernels::LANES`] features; converted once per accuracy pass.
+    pub(crate) fn weights_f64(&self, w: &[i64], frac_bits: u32) -> Vec<f64> {
+        let mut wf = vec![0.0; self.d.div_ceil(kernels::LANES) * kernels::LANES];
+        for (slot, &k) in wf.iter_mut().zip(w) {
+            *slot = F64.raw(k, frac_bits);
+        }
+        wf
+    }
+
     /// acc(W, x) of a binary link for each of `indices`, from f64 dots over the examples'
-    /// non-zero chunks (`rows`, all of `data`'s examples) whose sign the error bound proves,
-    /// and the exact sum where it does not: the answers are [`Model::correct`]'s, bit for bit,
-    /// on any backend.
+    /// non-zero chunks (`rows`, all of `data`'s examples; `wf` from
+    /// [`Linear::weights_f64`]) whose sign the error bound proves, and the exact sum where it
+    /// does not: the answers are [`Model::correct`]'s, bit for bit, on any backend.
     pub(crate) fn correct_binary_filtered(
         &self,
         w: &[i64],
+        wf: &[f64],
         data: &Dataset,
         rows: &kernels::ChunkRows,
         indices: &[usize],
     ) -> Vec<bool> {
-        let p = data.grid.frac_bits();
-        let width = self.d.div_ceil(kernels::LANES) * kernels::LANES;
-        let mut wf = vec![0.0; width];
-        for (slot, &k) in wf.iter_mut().zip(w) {
-            *slot = F64.raw(k, p);
-        }
         let answers = indices.iter().map(|&i| {
-            let (sum, abs) = kernels::dot_and_abs(rows.row(i), &wf);
-            let sign = super::sign_if_certain(sum, abs, width)
-                .unwrap_or_else(|| dot_exact_sign(&data.features[i], w));
+            let (sum, abs) = kernels::dot_and_abs(rows.row(i), wf);
+            let sign = super::sign_if_certain(sum, abs, wf.len())
+                .unwrap_or_else(|| exact_sign(&data.features[i], w));
             match sign {
                 Sign::Plus => data.labels[i] == 1,
                 Sign::Minus => data.labels[i] == 0,

@@ -335,9 +335,11 @@ pub(crate) fn dot_exact(x: &[i64], w: &[i64]) -> BigInt {
 /// The sign of [`dot_exact`], without building a big integer unless the i128 sum overflows:
 /// the accuracy pass of a binary linear model asks only this, once per example.
 pub(crate) fn dot_exact_sign(x: &[i64], w: &[i64]) -> Sign {
-    if let Some(sign) = dot_sign_f64(x, w) {
-        return sign;
-    }
+    dot_sign_f64(x, w).unwrap_or_else(|| exact_sign(x, w))
+}
+
+/// The sign of ⟨x, w⟩ from the integers alone: for the sums an f64 filter cannot decide.
+pub(crate) fn exact_sign(x: &[i64], w: &[i64]) -> Sign {
     match dot_i128(x, w).map(|v| v.cmp(&0)) {
         Some(std::cmp::Ordering::Greater) => Sign::Plus,
         Some(std::cmp::Ordering::Less) => Sign::Minus,

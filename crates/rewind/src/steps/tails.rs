@@ -161,18 +161,20 @@ impl Hasher for Mix {
     }
 }
 
-/// Both z's of the run with the epochs' examples in the order `order(epoch)` gives (positions
-/// into the epoch's members), the batches cut from it with the run's own batch sizes.
+/// Both z's of the run with the epochs' examples in the order `order(epoch, buffer)` writes
+/// (positions into the epoch's members), the batches cut from it with the run's own batch
+/// sizes.
 fn statistics(
     epochs: &[Epoch],
     sizes: &[usize],
     bits: &[Vec<u64>],
     cache: &mut Moments,
-    mut order: impl FnMut(usize) -> Vec<usize>,
+    mut order: impl FnMut(usize, &mut Vec<usize>),
 ) -> (f64, f64) {
     let mut s = Sums::default();
+    let mut pos = Vec::new();
     for (ei, e) in epochs.iter().enumerate() {
-        let pos = order(ei);
+        order(ei, &mut pos);
         let mut seen = vec![0u64; e.len.div_ceil(64)];
         let (mut start, mut total) = (0, 0);
         for k in e.steps.clone() {
@@ -223,6 +225,12 @@ pub fn permutation_tails(
     input.tails(draws, seed)
 }
 
+/// The run's own order of an epoch of `len` examples, written into `pos`.
+fn identity_order(len: usize, pos: &mut Vec<usize>) {
+    pos.clear();
+    pos.extend(0..len);
+}
+
 fn tails_of(
     epochs: &[Epoch],
     sizes: &[usize],
@@ -231,8 +239,8 @@ fn tails_of(
     seed: u64,
 ) -> Tails {
     let mut cache = Moments::default();
-    let (fit_obs, rho_obs) = statistics(epochs, sizes, bits, &mut cache, |ei| {
-        (0..epochs[ei].len).collect()
+    let (fit_obs, rho_obs) = statistics(epochs, sizes, bits, &mut cache, |ei, pos| {
+        identity_order(epochs[ei].len, pos)
     });
     let chunks = draws.div_ceil(CHUNK);
     let shuffler = Shuffler::new(epochs.iter().map(|e| e.len).max().unwrap_or(0));
@@ -243,11 +251,9 @@ fn tails_of(
             rng.set_stream(STREAM_BASE + chunk as u64);
             let mut cache = Moments::default();
             let mut count = [0usize; 3];
-            let mut order = Vec::new();
             for _ in chunk * CHUNK..((chunk + 1) * CHUNK).min(draws) {
-                let (fit, rho) = statistics(epochs, sizes, bits, &mut cache, |ei| {
-                    shuffler.permutation_into(&mut rng, epochs[ei].len, &mut order);
-                    order.clone()
+                let (fit, rho) = statistics(epochs, sizes, bits, &mut cache, |ei, pos| {
+                    shuffler.permutation_into(&mut rng, epochs[ei].len, pos)
                 });
                 // A tolerance of rounding: a redraw equal to the observation counts as at least
                 // as extreme.
@@ -313,7 +319,7 @@ mod tests {
             &input.sizes,
             &input.bits,
             &mut Moments::default(),
-            |ei| (0..epochs[ei].len).collect(),
+            |ei, pos| identity_order(epochs[ei].len, pos),
         );
         let last = report.last().unwrap();
         assert!((fit - last.running_fit_z).abs() < 1e-9, "{fit} vs {last:?}");
