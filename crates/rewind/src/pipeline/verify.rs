@@ -25,6 +25,7 @@ use crate::steps::codec::hint::HintSet;
 use crate::steps::discrepancy::{beta_leading, discrepancy, Discrepancies, EpochDiscrepancy};
 use crate::steps::invert::{Outcome, Termination};
 use crate::steps::many_to_one::{mean_share, prediction_skipped};
+use crate::steps::tails::TailsInput;
 use crate::Error;
 
 /// A run in which no step changed the model measured nothing.
@@ -163,30 +164,24 @@ fn execute(
     )?;
     stepwise.finish(&end)?;
     let mut g = stepwise.out;
-    let inverted = match setup.config.invert {
-        true => Some(inversion_parts(setup, &f, &g, &end)?),
-        false => None,
-    };
-    let certification = match (setup.config.certify, &inverted) {
-        (Some(budget), Some(_)) => Some(certification_report(
-            &g.certificates,
-            &g.records,
-            budget,
-            f.backend(),
-        )?),
-        _ => None,
-    };
-    let discrepancy = gathered_discrepancy(setup, &mut g);
-    let trajectory = keep_steps.then(|| stepwise_trajectory(&mut g, &end));
-    let code = match (setup.config.code, &inverted, &trajectory) {
-        (true, Some(_), Some(traj)) => Some(code_report(
-            setup,
-            &f,
-            traj,
-            &g.records,
-            &discrepancy.epochs,
-        )?),
-        _ => None,
+    let (tails_input, epochs) = discrepancy_inputs(&mut g);
+    // The tails read only what the run gathered, so they are drawn beside the walk back and the
+    // code, which leave a core idle where they are serial; the values are the same either way.
+    let seed = setup.config.seed;
+    let (tails, after) = rayon::join(
+        move || tails_input.map(|t| t.tails(crate::steps::tails::DRAWS, seed)),
+        || after_run(setup, &f, &mut g, &end, keep_steps, &epochs),
+    );
+    let After {
+        inverted,
+        certification,
+        trajectory,
+        code,
+    } = after?;
+    let discrepancy = DiscrepancyReport {
+        beta_leading: beta_leading(setup.data.n(), setup.config.batch),
+        epochs,
+        tails,
     };
     let report = assemble(setup, &g, &end, inverted, certification, discrepancy, code);
     let certificates = (setup.config.certify.is_some() && setup.config.invert).then(|| {
@@ -203,16 +198,55 @@ fn execute(
     })
 }
 
-/// The discrepancy section from what the run gathered, tails included.
-fn gathered_discrepancy(setup: &Setup, g: &mut Gathered) -> DiscrepancyReport {
+/// What the verification computes from a finished run, the tails apart.
+struct After {
+    inverted: Option<Inverted>,
+    certification: Option<CertificationReport>,
+    trajectory: Option<Trajectory>,
+    code: Option<CodeReport>,
+}
+
+/// The walk back, the certification summary and the code of a finished run.
+fn after_run(
+    setup: &Setup,
+    f: &StepFunction,
+    g: &mut Gathered,
+    end: &RunEnd,
+    keep_steps: bool,
+    epochs: &[EpochDiscrepancy],
+) -> Result<After, Error> {
+    let inverted = match setup.config.invert {
+        true => Some(inversion_parts(setup, f, g, end)?),
+        false => None,
+    };
+    let certification = match (setup.config.certify, &inverted) {
+        (Some(budget), Some(_)) => Some(certification_report(
+            &g.certificates,
+            &g.records,
+            budget,
+            f.backend(),
+        )?),
+        _ => None,
+    };
+    let trajectory = keep_steps.then(|| stepwise_trajectory(g, end));
+    let code = match (setup.config.code, &inverted, &trajectory) {
+        (true, Some(_), Some(traj)) => Some(code_report(setup, f, traj, &g.records, epochs)?),
+        _ => None,
+    };
+    Ok(After {
+        inverted,
+        certification,
+        trajectory,
+        code,
+    })
+}
+
+/// The per-epoch discrepancies of the run, and what its tails read (none for a run without
+/// steps).
+fn discrepancy_inputs(g: &mut Gathered) -> (Option<TailsInput>, Vec<EpochDiscrepancy>) {
     let (_, epochs) = std::mem::replace(&mut g.discrepancies, Discrepancies::new(0)).finish();
-    let tails = (!g.hashes.is_empty())
-        .then(|| std::mem::take(&mut g.tails).tails(crate::steps::tails::DRAWS, setup.config.seed));
-    DiscrepancyReport {
-        beta_leading: beta_leading(setup.data.n(), setup.config.batch),
-        epochs,
-        tails,
-    }
+    let tails = (!g.hashes.is_empty()).then(|| std::mem::take(&mut g.tails));
+    (tails, epochs)
 }
 
 /// The report of a plain SGD run from its sections.
