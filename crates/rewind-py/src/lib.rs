@@ -1,6 +1,6 @@
 //! The Python module `rewind._native`: the library's runs on numpy arrays, with the options of
 //! `rewind verify` by name ([`rewind::options`]), reports as the CLI's JSON, trajectories as
-//! numpy arrays and models written in numpy ([`pymodel`]). The pure-Python package `rewind`
+//! numpy arrays and models written in numpy (`pymodel.rs`). The pure-Python package `rewind`
 //! (python/rewind/__init__.py) wraps these functions with docstrings, Ctrl-C and progress.
 //!
 //! Every function releases the GIL while the library works, so Python threads run in
@@ -16,7 +16,6 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use rewind::config::{DataSource, Setup, VerifyConfig};
-use rewind::model::Model;
 use rewind::options::{from_options, RunOptions, OPTIONS};
 use rewind::pipeline::run::Run;
 use rewind::sgd::Trajectory;

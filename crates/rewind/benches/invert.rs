@@ -15,7 +15,6 @@ mod common;
 use common::cpu_seconds;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
-use rewind::model::Model;
 use rewind::reconstruct::{analyse, hints_of, rewind};
 use rewind::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
 use std::time::{Duration, Instant};

@@ -11,9 +11,10 @@ use crate::grid::{checked_sub, Dyadic};
 use crate::model::backend::BackendError;
 #[cfg(feature = "mpfr")]
 use crate::model::backend::Mpfr;
-use crate::model::backend::{Backend, Exact, F64};
+use crate::model::backend::{Backend, ErasedBackend, Exact, F64};
+use crate::model::custom::{check_len, unerased};
 use crate::model::kernels::ChunkRows;
-use crate::model::{AnyModel, Model};
+use crate::model::AnyModel;
 use crate::progress::{NoProgress, Phase, Progress};
 use crate::rng::{permutation, stream, Stream};
 use crate::Error;
@@ -272,7 +273,8 @@ impl<'a> StepFunction<'a> {
     ) -> Result<(Vec<i64>, Vec<f64>), Error> {
         let p = self.data.grid.frac_bits();
         let wr: Vec<B::R> = w.iter().map(|&k| be.raw(k, p)).collect();
-        let g = self.model.batch_gradient(be, &wr, self.data, batch)?;
+        let m = self.model.as_dyn();
+        let g = unerased(m, be, m.dyn_gradient(be.erase(&wr), self.data, batch)?)?;
         let mut s = Vec::with_capacity(g.len());
         let mut residual = Vec::with_capacity(g.len());
         for gk in &g {
@@ -296,7 +298,7 @@ impl<'a> StepFunction<'a> {
 
     /// acc(W, x_i).
     pub fn correct(&self, w: &[i64], i: usize) -> Result<bool, Error> {
-        with_backend!(self.backend, be => Ok(self.model.correct(be, w, self.data, i)?))
+        Ok(with_backend!(self.backend, be => self.correct_erased(be.erase_backend(), w, &[i]))?[0])
     }
 
     /// acc(W, x) for each of `indices`, in parallel over fixed chunks of examples: each answer
@@ -325,8 +327,22 @@ impl<'a> StepFunction<'a> {
         }
         in_chunks(
             indices,
-            |part| with_backend!(self.backend, be => Ok(self.model.correct_many(be, w, self.data, part)?)),
+            |part| with_backend!(self.backend, be => self.correct_erased(be.erase_backend(), w, part)),
         )
+    }
+
+    /// acc(W, x) for `indices` from the model's own answers, which a user's model may get wrong
+    /// in length.
+    fn correct_erased(
+        &self,
+        be: ErasedBackend<'_>,
+        w: &[i64],
+        indices: &[usize],
+    ) -> Result<Vec<bool>, Error> {
+        let m = self.model.as_dyn();
+        let c = m.dyn_correct_many(be, w, self.data, indices)?;
+        check_len(m.dyn_name(), "correct_many", c.len(), indices.len())?;
+        Ok(c)
     }
 }
 

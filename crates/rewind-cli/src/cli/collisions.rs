@@ -3,7 +3,6 @@
 use super::run_args::RunArgs;
 use rewind::collisions::scan;
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
-use rewind::model::Model;
 use rewind::output::{check_paths, write_file};
 use rewind::plot::collision_svg;
 use rewind::sgd::BackendChoice;

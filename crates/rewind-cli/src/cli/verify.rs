@@ -3,7 +3,6 @@
 use super::run_args::{verify_defaults, CertifyArgs, RunArgs};
 use rewind::config::{Setup, VerifyConfig};
 use rewind::log::TrajectoryWriter;
-use rewind::model::Model;
 use rewind::momentum::MomentumConfig;
 use rewind::output::{check_paths, commit_together, Output};
 use rewind::pipeline::run::{Algorithm, Run};

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use rewind::certify::{certify, enumerate_preimages, Certificate, UnknownReason};
 use rewind::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use rewind::grid::Dyadic;
-use rewind::model::{AnyModel, Around, Linear, Model};
+use rewind::model::{AnyModel, Around, Linear};
 use rewind::sgd::{BackendChoice, StepFunction};
 
 /// Every grid point within `reach` ulps of `center` (in every coordinate) whose step is `w_next`.

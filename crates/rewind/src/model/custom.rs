@@ -4,8 +4,10 @@
 //! so it cannot be a trait object. [`DynModel`] is its object-safe twin, with one gradient
 //! method for every backend, which hands it the backend with its numbers erased
 //! ([`ErasedReals`]); every `Model` gets it for free through a blanket implementation, and
-//! [`CustomModel`] wraps any of them behind an `Arc` and implements `Model` again
-//! ([`Backend::erase`], [`Backend::unerase`]). So a user writes
+//! [`CustomModel`] wraps any of them behind an `Arc`. The pipeline calls every model, built-in
+//! or not, through `DynModel` ([`super::AnyModel::as_dyn`]), erasing the backend's numbers on the
+//! way in and restoring them on the way out ([`Backend::erase`], [`Backend::unerase`]). So a
+//! user writes
 //!
 //! ```text
 //! let setup = Setup::with_model(&config, |data| MyLoss::new(data))?;
@@ -108,8 +110,8 @@ impl<M: Model + std::fmt::Debug> DynModel for M {
     }
 }
 
-/// A user's model behind a shared trait object: a [`Model`] again, so every part of the
-/// pipeline takes it as it takes the built-in ones.
+/// A user's model behind a shared trait object, which [`super::AnyModel`] holds beside the
+/// built-in ones; the pipeline calls all of them through [`DynModel`].
 #[derive(Debug, Clone)]
 pub struct CustomModel(Arc<dyn DynModel>);
 
@@ -125,71 +127,30 @@ impl CustomModel {
     pub fn from_dyn(model: Arc<dyn DynModel>) -> Self {
         CustomModel(model)
     }
+
+    /// The wrapped model.
+    pub fn inner(&self) -> &dyn DynModel {
+        self.0.as_ref()
+    }
 }
 
-impl Model for CustomModel {
-    fn name(&self) -> &'static str {
-        self.0.dyn_name()
-    }
-    fn dim(&self) -> usize {
-        self.0.dyn_dim()
-    }
-    fn batch_gradient<B: Backend>(
-        &self,
-        be: &B,
-        w: &[B::R],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<B::R>, BackendError> {
-        let g = self.0.dyn_gradient(be.erase(w), data, batch)?;
-        let g = B::unerase(g).ok_or(BackendError::OtherBackend {
-            model: self.name(),
-            backend: be.name(),
-        })?;
-        check_len(self.name(), "batch_gradient", g.len(), self.dim())?;
-        Ok(g)
-    }
-    fn correct<B: Backend>(
-        &self,
-        be: &B,
-        w: &[i64],
-        data: &Dataset,
-        i: usize,
-    ) -> Result<bool, BackendError> {
-        Ok(self.correct_many(be, w, data, &[i])?[0])
-    }
-    fn correct_many<B: Backend>(
-        &self,
-        be: &B,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        let c = self
-            .0
-            .dyn_correct_many(be.erase_backend(), w, data, indices)?;
-        check_len(self.name(), "correct_many", c.len(), indices.len())?;
-        Ok(c)
-    }
-    fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
-        self.0.dyn_smoothness(data, batch, w)
-    }
-    fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
-        self.0.dyn_hessian(w, data, batch)
-    }
-    fn loss_label(&self, class: u32) -> i64 {
-        self.0.dyn_loss_label(class)
-    }
-    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
-        self.0.dyn_init(rng, data)
-    }
-    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
-        self.0.dyn_bounds()
-    }
+/// The gradient an erased model returned, back in `be`'s numbers: an error when the model
+/// answered in another backend's numbers or with the wrong length, as a user's model may.
+pub(crate) fn unerased<B: Backend>(
+    model: &dyn DynModel,
+    be: &B,
+    g: OwnedReals,
+) -> Result<Vec<B::R>, BackendError> {
+    let g = B::unerase(g).ok_or(BackendError::OtherBackend {
+        model: model.dyn_name(),
+        backend: be.name(),
+    })?;
+    check_len(model.dyn_name(), "batch_gradient", g.len(), model.dyn_dim())?;
+    Ok(g)
 }
 
 /// A user's model is trusted for nothing that could index out of range later.
-fn check_len(
+pub(crate) fn check_len(
     model: &'static str,
     method: &'static str,
     got: usize,

@@ -20,7 +20,7 @@ pub mod kernels;
 mod linear;
 mod mlp;
 
-pub use custom::CustomModel;
+pub use custom::{CustomModel, DynModel};
 pub use linear::{Linear, Link, LowRankHessian};
 pub use mlp::{power_iteration, Activation, Mlp};
 
@@ -259,71 +259,58 @@ pub enum AnyModel {
     Custom(CustomModel),
 }
 
+/// The pipeline reaches every model through its object-safe form ([`DynModel`]), so the enum
+/// needs no [`Model`] implementation of its own that would forward each method three ways; the
+/// variants stay apart for the built-in models' batched shortcuts (docs/design.md §2.5).
 impl AnyModel {
     /// A user's own model, run by the same pipeline as the built-in ones.
     pub fn custom<M: Model + std::fmt::Debug + 'static>(model: M) -> Self {
         AnyModel::Custom(CustomModel::new(model))
     }
-}
 
-macro_rules! dispatch {
-    ($self:ident, $m:ident => $e:expr) => {
-        match $self {
-            AnyModel::Linear($m) => $e,
-            AnyModel::Mlp($m) => $e,
-            AnyModel::Custom($m) => $e,
+    /// The model as the pipeline calls it: gradients and acc(W, x) on an erased backend
+    /// ([`DynModel::dyn_gradient`], [`DynModel::dyn_correct_many`]).
+    pub fn as_dyn(&self) -> &dyn DynModel {
+        match self {
+            AnyModel::Linear(m) => m,
+            AnyModel::Mlp(m) => m,
+            AnyModel::Custom(m) => m.inner(),
         }
-    };
-}
+    }
 
-impl Model for AnyModel {
-    fn name(&self) -> &'static str {
-        dispatch!(self, m => m.name())
+    /// [`Model::name`].
+    pub fn name(&self) -> &'static str {
+        self.as_dyn().dyn_name()
     }
-    fn dim(&self) -> usize {
-        dispatch!(self, m => m.dim())
+
+    /// [`Model::dim`].
+    pub fn dim(&self) -> usize {
+        self.as_dyn().dyn_dim()
     }
-    fn batch_gradient<B: Backend>(
-        &self,
-        be: &B,
-        w: &[B::R],
-        data: &Dataset,
-        batch: &[usize],
-    ) -> Result<Vec<B::R>, BackendError> {
-        dispatch!(self, m => m.batch_gradient(be, w, data, batch))
+
+    /// [`Model::smoothness`].
+    pub fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
+        self.as_dyn().dyn_smoothness(data, batch, w)
     }
-    fn correct<B: Backend>(
-        &self,
-        be: &B,
-        w: &[i64],
-        data: &Dataset,
-        i: usize,
-    ) -> Result<bool, BackendError> {
-        dispatch!(self, m => m.correct(be, w, data, i))
+
+    /// [`Model::hessian`].
+    pub fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
+        self.as_dyn().dyn_hessian(w, data, batch)
     }
-    fn correct_many<B: Backend>(
-        &self,
-        be: &B,
-        w: &[i64],
-        data: &Dataset,
-        indices: &[usize],
-    ) -> Result<Vec<bool>, BackendError> {
-        dispatch!(self, m => m.correct_many(be, w, data, indices))
+
+    /// [`Model::loss_label`].
+    pub fn loss_label(&self, class: u32) -> i64 {
+        self.as_dyn().dyn_loss_label(class)
     }
-    fn smoothness(&self, data: &Dataset, batch: usize, w: &[i64]) -> Smoothness {
-        dispatch!(self, m => m.smoothness(data, batch, w))
+
+    /// [`Model::init`].
+    pub fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
+        self.as_dyn().dyn_init(rng, data)
     }
-    fn hessian(&self, w: &[f64], data: &Dataset, batch: &[usize]) -> Option<Vec<f64>> {
-        dispatch!(self, m => m.hessian(w, data, batch))
-    }
-    fn loss_label(&self, class: u32) -> i64 {
-        dispatch!(self, m => m.loss_label(class))
-    }
-    fn init(&self, rng: &mut dyn RngCore, data: &Dataset) -> Vec<i64> {
-        dispatch!(self, m => m.init(rng, data))
-    }
-    fn bounds(&self) -> Option<&dyn CertifiedBounds> {
-        dispatch!(self, m => m.bounds())
+
+    /// [`Model::bounds`].
+    pub fn bounds(&self) -> Option<&dyn CertifiedBounds> {
+        self.as_dyn().dyn_bounds()
     }
 }
 

@@ -10,7 +10,7 @@
 //! segment's verdict depends on the log alone, never on the thread count or the sharding.
 
 use crate::grid::Dyadic;
-use crate::model::{Activation, Model};
+use crate::model::Activation;
 use crate::pipeline::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::pipeline::log::{data_sha256, Log, LogError, TrajectoryHeader};
 use crate::pipeline::report::model_sha256;

@@ -13,7 +13,7 @@
 //! code's length too (each T_{i,j} costs its Elias-γ code, see [`max_inner_steps`]).
 
 use crate::grid::Dyadic;
-use crate::model::{Activation, Model};
+use crate::model::Activation;
 use crate::perturb::Perturbation;
 use crate::pipeline::config::{ModelKind, Setup, StepSize, VerifyConfig};
 use crate::pipeline::report::model_sha256;

@@ -303,7 +303,7 @@ fn momentum_section(
     batch_bits: Option<Vec<u64>>,
     plain: Option<(u64, usize)>,
 ) -> MomentumReport {
-    let d = crate::model::Model::dim(&setup.model) as f64;
+    let d = setup.model.dim() as f64;
     let steps = run.trajectory.steps.len();
     let buffer_bits = coded.map_or(0, |c| c.code.bits);
     let baseline = crate::steps::codec::entropy::log2_factorial_bits(setup.data.n());

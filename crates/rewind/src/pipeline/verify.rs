@@ -5,7 +5,7 @@
 //! bit, how many steps needed hints (the grid's many-to-one steps) and what they cost, beside
 //! the predicted share 1 − det(I − αH_B).
 
-use crate::model::{AnyModel, Model};
+use crate::model::AnyModel;
 use crate::pipeline::config::Setup;
 use crate::pipeline::report::{
     model_sha256, CertificationReport, CodeReport, ConfigReport, DiscrepancyReport,

@@ -28,7 +28,7 @@
 //! of the residual itself. The MLP has neither a certified Hessian bound nor an error bound, so
 //! its steps are `Unknown(NoCertifiedBound)`.
 
-use crate::model::{Model, RowBound, StepBounds};
+use crate::model::{RowBound, StepBounds};
 use crate::sgd::StepFunction;
 use crate::steps::codec::entropy::Certifier;
 use crate::Error;

@@ -8,7 +8,6 @@
 //! where every other preimage of a point's image provably lies inside the window (within the
 //! certified radius R = ⌊1/(1 − q_∞)⌋ + 1 ulps).
 
-use crate::model::Model;
 use crate::progress::Phase;
 use crate::sgd::StepFunction;
 use crate::steps::many_to_one::share_lost;

@@ -3,7 +3,7 @@
 //! of the logged steps is expected to need a hint. The verify report prints it beside the
 //! observed share, and the collision scan of a two-parameter window beside its measured share.
 
-use crate::model::{AnyModel, LowRankHessian, Model};
+use crate::model::{AnyModel, LowRankHessian};
 use crate::sgd::{StepFunction, Trajectory};
 use rayon::prelude::*;
 
@@ -112,6 +112,7 @@ fn log_det_identity_minus(h: &[f64], alpha: f64, d: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Model;
 
     #[test]
     fn log_det_matches_a_diagonal_matrix() {

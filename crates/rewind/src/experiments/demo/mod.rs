@@ -19,7 +19,7 @@ mod svg;
 pub use svg::demo_svg;
 
 use crate::grid::{checked_add, parse_rational, Dyadic};
-use crate::model::{Model, Smoothness};
+use crate::model::Smoothness;
 use crate::pipeline::config::{DataSource, ModelKind, Setup, StepSize, VerifyConfig};
 use crate::sgd::{run, BackendChoice, NoObserver, StepFunction, Trajectory};
 use crate::steps::certify::{certify, Certificate, UnknownReason, DEFAULT_BUDGET};

@@ -129,7 +129,7 @@ impl SgdPrimeConfig {
                 setup.data.classes
             )));
         }
-        let d = crate::model::Model::dim(&setup.model);
+        let d = setup.model.dim();
         if self.perturbation.length > d {
             return Err(Error::Config(format!(
                 "--perturbation-length {} is above the model's {d} parameters (W_z[i] = z[i mod ℓ] would never use the rest); use at most {d}",

@@ -83,7 +83,7 @@ fn verify_unblamed(setup: &Setup, p: &SgdPrimeConfig) -> Result<VerifiedSgdPrime
             &run,
             &records,
             p.max_gd_steps,
-            crate::model::Model::dim(&setup.model),
+            setup.model.dim(),
         )),
         momentum: None,
         warnings,
