@@ -168,8 +168,9 @@ fn execute(
     // The tails read only what the run gathered, so they are drawn beside the walk back and the
     // code, which leave a core idle where they are serial; the values are the same either way.
     let seed = setup.config.seed;
+    let stop = || progress.cancelled();
     let (tails, after) = rayon::join(
-        move || tails_input.map(|t| t.tails(crate::steps::tails::DRAWS, seed)),
+        move || tails_input.map(|t| t.tails_unless(crate::steps::tails::DRAWS, seed, &stop)),
         || after_run(setup, &f, &mut g, &end, keep_steps, &epochs),
     );
     let After {
@@ -178,6 +179,11 @@ fn execute(
         trajectory,
         code,
     } = after?;
+    let tails = match tails {
+        Some(None) => return Err(Error::Interrupted),
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
     let discrepancy = DiscrepancyReport {
         beta_leading: beta_leading(setup.data.n(), setup.config.batch),
         epochs,

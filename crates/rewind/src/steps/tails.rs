@@ -114,9 +114,25 @@ impl TailsInput {
     }
 
     /// The permutation p-values from `draws` redraws of the ChaCha20 streams of `seed`.
-    pub fn tails(mut self, draws: usize, seed: u64) -> Tails {
+    pub fn tails(self, draws: usize, seed: u64) -> Tails {
+        self.drawn(draws, seed, &|| false).0
+    }
+
+    /// [`tails`](Self::tails), or `None` once `stop` says so: it is asked before every redraw,
+    /// so that a Ctrl-C is not kept waiting for the rest of them.
+    pub fn tails_unless(
+        self,
+        draws: usize,
+        seed: u64,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Option<Tails> {
+        let (tails, stopped) = self.drawn(draws, seed, stop);
+        (!stopped).then_some(tails)
+    }
+
+    fn drawn(mut self, draws: usize, seed: u64, stop: &(dyn Fn() -> bool + Sync)) -> (Tails, bool) {
         self.close_epoch();
-        tails_of(&self.epochs, &self.sizes, &self.bits, draws, seed)
+        tails_of(&self.epochs, &self.sizes, &self.bits, (draws, seed), stop)
     }
 }
 
@@ -231,20 +247,22 @@ fn identity_order(len: usize, pos: &mut Vec<usize>) {
     pos.extend(0..len);
 }
 
+/// The tails from `draws` redraws of the streams of `seed`, and whether `stop` cut them short
+/// (the counts are then partial).
 fn tails_of(
     epochs: &[Epoch],
     sizes: &[usize],
     bits: &[Vec<u64>],
-    draws: usize,
-    seed: u64,
-) -> Tails {
+    (draws, seed): (usize, u64),
+    stop: &(dyn Fn() -> bool + Sync),
+) -> (Tails, bool) {
     let mut cache = Moments::default();
     let (fit_obs, rho_obs) = statistics(epochs, sizes, bits, &mut cache, |ei, pos| {
         identity_order(epochs[ei].len, pos)
     });
     let chunks = draws.div_ceil(CHUNK);
     let shuffler = Shuffler::new(epochs.iter().map(|e| e.len).max().unwrap_or(0));
-    let counts: Vec<[usize; 3]> = (0..chunks)
+    let counts: Vec<([usize; 3], bool)> = (0..chunks)
         .into_par_iter()
         .map(|chunk| {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -252,6 +270,9 @@ fn tails_of(
             let mut cache = Moments::default();
             let mut count = [0usize; 3];
             for _ in chunk * CHUNK..((chunk + 1) * CHUNK).min(draws) {
+                if stop() {
+                    return (count, true);
+                }
                 let (fit, rho) = statistics(epochs, sizes, bits, &mut cache, |ei, pos| {
                     shuffler.permutation_into(&mut rng, epochs[ei].len, pos)
                 });
@@ -261,17 +282,18 @@ fn tails_of(
                 count[1] += (rho >= rho_obs - 1e-9) as usize;
                 count[2] += (rho <= rho_obs + 1e-9) as usize;
             }
-            count
+            (count, false)
         })
         .collect();
-    let total = |i: usize| counts.iter().map(|c| c[i]).sum::<usize>();
+    let total = |i: usize| counts.iter().map(|c| c.0[i]).sum::<usize>();
     let p = |c: usize| (1 + c) as f64 / (1 + draws) as f64;
-    Tails {
+    let tails = Tails {
         draws,
         fit_p: p(total(0)),
         rho_code_p: p(total(1)),
         rho_code_p_below: p(total(2)),
-    }
+    };
+    (tails, counts.iter().any(|c| c.1))
 }
 
 #[cfg(test)]
@@ -339,6 +361,21 @@ mod tests {
         let (correct, batches, epoch_of, _) = run(n, b, 2, |_, x| x % 3 == 0);
         let t = permutation_tails(&correct, &batches, &epoch_of, 2_000, 7);
         assert!(t.fit_p > 0.01 && t.rho_code_p > 0.01, "{t:?}");
+    }
+
+    #[test]
+    fn a_stop_ends_the_redraws_and_no_stop_changes_nothing() {
+        let (correct, batches, epoch_of, _) = run(30, 3, 2, |k, x| (x + k) % 4 == 0);
+        let input = || {
+            let mut input = TailsInput::new();
+            for (k, batch) in batches.iter().enumerate() {
+                input.push(batch, epoch_of[k], &correct[k + 1]);
+            }
+            input
+        };
+        let whole = permutation_tails(&correct, &batches, &epoch_of, 1_200, 3);
+        assert_eq!(input().tails_unless(1_200, 3, &|| false), Some(whole));
+        assert_eq!(input().tails_unless(1_200, 3, &|| true), None);
     }
 
     #[test]
